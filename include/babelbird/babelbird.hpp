@@ -1,0 +1,28 @@
+/// @file babelbird.hpp
+/// @brief The whole core library: include this one header.
+///
+/// Public API at a glance:
+/// - `client_credentials::make(id, secret, basic_encoding)`: validated credentials;
+///   `basic_authorization()` gives the `Basic ...` header value.
+/// - `endpoint::make(base_url, endpoint_paths)`: validated base URL and paths.
+/// - `build_refresh_request(credentials, endpoint, refresh_token)`: the request.
+/// - `parse_token_response(response, response_options)`: the typed answer.
+/// - `refresh(transport, credentials, endpoint, refresh_token, client_options, clock)`:
+///   the whole exchange, returning a `token_grant` with absolute expiry times.
+/// - `error`, `errc`, `error_class`, `result<T>`: the error model (nothing throws).
+/// - `secret`, `secret_view`: redacted when printed, zeroed when destroyed.
+#pragma once
+
+#include "babelbird/client.hpp"
+#include "babelbird/clock.hpp"
+#include "babelbird/credentials.hpp"
+#include "babelbird/encoding.hpp"
+#include "babelbird/endpoint.hpp"
+#include "babelbird/error.hpp"
+#include "babelbird/http.hpp"
+#include "babelbird/requests.hpp"
+#include "babelbird/response.hpp"
+#include "babelbird/secret.hpp"
+#include "babelbird/token.hpp"
+#include "babelbird/transport.hpp"
+#include "babelbird/version.hpp"

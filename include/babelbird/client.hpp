@@ -1,0 +1,147 @@
+/// @file client.hpp
+/// @brief Client functions: build the request, call the caller's transport, parse
+/// the answer, stamp absolute times.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "babelbird/clock.hpp"
+#include "babelbird/credentials.hpp"
+#include "babelbird/endpoint.hpp"
+#include "babelbird/error.hpp"
+#include "babelbird/requests.hpp"
+#include "babelbird/response.hpp"
+#include "babelbird/secret.hpp"
+#include "babelbird/token.hpp"
+#include "babelbird/transport.hpp"
+
+namespace babelbird {
+
+/// Options of the client functions.
+struct client_options {
+    response_options response{};
+    /// The access-token lifetime assumed when the server sends no `expires_in`.
+    std::chrono::seconds assumed_lifetime{3600};
+    /// The lifetime of a newly issued refresh token, unless the server sends
+    /// `refresh_expires_in` (BabelBird documents 30 days).
+    std::chrono::seconds refresh_token_lifetime{std::chrono::hours(24 * 30)};
+};
+
+namespace detail {
+
+constexpr std::uint64_t whole_seconds(std::chrono::seconds s) noexcept {
+    return s.count() < 0 ? 0 : static_cast<std::uint64_t>(s.count());
+}
+
+/// Turns a parsed answer into a grant. `used_refresh_token` is kept when the
+/// server did not rotate it, with `used_refresh_expires_at` (if known).
+inline token_grant make_grant(const token_response& response, secret_view used_refresh_token,
+                              std::optional<time_point> used_refresh_expires_at,
+                              time_point issued_at, const client_options& options) {
+    token_grant grant;
+    grant.access_token = secret(response.access_token());
+    grant.refresh_token_rotated = response.has_refresh_token();
+    grant.refresh_token =
+        secret(grant.refresh_token_rotated ? response.refresh_token() : used_refresh_token);
+    grant.expires_in = response.expires_in();
+    grant.issued_at = issued_at;
+    grant.expires_at = add_seconds_saturating(
+        issued_at, response.expires_in().value_or(whole_seconds(options.assumed_lifetime)));
+    if (response.refresh_expires_in()) {
+        grant.refresh_expires_at =
+            add_seconds_saturating(issued_at, *response.refresh_expires_in());
+    } else if (grant.refresh_token_rotated) {
+        grant.refresh_expires_at =
+            add_seconds_saturating(issued_at, whole_seconds(options.refresh_token_lifetime));
+    } else {
+        grant.refresh_expires_at = used_refresh_expires_at;
+    }
+    grant.token_type = std::string(response.token_type());
+    grant.scope = std::string(response.scope());
+    return grant;
+}
+
+/// build -> send -> parse -> stamp; `issued_at` is read before sending.
+/// `sent` lists the secrets that went out with the request: an unknown OAuth
+/// code that overlaps one of them is not kept in the error.
+template <class Transport, class Clock>
+result<token_grant>
+exchange(Transport& transport, Clock& clock, const http_request& request,
+         std::initializer_list<std::string_view> sent, secret_view used_refresh_token,
+         std::optional<time_point> used_refresh_expires_at, const client_options& options) {
+    const time_point issued_at = clock.now();
+    const transport_result response = transport(request);
+    if (!response) {
+        return response.error();
+    }
+    const auto parsed = parse_token_response(*response, options.response);
+    if (!parsed) {
+        error e = parsed.error();
+        for (std::string_view s : sent) {
+            e.forget_oauth_text_overlapping(s);
+        }
+        return e;
+    }
+    return make_grant(*parsed, used_refresh_token, used_refresh_expires_at, issued_at, options);
+}
+
+} // namespace detail
+
+/// Refreshes an access token: `POST <refresh path>?grant_type=refresh_token&...`
+/// through the caller's transport.
+///
+/// @param transport any `babelbird::transport` (see transport.hpp)
+/// @param refresh_token the stored refresh token; kept in the grant when the
+///        server does not send a new one
+/// @param clock read once, before sending; expiry times count from that reading
+/// @returns the new grant, or an error: `usage` for bad input (nothing sent),
+/// `retry` for transport failures, and the parser's classes for the answer.
+template <class Transport, class Clock = system_clock_source>
+result<token_grant> refresh(Transport&& transport, const client_credentials& credentials,
+                            const endpoint& server, secret_view refresh_token,
+                            const client_options& options = {}, Clock&& clock = Clock{}) {
+    static_assert(clock_source<std::remove_reference_t<Clock>>,
+                  "babelbird: the clock must have now() returning babelbird::time_point");
+    if constexpr (detail::check_transport<std::remove_reference_t<Transport>>()) {
+        const auto request = build_refresh_request(credentials, server, refresh_token);
+        if (!request) {
+            return request.error();
+        }
+        return detail::exchange(
+            transport, clock, *request,
+            {refresh_token.expose_secret(), credentials.client_secret().expose_secret()},
+            refresh_token, std::nullopt, options);
+    } else {
+        return error::usage(errc::invalid_argument);
+    }
+}
+
+/// Refreshes the grant `previous`; when the server keeps the refresh token, the
+/// new grant keeps `previous.refresh_expires_at`.
+template <class Transport, class Clock = system_clock_source>
+result<token_grant> refresh(Transport&& transport, const client_credentials& credentials,
+                            const endpoint& server, const token_grant& previous,
+                            const client_options& options = {}, Clock&& clock = Clock{}) {
+    static_assert(clock_source<std::remove_reference_t<Clock>>,
+                  "babelbird: the clock must have now() returning babelbird::time_point");
+    if constexpr (detail::check_transport<std::remove_reference_t<Transport>>()) {
+        const auto request = build_refresh_request(credentials, server, previous.refresh_token);
+        if (!request) {
+            return request.error();
+        }
+        return detail::exchange(
+            transport, clock, *request,
+            {previous.refresh_token.expose_secret(), credentials.client_secret().expose_secret()},
+            previous.refresh_token.view(), previous.refresh_expires_at, options);
+    } else {
+        return error::usage(errc::invalid_argument);
+    }
+}
+
+} // namespace babelbird

@@ -1,0 +1,68 @@
+/// @file detail/ascii.hpp
+/// @brief Byte classes used by validation: control bytes, header-safe tokens, case folding.
+#pragma once
+
+#include <string_view>
+
+namespace babelbird::detail {
+
+/// C0 controls and DEL: never allowed in a header value or a URL.
+constexpr bool is_control(char ch) noexcept {
+    const auto c = static_cast<unsigned char>(ch);
+    return c < 0x20 || c == 0x7F;
+}
+
+constexpr bool has_control(std::string_view s) noexcept {
+    for (char ch : s) {
+        if (is_control(ch)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/// A token is header-safe when it is non-empty and every byte is visible ASCII
+/// (0x21-0x7E): no space, no control byte, nothing that could split a header.
+constexpr bool is_header_safe_token(std::string_view s) noexcept {
+    if (s.empty()) {
+        return false;
+    }
+    for (char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c < 0x21 || c > 0x7E) {
+            return false;
+        }
+    }
+    return true;
+}
+
+constexpr char to_lower(char ch) noexcept {
+    return ch >= 'A' && ch <= 'Z' ? static_cast<char>(ch - 'A' + 'a') : ch;
+}
+
+constexpr bool iequals(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        if (to_lower(a[i]) != to_lower(b[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+constexpr bool is_digit(char ch) noexcept {
+    return ch >= '0' && ch <= '9';
+}
+constexpr bool is_alpha(char ch) noexcept {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+}
+constexpr bool is_hex_digit(char ch) noexcept {
+    return is_digit(ch) || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+}
+constexpr int hex_value(char ch) noexcept {
+    return is_digit(ch) ? ch - '0' : (to_lower(ch) - 'a' + 10);
+}
+
+} // namespace babelbird::detail

@@ -1,0 +1,612 @@
+/// @file response.hpp
+/// @brief The token response parser: status classification and a strict,
+/// one-pass simdjson on-demand walk over the token object.
+///
+/// Policies (DESIGN.md):
+/// - success is a 2xx whose body is a JSON object with a valid `access_token`
+///   and no `error`;
+/// - an `error` field in any body is an OAuth error (RFC 6749 section 5.2), typed when
+///   the code is known and kept as text otherwise;
+/// - non-2xx answers are classified by status even when the body is HTML or empty;
+/// - tokens are non-empty and header-safe (0x21-0x7E);
+/// - `expires_in` is a non-negative integer, as a JSON number or a digit string;
+/// - an absent `refresh_token` means it was not rotated;
+/// - known keys may appear once, and no key may be a case variant of one;
+/// - unknown fields are ignored but must be valid JSON;
+/// - `Content-Type` is ignored: the body is parsed by its content;
+/// - the body is capped before parsing; an optional JSON pointer selects an
+///   enveloped token object.
+#pragma once
+
+#include <simdjson.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <utility>
+
+#include "babelbird/detail/ascii.hpp"
+#include "babelbird/detail/secure_zero.hpp"
+#include "babelbird/error.hpp"
+#include "babelbird/http.hpp"
+#include "babelbird/token.hpp"
+
+namespace babelbird {
+
+/// The JSON names of the response fields; deployments may rename them.
+/// @warning The views must outlive every parse that uses them.
+struct field_names {
+    std::string_view access_token = "access_token";
+    std::string_view refresh_token = "refresh_token";
+    std::string_view expires_in = "expires_in";
+    std::string_view refresh_expires_in = "refresh_expires_in";
+    std::string_view token_type = "token_type";
+    std::string_view scope = "scope";
+    std::string_view error = "error";
+};
+
+/// How token answers are parsed.
+/// @warning `envelope` and `fields` are views: they must outlive every parse.
+struct response_options {
+    /// Bodies longer than this are rejected before parsing.
+    std::size_t max_body_size = std::size_t{1} << 20;
+    /// A JSON pointer (RFC 6901) to the token object, e.g. "/data", for
+    /// deployments that wrap it; empty means the root object.
+    std::string_view envelope{};
+    field_names fields{};
+};
+
+/// What a failed token-endpoint answer means for the caller. A known OAuth code
+/// decides; otherwise the status does: 400/401 reauthorize, 408/429/5xx retry,
+/// anything else protocol.
+constexpr error_class classify_failure(int status, oauth_error code) noexcept {
+    switch (code) {
+    case oauth_error::invalid_grant:
+    case oauth_error::invalid_client:
+    case oauth_error::unauthorized_client:
+    case oauth_error::access_denied:
+        return error_class::reauthorize;
+    case oauth_error::temporarily_unavailable:
+    case oauth_error::server_error:
+        return error_class::retry;
+    default:
+        break;
+    }
+    if (status == 400 || status == 401) {
+        return error_class::reauthorize;
+    }
+    if (status == 408 || status == 429 || (status >= 500 && status <= 599)) {
+        return error_class::retry;
+    }
+    return error_class::protocol;
+}
+
+namespace detail {
+
+/// How deep unknown fields may nest before the answer is refused.
+inline constexpr int max_unknown_depth = 64;
+
+enum class field_id : std::uint8_t {
+    access,
+    refresh,
+    expires,
+    refresh_expires,
+    type,
+    scope,
+    error,
+    unknown,
+    case_variant,
+};
+
+/// What one walk over a token object found; views point into the parser's buffers.
+struct token_fields {
+    std::string_view access, refresh, type, scope, error_text;
+    std::optional<std::uint64_t> expires_in, refresh_expires_in;
+    unsigned seen = 0;
+    bool has_refresh = false; ///< a non-null refresh_token was present
+    bool has_error = false;   ///< a non-null error was present
+
+    bool saw(field_id id) const noexcept { return (seen & (1u << unsigned(id))) != 0; }
+};
+
+inline field_id identify(std::string_view key, const field_names& n) noexcept {
+    const std::string_view names[] = {
+        n.access_token, n.refresh_token, n.expires_in, n.refresh_expires_in,
+        n.token_type,   n.scope,         n.error};
+    for (std::size_t i = 0; i < std::size(names); ++i) {
+        if (key == names[i]) {
+            return static_cast<field_id>(i);
+        }
+    }
+    for (const auto& name : names) {
+        if (iequals(key, name)) {
+            return field_id::case_variant;
+        }
+    }
+    return field_id::unknown;
+}
+
+constexpr bool is_json_space(char ch) noexcept {
+    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
+}
+
+/// The raw token of a value without the whitespace simdjson leaves after it.
+inline errc raw_token(simdjson::ondemand::value& v, std::string_view& raw) noexcept {
+    raw = v.raw_json_token();
+    while (!raw.empty() && is_json_space(raw.back())) {
+        raw.remove_suffix(1);
+    }
+    return errc{};
+}
+
+/// Reads a JSON string. Without escapes the bytes are used in place (no copy);
+/// with escapes simdjson unescapes them. Raw control bytes are invalid JSON.
+inline errc read_string(simdjson::ondemand::value& v, std::string_view& out) noexcept {
+    std::string_view raw;
+    if (errc e = raw_token(v, raw); e != errc{}) {
+        return e;
+    }
+    if (raw.size() < 2 || raw.front() != '"' || raw.back() != '"') {
+        return errc::invalid_json;
+    }
+    const std::string_view content = raw.substr(1, raw.size() - 2);
+    if (has_control(content)) {
+        // DEL (0x7F) is legal in JSON strings; only C0 bytes are not.
+        for (char ch : content) {
+            if (static_cast<unsigned char>(ch) < 0x20) {
+                return errc::invalid_json;
+            }
+        }
+    }
+    if (content.find('\\') == std::string_view::npos) {
+        out = content;
+        return errc{};
+    }
+    return v.get_string().get(out) == simdjson::SUCCESS ? errc{} : errc::invalid_json;
+}
+
+inline errc read_type(simdjson::ondemand::value& v, simdjson::ondemand::json_type& t) noexcept {
+    return v.type().get(t) == simdjson::SUCCESS ? errc{} : errc::invalid_json;
+}
+
+/// A JSON null, checked byte for byte (on-demand only looks at the first byte).
+inline errc read_null(simdjson::ondemand::value& v) noexcept {
+    bool is_null = false;
+    if (v.is_null().get(is_null) != simdjson::SUCCESS || !is_null) {
+        return errc::invalid_json;
+    }
+    return errc{};
+}
+
+/// Parses 1-20 ASCII digits into a uint64, refusing overflow.
+constexpr bool parse_digits(std::string_view s, std::uint64_t& out) noexcept {
+    if (s.empty() || s.size() > 20) {
+        return false;
+    }
+    std::uint64_t v = 0;
+    for (char ch : s) {
+        if (!is_digit(ch)) {
+            return false;
+        }
+        const auto d = static_cast<std::uint64_t>(ch - '0');
+        if (v > (UINT64_MAX - d) / 10) {
+            return false;
+        }
+        v = v * 10 + d;
+    }
+    out = v;
+    return true;
+}
+
+/// A token: a string of header-safe bytes.
+inline errc read_token(simdjson::ondemand::value& v, std::string_view& out) noexcept {
+    simdjson::ondemand::json_type t;
+    if (errc e = read_type(v, t); e != errc{}) {
+        return e;
+    }
+    if (t != simdjson::ondemand::json_type::string) {
+        return errc::invalid_token;
+    }
+    if (errc e = read_string(v, out); e != errc{}) {
+        return e;
+    }
+    return is_header_safe_token(out) ? errc{} : errc::invalid_token;
+}
+
+/// A lifetime in seconds: a JSON integer (no sign, fraction or exponent) or a
+/// string of digits; null means absent.
+inline errc read_seconds(simdjson::ondemand::value& v, std::optional<std::uint64_t>& out) noexcept {
+    simdjson::ondemand::json_type t;
+    if (errc e = read_type(v, t); e != errc{}) {
+        return e;
+    }
+    std::uint64_t seconds = 0;
+    switch (t) {
+    case simdjson::ondemand::json_type::null:
+        out.reset();
+        return read_null(v);
+    case simdjson::ondemand::json_type::number: {
+        std::string_view raw;
+        if (errc e = raw_token(v, raw); e != errc{}) {
+            return e;
+        }
+        // JSON forbids leading zeros; "0" alone is fine.
+        if ((raw.size() > 1 && raw.front() == '0') || !parse_digits(raw, seconds)) {
+            return errc::invalid_expires_in;
+        }
+        break;
+    }
+    case simdjson::ondemand::json_type::string: {
+        std::string_view text;
+        if (errc e = read_string(v, text); e != errc{}) {
+            return e;
+        }
+        if (!parse_digits(text, seconds)) {
+            return errc::invalid_expires_in;
+        }
+        break;
+    }
+    default:
+        return errc::invalid_expires_in;
+    }
+    out = seconds;
+    return errc{};
+}
+
+/// An optional text field (`token_type`, `scope`): a string or null.
+inline errc read_text(simdjson::ondemand::value& v, std::string_view& out) noexcept {
+    simdjson::ondemand::json_type t;
+    if (errc e = read_type(v, t); e != errc{}) {
+        return e;
+    }
+    if (t == simdjson::ondemand::json_type::null) {
+        out = {};
+        return read_null(v);
+    }
+    if (t != simdjson::ondemand::json_type::string) {
+        return errc::invalid_field_type;
+    }
+    return read_string(v, out);
+}
+
+/// Walks a value the caller does not need, so that it is still validated.
+inline errc validate_value(simdjson::ondemand::value v, int depth) noexcept {
+    if (depth > max_unknown_depth) {
+        return errc::nesting_too_deep;
+    }
+    simdjson::ondemand::json_type t;
+    if (errc e = read_type(v, t); e != errc{}) {
+        return e;
+    }
+    switch (t) {
+    case simdjson::ondemand::json_type::object: {
+        simdjson::ondemand::object obj;
+        if (v.get_object().get(obj) != simdjson::SUCCESS) {
+            return errc::invalid_json;
+        }
+        for (auto item : obj) {
+            simdjson::ondemand::field field;
+            std::string_view key;
+            if (std::move(item).get(field) != simdjson::SUCCESS ||
+                field.unescaped_key().get(key) != simdjson::SUCCESS) {
+                return errc::invalid_json;
+            }
+            if (errc e = validate_value(field.value(), depth + 1); e != errc{}) {
+                return e;
+            }
+        }
+        return errc{};
+    }
+    case simdjson::ondemand::json_type::array: {
+        simdjson::ondemand::array arr;
+        if (v.get_array().get(arr) != simdjson::SUCCESS) {
+            return errc::invalid_json;
+        }
+        for (auto item : arr) {
+            simdjson::ondemand::value element;
+            if (std::move(item).get(element) != simdjson::SUCCESS) {
+                return errc::invalid_json;
+            }
+            if (errc e = validate_value(element, depth + 1); e != errc{}) {
+                return e;
+            }
+        }
+        return errc{};
+    }
+    case simdjson::ondemand::json_type::number: {
+        simdjson::ondemand::number n;
+        return v.get_number().get(n) == simdjson::SUCCESS ? errc{} : errc::invalid_json;
+    }
+    case simdjson::ondemand::json_type::string: {
+        std::string_view s;
+        return read_string(v, s);
+    }
+    case simdjson::ondemand::json_type::boolean: {
+        bool b = false;
+        return v.get_bool().get(b) == simdjson::SUCCESS ? errc{} : errc::invalid_json;
+    }
+    case simdjson::ondemand::json_type::null:
+        return read_null(v);
+    }
+    return errc::invalid_json;
+}
+
+/// The `error` field: a string (the code), or null (no error).
+inline errc read_error(simdjson::ondemand::value& v, token_fields& out) noexcept {
+    simdjson::ondemand::json_type t;
+    if (errc e = read_type(v, t); e != errc{}) {
+        return e;
+    }
+    if (t == simdjson::ondemand::json_type::null) {
+        return read_null(v); // forgiving: "error": null means no error
+    }
+    if (t != simdjson::ondemand::json_type::string) {
+        return errc::invalid_field_type;
+    }
+    out.has_error = true;
+    return read_string(v, out.error_text);
+}
+
+/// One pass over the token object, dispatching on each key.
+/// With `errors_only`, only the `error` field is read and everything else is
+/// merely validated (used for the root of an enveloped answer).
+inline errc walk_object(simdjson::ondemand::object& obj, const field_names& names,
+                        token_fields& out, bool errors_only) noexcept {
+    for (auto item : obj) {
+        simdjson::ondemand::field field;
+        std::string_view key;
+        if (std::move(item).get(field) != simdjson::SUCCESS ||
+            field.unescaped_key().get(key) != simdjson::SUCCESS) {
+            return errc::invalid_json;
+        }
+        field_id id = identify(key, names);
+        if (errors_only && id != field_id::error) {
+            id = field_id::unknown;
+        }
+        if (id == field_id::unknown) {
+            if (errc e = validate_value(field.value(), 1); e != errc{}) {
+                return e;
+            }
+            continue;
+        }
+        if (id == field_id::case_variant) {
+            return errc::case_variant_field;
+        }
+        if (out.saw(id)) {
+            return errc::duplicate_field;
+        }
+        out.seen |= 1u << unsigned(id);
+        simdjson::ondemand::value& v = field.value();
+        errc e{};
+        switch (id) {
+        case field_id::access:
+            e = read_token(v, out.access);
+            break;
+        case field_id::refresh: {
+            simdjson::ondemand::json_type t;
+            e = read_type(v, t);
+            if (e == errc{} && t == simdjson::ondemand::json_type::null) {
+                e = read_null(v); // forgiving: null means "not rotated"
+            } else if (e == errc{}) {
+                e = read_token(v, out.refresh);
+                out.has_refresh = true;
+            }
+            break;
+        }
+        case field_id::expires:
+            e = read_seconds(v, out.expires_in);
+            break;
+        case field_id::refresh_expires:
+            e = read_seconds(v, out.refresh_expires_in);
+            break;
+        case field_id::type:
+            e = read_text(v, out.type);
+            break;
+        case field_id::scope:
+            e = read_text(v, out.scope);
+            break;
+        case field_id::error:
+            e = read_error(v, out);
+            break;
+        default:
+            break;
+        }
+        if (e != errc{}) {
+            return e;
+        }
+    }
+    return errc{};
+}
+
+/// A per-thread padded copy of the body and a reused parser: after the first
+/// call, parsing allocates nothing but the result.
+class json_scratch {
+public:
+    static json_scratch& for_this_thread() noexcept {
+        thread_local json_scratch scratch;
+        return scratch;
+    }
+
+    /// Walks `body` and fills `out`; the views in `out` stay valid until `release`.
+    errc parse(std::string_view body, const response_options& options, token_fields& out) noexcept {
+        if (body.size() >= 3 && body.substr(0, 3) == "\xEF\xBB\xBF") {
+            body.remove_prefix(3); // forgiving: some servers prefix a UTF-8 BOM
+        }
+        const std::size_t need = body.size() + simdjson::SIMDJSON_PADDING;
+        if (need > capacity_) {
+            buffer_ = std::make_unique<char[]>(need);
+            capacity_ = need;
+        }
+        std::memcpy(buffer_.get(), body.data(), body.size());
+        std::memset(buffer_.get() + body.size(), ' ', simdjson::SIMDJSON_PADDING);
+        used_ = body.size();
+
+        simdjson::ondemand::document doc;
+        if (parser_.iterate(buffer_.get(), body.size(), capacity_).get(doc) != simdjson::SUCCESS) {
+            return errc::invalid_json;
+        }
+        simdjson::ondemand::object root;
+        const auto root_error = doc.get_object().get(root);
+        if (root_error != simdjson::SUCCESS) {
+            return root_error == simdjson::INCORRECT_TYPE && starts_json_value(body)
+                       ? errc::not_an_object
+                       : errc::invalid_json;
+        }
+        const bool enveloped = !options.envelope.empty();
+        if (errc e = walk_object(root, options.fields, out, enveloped); e != errc{}) {
+            return e;
+        }
+        if (errc e = check_end(doc); e != errc{}) {
+            return e;
+        }
+        if (!enveloped || out.has_error) {
+            return errc{};
+        }
+        simdjson::ondemand::value target;
+        if (doc.at_pointer(options.envelope).get(target) != simdjson::SUCCESS) {
+            return errc::envelope_not_found;
+        }
+        simdjson::ondemand::object inner;
+        if (target.get_object().get(inner) != simdjson::SUCCESS) {
+            return errc::not_an_object;
+        }
+        token_fields enveloped_fields;
+        if (errc e = walk_object(inner, options.fields, enveloped_fields, false); e != errc{}) {
+            return e;
+        }
+        out = enveloped_fields;
+        return errc{};
+    }
+
+    /// Zeros what the parse left in this thread's buffers (the body copy and the
+    /// unescaped tokens), and gives back memory grown for an unusually large body.
+    void release(const token_fields& fields) noexcept {
+        scrub_view(fields.access);
+        scrub_view(fields.refresh);
+        secure_zero(buffer_.get(), used_);
+        used_ = 0;
+        if (capacity_ > keep_capacity) {
+            buffer_.reset();
+            capacity_ = 0;
+            parser_ = simdjson::ondemand::parser{};
+        }
+    }
+
+private:
+    static constexpr std::size_t keep_capacity = 64 * 1024;
+
+    /// Whether the first non-space byte can start a JSON value: tells "a JSON
+    /// array" (not an object) from "an HTML page" (not JSON at all).
+    static bool starts_json_value(std::string_view body) noexcept {
+        for (char ch : body) {
+            if (!is_json_space(ch)) {
+                return ch == '[' || ch == '"' || ch == '-' || is_digit(ch) || ch == 't' ||
+                       ch == 'f' || ch == 'n';
+            }
+        }
+        return false;
+    }
+
+    static errc check_end(simdjson::ondemand::document& doc) noexcept {
+        const char* location = nullptr;
+        const auto e = doc.current_location().get(location);
+        if (e == simdjson::OUT_OF_BOUNDS) {
+            return errc{};
+        }
+        return e == simdjson::SUCCESS ? errc::trailing_content : errc::invalid_json;
+    }
+
+    /// The views point into buffers this object owns (the body copy or the
+    /// parser's string buffer), which are not const objects.
+    static void scrub_view(std::string_view v) noexcept {
+        if (!v.empty()) {
+            secure_zero(const_cast<char*>(v.data()), v.size());
+        }
+    }
+
+    simdjson::ondemand::parser parser_;
+    std::unique_ptr<char[]> buffer_;
+    std::size_t capacity_ = 0;
+    std::size_t used_ = 0;
+};
+
+/// Zeros the scratch buffers when the parse is over, whatever path it took.
+class scratch_guard {
+public:
+    scratch_guard(json_scratch& scratch, const token_fields& fields) noexcept
+        : scratch_(scratch), fields_(fields) {}
+    scratch_guard(const scratch_guard&) = delete;
+    scratch_guard& operator=(const scratch_guard&) = delete;
+    ~scratch_guard() { scratch_.release(fields_); }
+
+private:
+    json_scratch& scratch_;
+    const token_fields& fields_;
+};
+
+} // namespace detail
+
+/// Parses a token endpoint's answer.
+///
+/// @returns the validated fields, or an error of origin `server`:
+/// `errc::redirect` (3xx, protocol); `errc::oauth_error_response` with the OAuth
+/// code and a class from `classify_failure`; `errc::unexpected_status` for a
+/// non-2xx without a readable OAuth error; for a 2xx, `errc::body_too_large`,
+/// `errc::invalid_json`, `errc::not_an_object`, `errc::trailing_content`,
+/// `errc::envelope_not_found`, `errc::missing_access_token`,
+/// `errc::invalid_token`, `errc::invalid_expires_in`, `errc::invalid_field_type`,
+/// `errc::duplicate_field`, `errc::case_variant_field` or
+/// `errc::nesting_too_deep` (all protocol). No error carries body text.
+inline result<token_response> parse_token_response(int status, std::string_view body,
+                                                   const response_options& options = {}) {
+    if (status < 100 || status > 599) {
+        return error::server(errc::unexpected_status, error_class::protocol, status);
+    }
+    if (status >= 300 && status < 400) {
+        return error::server(errc::redirect, error_class::protocol, status);
+    }
+    const bool success = status >= 200 && status < 300;
+    if (body.size() > options.max_body_size) {
+        return success ? error::server(errc::body_too_large, error_class::protocol, status)
+                       : error::server(errc::unexpected_status,
+                                       classify_failure(status, oauth_error::none), status);
+    }
+    detail::token_fields fields;
+    detail::json_scratch& scratch = detail::json_scratch::for_this_thread();
+    const detail::scratch_guard guard(scratch, fields);
+    const errc walked = scratch.parse(body, options, fields);
+
+    if (walked == errc{} && fields.has_error) {
+        const oauth_error code = parse_oauth_error(fields.error_text);
+        error e =
+            error::server(errc::oauth_error_response, classify_failure(status, code), status, code);
+        if (code == oauth_error::other) {
+            e.with_oauth_text(fields.error_text);
+        }
+        return e;
+    }
+    if (!success) {
+        return error::server(errc::unexpected_status, classify_failure(status, oauth_error::none),
+                             status);
+    }
+    if (walked != errc{}) {
+        return error::server(walked, error_class::protocol, status);
+    }
+    if (!fields.saw(detail::field_id::access)) {
+        return error::server(errc::missing_access_token, error_class::protocol, status);
+    }
+    return detail::token_response_builder::build(fields.access, fields.refresh, fields.has_refresh,
+                                                 fields.type, fields.scope, fields.expires_in,
+                                                 fields.refresh_expires_in);
+}
+
+/// Parses a token endpoint's answer from the transport's response.
+inline result<token_response> parse_token_response(const http_response& response,
+                                                   const response_options& options = {}) {
+    return parse_token_response(response.status, response.body, options);
+}
+
+} // namespace babelbird

@@ -1,0 +1,118 @@
+/// @file token.hpp
+/// @brief What a token endpoint answered (`token_response`) and what a client
+/// function returns (`token_grant`: the tokens with absolute expiry times).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "babelbird/clock.hpp"
+#include "babelbird/secret.hpp"
+
+namespace babelbird {
+
+namespace detail {
+struct token_response_builder;
+}
+
+/// The fields of a successful token answer, validated.
+///
+/// All strings share one zeroed-on-destruction allocation: a successful parse
+/// allocates exactly once.
+class token_response {
+public:
+    token_response() = default;
+
+    /// Non-empty, bytes 0x21-0x7E only.
+    secret_view access_token() const noexcept { return secret_view(piece(0)); }
+    /// Whether the answer carried a `refresh_token` (it was rotated).
+    bool has_refresh_token() const noexcept { return has_refresh_; }
+    /// The new refresh token; empty when the answer had none.
+    secret_view refresh_token() const noexcept { return secret_view(piece(1)); }
+    /// `expires_in` in seconds as the server sent it (number or digit string);
+    /// empty when absent or null.
+    std::optional<std::uint64_t> expires_in() const noexcept { return expires_in_; }
+    /// The refresh token's own lifetime, when the server sent `refresh_expires_in`.
+    std::optional<std::uint64_t> refresh_expires_in() const noexcept { return refresh_expires_in_; }
+    /// `token_type` as sent (e.g. "bearer"); empty when absent.
+    std::string_view token_type() const noexcept { return piece(2); }
+    /// `scope` as sent; empty when absent.
+    std::string_view scope() const noexcept { return piece(3); }
+
+private:
+    friend struct detail::token_response_builder;
+
+    std::string_view piece(std::size_t i) const noexcept {
+        return storage_.expose_secret().substr(offsets_[i], offsets_[i + 1] - offsets_[i]);
+    }
+
+    secret storage_;
+    std::size_t offsets_[5] = {0, 0, 0, 0, 0};
+    std::optional<std::uint64_t> expires_in_;
+    std::optional<std::uint64_t> refresh_expires_in_;
+    bool has_refresh_ = false;
+};
+
+namespace detail {
+/// Assembles a `token_response` from views into the parser's buffers, copying
+/// all four strings into one allocation.
+struct token_response_builder {
+    static token_response build(std::string_view access, std::string_view refresh, bool has_refresh,
+                                std::string_view type, std::string_view scope,
+                                std::optional<std::uint64_t> expires_in,
+                                std::optional<std::uint64_t> refresh_expires_in) {
+        token_response r;
+        const std::string_view parts[4] = {access, refresh, type, scope};
+        std::size_t total = 0;
+        for (std::size_t i = 0; i < 4; ++i) {
+            r.offsets_[i] = total;
+            total += parts[i].size();
+        }
+        r.offsets_[4] = total;
+        r.storage_ = secret::build(total, [&](char* w) {
+            for (const auto& p : parts) {
+                for (char ch : p) {
+                    *w++ = ch;
+                }
+            }
+        });
+        r.has_refresh_ = has_refresh;
+        r.expires_in_ = expires_in;
+        r.refresh_expires_in_ = refresh_expires_in;
+        return r;
+    }
+};
+} // namespace detail
+
+/// A usable grant: the tokens to use and to store, with absolute expiry times.
+///
+/// Times are stamped from the clock reading taken *before* the request was sent,
+/// so they err on the early side.
+struct token_grant {
+    secret access_token;
+    /// The refresh token to store for next time: the new one if the server
+    /// rotated it, else the one that was used.
+    secret refresh_token;
+    /// Whether the server sent a new refresh token.
+    bool refresh_token_rotated = false;
+    /// `expires_in` in seconds as the server sent it; empty when it sent none.
+    std::optional<std::uint64_t> expires_in;
+    /// The clock reading before the request was sent.
+    time_point issued_at{};
+    /// `issued_at + expires_in`, or `issued_at` + the assumed lifetime when the
+    /// server sent none; saturates instead of overflowing.
+    time_point expires_at{};
+    /// When the refresh token stops working: issue time + `refresh_expires_in` if
+    /// the server sent it, else + 30 days (configurable) for a newly issued
+    /// token. Empty when the server kept the old refresh token and its expiry is
+    /// unknown to this call (pass the previous grant to keep it).
+    std::optional<time_point> refresh_expires_at;
+    std::string token_type;
+    std::string scope;
+};
+
+} // namespace babelbird

@@ -1,0 +1,15 @@
+/// @file version.hpp
+/// @brief The library version, as macros and as constants.
+#pragma once
+
+#define BABELBIRD_VERSION_MAJOR 0
+#define BABELBIRD_VERSION_MINOR 1
+#define BABELBIRD_VERSION_PATCH 0
+#define BABELBIRD_VERSION_STRING "0.1.0"
+
+namespace babelbird {
+inline constexpr int version_major = BABELBIRD_VERSION_MAJOR;
+inline constexpr int version_minor = BABELBIRD_VERSION_MINOR;
+inline constexpr int version_patch = BABELBIRD_VERSION_PATCH;
+inline constexpr const char* version_string = BABELBIRD_VERSION_STRING;
+} // namespace babelbird

@@ -1,0 +1,388 @@
+// The token response parser: one table row per policy case, prefixes,
+// envelopes, custom field names, and the secret-free messages.
+#include "support.hpp"
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+using babelbird::errc;
+using babelbird::error_class;
+namespace ts = test_support;
+
+namespace {
+
+struct row {
+    std::string_view what;
+    int status;
+    std::string body;
+    // Expected outcome: success, or an error code and class.
+    bool ok;
+    errc code;
+    error_class kind;
+};
+
+row success(const char* what, int status, std::string body) {
+    return {what, status, std::move(body), true, errc{}, error_class::protocol};
+}
+row failure(const char* what, int status, std::string body, errc code, error_class kind) {
+    return {what, status, std::move(body), false, code, kind};
+}
+
+const std::string typical =
+    R"({"access_token":"at.ACCESS-0123456789abcdef0123456789","token_type":"bearer",)"
+    R"("refresh_token":"rt+/=%Zq9-REFRESH-0123456789abcdef","expires_in":3600,"scope":"read write"})";
+
+std::string with(std::string_view fields) {
+    return std::string(R"({"access_token":"at.ACCESS-0123456789abcdef0123456789",)") +
+           std::string(fields) + "}";
+}
+
+std::string nested(int depth) {
+    std::string s = R"({"access_token":"tok","x":)";
+    s += std::string(static_cast<std::size_t>(depth), '[');
+    s += std::string(static_cast<std::size_t>(depth), ']');
+    s += "}";
+    return s;
+}
+
+using P = error_class;
+
+std::vector<row> table() {
+    return {
+        // Success rule: any 2xx, JSON object, valid access_token, no error.
+        success("typical", 200, typical),
+        success("201 is 2xx", 201, typical),
+        success("no refresh_token: not rotated", 200, with(R"("expires_in":60)")),
+        success("refresh_token null: not rotated", 200, with(R"("refresh_token":null)")),
+        success("expires_in as digit string", 200, with(R"("expires_in":"3600")")),
+        success("expires_in absent", 200, with(R"("token_type":"bearer")")),
+        success("expires_in null", 200, with(R"("expires_in":null)")),
+        success("expires_in zero", 200, with(R"("expires_in":0)")),
+        success("expires_in 2^64-1", 200, with(R"("expires_in":18446744073709551615)")),
+        success("unknown nested fields ignored", 200,
+                with(R"("x":{"a":[1,2.5,-3e2,true,false,null,"s\n"],"b":{}},"y":[])")),
+        success("UTF-8 BOM tolerated", 200, "\xEF\xBB\xBF" + typical),
+        success("whitespace around", 200, " \r\n\t" + typical + " \n"),
+        success("escaped solidus in token", 200, R"({"access_token":"a\/b"})"),
+        success("error null is no error", 200, with(R"("error":null)")),
+        success("Content-Type is not consulted", 200, typical),
+        success("unicode in unknown fields and scope", 200,
+                with(R"("scope":"\u4e2d\u6587 files","x":"caf\u00e9")")),
+        success("refresh_expires_in honoured", 200, with(R"("refresh_expires_in":"86400")")),
+        // expires_in: non-negative integer as number or digit string.
+        failure("expires_in fractional", 200, with(R"("expires_in":3600.5)"),
+                errc::invalid_expires_in, P::protocol),
+        failure("expires_in 3600.0", 200, with(R"("expires_in":3600.0)"), errc::invalid_expires_in,
+                P::protocol),
+        failure("expires_in negative", 200, with(R"("expires_in":-1)"), errc::invalid_expires_in,
+                P::protocol),
+        failure("expires_in -0", 200, with(R"("expires_in":-0)"), errc::invalid_expires_in,
+                P::protocol),
+        failure("expires_in exponent", 200, with(R"("expires_in":1e3)"), errc::invalid_expires_in,
+                P::protocol),
+        failure("expires_in leading zero", 200, with(R"("expires_in":0123)"),
+                errc::invalid_expires_in, P::protocol),
+        failure("expires_in 2^64", 200, with(R"("expires_in":18446744073709551616)"),
+                errc::invalid_expires_in, P::protocol),
+        failure("expires_in string overflow", 200, with(R"("expires_in":"99999999999999999999")"),
+                errc::invalid_expires_in, P::protocol),
+        failure("expires_in non-digit string", 200, with(R"("expires_in":"36x")"),
+                errc::invalid_expires_in, P::protocol),
+        failure("expires_in empty string", 200, with(R"("expires_in":"")"),
+                errc::invalid_expires_in, P::protocol),
+        failure("expires_in signed string", 200, with(R"("expires_in":"-5")"),
+                errc::invalid_expires_in, P::protocol),
+        failure("expires_in boolean", 200, with(R"("expires_in":true)"), errc::invalid_expires_in,
+                P::protocol),
+        failure("expires_in array", 200, with(R"("expires_in":[3600])"), errc::invalid_expires_in,
+                P::protocol),
+        // Tokens: non-empty, bytes 0x21-0x7E.
+        failure("access_token missing", 200, R"({"token_type":"bearer","expires_in":1})",
+                errc::missing_access_token, P::protocol),
+        failure("access_token empty", 200, R"({"access_token":""})", errc::invalid_token,
+                P::protocol),
+        failure("access_token number", 200, R"({"access_token":123})", errc::invalid_token,
+                P::protocol),
+        failure("access_token null", 200, R"({"access_token":null})", errc::invalid_token,
+                P::protocol),
+        failure("access_token object", 200, R"({"access_token":{"v":"x"}})", errc::invalid_token,
+                P::protocol),
+        failure("access_token with space", 200, R"({"access_token":"a b"})", errc::invalid_token,
+                P::protocol),
+        failure("access_token escaped NUL", 200, R"({"access_token":"a\u0000b"})",
+                errc::invalid_token, P::protocol),
+        failure("access_token escaped CR LF", 200, R"({"access_token":"a\r\nX-Evil: 1"})",
+                errc::invalid_token, P::protocol),
+        failure("access_token non-ASCII", 200, R"({"access_token":"caf\u00e9"})",
+                errc::invalid_token, P::protocol),
+        failure("refresh_token empty", 200, with(R"("refresh_token":"")"), errc::invalid_token,
+                P::protocol),
+        failure("refresh_token number", 200, with(R"("refresh_token":5)"), errc::invalid_token,
+                P::protocol),
+        // Duplicate and case-variant keys.
+        failure("duplicate access_token", 200, R"({"access_token":"a","access_token":"b"})",
+                errc::duplicate_field, P::protocol),
+        failure("duplicate expires_in", 200, with(R"("expires_in":1,"expires_in":2)"),
+                errc::duplicate_field, P::protocol),
+        failure("duplicate refresh_token with null", 200,
+                with(R"("refresh_token":null,"refresh_token":"x")"), errc::duplicate_field,
+                P::protocol),
+        failure("duplicate via escaped key", 200, R"({"access_token":"a","access\u005ftoken":"b"})",
+                errc::duplicate_field, P::protocol),
+        failure("case-variant key", 200, with(R"("Refresh_Token":"x")"), errc::case_variant_field,
+                P::protocol),
+        // Other known fields of the wrong type.
+        failure("token_type number", 200, with(R"("token_type":5)"), errc::invalid_field_type,
+                P::protocol),
+        failure("scope object", 200, with(R"("scope":{})"), errc::invalid_field_type, P::protocol),
+        failure("error of wrong type", 200, with(R"("error":5)"), errc::invalid_field_type,
+                P::protocol),
+        // Not JSON, not an object, not only an object.
+        failure("empty 200", 200, "", errc::invalid_json, P::protocol),
+        failure("empty 204", 204, "", errc::invalid_json, P::protocol),
+        failure("HTML 200", 200, "<html><body>Login</body></html>", errc::invalid_json,
+                P::protocol),
+        failure("array", 200, "[]", errc::not_an_object, P::protocol),
+        failure("string", 200, R"("access_token")", errc::not_an_object, P::protocol),
+        failure("trailing object", 200, typical + "{}", errc::trailing_content, P::protocol),
+        // simdjson's first stage already rejects a scalar after the root value.
+        failure("trailing garbage", 200, typical + " x", errc::invalid_json, P::protocol),
+        failure("bad literal in unknown field", 200, with(R"("x":tru)"), errc::invalid_json,
+                P::protocol),
+        failure("raw control byte in unknown string", 200, with("\"x\":\"a\tb\""),
+                errc::invalid_json, P::protocol),
+        failure("invalid UTF-8", 200, with("\"x\":\"\xC3\x28\""), errc::invalid_json, P::protocol),
+        failure("overlong UTF-8", 200, with("\"x\":\"\xC0\xAF\""), errc::invalid_json, P::protocol),
+        failure("lone surrogate escape", 200, with(R"("x":"\ud800")"), errc::invalid_json,
+                P::protocol),
+        failure("deep nesting in unknown field", 200, nested(100), errc::nesting_too_deep,
+                P::protocol),
+        // OAuth errors in any body; class from the code, else the status.
+        failure("200 with invalid_grant", 200, R"({"error":"invalid_grant"})",
+                errc::oauth_error_response, P::reauthorize),
+        failure("200 with unknown error code", 200, R"({"error":"weird_thing"})",
+                errc::oauth_error_response, P::protocol),
+        failure("200 with error and tokens", 200, with(R"("error":"invalid_grant")"),
+                errc::oauth_error_response, P::reauthorize),
+        failure("400 invalid_grant", 400,
+                R"({"error":"invalid_grant","error_description":"refresh token expired"})",
+                errc::oauth_error_response, P::reauthorize),
+        failure("401 invalid_client", 401, R"({"error":"invalid_client"})",
+                errc::oauth_error_response, P::reauthorize),
+        failure("400 invalid_request", 400, R"({"error":"invalid_request"})",
+                errc::oauth_error_response, P::reauthorize),
+        failure("400 unsupported_grant_type", 400, R"({"error":"unsupported_grant_type"})",
+                errc::oauth_error_response, P::reauthorize),
+        failure("503 temporarily_unavailable", 503, R"({"error":"temporarily_unavailable"})",
+                errc::oauth_error_response, P::retry),
+        failure("500 server_error", 500, R"({"error":"server_error"})", errc::oauth_error_response,
+                P::retry),
+        failure("429 unknown code", 429, R"({"error":"slow_down"})", errc::oauth_error_response,
+                P::retry),
+        // Non-2xx without a readable OAuth error: by status, whatever the body.
+        failure("503 HTML", 503, "<html>Service Unavailable</html>", errc::unexpected_status,
+                P::retry),
+        failure("502 empty", 502, "", errc::unexpected_status, P::retry),
+        failure("429 empty", 429, "", errc::unexpected_status, P::retry),
+        failure("408 empty", 408, "", errc::unexpected_status, P::retry),
+        failure("401 empty", 401, "", errc::unexpected_status, P::reauthorize),
+        failure("400 HTML", 400, "<h1>Bad Request</h1>", errc::unexpected_status, P::reauthorize),
+        failure("403 JSON without error", 403, R"({"message":"forbidden"})",
+                errc::unexpected_status, P::protocol),
+        failure("404 HTML", 404, "<html>Not Found</html>", errc::unexpected_status, P::protocol),
+        failure("400 truncated JSON", 400, R"({"error":"invalid_gr)", errc::unexpected_status,
+                P::reauthorize),
+        failure("302 redirect", 302, "", errc::redirect, P::protocol),
+        failure("301 with tokens", 301, typical, errc::redirect, P::protocol),
+        failure("1xx", 101, "", errc::unexpected_status, P::protocol),
+        failure("status out of range", 99, typical, errc::unexpected_status, P::protocol),
+        failure("status 600", 600, typical, errc::unexpected_status, P::protocol),
+    };
+}
+
+} // namespace
+
+TEST_CASE("token response: the policy table") {
+    const auto rows = table();
+    CHECK(rows.size() >= 40);
+    for (const auto& r : rows) {
+        CAPTURE(r.what);
+        const auto parsed = babelbird::parse_token_response(r.status, r.body);
+        CHECK(parsed.has_value() == r.ok);
+        if (!parsed) {
+            CHECK(parsed.error().code() == r.code);
+            CHECK(parsed.error().kind() == r.kind);
+            CHECK(parsed.error().origin() == babelbird::error_origin::server);
+            CHECK(parsed.error().http_status() == r.status);
+            ts::remember(parsed.error());
+        }
+    }
+}
+
+TEST_CASE("token response: typical answer, field by field") {
+    const auto r = babelbird::parse_token_response(200, typical);
+    REQUIRE(r);
+    CHECK(r->access_token().expose_secret() == ts::access_token);
+    CHECK(r->has_refresh_token());
+    CHECK(r->refresh_token().expose_secret() == ts::refresh_token);
+    CHECK(r->expires_in() == std::optional<std::uint64_t>(3600));
+    CHECK(r->token_type() == "bearer");
+    CHECK(r->scope() == "read write");
+    CHECK_FALSE(r->refresh_expires_in());
+}
+
+TEST_CASE("token response: optional fields") {
+    const auto a = babelbird::parse_token_response(200, with(R"("expires_in":"120")"));
+    REQUIRE(a);
+    CHECK(a->expires_in() == std::optional<std::uint64_t>(120));
+    CHECK_FALSE(a->has_refresh_token());
+    CHECK(a->refresh_token().empty());
+    CHECK(a->token_type().empty());
+    const auto b =
+        babelbird::parse_token_response(200, with(R"("refresh_token":null,"scope":null)"));
+    REQUIRE(b);
+    CHECK_FALSE(b->has_refresh_token());
+    CHECK_FALSE(b->expires_in());
+    const auto c = babelbird::parse_token_response(200, R"({"access_token":"a\/b\u0041"})");
+    REQUIRE(c);
+    CHECK(c->access_token().expose_secret() == "a/bA");
+    const auto d =
+        babelbird::parse_token_response(200, with(R"("expires_in":18446744073709551615)"));
+    REQUIRE(d);
+    CHECK(d->expires_in() == std::optional<std::uint64_t>(UINT64_MAX));
+}
+
+TEST_CASE("token response: unknown OAuth codes are kept as text, known ones typed") {
+    const auto a = babelbird::parse_token_response(400, R"({"error":"invalid_grant"})");
+    REQUIRE_FALSE(a);
+    CHECK(a.error().oauth_code() == babelbird::oauth_error::invalid_grant);
+    CHECK(a.error().oauth_error_text() == "invalid_grant");
+    CHECK(a.error().message() ==
+          "the server answered with an OAuth error (HTTP 400, invalid_grant)");
+    const auto b = babelbird::parse_token_response(400, R"({"error":"account_locked"})");
+    REQUIRE_FALSE(b);
+    CHECK(b.error().oauth_code() == babelbird::oauth_error::other);
+    CHECK(b.error().oauth_error_text() == "account_locked");
+    // A code outside the RFC 6749 character set or too long is not kept.
+    const auto c = babelbird::parse_token_response(400, R"({"error":"bad\"quote"})");
+    REQUIRE_FALSE(c);
+    CHECK(c.error().oauth_error_text().empty());
+    const auto d = babelbird::parse_token_response(
+        400, R"({"error":"a_code_that_is_far_too_long_to_be_a_real_oauth_error"})");
+    REQUIRE_FALSE(d);
+    CHECK(d.error().oauth_error_text().empty());
+}
+
+TEST_CASE("token response: body size cap applies before parsing") {
+    babelbird::response_options options;
+    options.max_body_size = typical.size() - 1;
+    const auto a = babelbird::parse_token_response(200, typical, options);
+    REQUIRE_FALSE(a);
+    CHECK(a.error().code() == errc::body_too_large);
+    options.max_body_size = typical.size();
+    CHECK(babelbird::parse_token_response(200, typical, options));
+    const std::string big(2 << 20, ' ');
+    const auto b = babelbird::parse_token_response(200, big);
+    REQUIRE_FALSE(b);
+    CHECK(b.error().code() == errc::body_too_large);
+    const auto c = babelbird::parse_token_response(503, big);
+    REQUIRE_FALSE(c);
+    CHECK(c.error().kind() == error_class::retry);
+}
+
+TEST_CASE("token response: a large valid body within the cap parses, and the next small one too") {
+    std::string body = with(R"("pad":")" + std::string(200000, 'p') + "\"");
+    CHECK(babelbird::parse_token_response(200, body));
+    CHECK(babelbird::parse_token_response(200, typical));
+}
+
+TEST_CASE("token response: enveloped token object") {
+    babelbird::response_options options;
+    options.envelope = "/data";
+    const std::string wrapped = R"({"code":0,"data":)" + typical + "}";
+    const auto a = babelbird::parse_token_response(200, wrapped, options);
+    REQUIRE(a);
+    CHECK(a->access_token().expose_secret() == ts::access_token);
+    CHECK(a->expires_in() == std::optional<std::uint64_t>(3600));
+
+    const auto missing = babelbird::parse_token_response(200, R"({"code":0})", options);
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error().code() == errc::envelope_not_found);
+
+    const auto not_object = babelbird::parse_token_response(200, R"({"data":[1]})", options);
+    REQUIRE_FALSE(not_object);
+    CHECK(not_object.error().code() == errc::not_an_object);
+
+    // An error at the root wins over the envelope.
+    const auto root_error =
+        babelbird::parse_token_response(200, R"({"error":"invalid_grant","data":{}})", options);
+    REQUIRE_FALSE(root_error);
+    CHECK(root_error.error().oauth_code() == babelbird::oauth_error::invalid_grant);
+
+    // The whole document is still validated.
+    const auto trailing = babelbird::parse_token_response(200, wrapped + "{}", options);
+    REQUIRE_FALSE(trailing);
+    CHECK(trailing.error().code() == errc::trailing_content);
+
+    options.envelope = "/data/inner";
+    const auto deep = babelbird::parse_token_response(
+        200, R"({"data":{"inner":{"access_token":"x","expires_in":"5"}}})", options);
+    REQUIRE(deep);
+    CHECK(deep->expires_in() == std::optional<std::uint64_t>(5));
+}
+
+TEST_CASE("token response: renamed fields") {
+    babelbird::response_options options;
+    options.fields.access_token = "accessToken";
+    options.fields.refresh_token = "refreshToken";
+    options.fields.expires_in = "expiresIn";
+    const auto a = babelbird::parse_token_response(
+        200, R"({"accessToken":"A1","refreshToken":"R1","expiresIn":"7200"})", options);
+    REQUIRE(a);
+    CHECK(a->access_token().expose_secret() == "A1");
+    CHECK(a->refresh_token().expose_secret() == "R1");
+    CHECK(a->expires_in() == std::optional<std::uint64_t>(7200));
+    // The default names are then unknown fields.
+    const auto b = babelbird::parse_token_response(200, R"({"access_token":"A1"})", options);
+    REQUIRE_FALSE(b);
+    CHECK(b.error().code() == errc::missing_access_token);
+}
+
+TEST_CASE("token response: every proper prefix of a valid body is an error") {
+    for (const std::string& body :
+         {typical, with(R"("x":{"a":[1,{"b":null}]},"expires_in":"9")")}) {
+        for (std::size_t n = 0; n < body.size(); ++n) {
+            CAPTURE(n);
+            const std::string prefix = body.substr(0, n);
+            const auto r = babelbird::parse_token_response(200, prefix);
+            REQUIRE_FALSE(r);
+            CHECK(r.error().kind() == error_class::protocol);
+            ts::remember(r.error());
+        }
+        CHECK(babelbird::parse_token_response(200, body));
+    }
+}
+
+TEST_CASE("token response: the http_response overload reads status and body") {
+    const babelbird::http_response ok(200, typical, {{"Content-Type", "text/html"}});
+    CHECK(babelbird::parse_token_response(ok));
+    const babelbird::http_response bad(401, R"({"error":"invalid_client"})");
+    const auto r = babelbird::parse_token_response(bad);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().needs_reauthorization());
+}
+
+TEST_CASE("token response: classify_failure") {
+    using babelbird::classify_failure;
+    using babelbird::oauth_error;
+    static_assert(classify_failure(400, oauth_error::none) == error_class::reauthorize);
+    static_assert(classify_failure(401, oauth_error::none) == error_class::reauthorize);
+    static_assert(classify_failure(500, oauth_error::invalid_grant) == error_class::reauthorize);
+    static_assert(classify_failure(400, oauth_error::temporarily_unavailable) ==
+                  error_class::retry);
+    static_assert(classify_failure(599, oauth_error::none) == error_class::retry);
+    static_assert(classify_failure(404, oauth_error::none) == error_class::protocol);
+    static_assert(classify_failure(200, oauth_error::other) == error_class::protocol);
+    CHECK(classify_failure(503, oauth_error::none) == error_class::retry);
+}
