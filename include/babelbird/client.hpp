@@ -144,4 +144,41 @@ result<token_grant> refresh(Transport&& transport, const client_credentials& cre
     }
 }
 
+/// Exchanges an authorization code for tokens (RFC 6749 section 4.1.3):
+/// `POST <token path>?grant_type=authorization_code&code=..&redirect_uri=..`
+/// through the caller's transport, parsed and stamped like `refresh()`.
+///
+/// A code is single-use (and valid for 5 minutes): this function sends exactly
+/// one request and never retries it, with these or other settings. A second
+/// use of a code is rejected by the server, which gives a `reauthorize` error.
+///
+/// @param code the code from the callback (see callback.hpp)
+/// @param redirect_uri byte for byte the URI the authorization request carried
+/// @param clock read once, before sending; expiry times count from that reading
+/// @returns the grant: `refresh_token_rotated` tells whether the server sent a
+/// refresh token; when it did not, `refresh_token` is empty and
+/// `refresh_expires_at` is empty unless the server sent `refresh_expires_in`.
+/// Errors: `usage` for bad input (nothing sent), `retry` for transport
+/// failures, and the parser's classes for the answer (invalid_grant, 400 and
+/// 401 are `reauthorize`).
+template <class Transport, class Clock = system_clock_source>
+result<token_grant> exchange_code(Transport&& transport, const client_credentials& credentials,
+                                  const endpoint& server, secret_view code,
+                                  std::string_view redirect_uri, const client_options& options = {},
+                                  Clock&& clock = Clock{}) {
+    static_assert(clock_source<std::remove_reference_t<Clock>>,
+                  "babelbird: the clock must have now() returning babelbird::time_point");
+    if constexpr (detail::check_transport<std::remove_reference_t<Transport>>()) {
+        const auto request = build_code_exchange_request(credentials, server, code, redirect_uri);
+        if (!request) {
+            return request.error();
+        }
+        return detail::exchange(transport, clock, *request,
+                                {code.expose_secret(), credentials.client_secret().expose_secret()},
+                                secret_view(), std::nullopt, options);
+    } else {
+        return error::usage(errc::invalid_argument);
+    }
+}
+
 } // namespace babelbird

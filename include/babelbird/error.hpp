@@ -67,6 +67,10 @@ enum class errc : std::uint8_t {
     insecure_url,          ///< plain http:// for a host that is not loopback
     invalid_path,          ///< an endpoint path does not start with '/' or has forbidden bytes
     invalid_argument,      ///< another argument was rejected
+    invalid_redirect_uri,  ///< a redirect URI is not absolute, has a fragment or forbidden bytes
+    reserved_parameter,    ///< an extra query parameter has the name of one the library sets
+    conflicting_user_selectors, ///< more than one of email, phone and babelId was given
+    invalid_method,             ///< an HTTP method is not an RFC 9110 token
     // Transport failures (class retry, origin transport).
     transport_failure,  ///< the transport failed for a reason it did not classify
     timeout,            ///< the exchange did not finish in time
@@ -89,6 +93,11 @@ enum class errc : std::uint8_t {
     duplicate_field,      ///< a known field appears twice
     case_variant_field,   ///< a key equals a known field name except for letter case
     nesting_too_deep,     ///< unknown fields nest deeper than the parser allows
+    authorization_error,  ///< the authorization callback carried an OAuth `error`
+    missing_code,         ///< the authorization callback carried neither `code` nor `error`
+    data_mismatch,        ///< the callback's `data` differs from the expected value (or is absent)
+    duplicate_parameter,  ///< a query parameter appears more than once
+    invalid_percent_encoding, ///< a '%' is not followed by two hex digits
 };
 
 /// A fixed description of an error code; never contains caller or server data.
@@ -114,6 +123,14 @@ constexpr std::string_view describe(errc code) noexcept {
         return "an endpoint path must start with '/' and hold only URL path characters";
     case errc::invalid_argument:
         return "an argument was rejected";
+    case errc::invalid_redirect_uri:
+        return "the redirect URI is not an absolute URI without fragment";
+    case errc::reserved_parameter:
+        return "an extra parameter has the name of a parameter the library sets";
+    case errc::conflicting_user_selectors:
+        return "at most one of email, phone and babelId may be given";
+    case errc::invalid_method:
+        return "the HTTP method is not a valid token";
     case errc::transport_failure:
         return "the transport failed";
     case errc::timeout:
@@ -154,6 +171,16 @@ constexpr std::string_view describe(errc code) noexcept {
         return "a key differs from a known field name only by letter case";
     case errc::nesting_too_deep:
         return "the response nests too deeply";
+    case errc::authorization_error:
+        return "the authorization callback carried an OAuth error";
+    case errc::missing_code:
+        return "the authorization callback has no code";
+    case errc::data_mismatch:
+        return "the callback's data does not match the expected value";
+    case errc::duplicate_parameter:
+        return "a query parameter appears more than once";
+    case errc::invalid_percent_encoding:
+        return "a value has an invalid percent-escape";
     }
     return "unknown error";
 }

@@ -14,6 +14,7 @@
 #include "babelbird/endpoint.hpp"
 #include "babelbird/error.hpp"
 #include "babelbird/http.hpp"
+#include "babelbird/query.hpp"
 #include "babelbird/secret.hpp"
 
 namespace babelbird {
@@ -96,6 +97,39 @@ inline result<http_request> build_refresh_request(const client_credentials& cred
     request.url = detail::build_url(
         server.base_url(), server.paths().refresh,
         {{"grant_type", "refresh_token"}, {"refresh_token", refresh_token.expose_secret()}});
+    request.headers = detail::token_endpoint_headers(credentials);
+    return request;
+}
+
+/// The code exchange request (RFC 6749 section 4.1.3):
+/// `POST <base><token path>?grant_type=authorization_code&code=<enc>&redirect_uri=<enc>`
+/// with `Authorization: Basic ...`, `Accept: application/json` and an empty body,
+/// parameters in the URL query like the refresh request.
+/// @param code the code from the authorization callback: non-empty and
+///        header-safe (bytes 0x21-0x7E), like every token the server issues
+/// @param redirect_uri exactly the URI the authorization request carried; it
+///        may have its own query (it is percent-encoded as one value)
+/// @returns `errc::empty_value`, `errc::control_character` or
+/// `errc::token_not_header_safe` for a bad code; `errc::empty_value`,
+/// `errc::control_character`, `errc::invalid_utf8` or `errc::invalid_redirect_uri`
+/// for a bad redirect URI (not absolute, a fragment, a space or another byte
+/// RFC 3986 excludes). All of class `usage`.
+/// @warning The URL carries the code: treat the request as a secret.
+inline result<http_request> build_code_exchange_request(const client_credentials& credentials,
+                                                        const endpoint& server, secret_view code,
+                                                        std::string_view redirect_uri) {
+    if (auto ok = detail::check_token_input(code.expose_secret()); !ok) {
+        return ok.error();
+    }
+    if (const errc e = detail::redirect_uri_error(redirect_uri); e != errc{}) {
+        return error::usage(e);
+    }
+    http_request request;
+    request.method = "POST";
+    request.url = detail::build_url(server.base_url(), server.paths().token,
+                                    {{"grant_type", "authorization_code"},
+                                     {"code", code.expose_secret()},
+                                     {"redirect_uri", redirect_uri}});
     request.headers = detail::token_endpoint_headers(credentials);
     return request;
 }

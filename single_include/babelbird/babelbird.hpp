@@ -563,6 +563,10 @@ enum class errc : std::uint8_t {
     insecure_url,          ///< plain http:// for a host that is not loopback
     invalid_path,          ///< an endpoint path does not start with '/' or has forbidden bytes
     invalid_argument,      ///< another argument was rejected
+    invalid_redirect_uri,  ///< a redirect URI is not absolute, has a fragment or forbidden bytes
+    reserved_parameter,    ///< an extra query parameter has the name of one the library sets
+    conflicting_user_selectors, ///< more than one of email, phone and babelId was given
+    invalid_method,             ///< an HTTP method is not an RFC 9110 token
     // Transport failures (class retry, origin transport).
     transport_failure,  ///< the transport failed for a reason it did not classify
     timeout,            ///< the exchange did not finish in time
@@ -585,6 +589,11 @@ enum class errc : std::uint8_t {
     duplicate_field,      ///< a known field appears twice
     case_variant_field,   ///< a key equals a known field name except for letter case
     nesting_too_deep,     ///< unknown fields nest deeper than the parser allows
+    authorization_error,  ///< the authorization callback carried an OAuth `error`
+    missing_code,         ///< the authorization callback carried neither `code` nor `error`
+    data_mismatch,        ///< the callback's `data` differs from the expected value (or is absent)
+    duplicate_parameter,  ///< a query parameter appears more than once
+    invalid_percent_encoding, ///< a '%' is not followed by two hex digits
 };
 
 /// A fixed description of an error code; never contains caller or server data.
@@ -610,6 +619,14 @@ constexpr std::string_view describe(errc code) noexcept {
         return "an endpoint path must start with '/' and hold only URL path characters";
     case errc::invalid_argument:
         return "an argument was rejected";
+    case errc::invalid_redirect_uri:
+        return "the redirect URI is not an absolute URI without fragment";
+    case errc::reserved_parameter:
+        return "an extra parameter has the name of a parameter the library sets";
+    case errc::conflicting_user_selectors:
+        return "at most one of email, phone and babelId may be given";
+    case errc::invalid_method:
+        return "the HTTP method is not a valid token";
     case errc::transport_failure:
         return "the transport failed";
     case errc::timeout:
@@ -650,6 +667,16 @@ constexpr std::string_view describe(errc code) noexcept {
         return "a key differs from a known field name only by letter case";
     case errc::nesting_too_deep:
         return "the response nests too deeply";
+    case errc::authorization_error:
+        return "the authorization callback carried an OAuth error";
+    case errc::missing_code:
+        return "the authorization callback has no code";
+    case errc::data_mismatch:
+        return "the callback's data does not match the expected value";
+    case errc::duplicate_parameter:
+        return "a query parameter appears more than once";
+    case errc::invalid_percent_encoding:
+        return "a value has an invalid percent-escape";
     }
     return "unknown error";
 }
@@ -1669,6 +1696,164 @@ struct http_response {
 } // namespace babelbird
 // ---- end babelbird/http.hpp ----
 
+// ---- begin babelbird/query.hpp ----
+/// @file query.hpp
+/// @brief Query parameters shared by the authorize, code-exchange and file-API
+/// builders: the public `query_parameter` pair, its percent-encoded
+/// serialisation, and the redirect-URI check. No I/O, no JSON.
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+
+
+namespace babelbird {
+
+/// One query parameter given by the caller. Name and value are both
+/// percent-encoded (RFC 3986 section 2.1, unreserved bytes kept, UTF-8) when a
+/// URL is built, so any valid UTF-8 text is safe in either.
+/// @warning Both are views: they must outlive the builder call.
+struct query_parameter {
+    std::string_view name;
+    std::string_view value;
+};
+
+namespace detail {
+
+/// The bytes `sep name=value` adds to a URL once percent-encoded.
+constexpr std::size_t encoded_parameter_size(std::string_view name,
+                                             std::string_view value) noexcept {
+    return 2 + percent_encoded_size(name) + percent_encoded_size(value);
+}
+
+/// Writes `sep name=value`, percent-encoded, at `w`; `sep` becomes '&'.
+constexpr char* write_parameter(char* w, char& sep, std::string_view name,
+                                std::string_view value) noexcept {
+    *w++ = sep;
+    sep = '&';
+    w = percent_encode_to(name, w);
+    *w++ = '=';
+    return percent_encode_to(value, w);
+}
+
+/// Appends `sep name=value`, percent-encoded, to `out`; `sep` becomes '&'.
+inline void append_parameter(std::string& out, char& sep, std::string_view name,
+                             std::string_view value) {
+    const std::size_t at = out.size();
+    out.resize(at + encoded_parameter_size(name, value));
+    write_parameter(out.data() + at, sep, name, value);
+}
+
+/// RFC 3986 section 3.1: `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )`.
+constexpr bool is_uri_scheme(std::string_view s) noexcept {
+    if (s.empty() || !is_alpha(s.front())) {
+        return false;
+    }
+    for (char ch : s) {
+        if (!is_alpha(ch) && !is_digit(ch) && ch != '+' && ch != '-' && ch != '.') {
+            return false;
+        }
+    }
+    return true;
+}
+
+/// ASCII bytes RFC 3986 never allows in a URI (section 2: they are neither
+/// reserved nor unreserved). Non-ASCII bytes are allowed, as in an IRI.
+constexpr bool is_excluded_uri_byte(char ch) noexcept {
+    switch (ch) {
+    case ' ':
+    case '"':
+    case '<':
+    case '>':
+    case '\\':
+    case '^':
+    case '`':
+    case '{':
+    case '|':
+    case '}':
+        return true;
+    default:
+        return false;
+    }
+}
+
+/// Checks a redirect URI (RFC 6749 section 3.1.2): non-empty, no control
+/// byte, valid UTF-8, absolute (a scheme, then something), no fragment, no
+/// byte RFC 3986 excludes. `http`/`https` URIs need a non-empty host; any
+/// host is accepted (the code is useless without the client secret, and the
+/// server compares the URI with the registered one). A query is allowed.
+/// @returns `errc{}` when acceptable, else `empty_value`, `control_character`,
+/// `invalid_utf8` or `invalid_redirect_uri`.
+constexpr errc redirect_uri_error(std::string_view uri) noexcept {
+    if (uri.empty()) {
+        return errc::empty_value;
+    }
+    if (has_control(uri)) {
+        return errc::control_character;
+    }
+    if (!is_valid_utf8(uri)) {
+        return errc::invalid_utf8;
+    }
+    for (char ch : uri) {
+        if (is_excluded_uri_byte(ch) || ch == '#') {
+            return errc::invalid_redirect_uri;
+        }
+    }
+    const std::size_t colon = uri.find(':');
+    if (colon == std::string_view::npos || !is_uri_scheme(uri.substr(0, colon)) ||
+        colon + 1 == uri.size()) {
+        return errc::invalid_redirect_uri;
+    }
+    const std::string_view scheme = uri.substr(0, colon);
+    if (iequals(scheme, "http") || iequals(scheme, "https")) {
+        const std::string_view rest = uri.substr(colon + 1);
+        if (rest.substr(0, 2) != "//") {
+            return errc::invalid_redirect_uri;
+        }
+        const std::string_view authority = rest.substr(2, rest.find_first_of("/?", 2) - 2);
+        const std::string_view host = authority.substr(authority.rfind('@') + 1);
+        if (host.empty() || host.front() == ':') {
+            return errc::invalid_redirect_uri;
+        }
+    }
+    return errc{};
+}
+
+/// Checks caller-supplied extra parameters: each name non-empty, names and
+/// values valid UTF-8, no name equal (ASCII case-insensitively) to one of
+/// `reserved` or to another extra name.
+/// @returns `errc{}`, `empty_value`, `invalid_utf8`, `reserved_parameter` or
+/// `duplicate_parameter`.
+constexpr errc extra_parameters_error(std::span<const query_parameter> extra,
+                                      std::span<const std::string_view> reserved) noexcept {
+    for (std::size_t i = 0; i < extra.size(); ++i) {
+        const query_parameter& p = extra[i];
+        if (p.name.empty()) {
+            return errc::empty_value;
+        }
+        if (!is_valid_utf8(p.name) || !is_valid_utf8(p.value)) {
+            return errc::invalid_utf8;
+        }
+        for (std::string_view r : reserved) {
+            if (iequals(p.name, r)) {
+                return errc::reserved_parameter;
+            }
+        }
+        for (std::size_t j = 0; j < i; ++j) {
+            if (iequals(p.name, extra[j].name)) {
+                return errc::duplicate_parameter;
+            }
+        }
+    }
+    return errc{};
+}
+
+} // namespace detail
+
+} // namespace babelbird
+// ---- end babelbird/query.hpp ----
+
 namespace babelbird {
 
 namespace detail {
@@ -1749,6 +1934,39 @@ inline result<http_request> build_refresh_request(const client_credentials& cred
     request.url = detail::build_url(
         server.base_url(), server.paths().refresh,
         {{"grant_type", "refresh_token"}, {"refresh_token", refresh_token.expose_secret()}});
+    request.headers = detail::token_endpoint_headers(credentials);
+    return request;
+}
+
+/// The code exchange request (RFC 6749 section 4.1.3):
+/// `POST <base><token path>?grant_type=authorization_code&code=<enc>&redirect_uri=<enc>`
+/// with `Authorization: Basic ...`, `Accept: application/json` and an empty body,
+/// parameters in the URL query like the refresh request.
+/// @param code the code from the authorization callback: non-empty and
+///        header-safe (bytes 0x21-0x7E), like every token the server issues
+/// @param redirect_uri exactly the URI the authorization request carried; it
+///        may have its own query (it is percent-encoded as one value)
+/// @returns `errc::empty_value`, `errc::control_character` or
+/// `errc::token_not_header_safe` for a bad code; `errc::empty_value`,
+/// `errc::control_character`, `errc::invalid_utf8` or `errc::invalid_redirect_uri`
+/// for a bad redirect URI (not absolute, a fragment, a space or another byte
+/// RFC 3986 excludes). All of class `usage`.
+/// @warning The URL carries the code: treat the request as a secret.
+inline result<http_request> build_code_exchange_request(const client_credentials& credentials,
+                                                        const endpoint& server, secret_view code,
+                                                        std::string_view redirect_uri) {
+    if (auto ok = detail::check_token_input(code.expose_secret()); !ok) {
+        return ok.error();
+    }
+    if (const errc e = detail::redirect_uri_error(redirect_uri); e != errc{}) {
+        return error::usage(e);
+    }
+    http_request request;
+    request.method = "POST";
+    request.url = detail::build_url(server.base_url(), server.paths().token,
+                                    {{"grant_type", "authorization_code"},
+                                     {"code", code.expose_secret()},
+                                     {"redirect_uri", redirect_uri}});
     request.headers = detail::token_endpoint_headers(credentials);
     return request;
 }
@@ -2661,6 +2879,43 @@ result<token_grant> refresh(Transport&& transport, const client_credentials& cre
             transport, clock, *request,
             {previous.refresh_token.expose_secret(), credentials.client_secret().expose_secret()},
             previous.refresh_token.view(), previous.refresh_expires_at, options);
+    } else {
+        return error::usage(errc::invalid_argument);
+    }
+}
+
+/// Exchanges an authorization code for tokens (RFC 6749 section 4.1.3):
+/// `POST <token path>?grant_type=authorization_code&code=..&redirect_uri=..`
+/// through the caller's transport, parsed and stamped like `refresh()`.
+///
+/// A code is single-use (and valid for 5 minutes): this function sends exactly
+/// one request and never retries it, with these or other settings. A second
+/// use of a code is rejected by the server, which gives a `reauthorize` error.
+///
+/// @param code the code from the callback (see callback.hpp)
+/// @param redirect_uri byte for byte the URI the authorization request carried
+/// @param clock read once, before sending; expiry times count from that reading
+/// @returns the grant: `refresh_token_rotated` tells whether the server sent a
+/// refresh token; when it did not, `refresh_token` is empty and
+/// `refresh_expires_at` is empty unless the server sent `refresh_expires_in`.
+/// Errors: `usage` for bad input (nothing sent), `retry` for transport
+/// failures, and the parser's classes for the answer (invalid_grant, 400 and
+/// 401 are `reauthorize`).
+template <class Transport, class Clock = system_clock_source>
+result<token_grant> exchange_code(Transport&& transport, const client_credentials& credentials,
+                                  const endpoint& server, secret_view code,
+                                  std::string_view redirect_uri, const client_options& options = {},
+                                  Clock&& clock = Clock{}) {
+    static_assert(clock_source<std::remove_reference_t<Clock>>,
+                  "babelbird: the clock must have now() returning babelbird::time_point");
+    if constexpr (detail::check_transport<std::remove_reference_t<Transport>>()) {
+        const auto request = build_code_exchange_request(credentials, server, code, redirect_uri);
+        if (!request) {
+            return request.error();
+        }
+        return detail::exchange(transport, clock, *request,
+                                {code.expose_secret(), credentials.client_secret().expose_secret()},
+                                secret_view(), std::nullopt, options);
     } else {
         return error::usage(errc::invalid_argument);
     }
