@@ -1,0 +1,864 @@
+/// @file testing/fake_server.hpp
+/// @brief A BabelBird-compatible server on 127.0.0.1 for tests, demos and users'
+/// own integration tests (opt-in; needs cpp-httplib and threads, throws like
+/// cpp-httplib does; not part of the core single header).
+///
+/// What it serves, under an optional context path (e.g. `/babel`):
+/// - `GET  /api/authorize.do`: auto-consent, 302 to `redirect_uri?code=..&data=..`
+///   (appended with `&` when `redirect_uri` already has a query);
+/// - `GET  /api/authorizeByJWT.do`: the same with a `jwt_token` instead of a login;
+/// - `POST /api/token.do`: Basic client credentials (raw mode),
+///   `grant_type=authorization_code&code=..&redirect_uri=..` in the URL query; a
+///   code is valid 5 minutes, usable once, and bound to its `redirect_uri`;
+/// - `POST /api/refreshToken.do`: Basic client credentials,
+///   `grant_type=refresh_token&refresh_token=..` in the URL query; rotates the
+///   refresh token by default (the old one then stops working); refresh tokens
+///   live 30 days, access tokens 3600 s (both configurable);
+/// - `GET  /api/v1/file/list`: Bearer-protected; 401 `{"error":"invalid_token"}`
+///   with `WWW-Authenticate: Bearer error="invalid_token"` for a missing, unknown
+///   or expired access token.
+///
+/// Errors are OAuth JSON: `invalid_client` (401), `invalid_grant` (400),
+/// `invalid_request` (400), `unsupported_grant_type` (400).
+///
+/// Time inside the server is virtual: it starts at the real time when the server
+/// is made and moves only by `advance()`, so tests expire tokens without sleeping.
+/// Every request is recorded (method, raw path and query, decoded parameters,
+/// headers, body). Faults for the token endpoints are queued with `push_fault`
+/// and consumed, in order, by the next requests to `token.do`/`refreshToken.do`.
+///
+/// With `fake_server_options::control` the server also answers a small control
+/// API under `/_fake/` (used by `babelbird-cli serve-fake` and the e2e tests):
+/// - `POST /_fake/fault?kind=answer&status=N[&content_type=T]` (body = answer body),
+///   `kind=hang`, `kind=oversize[&bytes=N][&chunked=1]`, `kind=redirect[&location=URL]`,
+///   `kind=omit_refresh_token`, `kind=partial`;
+/// - `POST /_fake/rotation?enabled=0|1`, `POST /_fake/advance?seconds=N`;
+/// - `POST /_fake/refresh-token` (body = a refresh token to accept);
+/// - `GET  /_fake/requests` (the recorded requests as JSON), `POST /_fake/clear`.
+/// Control requests are not recorded.
+///
+/// @warning This is a test server: plain HTTP, loopback only, tokens in memory.
+#pragma once
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "babelbird/secret.hpp"
+
+namespace babelbird::testing {
+
+/// How the server behaves.
+struct fake_server_options {
+    /// The client the token endpoints accept (Basic, raw mode).
+    std::string client_id = "babel-client";
+    std::string client_secret = "babel-secret";
+    /// A context path such as "/babel" (no trailing slash), or empty.
+    std::string context_path;
+    /// 0 picks a free port.
+    std::uint16_t port = 0;
+    std::chrono::seconds access_token_lifetime{3600};
+    std::chrono::seconds refresh_token_lifetime{std::chrono::hours(24 * 30)};
+    std::chrono::seconds code_lifetime{300};
+    /// Issue a new refresh token on every refresh; the old one stops working.
+    /// When false the same refresh token is sent back and stays valid.
+    bool rotate_refresh_tokens = true;
+    /// Send `expires_in` as a string of digits, as some deployments do.
+    bool expires_in_as_string = false;
+    /// The Bearer-protected file endpoint, relative to the context path.
+    std::string file_path = "/api/v1/file/list";
+    /// Answer the `/_fake/` control API.
+    bool control = false;
+};
+
+/// One request as the server saw it.
+struct recorded_request {
+    std::string method;
+    std::string path;  ///< raw, as sent (percent escapes kept), without the query
+    std::string query; ///< raw, as sent, without '?'
+    std::vector<std::pair<std::string, std::string>> params;  ///< decoded query parameters
+    std::vector<std::pair<std::string, std::string>> headers; ///< as received
+    std::string body;
+
+    /// The first decoded query parameter called `name`.
+    std::optional<std::string> param(std::string_view name) const {
+        for (const auto& p : params) {
+            if (p.first == name) {
+                return p.second;
+            }
+        }
+        return std::nullopt;
+    }
+    /// The first header called `name` (any letter case).
+    std::optional<std::string> header(std::string_view name) const {
+        for (const auto& h : headers) {
+            if (h.first.size() == name.size() &&
+                std::equal(h.first.begin(), h.first.end(), name.begin(), [](char a, char b) {
+                    return std::tolower(static_cast<unsigned char>(a)) ==
+                           std::tolower(static_cast<unsigned char>(b));
+                })) {
+                return h.second;
+            }
+        }
+        return std::nullopt;
+    }
+};
+
+/// A fault for the next token-endpoint answer.
+struct fault {
+    enum class kind {
+        answer,             ///< send `status`, `body`, `content_type` instead
+        hang,               ///< never answer (until the server stops)
+        oversize,           ///< 200 with a generated JSON body of `bytes` bytes (chunked
+                            ///< when `chunked`, so no Content-Length warns the client)
+        redirect,           ///< 302 to `location`
+        omit_refresh_token, ///< a success without `refresh_token`; no rotation happens
+        partial,            ///< declare a Content-Length, send less, close the connection
+    };
+    kind what = kind::answer;
+    int status = 200;
+    std::string body;
+    std::string content_type = "application/json";
+    std::size_t bytes = std::size_t{8} << 20;
+    bool chunked = false;
+    std::string location = "https://disk.example.com/elsewhere";
+
+    static fault answer(int status, std::string body,
+                        std::string content_type = "application/json") {
+        fault f;
+        f.status = status;
+        f.body = std::move(body);
+        f.content_type = std::move(content_type);
+        return f;
+    }
+    static fault of(kind k) {
+        fault f;
+        f.what = k;
+        return f;
+    }
+};
+
+namespace detail {
+
+inline std::string base64(std::string_view in) {
+    static constexpr char table[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    std::size_t i = 0;
+    for (; i + 3 <= in.size(); i += 3) {
+        const auto v = (std::uint32_t(std::uint8_t(in[i])) << 16) |
+                       (std::uint32_t(std::uint8_t(in[i + 1])) << 8) |
+                       std::uint32_t(std::uint8_t(in[i + 2]));
+        out += table[(v >> 18) & 63];
+        out += table[(v >> 12) & 63];
+        out += table[(v >> 6) & 63];
+        out += table[v & 63];
+    }
+    if (i + 1 == in.size()) {
+        const auto v = std::uint32_t(std::uint8_t(in[i])) << 16;
+        out += table[(v >> 18) & 63];
+        out += table[(v >> 12) & 63];
+        out += "==";
+    } else if (i + 2 == in.size()) {
+        const auto v = (std::uint32_t(std::uint8_t(in[i])) << 16) |
+                       (std::uint32_t(std::uint8_t(in[i + 1])) << 8);
+        out += table[(v >> 18) & 63];
+        out += table[(v >> 12) & 63];
+        out += table[(v >> 6) & 63];
+        out += '=';
+    }
+    return out;
+}
+
+inline int hex_value(char ch) noexcept {
+    if (ch >= '0' && ch <= '9') {
+        return ch - '0';
+    }
+    if (ch >= 'A' && ch <= 'F') {
+        return ch - 'A' + 10;
+    }
+    if (ch >= 'a' && ch <= 'f') {
+        return ch - 'a' + 10;
+    }
+    return -1;
+}
+
+/// Decodes a query component the way a servlet container does: `%XX` escapes,
+/// and '+' is a space (so a client that leaves '+' unencoded is caught).
+inline std::string form_decode(std::string_view in) {
+    std::string out;
+    out.reserve(in.size());
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        if (in[i] == '+') {
+            out += ' ';
+        } else if (in[i] == '%' && i + 2 < in.size() && hex_value(in[i + 1]) >= 0 &&
+                   hex_value(in[i + 2]) >= 0) {
+            out += static_cast<char>(hex_value(in[i + 1]) * 16 + hex_value(in[i + 2]));
+            i += 2;
+        } else {
+            out += in[i];
+        }
+    }
+    return out;
+}
+
+inline std::vector<std::pair<std::string, std::string>> parse_query(std::string_view query) {
+    std::vector<std::pair<std::string, std::string>> out;
+    while (!query.empty()) {
+        const std::size_t amp = query.find('&');
+        const std::string_view part = query.substr(0, amp);
+        query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+        if (part.empty()) {
+            continue;
+        }
+        const std::size_t eq = part.find('=');
+        out.emplace_back(form_decode(part.substr(0, eq)), eq == std::string_view::npos
+                                                              ? std::string()
+                                                              : form_decode(part.substr(eq + 1)));
+    }
+    return out;
+}
+
+/// RFC 3986 unreserved bytes kept, everything else `%XX`.
+inline std::string percent_encode(std::string_view in) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    std::string out;
+    for (char ch : in) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (std::isalnum(c) != 0 || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+            out += ch;
+        } else {
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    return out;
+}
+
+inline std::string json_string(std::string_view in) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out = "\"";
+    for (char ch : in) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (ch == '"' || ch == '\\') {
+            out += '\\';
+            out += ch;
+        } else if (c < 0x20) {
+            out += "\\u00";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        } else {
+            out += ch;
+        }
+    }
+    out += '"';
+    return out;
+}
+
+inline std::string oauth_error_body(std::string_view code, std::string_view description) {
+    return "{\"error\":" + json_string(code) +
+           ",\"error_description\":" + json_string(description) + "}";
+}
+
+} // namespace detail
+
+/// The server. Not copyable; `start()` binds and runs it on its own thread,
+/// `stop()` (or the destructor) ends it and joins every thread it started.
+class fake_server {
+public:
+    explicit fake_server(fake_server_options options = {})
+        : options_(std::move(options)), base_time_(std::chrono::system_clock::now()),
+          rng_(std::random_device{}()) {}
+    fake_server(const fake_server&) = delete;
+    fake_server& operator=(const fake_server&) = delete;
+    ~fake_server() { stop(); }
+
+    /// Binds 127.0.0.1 and starts serving. False if the port cannot be bound.
+    bool start() {
+        if (thread_.joinable()) {
+            return true;
+        }
+        server_ = std::make_unique<httplib::Server>();
+        install_handlers();
+        server_->set_keep_alive_timeout(1);
+        server_->set_read_timeout(5);
+        server_->set_write_timeout(5);
+        int port = 0;
+        if (options_.port == 0) {
+            port = server_->bind_to_any_port("127.0.0.1");
+        } else {
+            port = server_->bind_to_port("127.0.0.1", options_.port) ? options_.port : -1;
+        }
+        if (port <= 0) {
+            server_.reset();
+            return false;
+        }
+        port_ = static_cast<std::uint16_t>(port);
+        {
+            std::lock_guard lock(mutex_);
+            stopping_ = false;
+        }
+        thread_ = std::thread([this] { server_->listen_after_bind(); });
+        // stop() is a no-op until the accept loop runs: wait for it.
+        for (int i = 0; i < 5000 && !server_->is_running(); ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        return true;
+    }
+
+    /// Stops serving: wakes hanging answers, closes the socket, joins the threads.
+    void stop() {
+        if (!thread_.joinable()) {
+            return;
+        }
+        {
+            std::lock_guard lock(mutex_);
+            stopping_ = true;
+        }
+        wake_.notify_all();
+        server_->stop();
+        thread_.join();
+        server_.reset();
+    }
+
+    bool running() const noexcept { return thread_.joinable(); }
+    std::uint16_t port() const noexcept { return port_; }
+    /// `http://127.0.0.1:<port><context path>`, the base URL for `endpoint::make`.
+    std::string base_url() const {
+        return "http://127.0.0.1:" + std::to_string(port_) + options_.context_path;
+    }
+    /// The absolute URL of the Bearer-protected file endpoint.
+    std::string file_url() const { return base_url() + options_.file_path; }
+    const fake_server_options& options() const noexcept { return options_; }
+
+    // --- virtual time -----------------------------------------------------------------
+
+    /// The server's current time.
+    std::chrono::system_clock::time_point now() const {
+        std::lock_guard lock(mutex_);
+        return now_locked();
+    }
+    /// Moves the server's clock forward.
+    void advance(std::chrono::seconds by) {
+        std::lock_guard lock(mutex_);
+        offset_ += by;
+    }
+
+    // --- state ------------------------------------------------------------------------
+
+    /// Makes the server accept `token` as a refresh token (valid for the configured lifetime).
+    void add_refresh_token(std::string token) {
+        std::lock_guard lock(mutex_);
+        refresh_tokens_[std::move(token)] = now_locked() + options_.refresh_token_lifetime;
+    }
+    /// Issues an authorization code bound to `redirect_uri`, as a consent would.
+    std::string issue_code(std::string_view redirect_uri) {
+        std::lock_guard lock(mutex_);
+        return issue_code_locked(redirect_uri);
+    }
+    /// Whether `token` is a refresh token the server would accept now.
+    bool refresh_token_valid(const std::string& token) const {
+        std::lock_guard lock(mutex_);
+        const auto it = refresh_tokens_.find(token);
+        return it != refresh_tokens_.end() && now_locked() < it->second;
+    }
+    /// Whether `token` is an access token the server would accept now.
+    bool access_token_valid(const std::string& token) const {
+        std::lock_guard lock(mutex_);
+        const auto it = access_tokens_.find(token);
+        return it != access_tokens_.end() && now_locked() < it->second;
+    }
+    void set_rotation(bool rotate) {
+        std::lock_guard lock(mutex_);
+        options_.rotate_refresh_tokens = rotate;
+    }
+
+    // --- faults and records -----------------------------------------------------------
+
+    /// Queues a fault for the next token-endpoint request.
+    void push_fault(fault f) {
+        std::lock_guard lock(mutex_);
+        faults_.push_back(std::move(f));
+    }
+    void clear_faults() {
+        std::lock_guard lock(mutex_);
+        faults_.clear();
+    }
+    /// Every request seen so far (control requests excluded).
+    std::vector<recorded_request> requests() const {
+        std::lock_guard lock(mutex_);
+        return requests_;
+    }
+    void clear_requests() {
+        std::lock_guard lock(mutex_);
+        requests_.clear();
+    }
+    /// Bytes of oversized bodies actually written (the client should stop early).
+    std::size_t oversize_bytes_written() const {
+        std::lock_guard lock(mutex_);
+        return oversize_written_;
+    }
+
+private:
+    using clock_time = std::chrono::system_clock::time_point;
+
+    clock_time now_locked() const { return base_time_ + offset_; }
+
+    std::string random_token(std::string_view prefix) {
+        // Standard Base64 of random bytes: tokens carry '+', '/' and '=', which
+        // exercises every encoder on the way.
+        std::string raw(25, '\0');
+        std::uniform_int_distribution<int> byte(0, 255);
+        for (char& ch : raw) {
+            ch = static_cast<char>(byte(rng_));
+        }
+        return std::string(prefix) + detail::base64(raw);
+    }
+
+    std::string issue_code_locked(std::string_view redirect_uri) {
+        std::string code = random_token("code-");
+        codes_[code] = {std::string(redirect_uri), now_locked() + options_.code_lifetime};
+        return code;
+    }
+
+    static recorded_request record_of(const httplib::Request& req) {
+        recorded_request r;
+        r.method = req.method;
+        const std::size_t q = req.target.find('?');
+        r.path = req.target.substr(0, q);
+        r.query = q == std::string::npos ? std::string() : req.target.substr(q + 1);
+        r.params = detail::parse_query(r.query);
+        for (const auto& [name, value] : req.headers) {
+            // cpp-httplib adds these pseudo headers itself.
+            if (name == "REMOTE_ADDR" || name == "REMOTE_PORT" || name == "LOCAL_ADDR" ||
+                name == "LOCAL_PORT") {
+                continue;
+            }
+            r.headers.emplace_back(name, value);
+        }
+        r.body = req.body;
+        return r;
+    }
+
+    static void send_json(httplib::Response& res, int status, const std::string& body) {
+        res.status = status;
+        res.set_header("Cache-Control", "no-store");
+        res.set_content(body, "application/json;charset=UTF-8");
+    }
+    static void send_oauth_error(httplib::Response& res, int status, std::string_view code,
+                                 std::string_view description) {
+        if (status == 401) {
+            res.set_header("WWW-Authenticate", "Basic realm=\"babelbird\"");
+        }
+        send_json(res, status, detail::oauth_error_body(code, description));
+    }
+
+    bool basic_ok(const recorded_request& r) const {
+        const auto got = r.header("Authorization");
+        const std::string want =
+            "Basic " + detail::base64(options_.client_id + ":" + options_.client_secret);
+        return got && constant_time_equals(*got, want);
+    }
+
+    void install_handlers() {
+        const auto handler = [this](const httplib::Request& req, httplib::Response& res) {
+            handle(req, res);
+        };
+        server_->Get(".*", handler);
+        server_->Post(".*", handler);
+        server_->Put(".*", handler);
+        server_->Patch(".*", handler);
+        server_->Delete(".*", handler);
+        server_->Options(".*", handler);
+    }
+
+    void handle(const httplib::Request& req, httplib::Response& res) {
+        recorded_request r = record_of(req);
+        if (options_.control && r.path.rfind("/_fake/", 0) == 0) {
+            control(r, res);
+            return;
+        }
+        {
+            std::lock_guard lock(mutex_);
+            requests_.push_back(r);
+        }
+        const std::string& ctx = options_.context_path;
+        if (r.path.size() < ctx.size() || r.path.compare(0, ctx.size(), ctx) != 0) {
+            send_json(res, 404, R"({"error":"not_found"})");
+            return;
+        }
+        const std::string path = r.path.substr(ctx.size());
+        if (path == "/api/authorize.do" || path == "/api/authorizeByJWT.do") {
+            if (r.method != "GET") {
+                send_json(res, 405, R"({"error":"method_not_allowed"})");
+                return;
+            }
+            authorize(r, res, path == "/api/authorizeByJWT.do");
+        } else if (path == "/api/token.do" || path == "/api/refreshToken.do") {
+            if (r.method != "POST") {
+                send_json(res, 405, R"({"error":"method_not_allowed"})");
+                return;
+            }
+            token_endpoint(r, res, path == "/api/refreshToken.do");
+        } else if (path == options_.file_path) {
+            file_endpoint(r, res);
+        } else {
+            send_json(res, 404, R"({"error":"not_found"})");
+        }
+    }
+
+    void authorize(const recorded_request& r, httplib::Response& res, bool jwt) {
+        const auto client = r.param("client_id");
+        if (!client || *client != options_.client_id) {
+            send_oauth_error(res, 400, "invalid_client", "unknown client_id");
+            return;
+        }
+        if (r.param("response_type") != std::optional<std::string>("code")) {
+            send_oauth_error(res, 400, "unsupported_response_type", "response_type must be code");
+            return;
+        }
+        if (jwt) {
+            const auto token = r.param("jwt_token");
+            if (!token || token->empty()) {
+                send_oauth_error(res, 400, "invalid_request", "jwt_token is required");
+                return;
+            }
+        }
+        const auto redirect = r.param("redirect_uri");
+        if (!jwt && (!redirect || redirect->empty())) {
+            send_oauth_error(res, 400, "invalid_request", "redirect_uri is required");
+            return;
+        }
+        std::string code;
+        {
+            std::lock_guard lock(mutex_);
+            code = issue_code_locked(redirect.value_or(""));
+        }
+        if (!redirect || redirect->empty()) {
+            send_json(res, 200, "{\"code\":" + detail::json_string(code) + "}");
+            return;
+        }
+        std::string location = *redirect;
+        location += location.find('?') == std::string::npos ? '?' : '&';
+        location += "code=" + detail::percent_encode(code);
+        if (const auto data = r.param("data")) {
+            location += "&data=" + detail::percent_encode(*data);
+        }
+        res.status = 302;
+        res.set_header("Location", location);
+    }
+
+    /// Applies the next queued fault; true when it produced the answer.
+    bool apply_fault(httplib::Response& res, bool& omit_refresh) {
+        std::optional<fault> f;
+        {
+            std::lock_guard lock(mutex_);
+            if (!faults_.empty()) {
+                f = std::move(faults_.front());
+                faults_.pop_front();
+            }
+        }
+        if (!f) {
+            return false;
+        }
+        switch (f->what) {
+        case fault::kind::answer:
+            res.status = f->status;
+            res.set_content(f->body, f->content_type);
+            return true;
+        case fault::kind::hang: {
+            std::unique_lock lock(mutex_);
+            wake_.wait_for(lock, std::chrono::minutes(2), [this] { return stopping_; });
+            res.status = 503;
+            res.set_content(R"({"error":"temporarily_unavailable"})", "application/json");
+            return true;
+        }
+        case fault::kind::oversize: {
+            res.status = 200;
+            const std::size_t total = std::max<std::size_t>(f->bytes, 64);
+            auto provider = [this, total](std::size_t offset, std::size_t length,
+                                          httplib::DataSink& sink) {
+                // {"access_token":"xxxx...x"} generated in chunks, never stored whole.
+                static constexpr std::string_view head = R"({"access_token":")";
+                char chunk[16384];
+                const std::size_t n = std::min({length, sizeof chunk, total - offset});
+                for (std::size_t i = 0; i < n; ++i) {
+                    const std::size_t at = offset + i;
+                    chunk[i] = at < head.size()  ? head[at]
+                               : at == total - 2 ? '"'
+                               : at == total - 1 ? '}'
+                                                 : 'x';
+                }
+                if (!sink.write(chunk, n)) {
+                    return false;
+                }
+                std::lock_guard lock(mutex_);
+                oversize_written_ += n;
+                return true;
+            };
+            if (f->chunked) {
+                res.set_chunked_content_provider(
+                    "application/json",
+                    [provider, total](std::size_t offset, httplib::DataSink& sink) mutable {
+                        if (offset >= total) {
+                            sink.done();
+                            return true;
+                        }
+                        return provider(offset, total - offset, sink);
+                    });
+            } else {
+                res.set_content_provider(total, "application/json", provider);
+            }
+            return true;
+        }
+        case fault::kind::redirect:
+            res.status = 302;
+            res.set_header("Location", f->location);
+            return true;
+        case fault::kind::omit_refresh_token:
+            omit_refresh = true;
+            return false;
+        case fault::kind::partial:
+            res.status = 200;
+            res.set_content_provider(
+                1000, "application/json",
+                [](std::size_t offset, std::size_t, httplib::DataSink& sink) {
+                    if (offset == 0) {
+                        sink.write(R"({"access_token":"cut)", 20);
+                    }
+                    return false; // closes the connection short of Content-Length
+                });
+            return true;
+        }
+        return false;
+    }
+
+    void token_endpoint(const recorded_request& r, httplib::Response& res, bool refreshing) {
+        bool omit_refresh = false;
+        if (apply_fault(res, omit_refresh)) {
+            return;
+        }
+        if (!basic_ok(r)) {
+            send_oauth_error(res, 401, "invalid_client", "client authentication failed");
+            return;
+        }
+        const auto grant = r.param("grant_type");
+        const std::string want_grant = refreshing ? "refresh_token" : "authorization_code";
+        if (!grant) {
+            send_oauth_error(res, 400, "invalid_request", "grant_type is required");
+            return;
+        }
+        if (*grant != want_grant) {
+            send_oauth_error(res, 400, "unsupported_grant_type", "wrong grant_type");
+            return;
+        }
+        std::lock_guard lock(mutex_);
+        const clock_time now = now_locked();
+        std::string refresh_token;
+        if (refreshing) {
+            const auto sent = r.param("refresh_token");
+            if (!sent || sent->empty()) {
+                send_oauth_error(res, 400, "invalid_request", "refresh_token is required");
+                return;
+            }
+            const auto it = refresh_tokens_.find(*sent);
+            if (it == refresh_tokens_.end() || now >= it->second) {
+                send_oauth_error(res, 400, "invalid_grant", "the refresh token is not valid");
+                return;
+            }
+            if (omit_refresh) {
+                // The answer carries no refresh token: the one sent stays valid.
+            } else if (options_.rotate_refresh_tokens) {
+                refresh_tokens_.erase(it);
+                refresh_token = random_token("rt-");
+                refresh_tokens_[refresh_token] = now + options_.refresh_token_lifetime;
+            } else {
+                refresh_token = *sent;
+            }
+        } else {
+            const auto code = r.param("code");
+            const auto redirect = r.param("redirect_uri");
+            if (!code || code->empty() || !redirect) {
+                send_oauth_error(res, 400, "invalid_request", "code and redirect_uri are required");
+                return;
+            }
+            const auto it = codes_.find(*code);
+            if (it == codes_.end()) {
+                send_oauth_error(res, 400, "invalid_grant", "the code is not valid");
+                return;
+            }
+            const auto [bound_uri, expires] = it->second;
+            codes_.erase(it); // single use, even when the exchange fails below
+            if (now >= expires || (!bound_uri.empty() && bound_uri != *redirect)) {
+                send_oauth_error(res, 400, "invalid_grant", "the code is not valid");
+                return;
+            }
+            if (!omit_refresh) {
+                refresh_token = random_token("rt-");
+                refresh_tokens_[refresh_token] = now + options_.refresh_token_lifetime;
+            }
+        }
+        const std::string access = random_token("at-");
+        access_tokens_[access] = now + options_.access_token_lifetime;
+        const std::string lifetime = std::to_string(options_.access_token_lifetime.count());
+        std::string body = "{\"access_token\":" + detail::json_string(access) +
+                           ",\"token_type\":\"bearer\",\"expires_in\":" +
+                           (options_.expires_in_as_string ? "\"" + lifetime + "\"" : lifetime);
+        if (!refresh_token.empty()) {
+            body += ",\"refresh_token\":" + detail::json_string(refresh_token);
+        }
+        body += "}";
+        send_json(res, 200, body);
+    }
+
+    void file_endpoint(const recorded_request& r, httplib::Response& res) {
+        const auto auth = r.header("Authorization");
+        constexpr std::string_view bearer = "Bearer ";
+        bool ok = false;
+        if (auth && auth->size() > bearer.size() && auth->compare(0, bearer.size(), bearer) == 0) {
+            const std::string token = auth->substr(bearer.size());
+            std::lock_guard lock(mutex_);
+            const auto it = access_tokens_.find(token);
+            ok = it != access_tokens_.end() && now_locked() < it->second;
+        }
+        if (!ok) {
+            res.set_header("WWW-Authenticate", "Bearer error=\"invalid_token\"");
+            send_json(res, 401, R"({"error":"invalid_token"})");
+            return;
+        }
+        send_json(res, 200,
+                  R"({"files":[{"name":"report.docx","size":48213},)"
+                  R"({"name":"budget.xlsx","size":10240}]})");
+    }
+
+    void control(const recorded_request& r, httplib::Response& res) {
+        const std::string what = r.path.substr(7);
+        const auto number = [&](std::string_view name, long long fallback) {
+            const auto v = r.param(name);
+            if (!v || v->empty()) {
+                return fallback;
+            }
+            try {
+                return std::stoll(*v);
+            } catch (...) {
+                return fallback;
+            }
+        };
+        if (what == "requests" && r.method == "GET") {
+            send_json(res, 200, requests_json());
+            return;
+        }
+        if (r.method != "POST") {
+            send_json(res, 405, R"({"error":"method_not_allowed"})");
+            return;
+        }
+        if (what == "fault") {
+            const std::string kind = r.param("kind").value_or("answer");
+            fault f;
+            if (kind == "answer") {
+                f = fault::answer(static_cast<int>(number("status", 200)), r.body,
+                                  r.param("content_type").value_or("application/json"));
+            } else if (kind == "hang") {
+                f = fault::of(fault::kind::hang);
+            } else if (kind == "oversize") {
+                f = fault::of(fault::kind::oversize);
+                f.bytes = static_cast<std::size_t>(
+                    std::max(64LL, number("bytes", static_cast<long long>(f.bytes))));
+                f.chunked = number("chunked", 0) != 0;
+            } else if (kind == "redirect") {
+                f = fault::of(fault::kind::redirect);
+                f.location = r.param("location").value_or(f.location);
+            } else if (kind == "omit_refresh_token") {
+                f = fault::of(fault::kind::omit_refresh_token);
+            } else if (kind == "partial") {
+                f = fault::of(fault::kind::partial);
+            } else {
+                send_json(res, 400, R"({"error":"unknown fault kind"})");
+                return;
+            }
+            push_fault(std::move(f));
+        } else if (what == "rotation") {
+            set_rotation(number("enabled", 1) != 0);
+        } else if (what == "advance") {
+            advance(std::chrono::seconds(number("seconds", 0)));
+        } else if (what == "refresh-token") {
+            if (r.body.empty()) {
+                send_json(res, 400, R"({"error":"empty token"})");
+                return;
+            }
+            add_refresh_token(r.body);
+        } else if (what == "clear") {
+            clear_requests();
+            clear_faults();
+        } else {
+            send_json(res, 404, R"({"error":"not_found"})");
+            return;
+        }
+        send_json(res, 200, R"({"ok":true})");
+    }
+
+    std::string requests_json() const {
+        std::lock_guard lock(mutex_);
+        std::string out = "[";
+        for (const auto& r : requests_) {
+            if (out.size() > 1) {
+                out += ',';
+            }
+            out += "{\"method\":" + detail::json_string(r.method) +
+                   ",\"path\":" + detail::json_string(r.path) +
+                   ",\"query\":" + detail::json_string(r.query) + ",\"params\":[";
+            for (std::size_t i = 0; i < r.params.size(); ++i) {
+                out += (i ? ",[" : "[") + detail::json_string(r.params[i].first) + "," +
+                       detail::json_string(r.params[i].second) + "]";
+            }
+            out += "],\"headers\":[";
+            for (std::size_t i = 0; i < r.headers.size(); ++i) {
+                out += (i ? ",[" : "[") + detail::json_string(r.headers[i].first) + "," +
+                       detail::json_string(r.headers[i].second) + "]";
+            }
+            out += "],\"body\":" + detail::json_string(r.body) + "}";
+        }
+        out += "]";
+        return out;
+    }
+
+    struct code_entry {
+        std::string redirect_uri;
+        clock_time expires;
+    };
+
+    fake_server_options options_;
+    clock_time base_time_;
+    std::chrono::seconds offset_{0};
+    std::mt19937_64 rng_;
+    mutable std::mutex mutex_;
+    std::condition_variable wake_;
+    bool stopping_ = false;
+    std::map<std::string, clock_time> refresh_tokens_;
+    std::map<std::string, clock_time> access_tokens_;
+    std::map<std::string, code_entry> codes_;
+    std::deque<fault> faults_;
+    std::vector<recorded_request> requests_;
+    std::size_t oversize_written_ = 0;
+    std::unique_ptr<httplib::Server> server_;
+    std::thread thread_;
+    std::uint16_t port_ = 0;
+};
+
+} // namespace babelbird::testing
