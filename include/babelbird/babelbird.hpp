@@ -9,10 +9,15 @@
 /// - `parse_token_response(response, response_options)`: the typed answer.
 /// - `refresh(transport, credentials, endpoint, refresh_token, client_options, clock)`:
 ///   the whole exchange, returning a `token_grant` with absolute expiry times.
+/// - `exchange_code(transport, credentials, endpoint, code, redirect_uri, ...)`: the
+///   authorization-code exchange, returning a `token_grant` like `refresh()`.
+/// - `build_authorize_url(endpoint, authorize_params)`,
+///   `build_authorize_jwt_url(endpoint, authorize_jwt_params)`: authorization URLs.
 /// - `error`, `errc`, `error_class`, `result<T>`: the error model (nothing throws).
 /// - `secret`, `secret_view`: redacted when printed, zeroed when destroyed.
 #pragma once
 
+#include "babelbird/authorize.hpp"
 #include "babelbird/client.hpp"
 #include "babelbird/clock.hpp"
 #include "babelbird/credentials.hpp"

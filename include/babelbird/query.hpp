@@ -51,6 +51,41 @@ inline void append_parameter(std::string& out, char& sep, std::string_view name,
     write_parameter(out.data() + at, sep, name, value);
 }
 
+/// The size of `base path ?n1=v1&n2=v2...` over `fixed` then `extra`, encoded.
+constexpr std::size_t url_size(std::string_view base, std::string_view path,
+                               std::span<const query_parameter> fixed,
+                               std::span<const query_parameter> extra) noexcept {
+    std::size_t size = base.size() + path.size();
+    for (const auto& p : fixed) {
+        size += encoded_parameter_size(p.name, p.value);
+    }
+    for (const auto& p : extra) {
+        size += encoded_parameter_size(p.name, p.value);
+    }
+    return size;
+}
+
+/// Writes `base path ?n1=v1&n2=v2...` (exactly `url_size(...)` bytes) at `w`;
+/// no '?' when there are no parameters.
+constexpr char* write_url(char* w, std::string_view base, std::string_view path,
+                          std::span<const query_parameter> fixed,
+                          std::span<const query_parameter> extra) noexcept {
+    for (char ch : base) {
+        *w++ = ch;
+    }
+    for (char ch : path) {
+        *w++ = ch;
+    }
+    char sep = '?';
+    for (const auto& p : fixed) {
+        w = write_parameter(w, sep, p.name, p.value);
+    }
+    for (const auto& p : extra) {
+        w = write_parameter(w, sep, p.name, p.value);
+    }
+    return w;
+}
+
 /// RFC 3986 section 3.1: `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )`.
 constexpr bool is_uri_scheme(std::string_view s) noexcept {
     if (s.empty() || !is_alpha(s.front())) {

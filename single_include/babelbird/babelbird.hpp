@@ -15,77 +15,28 @@
 /// - `parse_token_response(response, response_options)`: the typed answer.
 /// - `refresh(transport, credentials, endpoint, refresh_token, client_options, clock)`:
 ///   the whole exchange, returning a `token_grant` with absolute expiry times.
+/// - `exchange_code(transport, credentials, endpoint, code, redirect_uri, ...)`: the
+///   authorization-code exchange, returning a `token_grant` like `refresh()`.
+/// - `build_authorize_url(endpoint, authorize_params)`,
+///   `build_authorize_jwt_url(endpoint, authorize_jwt_params)`: authorization URLs.
 /// - `error`, `errc`, `error_class`, `result<T>`: the error model (nothing throws).
 /// - `secret`, `secret_view`: redacted when printed, zeroed when destroyed.
 
 
-// ---- begin babelbird/client.hpp ----
-/// @file client.hpp
-/// @brief Client functions: build the request, call the caller's transport, parse
-/// the answer, stamp absolute times.
+// ---- begin babelbird/authorize.hpp ----
+/// @file authorize.hpp
+/// @brief Authorization URLs: the browser login (`/api/authorize.do`) and the
+/// login-free JWT variant (`/api/authorizeByJWT.do`). Pure: no I/O, no JSON.
+///
+/// Both put the documented parameters first, in the documented order, then the
+/// caller's extra parameters in the caller's order. Every name and value is
+/// percent-encoded as UTF-8 (RFC 3986 section 2.1: unreserved bytes kept, all
+/// others `%XX` upper-case, so a space is `%20` and '+' is `%2B`).
 
-#include <chrono>
-#include <cstdint>
-#include <initializer_list>
+#include <array>
+#include <cstddef>
 #include <optional>
-#include <string>
-#include <type_traits>
-#include <utility>
-
-
-// ---- begin babelbird/clock.hpp ----
-/// @file clock.hpp
-/// @brief The clock concept: time comes from an injected clock, so tests never sleep.
-
-#include <chrono>
-#include <concepts>
-#include <cstdint>
-#include <limits>
-
-namespace babelbird {
-
-/// Wall-clock instants (expiry times are printed as RFC 3339 UTC).
-using time_point = std::chrono::system_clock::time_point;
-
-/// Anything with `now()` returning a `time_point`.
-template <class C>
-concept clock_source = requires(C& c) {
-    { c.now() } -> std::convertible_to<time_point>;
-};
-
-/// The default clock: `std::chrono::system_clock`.
-struct system_clock_source {
-    time_point now() const noexcept { return std::chrono::system_clock::now(); }
-};
-
-namespace detail {
-/// `t + seconds`, saturating at the largest representable instant instead of
-/// overflowing (a server may send `expires_in` of 2^64-1).
-constexpr time_point add_seconds_saturating(time_point t, std::uint64_t seconds) noexcept {
-    using rep = time_point::duration::rep;
-    using period = time_point::duration::period;
-    static_assert(period::num == 1, "system_clock ticks are fractions of a second");
-    constexpr rep max_rep = std::numeric_limits<rep>::max();
-    const rep now = t.time_since_epoch().count();
-    const std::uint64_t max_seconds = static_cast<std::uint64_t>(max_rep / period::den);
-    if (seconds > max_seconds) {
-        return time_point::max();
-    }
-    const rep ticks = static_cast<rep>(seconds) * static_cast<rep>(period::den);
-    if (now > 0 && ticks > max_rep - now) {
-        return time_point::max();
-    }
-    return time_point(time_point::duration(now + ticks));
-}
-} // namespace detail
-
-} // namespace babelbird
-// ---- end babelbird/clock.hpp ----
-
-// ---- begin babelbird/credentials.hpp ----
-/// @file credentials.hpp
-/// @brief Client credentials and the `Authorization: Basic` value of the token endpoints.
-
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -160,279 +111,6 @@ constexpr int hex_value(char ch) noexcept {
 } // namespace babelbird::detail
 // ---- end babelbird/detail/ascii.hpp ----
 
-// ---- begin babelbird/detail/base64.hpp ----
-/// @file detail/base64.hpp
-/// @brief Base64 (RFC 4648 section 4) encoding and strict decoding, usable in constant expressions.
-
-#include <cstddef>
-#include <cstdint>
-#include <string_view>
-
-namespace babelbird::detail {
-
-inline constexpr char base64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-constexpr std::size_t base64_encoded_size(std::size_t n) noexcept {
-    return (n + 2) / 3 * 4;
-}
-
-/// Writes the padded encoding of `in` to `out` (room for `base64_encoded_size`);
-/// returns the end of what was written.
-constexpr char* base64_encode_to(std::string_view in, char* out) noexcept {
-    std::size_t i = 0;
-    const std::size_t n = in.size();
-    for (; i + 3 <= n; i += 3) {
-        const std::uint32_t v = (std::uint32_t(static_cast<unsigned char>(in[i])) << 16) |
-                                (std::uint32_t(static_cast<unsigned char>(in[i + 1])) << 8) |
-                                std::uint32_t(static_cast<unsigned char>(in[i + 2]));
-        *out++ = base64_alphabet[(v >> 18) & 63];
-        *out++ = base64_alphabet[(v >> 12) & 63];
-        *out++ = base64_alphabet[(v >> 6) & 63];
-        *out++ = base64_alphabet[v & 63];
-    }
-    if (n - i == 1) {
-        const std::uint32_t v = std::uint32_t(static_cast<unsigned char>(in[i])) << 16;
-        *out++ = base64_alphabet[(v >> 18) & 63];
-        *out++ = base64_alphabet[(v >> 12) & 63];
-        *out++ = '=';
-        *out++ = '=';
-    } else if (n - i == 2) {
-        const std::uint32_t v = (std::uint32_t(static_cast<unsigned char>(in[i])) << 16) |
-                                (std::uint32_t(static_cast<unsigned char>(in[i + 1])) << 8);
-        *out++ = base64_alphabet[(v >> 18) & 63];
-        *out++ = base64_alphabet[(v >> 12) & 63];
-        *out++ = base64_alphabet[(v >> 6) & 63];
-        *out++ = '=';
-    }
-    return out;
-}
-
-constexpr int base64_value(char ch) noexcept {
-    if (ch >= 'A' && ch <= 'Z') {
-        return ch - 'A';
-    }
-    if (ch >= 'a' && ch <= 'z') {
-        return ch - 'a' + 26;
-    }
-    if (ch >= '0' && ch <= '9') {
-        return ch - '0' + 52;
-    }
-    if (ch == '+') {
-        return 62;
-    }
-    if (ch == '/') {
-        return 63;
-    }
-    return -1;
-}
-
-/// The outcome of a decode into a caller buffer.
-struct decode_outcome {
-    std::size_t size = 0; ///< bytes written
-    bool ok = false;
-};
-
-/// Upper bound of the decoded size.
-constexpr std::size_t base64_decoded_max_size(std::size_t n) noexcept {
-    return n / 4 * 3;
-}
-
-/// Strict decoding: the length is a multiple of 4, padding only at the end, only
-/// alphabet bytes, and unused bits zero (RFC 4648 section 3.5), so every byte string has
-/// exactly one accepted encoding.
-constexpr decode_outcome base64_decode_to(std::string_view in, char* out) noexcept {
-    if (in.size() % 4 != 0) {
-        return {};
-    }
-    std::size_t written = 0;
-    for (std::size_t i = 0; i < in.size(); i += 4) {
-        const bool last = i + 4 == in.size();
-        const int a = base64_value(in[i]);
-        const int b = base64_value(in[i + 1]);
-        if (a < 0 || b < 0) {
-            return {};
-        }
-        const bool pad3 = last && in[i + 2] == '=';
-        const bool pad4 = last && in[i + 3] == '=';
-        if (pad3 && !pad4) {
-            return {};
-        }
-        const int c = pad3 ? 0 : base64_value(in[i + 2]);
-        const int d = pad4 ? 0 : base64_value(in[i + 3]);
-        if (c < 0 || d < 0) {
-            return {};
-        }
-        const std::uint32_t v = (std::uint32_t(a) << 18) | (std::uint32_t(b) << 12) |
-                                (std::uint32_t(c) << 6) | std::uint32_t(d);
-        out[written++] = static_cast<char>((v >> 16) & 0xFF);
-        if (pad3) {
-            if ((v & 0xFFFF) != 0) {
-                return {}; // non-canonical: unused bits set
-            }
-            continue;
-        }
-        out[written++] = static_cast<char>((v >> 8) & 0xFF);
-        if (pad4) {
-            if ((v & 0xFF) != 0) {
-                return {};
-            }
-            continue;
-        }
-        out[written++] = static_cast<char>(v & 0xFF);
-    }
-    return {written, true};
-}
-
-} // namespace babelbird::detail
-// ---- end babelbird/detail/base64.hpp ----
-
-// ---- begin babelbird/detail/percent.hpp ----
-/// @file detail/percent.hpp
-/// @brief Percent-encoding (RFC 3986 section 2.1, section 2.3) and form encoding, usable in
-/// constant expressions.
-
-#include <cstddef>
-#include <string_view>
-
-
-namespace babelbird::detail {
-
-inline constexpr char upper_hex[] = "0123456789ABCDEF";
-
-/// RFC 3986 section 2.3 unreserved: ALPHA / DIGIT / "-" / "." / "_" / "~".
-constexpr bool is_unreserved(char ch) noexcept {
-    return is_alpha(ch) || is_digit(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~';
-}
-
-/// Bytes kept as they are by the application/x-www-form-urlencoded serializer
-/// (WHATWG URL section 5.2, which RFC 6749 Appendix B refers to through HTML).
-constexpr bool is_form_safe(char ch) noexcept {
-    return is_alpha(ch) || is_digit(ch) || ch == '*' || ch == '-' || ch == '.' || ch == '_';
-}
-
-constexpr std::size_t percent_encoded_size(std::string_view in) noexcept {
-    std::size_t n = in.size();
-    for (char ch : in) {
-        if (!is_unreserved(ch)) {
-            n += 2;
-        }
-    }
-    return n;
-}
-
-/// Keeps unreserved bytes and writes every other byte as upper-case `%XX`.
-constexpr char* percent_encode_to(std::string_view in, char* out) noexcept {
-    for (char ch : in) {
-        if (is_unreserved(ch)) {
-            *out++ = ch;
-        } else {
-            const auto c = static_cast<unsigned char>(ch);
-            *out++ = '%';
-            *out++ = upper_hex[c >> 4];
-            *out++ = upper_hex[c & 15];
-        }
-    }
-    return out;
-}
-
-constexpr std::size_t form_encoded_size(std::string_view in) noexcept {
-    std::size_t n = in.size();
-    for (char ch : in) {
-        if (!is_form_safe(ch) && ch != ' ') {
-            n += 2;
-        }
-    }
-    return n;
-}
-
-/// application/x-www-form-urlencoded: space becomes '+', other unsafe bytes `%XX`.
-constexpr char* form_encode_to(std::string_view in, char* out) noexcept {
-    for (char ch : in) {
-        if (is_form_safe(ch)) {
-            *out++ = ch;
-        } else if (ch == ' ') {
-            *out++ = '+';
-        } else {
-            const auto c = static_cast<unsigned char>(ch);
-            *out++ = '%';
-            *out++ = upper_hex[c >> 4];
-            *out++ = upper_hex[c & 15];
-        }
-    }
-    return out;
-}
-
-/// Decodes `%XX` escapes (either case); a '%' not followed by two hex digits is
-/// an error. With `plus_is_space`, '+' decodes to a space (form encoding).
-/// `out` needs room for `in.size()` bytes; it may alias `in`.
-constexpr decode_outcome percent_decode_to(std::string_view in, char* out,
-                                           bool plus_is_space = false) noexcept {
-    std::size_t w = 0;
-    for (std::size_t i = 0; i < in.size(); ++i) {
-        const char ch = in[i];
-        if (ch == '%') {
-            if (in.size() - i < 3) {
-                return {};
-            }
-            if (!is_hex_digit(in[i + 1]) || !is_hex_digit(in[i + 2])) {
-                return {};
-            }
-            out[w++] = static_cast<char>(hex_value(in[i + 1]) * 16 + hex_value(in[i + 2]));
-            i += 2;
-        } else if (ch == '+' && plus_is_space) {
-            out[w++] = ' ';
-        } else {
-            out[w++] = ch;
-        }
-    }
-    return {w, true};
-}
-
-} // namespace babelbird::detail
-// ---- end babelbird/detail/percent.hpp ----
-
-// ---- begin babelbird/detail/secure_zero.hpp ----
-/// @file detail/secure_zero.hpp
-/// @brief Zeroing that the optimiser may not remove, for buffers that held secrets.
-
-#include <cstddef>
-#include <cstring>
-#include <string>
-
-namespace babelbird::detail {
-
-/// Overwrites `size` bytes at `data` with zeros. A plain memset before a free is
-/// a dead store the compiler may delete; the empty asm statement makes the
-/// bytes observable so the store stays.
-inline void secure_zero(void* data, std::size_t size) noexcept {
-    if (size == 0) {
-        return;
-    }
-#if defined(__GNUC__) || defined(__clang__)
-    std::memset(data, 0, size);
-    __asm__ __volatile__("" : : "r"(data) : "memory");
-#else
-    volatile unsigned char* p = static_cast<volatile unsigned char*>(data);
-    while (size-- != 0) {
-        *p++ = 0;
-    }
-#endif
-}
-
-/// Zeros every byte a string owns (its whole capacity, including what an earlier,
-/// longer value left behind) and empties it.
-inline void scrub(std::string& s) noexcept {
-    // Growing to capacity never reallocates, and makes the whole buffer part of
-    // the string, so zeroing it is well-defined.
-    s.resize(s.capacity());
-    secure_zero(s.data(), s.size());
-    s.clear();
-}
-
-} // namespace babelbird::detail
-// ---- end babelbird/detail/secure_zero.hpp ----
-
 // ---- begin babelbird/detail/utf8.hpp ----
 /// @file detail/utf8.hpp
 /// @brief Strict UTF-8 validation (RFC 3629): no overlongs, no surrogates, at most U+10FFFF.
@@ -493,6 +171,22 @@ constexpr bool is_valid_utf8(std::string_view s) noexcept {
 
 } // namespace babelbird::detail
 // ---- end babelbird/detail/utf8.hpp ----
+
+// ---- begin babelbird/endpoint.hpp ----
+/// @file endpoint.hpp
+/// @brief The server's base URL (with optional context path) and its endpoint paths.
+
+#include <string>
+#include <string_view>
+
+
+// ---- begin babelbird/detail/url.hpp ----
+/// @file detail/url.hpp
+/// @brief Validation of the base URL and endpoint paths; loopback detection.
+
+#include <cstddef>
+#include <string_view>
+
 
 // ---- begin babelbird/error.hpp ----
 /// @file error.hpp
@@ -1016,6 +710,751 @@ template <>
 struct std::is_error_code_enum<babelbird::errc> : std::true_type {};
 // ---- end babelbird/error.hpp ----
 
+namespace babelbird::detail {
+
+/// RFC 3986 pchar minus '%' (checked separately) plus '/': what a path may hold.
+constexpr bool is_path_char(char ch) noexcept {
+    if (is_alpha(ch) || is_digit(ch)) {
+        return true;
+    }
+    switch (ch) {
+    case '-':
+    case '.':
+    case '_':
+    case '~': // unreserved
+    case '!':
+    case '$':
+    case '&':
+    case '\'':
+    case '(':
+    case ')': // sub-delims
+    case '*':
+    case '+':
+    case ',':
+    case ';':
+    case '=':
+    case ':':
+    case '@':
+    case '/':
+        return true;
+    default:
+        return false;
+    }
+}
+
+/// A path of path characters and valid `%XX` escapes.
+constexpr bool is_valid_path(std::string_view path) noexcept {
+    for (std::size_t i = 0; i < path.size(); ++i) {
+        if (path[i] == '%') {
+            if (path.size() - i < 3 || !is_hex_digit(path[i + 1]) || !is_hex_digit(path[i + 2])) {
+                return false;
+            }
+            i += 2;
+        } else if (!is_path_char(path[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/// Dotted-quad IPv4 in 127.0.0.0/8: four decimal octets, no leading zeros.
+constexpr bool is_ipv4_loopback(std::string_view host) noexcept {
+    int octets = 0;
+    std::size_t i = 0;
+    int first = -1;
+    while (i <= host.size()) {
+        std::size_t j = i;
+        int value = 0;
+        while (j < host.size() && is_digit(host[j])) {
+            value = value * 10 + (host[j] - '0');
+            if (value > 255) {
+                return false;
+            }
+            ++j;
+        }
+        const std::size_t len = j - i;
+        if (len == 0 || len > 3 || (len > 1 && host[i] == '0')) {
+            return false;
+        }
+        if (first < 0) {
+            first = value;
+        }
+        ++octets;
+        if (j == host.size()) {
+            break;
+        }
+        if (host[j] != '.') {
+            return false;
+        }
+        i = j + 1;
+    }
+    return octets == 4 && first == 127;
+}
+
+/// A host that cannot leave the machine: localhost, 127.0.0.0/8, [::1].
+constexpr bool is_loopback_host(std::string_view host) noexcept {
+    return iequals(host, "localhost") || host == "[::1]" || is_ipv4_loopback(host);
+}
+
+constexpr bool is_reg_name_char(char ch) noexcept {
+    return is_alpha(ch) || is_digit(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~';
+}
+
+/// The pieces of a validated base URL.
+struct base_url_parts {
+    std::string_view scheme;    ///< "http" or "https" as written (any case)
+    std::string_view authority; ///< host[:port]
+    std::string_view host;      ///< as written; IPv6 literals keep their brackets
+    std::string_view path;      ///< context path without trailing slashes; may be empty
+    bool loopback = false;
+};
+
+/// Checks an absolute http(s) URL with no user info, query or fragment, and
+/// splits it. Plain http is accepted only for loopback hosts.
+inline result<base_url_parts> parse_base_url(std::string_view url) noexcept {
+    base_url_parts parts;
+    const std::size_t colon = url.find("://");
+    if (colon == std::string_view::npos) {
+        return error::usage(errc::invalid_url);
+    }
+    parts.scheme = url.substr(0, colon);
+    const bool https = iequals(parts.scheme, "https");
+    if (!https && !iequals(parts.scheme, "http")) {
+        return error::usage(errc::invalid_url);
+    }
+    std::string_view rest = url.substr(colon + 3);
+    if (has_control(rest)) {
+        return error::usage(errc::control_character);
+    }
+    const std::size_t slash = rest.find('/');
+    parts.authority = rest.substr(0, slash);
+    std::string_view path =
+        slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
+    if (parts.authority.empty() || parts.authority.find('@') != std::string_view::npos ||
+        parts.authority.find_first_of("?#") != std::string_view::npos ||
+        path.find_first_of("?#") != std::string_view::npos) {
+        return error::usage(errc::invalid_url);
+    }
+    // Host: an IPv6 literal in brackets, or a registered name / IPv4 address.
+    std::string_view after_host;
+    if (parts.authority.front() == '[') {
+        const std::size_t close = parts.authority.find(']');
+        if (close == std::string_view::npos || close < 3) {
+            return error::usage(errc::invalid_url);
+        }
+        parts.host = parts.authority.substr(0, close + 1);
+        for (char ch : parts.host.substr(1, close - 1)) {
+            if (!is_hex_digit(ch) && ch != ':' && ch != '.') {
+                return error::usage(errc::invalid_url);
+            }
+        }
+        after_host = parts.authority.substr(close + 1);
+    } else {
+        const std::size_t port_colon = parts.authority.find(':');
+        parts.host = parts.authority.substr(0, port_colon);
+        after_host = port_colon == std::string_view::npos ? std::string_view()
+                                                          : parts.authority.substr(port_colon);
+        if (parts.host.empty()) {
+            return error::usage(errc::invalid_url);
+        }
+        for (char ch : parts.host) {
+            if (!is_reg_name_char(ch)) {
+                return error::usage(errc::invalid_url);
+            }
+        }
+    }
+    if (!after_host.empty()) {
+        // ":" port, 1..65535
+        if (after_host.front() != ':' || after_host.size() < 2 || after_host.size() > 6) {
+            return error::usage(errc::invalid_url);
+        }
+        unsigned port = 0;
+        for (char ch : after_host.substr(1)) {
+            if (!is_digit(ch)) {
+                return error::usage(errc::invalid_url);
+            }
+            port = port * 10 + static_cast<unsigned>(ch - '0');
+        }
+        if (port == 0 || port > 65535) {
+            return error::usage(errc::invalid_url);
+        }
+    }
+    if (!is_valid_path(path)) {
+        return error::usage(errc::invalid_url);
+    }
+    while (!path.empty() && path.back() == '/') {
+        path.remove_suffix(1);
+    }
+    parts.path = path;
+    parts.loopback = is_loopback_host(parts.host);
+    if (!https && !parts.loopback) {
+        return error::usage(errc::insecure_url);
+    }
+    return parts;
+}
+
+} // namespace babelbird::detail
+// ---- end babelbird/detail/url.hpp ----
+
+namespace babelbird {
+
+/// Endpoint paths, relative to the base URL. Deployments may move them.
+struct endpoint_paths {
+    std::string refresh = "/api/refreshToken.do";
+    std::string token = "/api/token.do";
+    std::string authorize = "/api/authorize.do";
+    std::string authorize_jwt = "/api/authorizeByJWT.do";
+};
+
+/// A validated base URL such as `https://disk.example.com/babel`, plus paths.
+class endpoint {
+public:
+    /// Validates `base_url`: absolute; https, or http only for a loopback host
+    /// (127.0.0.0/8, [::1], localhost); no user info, query or fragment. Trailing
+    /// slashes are removed. Every path must start with '/' and hold only URL path
+    /// characters.
+    /// @returns `errc::invalid_url`, `errc::insecure_url`, `errc::control_character`
+    /// or `errc::invalid_path`, all of class `usage`.
+    static result<endpoint> make(std::string_view base_url, endpoint_paths paths = {}) {
+        auto parts = detail::parse_base_url(base_url);
+        if (!parts) {
+            return parts.error();
+        }
+        for (const std::string* p :
+             {&paths.refresh, &paths.token, &paths.authorize, &paths.authorize_jwt}) {
+            if (p->empty() || p->front() != '/' || !detail::is_valid_path(*p)) {
+                return error::usage(errc::invalid_path);
+            }
+        }
+        endpoint e;
+        e.base_.reserve(base_url.size());
+        for (char ch : parts->scheme) {
+            e.base_ += detail::to_lower(ch);
+        }
+        e.base_ += "://";
+        e.base_ += parts->authority;
+        e.base_ += parts->path;
+        e.host_size_ = parts->host.size();
+        e.host_offset_ = parts->scheme.size() + 3;
+        e.loopback_ = parts->loopback;
+        e.paths_ = std::move(paths);
+        return e;
+    }
+
+    /// The normalised base URL: lower-case scheme, no trailing slash.
+    std::string_view base_url() const noexcept { return base_; }
+    std::string_view host() const noexcept {
+        return std::string_view(base_).substr(host_offset_, host_size_);
+    }
+    bool is_loopback() const noexcept { return loopback_; }
+    const endpoint_paths& paths() const noexcept { return paths_; }
+
+    /// `base_url() + path`; `path` is used as given.
+    std::string url_for(std::string_view path) const {
+        std::string out;
+        out.reserve(base_.size() + path.size());
+        out += base_;
+        out += path;
+        return out;
+    }
+
+private:
+    endpoint() = default;
+    std::string base_;
+    std::size_t host_offset_ = 0;
+    std::size_t host_size_ = 0;
+    bool loopback_ = false;
+    endpoint_paths paths_;
+};
+
+} // namespace babelbird
+// ---- end babelbird/endpoint.hpp ----
+
+// ---- begin babelbird/query.hpp ----
+/// @file query.hpp
+/// @brief Query parameters shared by the authorize, code-exchange and file-API
+/// builders: the public `query_parameter` pair, its percent-encoded
+/// serialisation, and the redirect-URI check. No I/O, no JSON.
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+
+
+// ---- begin babelbird/detail/percent.hpp ----
+/// @file detail/percent.hpp
+/// @brief Percent-encoding (RFC 3986 section 2.1, section 2.3) and form encoding, usable in
+/// constant expressions.
+
+#include <cstddef>
+#include <string_view>
+
+
+// ---- begin babelbird/detail/base64.hpp ----
+/// @file detail/base64.hpp
+/// @brief Base64 (RFC 4648 section 4) encoding and strict decoding, usable in constant expressions.
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace babelbird::detail {
+
+inline constexpr char base64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+constexpr std::size_t base64_encoded_size(std::size_t n) noexcept {
+    return (n + 2) / 3 * 4;
+}
+
+/// Writes the padded encoding of `in` to `out` (room for `base64_encoded_size`);
+/// returns the end of what was written.
+constexpr char* base64_encode_to(std::string_view in, char* out) noexcept {
+    std::size_t i = 0;
+    const std::size_t n = in.size();
+    for (; i + 3 <= n; i += 3) {
+        const std::uint32_t v = (std::uint32_t(static_cast<unsigned char>(in[i])) << 16) |
+                                (std::uint32_t(static_cast<unsigned char>(in[i + 1])) << 8) |
+                                std::uint32_t(static_cast<unsigned char>(in[i + 2]));
+        *out++ = base64_alphabet[(v >> 18) & 63];
+        *out++ = base64_alphabet[(v >> 12) & 63];
+        *out++ = base64_alphabet[(v >> 6) & 63];
+        *out++ = base64_alphabet[v & 63];
+    }
+    if (n - i == 1) {
+        const std::uint32_t v = std::uint32_t(static_cast<unsigned char>(in[i])) << 16;
+        *out++ = base64_alphabet[(v >> 18) & 63];
+        *out++ = base64_alphabet[(v >> 12) & 63];
+        *out++ = '=';
+        *out++ = '=';
+    } else if (n - i == 2) {
+        const std::uint32_t v = (std::uint32_t(static_cast<unsigned char>(in[i])) << 16) |
+                                (std::uint32_t(static_cast<unsigned char>(in[i + 1])) << 8);
+        *out++ = base64_alphabet[(v >> 18) & 63];
+        *out++ = base64_alphabet[(v >> 12) & 63];
+        *out++ = base64_alphabet[(v >> 6) & 63];
+        *out++ = '=';
+    }
+    return out;
+}
+
+constexpr int base64_value(char ch) noexcept {
+    if (ch >= 'A' && ch <= 'Z') {
+        return ch - 'A';
+    }
+    if (ch >= 'a' && ch <= 'z') {
+        return ch - 'a' + 26;
+    }
+    if (ch >= '0' && ch <= '9') {
+        return ch - '0' + 52;
+    }
+    if (ch == '+') {
+        return 62;
+    }
+    if (ch == '/') {
+        return 63;
+    }
+    return -1;
+}
+
+/// The outcome of a decode into a caller buffer.
+struct decode_outcome {
+    std::size_t size = 0; ///< bytes written
+    bool ok = false;
+};
+
+/// Upper bound of the decoded size.
+constexpr std::size_t base64_decoded_max_size(std::size_t n) noexcept {
+    return n / 4 * 3;
+}
+
+/// Strict decoding: the length is a multiple of 4, padding only at the end, only
+/// alphabet bytes, and unused bits zero (RFC 4648 section 3.5), so every byte string has
+/// exactly one accepted encoding.
+constexpr decode_outcome base64_decode_to(std::string_view in, char* out) noexcept {
+    if (in.size() % 4 != 0) {
+        return {};
+    }
+    std::size_t written = 0;
+    for (std::size_t i = 0; i < in.size(); i += 4) {
+        const bool last = i + 4 == in.size();
+        const int a = base64_value(in[i]);
+        const int b = base64_value(in[i + 1]);
+        if (a < 0 || b < 0) {
+            return {};
+        }
+        const bool pad3 = last && in[i + 2] == '=';
+        const bool pad4 = last && in[i + 3] == '=';
+        if (pad3 && !pad4) {
+            return {};
+        }
+        const int c = pad3 ? 0 : base64_value(in[i + 2]);
+        const int d = pad4 ? 0 : base64_value(in[i + 3]);
+        if (c < 0 || d < 0) {
+            return {};
+        }
+        const std::uint32_t v = (std::uint32_t(a) << 18) | (std::uint32_t(b) << 12) |
+                                (std::uint32_t(c) << 6) | std::uint32_t(d);
+        out[written++] = static_cast<char>((v >> 16) & 0xFF);
+        if (pad3) {
+            if ((v & 0xFFFF) != 0) {
+                return {}; // non-canonical: unused bits set
+            }
+            continue;
+        }
+        out[written++] = static_cast<char>((v >> 8) & 0xFF);
+        if (pad4) {
+            if ((v & 0xFF) != 0) {
+                return {};
+            }
+            continue;
+        }
+        out[written++] = static_cast<char>(v & 0xFF);
+    }
+    return {written, true};
+}
+
+} // namespace babelbird::detail
+// ---- end babelbird/detail/base64.hpp ----
+
+namespace babelbird::detail {
+
+inline constexpr char upper_hex[] = "0123456789ABCDEF";
+
+/// RFC 3986 section 2.3 unreserved: ALPHA / DIGIT / "-" / "." / "_" / "~".
+constexpr bool is_unreserved(char ch) noexcept {
+    return is_alpha(ch) || is_digit(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~';
+}
+
+/// Bytes kept as they are by the application/x-www-form-urlencoded serializer
+/// (WHATWG URL section 5.2, which RFC 6749 Appendix B refers to through HTML).
+constexpr bool is_form_safe(char ch) noexcept {
+    return is_alpha(ch) || is_digit(ch) || ch == '*' || ch == '-' || ch == '.' || ch == '_';
+}
+
+constexpr std::size_t percent_encoded_size(std::string_view in) noexcept {
+    std::size_t n = in.size();
+    for (char ch : in) {
+        if (!is_unreserved(ch)) {
+            n += 2;
+        }
+    }
+    return n;
+}
+
+/// Keeps unreserved bytes and writes every other byte as upper-case `%XX`.
+constexpr char* percent_encode_to(std::string_view in, char* out) noexcept {
+    for (char ch : in) {
+        if (is_unreserved(ch)) {
+            *out++ = ch;
+        } else {
+            const auto c = static_cast<unsigned char>(ch);
+            *out++ = '%';
+            *out++ = upper_hex[c >> 4];
+            *out++ = upper_hex[c & 15];
+        }
+    }
+    return out;
+}
+
+constexpr std::size_t form_encoded_size(std::string_view in) noexcept {
+    std::size_t n = in.size();
+    for (char ch : in) {
+        if (!is_form_safe(ch) && ch != ' ') {
+            n += 2;
+        }
+    }
+    return n;
+}
+
+/// application/x-www-form-urlencoded: space becomes '+', other unsafe bytes `%XX`.
+constexpr char* form_encode_to(std::string_view in, char* out) noexcept {
+    for (char ch : in) {
+        if (is_form_safe(ch)) {
+            *out++ = ch;
+        } else if (ch == ' ') {
+            *out++ = '+';
+        } else {
+            const auto c = static_cast<unsigned char>(ch);
+            *out++ = '%';
+            *out++ = upper_hex[c >> 4];
+            *out++ = upper_hex[c & 15];
+        }
+    }
+    return out;
+}
+
+/// Decodes `%XX` escapes (either case); a '%' not followed by two hex digits is
+/// an error. With `plus_is_space`, '+' decodes to a space (form encoding).
+/// `out` needs room for `in.size()` bytes; it may alias `in`.
+constexpr decode_outcome percent_decode_to(std::string_view in, char* out,
+                                           bool plus_is_space = false) noexcept {
+    std::size_t w = 0;
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        const char ch = in[i];
+        if (ch == '%') {
+            if (in.size() - i < 3) {
+                return {};
+            }
+            if (!is_hex_digit(in[i + 1]) || !is_hex_digit(in[i + 2])) {
+                return {};
+            }
+            out[w++] = static_cast<char>(hex_value(in[i + 1]) * 16 + hex_value(in[i + 2]));
+            i += 2;
+        } else if (ch == '+' && plus_is_space) {
+            out[w++] = ' ';
+        } else {
+            out[w++] = ch;
+        }
+    }
+    return {w, true};
+}
+
+} // namespace babelbird::detail
+// ---- end babelbird/detail/percent.hpp ----
+
+namespace babelbird {
+
+/// One query parameter given by the caller. Name and value are both
+/// percent-encoded (RFC 3986 section 2.1, unreserved bytes kept, UTF-8) when a
+/// URL is built, so any valid UTF-8 text is safe in either.
+/// @warning Both are views: they must outlive the builder call.
+struct query_parameter {
+    std::string_view name;
+    std::string_view value;
+};
+
+namespace detail {
+
+/// The bytes `sep name=value` adds to a URL once percent-encoded.
+constexpr std::size_t encoded_parameter_size(std::string_view name,
+                                             std::string_view value) noexcept {
+    return 2 + percent_encoded_size(name) + percent_encoded_size(value);
+}
+
+/// Writes `sep name=value`, percent-encoded, at `w`; `sep` becomes '&'.
+constexpr char* write_parameter(char* w, char& sep, std::string_view name,
+                                std::string_view value) noexcept {
+    *w++ = sep;
+    sep = '&';
+    w = percent_encode_to(name, w);
+    *w++ = '=';
+    return percent_encode_to(value, w);
+}
+
+/// Appends `sep name=value`, percent-encoded, to `out`; `sep` becomes '&'.
+inline void append_parameter(std::string& out, char& sep, std::string_view name,
+                             std::string_view value) {
+    const std::size_t at = out.size();
+    out.resize(at + encoded_parameter_size(name, value));
+    write_parameter(out.data() + at, sep, name, value);
+}
+
+/// The size of `base path ?n1=v1&n2=v2...` over `fixed` then `extra`, encoded.
+constexpr std::size_t url_size(std::string_view base, std::string_view path,
+                               std::span<const query_parameter> fixed,
+                               std::span<const query_parameter> extra) noexcept {
+    std::size_t size = base.size() + path.size();
+    for (const auto& p : fixed) {
+        size += encoded_parameter_size(p.name, p.value);
+    }
+    for (const auto& p : extra) {
+        size += encoded_parameter_size(p.name, p.value);
+    }
+    return size;
+}
+
+/// Writes `base path ?n1=v1&n2=v2...` (exactly `url_size(...)` bytes) at `w`;
+/// no '?' when there are no parameters.
+constexpr char* write_url(char* w, std::string_view base, std::string_view path,
+                          std::span<const query_parameter> fixed,
+                          std::span<const query_parameter> extra) noexcept {
+    for (char ch : base) {
+        *w++ = ch;
+    }
+    for (char ch : path) {
+        *w++ = ch;
+    }
+    char sep = '?';
+    for (const auto& p : fixed) {
+        w = write_parameter(w, sep, p.name, p.value);
+    }
+    for (const auto& p : extra) {
+        w = write_parameter(w, sep, p.name, p.value);
+    }
+    return w;
+}
+
+/// RFC 3986 section 3.1: `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )`.
+constexpr bool is_uri_scheme(std::string_view s) noexcept {
+    if (s.empty() || !is_alpha(s.front())) {
+        return false;
+    }
+    for (char ch : s) {
+        if (!is_alpha(ch) && !is_digit(ch) && ch != '+' && ch != '-' && ch != '.') {
+            return false;
+        }
+    }
+    return true;
+}
+
+/// ASCII bytes RFC 3986 never allows in a URI (section 2: they are neither
+/// reserved nor unreserved). Non-ASCII bytes are allowed, as in an IRI.
+constexpr bool is_excluded_uri_byte(char ch) noexcept {
+    switch (ch) {
+    case ' ':
+    case '"':
+    case '<':
+    case '>':
+    case '\\':
+    case '^':
+    case '`':
+    case '{':
+    case '|':
+    case '}':
+        return true;
+    default:
+        return false;
+    }
+}
+
+/// Checks a redirect URI (RFC 6749 section 3.1.2): non-empty, no control
+/// byte, valid UTF-8, absolute (a scheme, then something), no fragment, no
+/// byte RFC 3986 excludes. `http`/`https` URIs need a non-empty host; any
+/// host is accepted (the code is useless without the client secret, and the
+/// server compares the URI with the registered one). A query is allowed.
+/// @returns `errc{}` when acceptable, else `empty_value`, `control_character`,
+/// `invalid_utf8` or `invalid_redirect_uri`.
+constexpr errc redirect_uri_error(std::string_view uri) noexcept {
+    if (uri.empty()) {
+        return errc::empty_value;
+    }
+    if (has_control(uri)) {
+        return errc::control_character;
+    }
+    if (!is_valid_utf8(uri)) {
+        return errc::invalid_utf8;
+    }
+    for (char ch : uri) {
+        if (is_excluded_uri_byte(ch) || ch == '#') {
+            return errc::invalid_redirect_uri;
+        }
+    }
+    const std::size_t colon = uri.find(':');
+    if (colon == std::string_view::npos || !is_uri_scheme(uri.substr(0, colon)) ||
+        colon + 1 == uri.size()) {
+        return errc::invalid_redirect_uri;
+    }
+    const std::string_view scheme = uri.substr(0, colon);
+    if (iequals(scheme, "http") || iequals(scheme, "https")) {
+        const std::string_view rest = uri.substr(colon + 1);
+        if (rest.substr(0, 2) != "//") {
+            return errc::invalid_redirect_uri;
+        }
+        const std::string_view authority = rest.substr(2, rest.find_first_of("/?", 2) - 2);
+        const std::string_view host = authority.substr(authority.rfind('@') + 1);
+        if (host.empty() || host.front() == ':') {
+            return errc::invalid_redirect_uri;
+        }
+    }
+    return errc{};
+}
+
+/// Checks caller-supplied extra parameters: each name non-empty, names and
+/// values valid UTF-8, no name equal (ASCII case-insensitively) to one of
+/// `reserved` or to another extra name.
+/// @returns `errc{}`, `empty_value`, `invalid_utf8`, `reserved_parameter` or
+/// `duplicate_parameter`.
+constexpr errc extra_parameters_error(std::span<const query_parameter> extra,
+                                      std::span<const std::string_view> reserved) noexcept {
+    for (std::size_t i = 0; i < extra.size(); ++i) {
+        const query_parameter& p = extra[i];
+        if (p.name.empty()) {
+            return errc::empty_value;
+        }
+        if (!is_valid_utf8(p.name) || !is_valid_utf8(p.value)) {
+            return errc::invalid_utf8;
+        }
+        for (std::string_view r : reserved) {
+            if (iequals(p.name, r)) {
+                return errc::reserved_parameter;
+            }
+        }
+        for (std::size_t j = 0; j < i; ++j) {
+            if (iequals(p.name, extra[j].name)) {
+                return errc::duplicate_parameter;
+            }
+        }
+    }
+    return errc{};
+}
+
+} // namespace detail
+
+} // namespace babelbird
+// ---- end babelbird/query.hpp ----
+
+// ---- begin babelbird/requests.hpp ----
+/// @file requests.hpp
+/// @brief Pure builders of the token-endpoint requests. No I/O, no JSON.
+
+#include <cstddef>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <utility>
+
+
+// ---- begin babelbird/credentials.hpp ----
+/// @file credentials.hpp
+/// @brief Client credentials and the `Authorization: Basic` value of the token endpoints.
+
+#include <string>
+#include <string_view>
+
+
+// ---- begin babelbird/detail/secure_zero.hpp ----
+/// @file detail/secure_zero.hpp
+/// @brief Zeroing that the optimiser may not remove, for buffers that held secrets.
+
+#include <cstddef>
+#include <cstring>
+#include <string>
+
+namespace babelbird::detail {
+
+/// Overwrites `size` bytes at `data` with zeros. A plain memset before a free is
+/// a dead store the compiler may delete; the empty asm statement makes the
+/// bytes observable so the store stays.
+inline void secure_zero(void* data, std::size_t size) noexcept {
+    if (size == 0) {
+        return;
+    }
+#if defined(__GNUC__) || defined(__clang__)
+    std::memset(data, 0, size);
+    __asm__ __volatile__("" : : "r"(data) : "memory");
+#else
+    volatile unsigned char* p = static_cast<volatile unsigned char*>(data);
+    while (size-- != 0) {
+        *p++ = 0;
+    }
+#endif
+}
+
+/// Zeros every byte a string owns (its whole capacity, including what an earlier,
+/// longer value left behind) and empties it.
+inline void scrub(std::string& s) noexcept {
+    // Growing to capacity never reallocates, and makes the whole buffer part of
+    // the string, so zeroing it is well-defined.
+    s.resize(s.capacity());
+    secure_zero(s.data(), s.size());
+    s.clear();
+}
+
+} // namespace babelbird::detail
+// ---- end babelbird/detail/secure_zero.hpp ----
+
 // ---- begin babelbird/secret.hpp ----
 /// @file secret.hpp
 /// @brief Types for secrets: redacted when printed, zeroed when destroyed, read only
@@ -1304,293 +1743,6 @@ private:
 } // namespace babelbird
 // ---- end babelbird/credentials.hpp ----
 
-// ---- begin babelbird/endpoint.hpp ----
-/// @file endpoint.hpp
-/// @brief The server's base URL (with optional context path) and its endpoint paths.
-
-#include <string>
-#include <string_view>
-
-
-// ---- begin babelbird/detail/url.hpp ----
-/// @file detail/url.hpp
-/// @brief Validation of the base URL and endpoint paths; loopback detection.
-
-#include <cstddef>
-#include <string_view>
-
-
-namespace babelbird::detail {
-
-/// RFC 3986 pchar minus '%' (checked separately) plus '/': what a path may hold.
-constexpr bool is_path_char(char ch) noexcept {
-    if (is_alpha(ch) || is_digit(ch)) {
-        return true;
-    }
-    switch (ch) {
-    case '-':
-    case '.':
-    case '_':
-    case '~': // unreserved
-    case '!':
-    case '$':
-    case '&':
-    case '\'':
-    case '(':
-    case ')': // sub-delims
-    case '*':
-    case '+':
-    case ',':
-    case ';':
-    case '=':
-    case ':':
-    case '@':
-    case '/':
-        return true;
-    default:
-        return false;
-    }
-}
-
-/// A path of path characters and valid `%XX` escapes.
-constexpr bool is_valid_path(std::string_view path) noexcept {
-    for (std::size_t i = 0; i < path.size(); ++i) {
-        if (path[i] == '%') {
-            if (path.size() - i < 3 || !is_hex_digit(path[i + 1]) || !is_hex_digit(path[i + 2])) {
-                return false;
-            }
-            i += 2;
-        } else if (!is_path_char(path[i])) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/// Dotted-quad IPv4 in 127.0.0.0/8: four decimal octets, no leading zeros.
-constexpr bool is_ipv4_loopback(std::string_view host) noexcept {
-    int octets = 0;
-    std::size_t i = 0;
-    int first = -1;
-    while (i <= host.size()) {
-        std::size_t j = i;
-        int value = 0;
-        while (j < host.size() && is_digit(host[j])) {
-            value = value * 10 + (host[j] - '0');
-            if (value > 255) {
-                return false;
-            }
-            ++j;
-        }
-        const std::size_t len = j - i;
-        if (len == 0 || len > 3 || (len > 1 && host[i] == '0')) {
-            return false;
-        }
-        if (first < 0) {
-            first = value;
-        }
-        ++octets;
-        if (j == host.size()) {
-            break;
-        }
-        if (host[j] != '.') {
-            return false;
-        }
-        i = j + 1;
-    }
-    return octets == 4 && first == 127;
-}
-
-/// A host that cannot leave the machine: localhost, 127.0.0.0/8, [::1].
-constexpr bool is_loopback_host(std::string_view host) noexcept {
-    return iequals(host, "localhost") || host == "[::1]" || is_ipv4_loopback(host);
-}
-
-constexpr bool is_reg_name_char(char ch) noexcept {
-    return is_alpha(ch) || is_digit(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~';
-}
-
-/// The pieces of a validated base URL.
-struct base_url_parts {
-    std::string_view scheme;    ///< "http" or "https" as written (any case)
-    std::string_view authority; ///< host[:port]
-    std::string_view host;      ///< as written; IPv6 literals keep their brackets
-    std::string_view path;      ///< context path without trailing slashes; may be empty
-    bool loopback = false;
-};
-
-/// Checks an absolute http(s) URL with no user info, query or fragment, and
-/// splits it. Plain http is accepted only for loopback hosts.
-inline result<base_url_parts> parse_base_url(std::string_view url) noexcept {
-    base_url_parts parts;
-    const std::size_t colon = url.find("://");
-    if (colon == std::string_view::npos) {
-        return error::usage(errc::invalid_url);
-    }
-    parts.scheme = url.substr(0, colon);
-    const bool https = iequals(parts.scheme, "https");
-    if (!https && !iequals(parts.scheme, "http")) {
-        return error::usage(errc::invalid_url);
-    }
-    std::string_view rest = url.substr(colon + 3);
-    if (has_control(rest)) {
-        return error::usage(errc::control_character);
-    }
-    const std::size_t slash = rest.find('/');
-    parts.authority = rest.substr(0, slash);
-    std::string_view path =
-        slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
-    if (parts.authority.empty() || parts.authority.find('@') != std::string_view::npos ||
-        parts.authority.find_first_of("?#") != std::string_view::npos ||
-        path.find_first_of("?#") != std::string_view::npos) {
-        return error::usage(errc::invalid_url);
-    }
-    // Host: an IPv6 literal in brackets, or a registered name / IPv4 address.
-    std::string_view after_host;
-    if (parts.authority.front() == '[') {
-        const std::size_t close = parts.authority.find(']');
-        if (close == std::string_view::npos || close < 3) {
-            return error::usage(errc::invalid_url);
-        }
-        parts.host = parts.authority.substr(0, close + 1);
-        for (char ch : parts.host.substr(1, close - 1)) {
-            if (!is_hex_digit(ch) && ch != ':' && ch != '.') {
-                return error::usage(errc::invalid_url);
-            }
-        }
-        after_host = parts.authority.substr(close + 1);
-    } else {
-        const std::size_t port_colon = parts.authority.find(':');
-        parts.host = parts.authority.substr(0, port_colon);
-        after_host = port_colon == std::string_view::npos ? std::string_view()
-                                                          : parts.authority.substr(port_colon);
-        if (parts.host.empty()) {
-            return error::usage(errc::invalid_url);
-        }
-        for (char ch : parts.host) {
-            if (!is_reg_name_char(ch)) {
-                return error::usage(errc::invalid_url);
-            }
-        }
-    }
-    if (!after_host.empty()) {
-        // ":" port, 1..65535
-        if (after_host.front() != ':' || after_host.size() < 2 || after_host.size() > 6) {
-            return error::usage(errc::invalid_url);
-        }
-        unsigned port = 0;
-        for (char ch : after_host.substr(1)) {
-            if (!is_digit(ch)) {
-                return error::usage(errc::invalid_url);
-            }
-            port = port * 10 + static_cast<unsigned>(ch - '0');
-        }
-        if (port == 0 || port > 65535) {
-            return error::usage(errc::invalid_url);
-        }
-    }
-    if (!is_valid_path(path)) {
-        return error::usage(errc::invalid_url);
-    }
-    while (!path.empty() && path.back() == '/') {
-        path.remove_suffix(1);
-    }
-    parts.path = path;
-    parts.loopback = is_loopback_host(parts.host);
-    if (!https && !parts.loopback) {
-        return error::usage(errc::insecure_url);
-    }
-    return parts;
-}
-
-} // namespace babelbird::detail
-// ---- end babelbird/detail/url.hpp ----
-
-namespace babelbird {
-
-/// Endpoint paths, relative to the base URL. Deployments may move them.
-struct endpoint_paths {
-    std::string refresh = "/api/refreshToken.do";
-    std::string token = "/api/token.do";
-    std::string authorize = "/api/authorize.do";
-    std::string authorize_jwt = "/api/authorizeByJWT.do";
-};
-
-/// A validated base URL such as `https://disk.example.com/babel`, plus paths.
-class endpoint {
-public:
-    /// Validates `base_url`: absolute; https, or http only for a loopback host
-    /// (127.0.0.0/8, [::1], localhost); no user info, query or fragment. Trailing
-    /// slashes are removed. Every path must start with '/' and hold only URL path
-    /// characters.
-    /// @returns `errc::invalid_url`, `errc::insecure_url`, `errc::control_character`
-    /// or `errc::invalid_path`, all of class `usage`.
-    static result<endpoint> make(std::string_view base_url, endpoint_paths paths = {}) {
-        auto parts = detail::parse_base_url(base_url);
-        if (!parts) {
-            return parts.error();
-        }
-        for (const std::string* p :
-             {&paths.refresh, &paths.token, &paths.authorize, &paths.authorize_jwt}) {
-            if (p->empty() || p->front() != '/' || !detail::is_valid_path(*p)) {
-                return error::usage(errc::invalid_path);
-            }
-        }
-        endpoint e;
-        e.base_.reserve(base_url.size());
-        for (char ch : parts->scheme) {
-            e.base_ += detail::to_lower(ch);
-        }
-        e.base_ += "://";
-        e.base_ += parts->authority;
-        e.base_ += parts->path;
-        e.host_size_ = parts->host.size();
-        e.host_offset_ = parts->scheme.size() + 3;
-        e.loopback_ = parts->loopback;
-        e.paths_ = std::move(paths);
-        return e;
-    }
-
-    /// The normalised base URL: lower-case scheme, no trailing slash.
-    std::string_view base_url() const noexcept { return base_; }
-    std::string_view host() const noexcept {
-        return std::string_view(base_).substr(host_offset_, host_size_);
-    }
-    bool is_loopback() const noexcept { return loopback_; }
-    const endpoint_paths& paths() const noexcept { return paths_; }
-
-    /// `base_url() + path`; `path` is used as given.
-    std::string url_for(std::string_view path) const {
-        std::string out;
-        out.reserve(base_.size() + path.size());
-        out += base_;
-        out += path;
-        return out;
-    }
-
-private:
-    endpoint() = default;
-    std::string base_;
-    std::size_t host_offset_ = 0;
-    std::size_t host_size_ = 0;
-    bool loopback_ = false;
-    endpoint_paths paths_;
-};
-
-} // namespace babelbird
-// ---- end babelbird/endpoint.hpp ----
-
-// ---- begin babelbird/requests.hpp ----
-/// @file requests.hpp
-/// @brief Pure builders of the token-endpoint requests. No I/O, no JSON.
-
-#include <cstddef>
-#include <initializer_list>
-#include <string>
-#include <string_view>
-#include <utility>
-
-
 // ---- begin babelbird/http.hpp ----
 /// @file http.hpp
 /// @brief Plain HTTP values exchanged with the caller's transport.
@@ -1695,164 +1847,6 @@ struct http_response {
 
 } // namespace babelbird
 // ---- end babelbird/http.hpp ----
-
-// ---- begin babelbird/query.hpp ----
-/// @file query.hpp
-/// @brief Query parameters shared by the authorize, code-exchange and file-API
-/// builders: the public `query_parameter` pair, its percent-encoded
-/// serialisation, and the redirect-URI check. No I/O, no JSON.
-
-#include <cstddef>
-#include <span>
-#include <string>
-#include <string_view>
-
-
-namespace babelbird {
-
-/// One query parameter given by the caller. Name and value are both
-/// percent-encoded (RFC 3986 section 2.1, unreserved bytes kept, UTF-8) when a
-/// URL is built, so any valid UTF-8 text is safe in either.
-/// @warning Both are views: they must outlive the builder call.
-struct query_parameter {
-    std::string_view name;
-    std::string_view value;
-};
-
-namespace detail {
-
-/// The bytes `sep name=value` adds to a URL once percent-encoded.
-constexpr std::size_t encoded_parameter_size(std::string_view name,
-                                             std::string_view value) noexcept {
-    return 2 + percent_encoded_size(name) + percent_encoded_size(value);
-}
-
-/// Writes `sep name=value`, percent-encoded, at `w`; `sep` becomes '&'.
-constexpr char* write_parameter(char* w, char& sep, std::string_view name,
-                                std::string_view value) noexcept {
-    *w++ = sep;
-    sep = '&';
-    w = percent_encode_to(name, w);
-    *w++ = '=';
-    return percent_encode_to(value, w);
-}
-
-/// Appends `sep name=value`, percent-encoded, to `out`; `sep` becomes '&'.
-inline void append_parameter(std::string& out, char& sep, std::string_view name,
-                             std::string_view value) {
-    const std::size_t at = out.size();
-    out.resize(at + encoded_parameter_size(name, value));
-    write_parameter(out.data() + at, sep, name, value);
-}
-
-/// RFC 3986 section 3.1: `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )`.
-constexpr bool is_uri_scheme(std::string_view s) noexcept {
-    if (s.empty() || !is_alpha(s.front())) {
-        return false;
-    }
-    for (char ch : s) {
-        if (!is_alpha(ch) && !is_digit(ch) && ch != '+' && ch != '-' && ch != '.') {
-            return false;
-        }
-    }
-    return true;
-}
-
-/// ASCII bytes RFC 3986 never allows in a URI (section 2: they are neither
-/// reserved nor unreserved). Non-ASCII bytes are allowed, as in an IRI.
-constexpr bool is_excluded_uri_byte(char ch) noexcept {
-    switch (ch) {
-    case ' ':
-    case '"':
-    case '<':
-    case '>':
-    case '\\':
-    case '^':
-    case '`':
-    case '{':
-    case '|':
-    case '}':
-        return true;
-    default:
-        return false;
-    }
-}
-
-/// Checks a redirect URI (RFC 6749 section 3.1.2): non-empty, no control
-/// byte, valid UTF-8, absolute (a scheme, then something), no fragment, no
-/// byte RFC 3986 excludes. `http`/`https` URIs need a non-empty host; any
-/// host is accepted (the code is useless without the client secret, and the
-/// server compares the URI with the registered one). A query is allowed.
-/// @returns `errc{}` when acceptable, else `empty_value`, `control_character`,
-/// `invalid_utf8` or `invalid_redirect_uri`.
-constexpr errc redirect_uri_error(std::string_view uri) noexcept {
-    if (uri.empty()) {
-        return errc::empty_value;
-    }
-    if (has_control(uri)) {
-        return errc::control_character;
-    }
-    if (!is_valid_utf8(uri)) {
-        return errc::invalid_utf8;
-    }
-    for (char ch : uri) {
-        if (is_excluded_uri_byte(ch) || ch == '#') {
-            return errc::invalid_redirect_uri;
-        }
-    }
-    const std::size_t colon = uri.find(':');
-    if (colon == std::string_view::npos || !is_uri_scheme(uri.substr(0, colon)) ||
-        colon + 1 == uri.size()) {
-        return errc::invalid_redirect_uri;
-    }
-    const std::string_view scheme = uri.substr(0, colon);
-    if (iequals(scheme, "http") || iequals(scheme, "https")) {
-        const std::string_view rest = uri.substr(colon + 1);
-        if (rest.substr(0, 2) != "//") {
-            return errc::invalid_redirect_uri;
-        }
-        const std::string_view authority = rest.substr(2, rest.find_first_of("/?", 2) - 2);
-        const std::string_view host = authority.substr(authority.rfind('@') + 1);
-        if (host.empty() || host.front() == ':') {
-            return errc::invalid_redirect_uri;
-        }
-    }
-    return errc{};
-}
-
-/// Checks caller-supplied extra parameters: each name non-empty, names and
-/// values valid UTF-8, no name equal (ASCII case-insensitively) to one of
-/// `reserved` or to another extra name.
-/// @returns `errc{}`, `empty_value`, `invalid_utf8`, `reserved_parameter` or
-/// `duplicate_parameter`.
-constexpr errc extra_parameters_error(std::span<const query_parameter> extra,
-                                      std::span<const std::string_view> reserved) noexcept {
-    for (std::size_t i = 0; i < extra.size(); ++i) {
-        const query_parameter& p = extra[i];
-        if (p.name.empty()) {
-            return errc::empty_value;
-        }
-        if (!is_valid_utf8(p.name) || !is_valid_utf8(p.value)) {
-            return errc::invalid_utf8;
-        }
-        for (std::string_view r : reserved) {
-            if (iequals(p.name, r)) {
-                return errc::reserved_parameter;
-            }
-        }
-        for (std::size_t j = 0; j < i; ++j) {
-            if (iequals(p.name, extra[j].name)) {
-                return errc::duplicate_parameter;
-            }
-        }
-    }
-    return errc{};
-}
-
-} // namespace detail
-
-} // namespace babelbird
-// ---- end babelbird/query.hpp ----
 
 namespace babelbird {
 
@@ -1973,6 +1967,241 @@ inline result<http_request> build_code_exchange_request(const client_credentials
 
 } // namespace babelbird
 // ---- end babelbird/requests.hpp ----
+
+namespace babelbird {
+
+/// The browser authorization (RFC 6749 section 4.1.1).
+/// @warning All members are views: they must outlive the builder call.
+struct authorize_params {
+    /// The client id: non-empty, no control byte, valid UTF-8.
+    std::string_view client_id;
+    /// Where the server redirects with `code` and `data`: an absolute URI
+    /// without fragment; it may have its own query. Pass the same bytes to
+    /// `exchange_code` later.
+    std::string_view redirect_uri;
+    /// Opaque state echoed back in the callback (BabelBird calls it `data`;
+    /// RFC 6749 calls it `state`). Use an unguessable value and check it with
+    /// `parse_callback_url(..., expected_data)`. Any valid UTF-8; an engaged
+    /// empty value is sent as `&data=`.
+    std::optional<std::string_view> data{};
+    /// Further parameters, sent after the documented ones. None may be named
+    /// like a documented one (`response_type`, `client_id`, `redirect_uri`,
+    /// `data`, compared ASCII-case-insensitively) or like another extra one.
+    std::span<const query_parameter> extra{};
+};
+
+/// The login-free authorization. The caller signs the JWT (out of scope here).
+/// At most one user selector may be given; none means the enterprise
+/// administrator (BabelBird's rule for a blank user).
+/// @warning All members are views: they must outlive the builder call.
+struct authorize_jwt_params {
+    /// The client id: non-empty, no control byte, valid UTF-8.
+    std::string_view client_id;
+    /// The signed JWT: non-empty and header-safe (bytes 0x21-0x7E).
+    secret_view jwt_token{};
+    /// Selects the user by e-mail address.
+    std::optional<std::string_view> email{};
+    /// Selects the user by phone number.
+    std::optional<std::string_view> phone{};
+    /// Selects the user by BabelBird user id (sent as `babelId`).
+    std::optional<std::string_view> babel_id{};
+    /// Further parameters, sent after the documented ones. None may be named
+    /// like a documented one (`response_type`, `client_id`, `jwt_token`,
+    /// `email`, `phone`, `babelId`, ASCII-case-insensitively) or like another.
+    std::span<const query_parameter> extra{};
+};
+
+namespace detail {
+
+inline constexpr std::array<std::string_view, 4> authorize_names = {"response_type", "client_id",
+                                                                    "redirect_uri", "data"};
+inline constexpr std::array<std::string_view, 6> authorize_jwt_names = {
+    "response_type", "client_id", "jwt_token", "email", "phone", "babelId"};
+
+constexpr errc client_id_error(std::string_view id) noexcept {
+    if (id.empty()) {
+        return errc::empty_client_id;
+    }
+    if (has_control(id)) {
+        return errc::control_character;
+    }
+    if (!is_valid_utf8(id)) {
+        return errc::invalid_utf8;
+    }
+    return errc{};
+}
+
+/// A user selector, when given: non-empty (an empty one would silently select
+/// the administrator), no control byte, valid UTF-8.
+constexpr errc selector_error(std::string_view value) noexcept {
+    if (value.empty()) {
+        return errc::empty_value;
+    }
+    if (has_control(value)) {
+        return errc::control_character;
+    }
+    if (!is_valid_utf8(value)) {
+        return errc::invalid_utf8;
+    }
+    return errc{};
+}
+
+} // namespace detail
+
+/// The browser authorization URL:
+/// `<base><authorize path>?response_type=code&client_id=..&redirect_uri=..[&data=..][&extra..]`.
+///
+/// Send the user's browser there; the server redirects to `redirect_uri` with
+/// `code` and `data` (see callback.hpp).
+/// @returns the URL, or a `usage` error: `empty_client_id`,
+/// `control_character`, `invalid_utf8` (client id, data or an extra
+/// parameter), `empty_value`/`invalid_redirect_uri` (see
+/// `build_code_exchange_request`), `empty_value` for an extra parameter
+/// without a name, `reserved_parameter` or `duplicate_parameter`.
+/// The URL carries no secret (the client id and `data` are public by design).
+inline result<std::string> build_authorize_url(const endpoint& server,
+                                               const authorize_params& params) {
+    if (const errc e = detail::client_id_error(params.client_id); e != errc{}) {
+        return error::usage(e);
+    }
+    if (const errc e = detail::redirect_uri_error(params.redirect_uri); e != errc{}) {
+        return error::usage(e);
+    }
+    if (params.data && !detail::is_valid_utf8(*params.data)) {
+        return error::usage(errc::invalid_utf8);
+    }
+    if (const errc e = detail::extra_parameters_error(params.extra, detail::authorize_names);
+        e != errc{}) {
+        return error::usage(e);
+    }
+    const std::array<query_parameter, 4> fixed = {{{"response_type", "code"},
+                                                   {"client_id", params.client_id},
+                                                   {"redirect_uri", params.redirect_uri},
+                                                   {"data", params.data.value_or("")}}};
+    const std::span<const query_parameter> documented(fixed.data(), params.data ? 4 : 3);
+    const std::string_view path = server.paths().authorize;
+    std::string url(detail::url_size(server.base_url(), path, documented, params.extra), '\0');
+    detail::write_url(url.data(), server.base_url(), path, documented, params.extra);
+    return url;
+}
+
+/// The login-free authorization URL:
+/// `<base><authorizeByJWT path>?response_type=code&client_id=..&jwt_token=..`
+/// `[&email=..|&phone=..|&babelId=..][&extra..]`.
+///
+/// Private deployments must enable this endpoint. Without a user selector the
+/// server authorizes the enterprise administrator.
+/// @returns the URL as a `secret` (it carries the JWT, a bearer credential:
+/// read it with `expose_secret()`, zeroed when destroyed), or a `usage` error:
+/// `empty_client_id`, `control_character`, `invalid_utf8`; `empty_value`,
+/// `control_character` or `token_not_header_safe` for the JWT;
+/// `conflicting_user_selectors` when more than one selector is given;
+/// `empty_value` for an engaged but empty selector; `reserved_parameter` or
+/// `duplicate_parameter` for the extra parameters.
+inline result<secret> build_authorize_jwt_url(const endpoint& server,
+                                              const authorize_jwt_params& params) {
+    if (const errc e = detail::client_id_error(params.client_id); e != errc{}) {
+        return error::usage(e);
+    }
+    if (auto ok = detail::check_token_input(params.jwt_token.expose_secret()); !ok) {
+        return ok.error();
+    }
+    const int selectors = int(params.email.has_value()) + int(params.phone.has_value()) +
+                          int(params.babel_id.has_value());
+    if (selectors > 1) {
+        return error::usage(errc::conflicting_user_selectors);
+    }
+    std::array<query_parameter, 4> fixed = {{{"response_type", "code"},
+                                             {"client_id", params.client_id},
+                                             {"jwt_token", params.jwt_token.expose_secret()},
+                                             {}}};
+    std::size_t count = 3;
+    const std::optional<std::string_view>* const selector[3] = {&params.email, &params.phone,
+                                                                &params.babel_id};
+    for (std::size_t i = 0; i < 3; ++i) {
+        if (selector[i]->has_value()) {
+            if (const errc e = detail::selector_error(**selector[i]); e != errc{}) {
+                return error::usage(e);
+            }
+            fixed[count++] = {detail::authorize_jwt_names[3 + i], **selector[i]};
+        }
+    }
+    if (const errc e = detail::extra_parameters_error(params.extra, detail::authorize_jwt_names);
+        e != errc{}) {
+        return error::usage(e);
+    }
+    const std::span<const query_parameter> documented(fixed.data(), count);
+    const std::string_view path = server.paths().authorize_jwt;
+    return secret::build(
+        detail::url_size(server.base_url(), path, documented, params.extra),
+        [&](char* w) { detail::write_url(w, server.base_url(), path, documented, params.extra); });
+}
+
+} // namespace babelbird
+// ---- end babelbird/authorize.hpp ----
+
+// ---- begin babelbird/client.hpp ----
+/// @file client.hpp
+/// @brief Client functions: build the request, call the caller's transport, parse
+/// the answer, stamp absolute times.
+
+#include <chrono>
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+
+// ---- begin babelbird/clock.hpp ----
+/// @file clock.hpp
+/// @brief The clock concept: time comes from an injected clock, so tests never sleep.
+
+#include <chrono>
+#include <concepts>
+#include <cstdint>
+#include <limits>
+
+namespace babelbird {
+
+/// Wall-clock instants (expiry times are printed as RFC 3339 UTC).
+using time_point = std::chrono::system_clock::time_point;
+
+/// Anything with `now()` returning a `time_point`.
+template <class C>
+concept clock_source = requires(C& c) {
+    { c.now() } -> std::convertible_to<time_point>;
+};
+
+/// The default clock: `std::chrono::system_clock`.
+struct system_clock_source {
+    time_point now() const noexcept { return std::chrono::system_clock::now(); }
+};
+
+namespace detail {
+/// `t + seconds`, saturating at the largest representable instant instead of
+/// overflowing (a server may send `expires_in` of 2^64-1).
+constexpr time_point add_seconds_saturating(time_point t, std::uint64_t seconds) noexcept {
+    using rep = time_point::duration::rep;
+    using period = time_point::duration::period;
+    static_assert(period::num == 1, "system_clock ticks are fractions of a second");
+    constexpr rep max_rep = std::numeric_limits<rep>::max();
+    const rep now = t.time_since_epoch().count();
+    const std::uint64_t max_seconds = static_cast<std::uint64_t>(max_rep / period::den);
+    if (seconds > max_seconds) {
+        return time_point::max();
+    }
+    const rep ticks = static_cast<rep>(seconds) * static_cast<rep>(period::den);
+    if (now > 0 && ticks > max_rep - now) {
+        return time_point::max();
+    }
+    return time_point(time_point::duration(now + ticks));
+}
+} // namespace detail
+
+} // namespace babelbird
+// ---- end babelbird/clock.hpp ----
 
 // ---- begin babelbird/response.hpp ----
 /// @file response.hpp
