@@ -1,1 +1,39 @@
-int main() { return 0; }
+// babelbird-cli: a command-line client for the BabelBird Docs authentication
+// API, built on babelbird and libcurl. See DESIGN.md for the contract.
+#include <curl/curl.h>
+
+#include <cstdio>
+#include <variant>
+
+#include "args.hpp"
+#include "commands.hpp"
+#include "failure.hpp"
+
+int main(int argc, char** argv) {
+    const auto parsed = cli::parse_arguments(argc, argv);
+    if (const auto* bad = std::get_if<cli::argument_error>(&parsed)) {
+        return cli::fail_usage(bad->message);
+    }
+    const auto& args = std::get<cli::arguments>(parsed);
+    if (args.help) {
+        std::fputs(cli::usage_text(), stdout);
+        return 0;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        return cli::fail(babelbird::error_class::retry, "libcurl could not be initialised");
+    }
+    int status = 2;
+    if (args.command == "refresh") {
+        status = cli::run_refresh(args);
+    } else if (args.command == "token") {
+        status = cli::run_token(args);
+    } else if (args.command == "authorize-url") {
+        status = cli::run_authorize_url(args);
+    } else if (args.command == "serve-fake") {
+        status = cli::run_serve_fake(args);
+    } else if (args.command == "demo") {
+        status = cli::run_demo(args);
+    }
+    curl_global_cleanup();
+    return status;
+}

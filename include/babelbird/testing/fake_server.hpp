@@ -59,6 +59,8 @@
 #include <utility>
 #include <vector>
 
+// error.hpp first: its parameter named `secret` would shadow babelbird::secret (-Wshadow).
+#include "babelbird/error.hpp"
 #include "babelbird/secret.hpp"
 
 namespace babelbird::testing {

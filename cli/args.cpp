@@ -1,0 +1,182 @@
+#include "args.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <string_view>
+
+namespace cli {
+
+namespace {
+
+struct command_spec {
+    std::string_view name;
+    std::array<std::string_view, 5> options; // the options it accepts
+};
+
+constexpr std::array<command_spec, 5> commands = {{
+    {"refresh", {"--base-url", "--timeout", "--verbose"}},
+    {"token", {"--base-url", "--redirect-uri", "--timeout", "--verbose"}},
+    {"authorize-url", {"--base-url", "--redirect-uri", "--data"}},
+    {"serve-fake", {"--port", "--context-path"}},
+    {"demo", {}},
+}};
+
+bool accepts(const command_spec& spec, std::string_view option) {
+    return std::find(spec.options.begin(), spec.options.end(), option) != spec.options.end();
+}
+
+/// Seconds as digits with an optional fraction, e.g. "30" or "2.5"; (0, 86400].
+std::optional<std::chrono::milliseconds> parse_seconds(std::string_view text) {
+    long long whole = 0;
+    long long millis = 0;
+    std::size_t i = 0;
+    for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
+        whole = whole * 10 + (text[i] - '0');
+        if (whole > 86400) {
+            return std::nullopt;
+        }
+    }
+    if (i == 0) {
+        return std::nullopt;
+    }
+    if (i < text.size()) {
+        if (text[i] != '.' || i + 1 == text.size()) {
+            return std::nullopt;
+        }
+        long long scale = 100;
+        for (++i; i < text.size(); ++i) {
+            if (text[i] < '0' || text[i] > '9') {
+                return std::nullopt;
+            }
+            millis += (text[i] - '0') * scale;
+            scale /= 10;
+        }
+    }
+    const long long total = whole * 1000 + millis;
+    if (total <= 0 || total > 86400 * 1000LL) {
+        return std::nullopt;
+    }
+    return std::chrono::milliseconds(total);
+}
+
+std::optional<std::uint16_t> parse_port(std::string_view text) {
+    if (text.empty() || text.size() > 5) {
+        return std::nullopt;
+    }
+    unsigned value = 0;
+    for (char ch : text) {
+        if (ch < '0' || ch > '9') {
+            return std::nullopt;
+        }
+        value = value * 10 + static_cast<unsigned>(ch - '0');
+    }
+    if (value > 65535) {
+        return std::nullopt;
+    }
+    return static_cast<std::uint16_t>(value);
+}
+
+} // namespace
+
+std::variant<arguments, argument_error> parse_arguments(int argc, const char* const* argv) {
+    arguments out;
+    if (argc < 2) {
+        return argument_error{"no command given (try --help)"};
+    }
+    const std::string_view first = argv[1];
+    if (first == "--help" || first == "-h" || first == "help") {
+        out.help = true;
+        return out;
+    }
+    const auto spec = std::find_if(commands.begin(), commands.end(),
+                                   [&](const command_spec& c) { return c.name == first; });
+    if (spec == commands.end()) {
+        // The text could be anything the user typed: do not echo it.
+        return argument_error{"unknown command (try --help)"};
+    }
+    out.command = std::string(first);
+    for (int i = 2; i < argc; ++i) {
+        std::string_view arg = argv[i];
+        if (arg == "--help" || arg == "-h") {
+            out.help = true;
+            continue;
+        }
+        if (arg.substr(0, 2) != "--") {
+            return argument_error{"unexpected argument (options start with --)"};
+        }
+        std::optional<std::string_view> value;
+        const std::size_t eq = arg.find('=');
+        if (eq != std::string_view::npos) {
+            value = arg.substr(eq + 1);
+            arg = arg.substr(0, eq);
+        }
+        // Only a known option's name is ever echoed back, never a value.
+        if (!accepts(*spec, arg)) {
+            const bool known = std::any_of(commands.begin(), commands.end(),
+                                           [&](const command_spec& c) { return accepts(c, arg); });
+            return argument_error{known ? std::string(out.command) + " does not take " +
+                                              std::string(arg)
+                                        : "unknown option for " + out.command};
+        }
+        if (arg == "--verbose") {
+            if (value) {
+                return argument_error{"--verbose takes no value"};
+            }
+            out.verbose = true;
+            continue;
+        }
+        if (!value) {
+            if (i + 1 >= argc) {
+                return argument_error{std::string(arg) + " needs a value"};
+            }
+            value = std::string_view(argv[++i]);
+        }
+        if (arg == "--base-url") {
+            out.base_url = std::string(*value);
+        } else if (arg == "--redirect-uri") {
+            out.redirect_uri = std::string(*value);
+        } else if (arg == "--data") {
+            out.data = std::string(*value);
+        } else if (arg == "--context-path") {
+            out.context_path = std::string(*value);
+        } else if (arg == "--timeout") {
+            const auto t = parse_seconds(*value);
+            if (!t) {
+                return argument_error{"--timeout must be a number of seconds in (0, 86400]"};
+            }
+            out.timeout = *t;
+        } else if (arg == "--port") {
+            const auto p = parse_port(*value);
+            if (!p) {
+                return argument_error{"--port must be a number in [0, 65535]"};
+            }
+            out.port = *p;
+        }
+    }
+    return out;
+}
+
+const char* usage_text() noexcept {
+    return R"(usage:
+  babelbird-cli refresh --base-url URL [--timeout SECONDS] [--verbose]
+      env BABELBIRD_CLIENT_ID, BABELBIRD_CLIENT_SECRET, BABELBIRD_REFRESH_TOKEN
+  babelbird-cli token --base-url URL --redirect-uri URI [--timeout SECONDS] [--verbose]
+      env BABELBIRD_CLIENT_ID, BABELBIRD_CLIENT_SECRET, BABELBIRD_AUTH_CODE
+  babelbird-cli authorize-url --base-url URL --redirect-uri URI [--data DATA]
+      env BABELBIRD_CLIENT_ID
+  babelbird-cli serve-fake [--port N] [--context-path /PATH]
+      a loopback BabelBird-compatible server for integration tests; prints
+      {"base_url":...,"port":...} on one line, runs until SIGINT/SIGTERM
+  babelbird-cli demo
+      the whole flow against an embedded loopback server
+
+refresh and token print one JSON object on stdout: access_token, refresh_token,
+expires_in, expires_at, refresh_expires_at[, token_type][, scope].
+Failures print one line on stderr; exit status 2 usage, 3 reauthorize,
+4 retry, 5 protocol. Plain http:// only for loopback hosts; --timeout bounds
+the whole exchange (default 30 s).
+)";
+}
+
+} // namespace cli

@@ -1,0 +1,37 @@
+// Command-line arguments: `babelbird-cli <command> [--option value | --option=value]...`.
+// Secrets never come from here (see env.hpp).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+
+namespace cli {
+
+/// What the command line asked for.
+struct arguments {
+    std::string command;
+    std::optional<std::string> base_url;
+    std::optional<std::string> redirect_uri;
+    std::optional<std::string> data;
+    std::optional<std::string> context_path;
+    std::chrono::milliseconds timeout{std::chrono::seconds(30)};
+    std::uint16_t port = 0;
+    bool verbose = false;
+    bool help = false;
+};
+
+/// A parse error: a fixed text that echoes at most an option's name.
+struct argument_error {
+    std::string message;
+};
+
+/// Parses `argv`; each command accepts only its own options.
+std::variant<arguments, argument_error> parse_arguments(int argc, const char* const* argv);
+
+/// The usage text.
+const char* usage_text() noexcept;
+
+} // namespace cli

@@ -1,0 +1,41 @@
+#include "failure.hpp"
+
+#include <cstdio>
+#include <string>
+
+namespace cli {
+
+int exit_status(babelbird::error_class kind) noexcept {
+    switch (kind) {
+    case babelbird::error_class::usage:
+        return 2;
+    case babelbird::error_class::reauthorize:
+        return 3;
+    case babelbird::error_class::retry:
+        return 4;
+    case babelbird::error_class::protocol:
+        return 5;
+    }
+    return 5;
+}
+
+int fail(babelbird::error_class kind, std::string_view message) {
+    std::string line = "babelbird-cli: ";
+    line += babelbird::to_string(kind);
+    line += ": ";
+    line += message;
+    line += '\n';
+    std::fputs(line.c_str(), stderr);
+    std::fflush(stderr);
+    return exit_status(kind);
+}
+
+int fail(const babelbird::error& e) {
+    return fail(e.kind(), e.message());
+}
+
+int fail_usage(std::string_view message) {
+    return fail(babelbird::error_class::usage, message);
+}
+
+} // namespace cli

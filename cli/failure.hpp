@@ -1,0 +1,25 @@
+// Failures of a command: one line on stderr, "babelbird-cli: <class>: <message>",
+// and the exit status of the class (DESIGN.md's command-line contract).
+#pragma once
+
+#include <babelbird/error.hpp>
+
+#include <string_view>
+
+namespace cli {
+
+/// 0 success; 2 usage, 3 reauthorize, 4 retry, 5 protocol.
+int exit_status(babelbird::error_class kind) noexcept;
+
+/// Prints the failure line and returns the exit status of `kind`.
+/// @warning `message` must not hold a secret: callers pass fixed texts or
+/// `babelbird::error::message()`, which never does.
+int fail(babelbird::error_class kind, std::string_view message);
+
+/// A library error: its class and its secret-free message.
+int fail(const babelbird::error& e);
+
+/// A usage failure (bad arguments, missing environment).
+int fail_usage(std::string_view message);
+
+} // namespace cli

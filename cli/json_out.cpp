@@ -1,0 +1,96 @@
+#include "json_out.hpp"
+
+#include <babelbird/detail/secure_zero.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <ctime>
+
+namespace cli {
+
+namespace {
+
+/// Appends a JSON string literal in place, so a token is never copied into a
+/// temporary that would be freed without being zeroed.
+void append_json_string(std::string& out, std::string_view text) {
+    static constexpr char hex[] = "0123456789abcdef";
+    out += '"';
+    for (char ch : text) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (ch == '"' || ch == '\\') {
+            out += '\\';
+            out += ch;
+        } else if (c < 0x20 || c == 0x7F) {
+            out += "\\u00";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        } else {
+            out += ch;
+        }
+    }
+    out += '"';
+}
+
+} // namespace
+
+std::string json_string(std::string_view text) {
+    std::string out;
+    out.reserve(text.size() + 2);
+    append_json_string(out, text);
+    return out;
+}
+
+std::string rfc3339_utc(babelbird::time_point t) {
+    constexpr std::int64_t last_second = 253402300799; // 9999-12-31T23:59:59Z
+    const std::int64_t seconds =
+        std::chrono::floor<std::chrono::seconds>(t.time_since_epoch()).count();
+    const std::time_t clamped =
+        static_cast<std::time_t>(seconds > last_second ? last_second : (seconds < 0 ? 0 : seconds));
+    std::tm parts{};
+    gmtime_r(&clamped, &parts);
+    char text[32];
+    const std::size_t n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts);
+    return std::string(text, n);
+}
+
+std::string grant_json(const babelbird::token_grant& grant) {
+    std::string out;
+    // Tokens are header-safe: escaping at most doubles them. Reserving once
+    // means no reallocation leaves a copy behind.
+    out.reserve(2 * (grant.access_token.size() + grant.refresh_token.size()) +
+                2 * (grant.token_type.size() + grant.scope.size()) * 3 + 256);
+    out += "{\"access_token\":";
+    append_json_string(out, grant.access_token.expose_secret());
+    out += ",\"refresh_token\":";
+    if (grant.refresh_token.empty()) {
+        out += "null";
+    } else {
+        append_json_string(out, grant.refresh_token.expose_secret());
+    }
+    out += ",\"expires_in\":";
+    out += grant.expires_in ? std::to_string(*grant.expires_in) : "null";
+    out += ",\"expires_at\":";
+    out += json_string(rfc3339_utc(grant.expires_at));
+    out += ",\"refresh_expires_at\":";
+    out += grant.refresh_expires_at ? json_string(rfc3339_utc(*grant.refresh_expires_at)) : "null";
+    if (!grant.token_type.empty()) {
+        out += ",\"token_type\":";
+        out += json_string(grant.token_type);
+    }
+    if (!grant.scope.empty()) {
+        out += ",\"scope\":";
+        out += json_string(grant.scope);
+    }
+    out += '}';
+    return out;
+}
+
+void write_stdout_and_scrub(std::string& text) {
+    text += '\n';
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+    babelbird::detail::scrub(text);
+}
+
+} // namespace cli

@@ -1,0 +1,29 @@
+// JSON output of the commands: one object on one line.
+#pragma once
+
+#include <babelbird/clock.hpp>
+#include <babelbird/token.hpp>
+
+#include <string>
+#include <string_view>
+
+namespace cli {
+
+/// A JSON string literal (quotes included).
+std::string json_string(std::string_view text);
+
+/// RFC 3339 in UTC with a `Z`, whole seconds, e.g. "2026-11-26T07:00:00Z";
+/// instants past year 9999 print as "9999-12-31T23:59:59Z".
+std::string rfc3339_utc(babelbird::time_point t);
+
+/// The success object of `refresh` and `token`: access_token, refresh_token
+/// (null when there is none), expires_in (null when the server sent none),
+/// expires_at, refresh_expires_at (null when unknown), and token_type and scope
+/// when the server sent them.
+/// @warning The text holds the tokens; write it with `write_stdout_and_scrub`.
+std::string grant_json(const babelbird::token_grant& grant);
+
+/// Writes `text` and a newline to stdout, flushes, and zeros `text`.
+void write_stdout_and_scrub(std::string& text);
+
+} // namespace cli
