@@ -13,11 +13,14 @@
 ///   authorization-code exchange, returning a `token_grant` like `refresh()`.
 /// - `build_authorize_url(endpoint, authorize_params)`,
 ///   `build_authorize_jwt_url(endpoint, authorize_jwt_params)`: authorization URLs.
+/// - `parse_callback_url(url, expected_data)`, `parse_callback_query(query, expected_data)`:
+///   the code (and `data`, checked in constant time) from the authorization redirect.
 /// - `error`, `errc`, `error_class`, `result<T>`: the error model (nothing throws).
 /// - `secret`, `secret_view`: redacted when printed, zeroed when destroyed.
 #pragma once
 
 #include "babelbird/authorize.hpp"
+#include "babelbird/callback.hpp"
 #include "babelbird/client.hpp"
 #include "babelbird/clock.hpp"
 #include "babelbird/credentials.hpp"
