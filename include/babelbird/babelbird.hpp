@@ -27,6 +27,7 @@
 #include "babelbird/encoding.hpp"
 #include "babelbird/endpoint.hpp"
 #include "babelbird/error.hpp"
+#include "babelbird/expiry.hpp"
 #include "babelbird/http.hpp"
 #include "babelbird/requests.hpp"
 #include "babelbird/response.hpp"

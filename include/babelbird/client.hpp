@@ -15,6 +15,7 @@
 #include "babelbird/credentials.hpp"
 #include "babelbird/endpoint.hpp"
 #include "babelbird/error.hpp"
+#include "babelbird/expiry.hpp"
 #include "babelbird/requests.hpp"
 #include "babelbird/response.hpp"
 #include "babelbird/secret.hpp"
@@ -51,32 +52,25 @@ inline token_grant make_grant(const token_response& response, secret_view used_r
         secret(grant.refresh_token_rotated ? response.refresh_token() : used_refresh_token);
     grant.expires_in = response.expires_in();
     grant.issued_at = issued_at;
-    grant.expires_at = add_seconds_saturating(
-        issued_at, response.expires_in().value_or(whole_seconds(options.assumed_lifetime)));
-    if (response.refresh_expires_in()) {
-        grant.refresh_expires_at =
-            add_seconds_saturating(issued_at, *response.refresh_expires_in());
-    } else if (grant.refresh_token_rotated) {
-        grant.refresh_expires_at =
-            add_seconds_saturating(issued_at, whole_seconds(options.refresh_token_lifetime));
-    } else {
-        grant.refresh_expires_at = used_refresh_expires_at;
-    }
+    grant.expires_at =
+        access_expires_at(issued_at, response.expires_in(), options.assumed_lifetime);
+    grant.refresh_expires_at =
+        babelbird::refresh_expires_at(issued_at, response.refresh_expires_in(),
+                                      grant.refresh_token_rotated, used_refresh_expires_at,
+                                      options.refresh_token_lifetime);
     grant.token_type = std::string(response.token_type());
     grant.scope = std::string(response.scope());
     return grant;
 }
 
-/// build -> send -> parse -> stamp; `issued_at` is read before sending.
-/// `sent` lists the secrets that went out with the request: an unknown OAuth
-/// code that overlaps one of them is not kept in the error.
-template <class Transport, class Clock>
-result<token_grant>
-exchange(Transport& transport, Clock& clock, const http_request& request,
-         std::initializer_list<std::string_view> sent, secret_view used_refresh_token,
-         std::optional<time_point> used_refresh_expires_at, const client_options& options) {
-    const time_point issued_at = clock.now();
-    const transport_result response = transport(request);
+/// parse -> stamp, for what the transport returned; `issued_at` was read before
+/// sending. `sent` lists the secrets that went out with the request: an unknown
+/// OAuth code that overlaps one of them is not kept in the error. Shared by
+/// `exchange()` and `refresh_machine` so both read answers the same way.
+inline result<token_grant>
+finish_exchange(const transport_result& response, time_point issued_at,
+                std::initializer_list<std::string_view> sent, secret_view used_refresh_token,
+                std::optional<time_point> used_refresh_expires_at, const client_options& options) {
     if (!response) {
         return response.error();
     }
@@ -89,6 +83,18 @@ exchange(Transport& transport, Clock& clock, const http_request& request,
         return e;
     }
     return make_grant(*parsed, used_refresh_token, used_refresh_expires_at, issued_at, options);
+}
+
+/// build -> send -> parse -> stamp; `issued_at` is read before sending.
+template <class Transport, class Clock>
+result<token_grant>
+exchange(Transport& transport, Clock& clock, const http_request& request,
+         std::initializer_list<std::string_view> sent, secret_view used_refresh_token,
+         std::optional<time_point> used_refresh_expires_at, const client_options& options) {
+    const time_point issued_at = clock.now();
+    const transport_result response = transport(request);
+    return finish_exchange(response, issued_at, sent, used_refresh_token, used_refresh_expires_at,
+                           options);
 }
 
 } // namespace detail

@@ -2435,35 +2435,35 @@ constexpr time_point add_seconds_saturating(time_point t, std::uint64_t seconds)
 } // namespace babelbird
 // ---- end babelbird/clock.hpp ----
 
-// ---- begin babelbird/response.hpp ----
-/// @file response.hpp
-/// @brief The token response parser: status classification and a strict,
-/// one-pass simdjson on-demand walk over the token object.
+// ---- begin babelbird/expiry.hpp ----
+/// @file expiry.hpp
+/// @brief The expiry policy, pure: when an access token is fresh, due for an early
+/// refresh or expired, and when a refresh token stops working.
 ///
-/// Policies (DESIGN.md):
-/// - success is a 2xx whose body is a JSON object with a valid `access_token`
-///   and no `error`;
-/// - an `error` field in any body is an OAuth error (RFC 6749 section 5.2), typed when
-///   the code is known and kept as text otherwise;
-/// - non-2xx answers are classified by status even when the body is HTML or empty;
-/// - tokens are non-empty and header-safe (0x21-0x7E);
-/// - `expires_in` is a non-negative integer, as a JSON number or a digit string;
-/// - an absent `refresh_token` means it was not rotated;
-/// - known keys may appear once, and no key may be a case variant of one;
-/// - unknown fields are ignored but must be valid JSON;
-/// - `Content-Type` is ignored: the body is parsed by its content;
-/// - the body is capped before parsing; an optional JSON pointer selects an
-///   enveloped token object.
+/// A token issued at `issued_at` (the clock reading taken before its request was
+/// sent) and expiring at `expires_at` has the lifetime `L = expires_at - issued_at`.
+/// Two margins, each capped so that no lifetime means "always expired":
+///
+/// - `usable_until = expires_at - min(skew_margin, L / 2)`: from then on the token
+///   counts as expired (room for clock skew between us and the server, and for
+///   the time a request spends in flight). The cap: the skew margin never takes
+///   more than half of the lifetime, so a 60 s margin on a 59 s token leaves it
+///   usable for its first 29.5 s.
+/// - `refresh_from = usable_until - min(refresh_ahead, (usable_until - issued_at) / 2)`:
+///   from then on a refresh should start while the token is still served. The
+///   cap: the early-refresh window never takes more than half of the usable span.
+///
+/// So any token with a positive lifetime is fresh for at least its first quarter
+/// and usable for at least its first half. A token with a zero or negative
+/// lifetime is expired from `expires_at` on. Every computation saturates at the
+/// ends of `time_point`'s range instead of overflowing, for any input.
 
-#include <simdjson.h>
-
-#include <cstddef>
+#include <chrono>
 #include <cstdint>
-#include <cstring>
-#include <memory>
+#include <limits>
 #include <optional>
+#include <ratio>
 #include <string_view>
-#include <utility>
 
 
 // ---- begin babelbird/token.hpp ----
@@ -2583,6 +2583,221 @@ struct token_grant {
 
 } // namespace babelbird
 // ---- end babelbird/token.hpp ----
+
+namespace babelbird {
+
+/// The state of an access token at an instant.
+enum class token_state : std::uint8_t {
+    fresh,        ///< use it; no refresh needed yet
+    refresh_soon, ///< still usable, but a refresh should start now
+    expired,      ///< do not use it: past (or too close to) its expiry, or absent
+};
+
+/// "fresh", "refresh_soon" or "expired".
+constexpr std::string_view to_string(token_state state) noexcept {
+    switch (state) {
+    case token_state::fresh:
+        return "fresh";
+    case token_state::refresh_soon:
+        return "refresh_soon";
+    case token_state::expired:
+        return "expired";
+    }
+    return "expired";
+}
+
+/// The margins of the expiry policy (see the file comment for the caps).
+/// Negative durations count as zero.
+struct expiry_policy {
+    /// A token counts as expired this long before `expires_at` (capped at half
+    /// of its lifetime).
+    std::chrono::seconds skew_margin{60};
+    /// A refresh starts this long before the token counts as expired, while it
+    /// is still served (capped at half of the usable span).
+    std::chrono::seconds refresh_ahead{300};
+};
+
+namespace detail {
+
+using tick_rep = time_point::duration::rep;
+inline constexpr tick_rep max_ticks = std::numeric_limits<tick_rep>::max();
+
+/// A non-negative whole number of seconds (negative durations count as zero).
+constexpr std::uint64_t whole_seconds(std::chrono::seconds s) noexcept {
+    return s.count() < 0 ? 0 : static_cast<std::uint64_t>(s.count());
+}
+
+/// A non-negative duration in `time_point` ticks, saturating (negative is zero).
+template <class Rep, class Period>
+constexpr tick_rep saturating_ticks(std::chrono::duration<Rep, Period> d) noexcept {
+    using ticks = time_point::duration;
+    using ratio = std::ratio_divide<Period, ticks::period>;
+    if (d.count() <= 0) {
+        return 0;
+    }
+    if constexpr (ratio::den == 1) {
+        if (d.count() >= max_ticks / ratio::num) {
+            return max_ticks;
+        }
+        return static_cast<tick_rep>(d.count()) * static_cast<tick_rep>(ratio::num);
+    } else {
+        return std::chrono::duration_cast<ticks>(d).count();
+    }
+}
+
+/// `t + d` for `d >= 0`, saturating at `time_point::max()`.
+constexpr time_point add_ticks_saturating(time_point t, tick_rep d) noexcept {
+    const tick_rep now = t.time_since_epoch().count();
+    if (d <= 0) {
+        return t;
+    }
+    if (now > 0 && d > max_ticks - now) {
+        return time_point::max();
+    }
+    return time_point(time_point::duration(now + d));
+}
+
+/// `later - earlier` in ticks when `later >= earlier` (it fits an unsigned
+/// 64-bit value for any pair), else 0.
+constexpr std::uint64_t span_ticks(time_point earlier, time_point later) noexcept {
+    const tick_rep a = earlier.time_since_epoch().count();
+    const tick_rep b = later.time_since_epoch().count();
+    if (b <= a) {
+        return 0;
+    }
+    return static_cast<std::uint64_t>(b) - static_cast<std::uint64_t>(a);
+}
+
+/// `t - min(margin, span / 2)` for `span` ticks between some earlier instant and `t`:
+/// the result never falls below that earlier instant, so it cannot overflow.
+constexpr time_point subtract_capped(time_point t, tick_rep margin, std::uint64_t span) noexcept {
+    const std::uint64_t half = span / 2; // <= 2^63 - 1
+    const std::uint64_t m = margin <= 0 ? 0 : static_cast<std::uint64_t>(margin);
+    const std::uint64_t take = m < half ? m : half;
+    return time_point(time_point::duration(static_cast<tick_rep>(
+        static_cast<std::uint64_t>(t.time_since_epoch().count()) - take)));
+}
+
+} // namespace detail
+
+/// The two instants that decide a token's state (see the file comment).
+struct expiry_window {
+    /// From this instant on a refresh should start (state `refresh_soon`).
+    time_point refresh_from{};
+    /// From this instant on the token counts as expired.
+    time_point usable_until{};
+
+    /// The state at `now`: fresh before `refresh_from`, refresh-soon before
+    /// `usable_until`, expired from then on.
+    constexpr token_state state_at(time_point now) const noexcept {
+        if (now >= usable_until) {
+            return token_state::expired;
+        }
+        return now < refresh_from ? token_state::fresh : token_state::refresh_soon;
+    }
+
+    friend constexpr bool operator==(const expiry_window&, const expiry_window&) = default;
+};
+
+/// The window of a token issued at `issued_at` that expires at `expires_at`.
+/// A zero or negative lifetime gives `refresh_from == usable_until == expires_at`.
+constexpr expiry_window expiry_window_for(time_point issued_at, time_point expires_at,
+                                          const expiry_policy& policy = {}) noexcept {
+    const std::uint64_t lifetime = detail::span_ticks(issued_at, expires_at);
+    expiry_window w;
+    w.usable_until =
+        detail::subtract_capped(expires_at, detail::saturating_ticks(policy.skew_margin), lifetime);
+    w.refresh_from =
+        detail::subtract_capped(w.usable_until, detail::saturating_ticks(policy.refresh_ahead),
+                                detail::span_ticks(issued_at, w.usable_until));
+    return w;
+}
+
+/// The state of an access token at `now` from its issue time and expiry.
+constexpr token_state token_state_at(time_point issued_at, time_point expires_at, time_point now,
+                                     const expiry_policy& policy = {}) noexcept {
+    return expiry_window_for(issued_at, expires_at, policy).state_at(now);
+}
+
+/// The state of a grant's access token at `now`; a grant without an access
+/// token (seeded from a refresh token only) is `expired`.
+inline token_state token_state_at(const token_grant& grant, time_point now,
+                                  const expiry_policy& policy = {}) noexcept {
+    if (grant.access_token.empty()) {
+        return token_state::expired;
+    }
+    return token_state_at(grant.issued_at, grant.expires_at, now, policy);
+}
+
+/// When an access token expires: `issued_at + expires_in`, or
+/// `issued_at + assumed_lifetime` when the server sent no `expires_in`.
+/// Saturates at `time_point::max()`; a negative assumed lifetime counts as zero.
+constexpr time_point access_expires_at(time_point issued_at,
+                                       std::optional<std::uint64_t> expires_in,
+                                       std::chrono::seconds assumed_lifetime) noexcept {
+    return detail::add_seconds_saturating(
+        issued_at, expires_in ? *expires_in : detail::whole_seconds(assumed_lifetime));
+}
+
+/// When a refresh token stops working:
+/// - `issued_at + refresh_expires_in` when the server sent it;
+/// - else, for a newly issued (rotated) token, `issued_at + refresh_token_lifetime`
+///   (BabelBird documents 30 days);
+/// - else (the server kept the old token) the old token's expiry, `previous`,
+///   which may be unknown.
+constexpr std::optional<time_point>
+refresh_expires_at(time_point issued_at, std::optional<std::uint64_t> refresh_expires_in,
+                   bool rotated, std::optional<time_point> previous,
+                   std::chrono::seconds refresh_token_lifetime) noexcept {
+    if (refresh_expires_in) {
+        return detail::add_seconds_saturating(issued_at, *refresh_expires_in);
+    }
+    if (rotated) {
+        return detail::add_seconds_saturating(issued_at,
+                                              detail::whole_seconds(refresh_token_lifetime));
+    }
+    return previous;
+}
+
+/// Whether a grant's refresh token is past its known expiry at `now` (an
+/// unknown expiry counts as not expired: the server decides).
+inline bool refresh_token_expired(const token_grant& grant, time_point now) noexcept {
+    return grant.refresh_expires_at.has_value() && now >= *grant.refresh_expires_at;
+}
+
+} // namespace babelbird
+// ---- end babelbird/expiry.hpp ----
+
+// ---- begin babelbird/response.hpp ----
+/// @file response.hpp
+/// @brief The token response parser: status classification and a strict,
+/// one-pass simdjson on-demand walk over the token object.
+///
+/// Policies (DESIGN.md):
+/// - success is a 2xx whose body is a JSON object with a valid `access_token`
+///   and no `error`;
+/// - an `error` field in any body is an OAuth error (RFC 6749 section 5.2), typed when
+///   the code is known and kept as text otherwise;
+/// - non-2xx answers are classified by status even when the body is HTML or empty;
+/// - tokens are non-empty and header-safe (0x21-0x7E);
+/// - `expires_in` is a non-negative integer, as a JSON number or a digit string;
+/// - an absent `refresh_token` means it was not rotated;
+/// - known keys may appear once, and no key may be a case variant of one;
+/// - unknown fields are ignored but must be valid JSON;
+/// - `Content-Type` is ignored: the body is parsed by its content;
+/// - the body is capped before parsing; an optional JSON pointer selects an
+///   enveloped token object.
+
+#include <simdjson.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <utility>
+
 
 namespace babelbird {
 
@@ -3252,32 +3467,25 @@ inline token_grant make_grant(const token_response& response, secret_view used_r
         secret(grant.refresh_token_rotated ? response.refresh_token() : used_refresh_token);
     grant.expires_in = response.expires_in();
     grant.issued_at = issued_at;
-    grant.expires_at = add_seconds_saturating(
-        issued_at, response.expires_in().value_or(whole_seconds(options.assumed_lifetime)));
-    if (response.refresh_expires_in()) {
-        grant.refresh_expires_at =
-            add_seconds_saturating(issued_at, *response.refresh_expires_in());
-    } else if (grant.refresh_token_rotated) {
-        grant.refresh_expires_at =
-            add_seconds_saturating(issued_at, whole_seconds(options.refresh_token_lifetime));
-    } else {
-        grant.refresh_expires_at = used_refresh_expires_at;
-    }
+    grant.expires_at =
+        access_expires_at(issued_at, response.expires_in(), options.assumed_lifetime);
+    grant.refresh_expires_at =
+        babelbird::refresh_expires_at(issued_at, response.refresh_expires_in(),
+                                      grant.refresh_token_rotated, used_refresh_expires_at,
+                                      options.refresh_token_lifetime);
     grant.token_type = std::string(response.token_type());
     grant.scope = std::string(response.scope());
     return grant;
 }
 
-/// build -> send -> parse -> stamp; `issued_at` is read before sending.
-/// `sent` lists the secrets that went out with the request: an unknown OAuth
-/// code that overlaps one of them is not kept in the error.
-template <class Transport, class Clock>
-result<token_grant>
-exchange(Transport& transport, Clock& clock, const http_request& request,
-         std::initializer_list<std::string_view> sent, secret_view used_refresh_token,
-         std::optional<time_point> used_refresh_expires_at, const client_options& options) {
-    const time_point issued_at = clock.now();
-    const transport_result response = transport(request);
+/// parse -> stamp, for what the transport returned; `issued_at` was read before
+/// sending. `sent` lists the secrets that went out with the request: an unknown
+/// OAuth code that overlaps one of them is not kept in the error. Shared by
+/// `exchange()` and `refresh_machine` so both read answers the same way.
+inline result<token_grant>
+finish_exchange(const transport_result& response, time_point issued_at,
+                std::initializer_list<std::string_view> sent, secret_view used_refresh_token,
+                std::optional<time_point> used_refresh_expires_at, const client_options& options) {
     if (!response) {
         return response.error();
     }
@@ -3290,6 +3498,18 @@ exchange(Transport& transport, Clock& clock, const http_request& request,
         return e;
     }
     return make_grant(*parsed, used_refresh_token, used_refresh_expires_at, issued_at, options);
+}
+
+/// build -> send -> parse -> stamp; `issued_at` is read before sending.
+template <class Transport, class Clock>
+result<token_grant>
+exchange(Transport& transport, Clock& clock, const http_request& request,
+         std::initializer_list<std::string_view> sent, secret_view used_refresh_token,
+         std::optional<time_point> used_refresh_expires_at, const client_options& options) {
+    const time_point issued_at = clock.now();
+    const transport_result response = transport(request);
+    return finish_exchange(response, issued_at, sent, used_refresh_token, used_refresh_expires_at,
+                           options);
 }
 
 } // namespace detail
