@@ -16,7 +16,6 @@
 #include "babelbird/endpoint.hpp"
 #include "babelbird/error.hpp"
 #include "babelbird/expiry.hpp"
-#include "babelbird/expiry.hpp"
 #include "babelbird/requests.hpp"
 #include "babelbird/response.hpp"
 #include "babelbird/secret.hpp"
@@ -80,18 +79,6 @@ finish_exchange(const transport_result& response, time_point issued_at,
         return e;
     }
     return make_grant(*parsed, used_refresh_token, used_refresh_expires_at, issued_at, options);
-}
-
-/// build -> send -> parse -> stamp; `issued_at` is read before sending.
-template <class Transport, class Clock>
-result<token_grant>
-exchange(Transport& transport, Clock& clock, const http_request& request,
-         std::initializer_list<std::string_view> sent, secret_view used_refresh_token,
-         std::optional<time_point> used_refresh_expires_at, const client_options& options) {
-    const time_point issued_at = clock.now();
-    const transport_result response = transport(request);
-    return finish_exchange(response, issued_at, sent, used_refresh_token, used_refresh_expires_at,
-                           options);
 }
 
 /// build -> send -> parse -> stamp; `issued_at` is read before sending.

@@ -3508,18 +3508,6 @@ exchange(Transport& transport, Clock& clock, const http_request& request,
                            options);
 }
 
-/// build -> send -> parse -> stamp; `issued_at` is read before sending.
-template <class Transport, class Clock>
-result<token_grant>
-exchange(Transport& transport, Clock& clock, const http_request& request,
-         std::initializer_list<std::string_view> sent, secret_view used_refresh_token,
-         std::optional<time_point> used_refresh_expires_at, const client_options& options) {
-    const time_point issued_at = clock.now();
-    const transport_result response = transport(request);
-    return finish_exchange(response, issued_at, sent, used_refresh_token, used_refresh_expires_at,
-                           options);
-}
-
 } // namespace detail
 
 /// Refreshes an access token: `POST <refresh path>?grant_type=refresh_token&...`
