@@ -15,11 +15,16 @@
 ///   `build_authorize_jwt_url(endpoint, authorize_jwt_params)`: authorization URLs.
 /// - `parse_callback_url(url, expected_data)`, `parse_callback_query(query, expected_data)`:
 ///   the code (and `data`, checked in constant time) from the authorization redirect.
+/// - `build_file_api_request(endpoint, file_api_params)`, `add_bearer(request, token)`:
+///   file-API requests with `Authorization: Bearer ...`.
+/// - `send_authorized(transport, token_provider, request, send_options)`: a Bearer
+///   call that, on 401/invalid_token, invalidates the token used and retries once.
 /// - `error`, `errc`, `error_class`, `result<T>`: the error model (nothing throws).
 /// - `secret`, `secret_view`: redacted when printed, zeroed when destroyed.
 #pragma once
 
 #include "babelbird/authorize.hpp"
+#include "babelbird/authorized_call.hpp"
 #include "babelbird/callback.hpp"
 #include "babelbird/client.hpp"
 #include "babelbird/clock.hpp"
@@ -28,6 +33,7 @@
 #include "babelbird/endpoint.hpp"
 #include "babelbird/error.hpp"
 #include "babelbird/expiry.hpp"
+#include "babelbird/file_api.hpp"
 #include "babelbird/http.hpp"
 #include "babelbird/requests.hpp"
 #include "babelbird/response.hpp"

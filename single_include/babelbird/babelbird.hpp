@@ -21,6 +21,10 @@
 ///   `build_authorize_jwt_url(endpoint, authorize_jwt_params)`: authorization URLs.
 /// - `parse_callback_url(url, expected_data)`, `parse_callback_query(query, expected_data)`:
 ///   the code (and `data`, checked in constant time) from the authorization redirect.
+/// - `build_file_api_request(endpoint, file_api_params)`, `add_bearer(request, token)`:
+///   file-API requests with `Authorization: Bearer ...`.
+/// - `send_authorized(transport, token_provider, request, send_options)`: a Bearer
+///   call that, on 401/invalid_token, invalidates the token used and retries once.
 /// - `error`, `errc`, `error_class`, `result<T>`: the error model (nothing throws).
 /// - `secret`, `secret_view`: redacted when printed, zeroed when destroyed.
 
@@ -2142,6 +2146,565 @@ inline result<secret> build_authorize_jwt_url(const endpoint& server,
 } // namespace babelbird
 // ---- end babelbird/authorize.hpp ----
 
+// ---- begin babelbird/authorized_call.hpp ----
+/// @file authorized_call.hpp
+/// @brief `send_authorized`: send a file-API request with the current access
+/// token and, when the server rejects that token, retry once with a fresh one.
+///
+/// The token comes from a `token_provider` (for example `babelbird::token_source`):
+/// - `p.get()` returns `babelbird::result<H>` where `H` has
+///   `access_token() const` returning a `secret_view` (or a `secret`);
+/// - `p.invalidate(secret_view seen)` tells it the server rejected `seen`, so
+///   the next `get()` refreshes, unless another caller already replaced it.
+
+#include <concepts>
+#include <cstddef>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+
+// ---- begin babelbird/file_api.hpp ----
+/// @file file_api.hpp
+/// @brief Requests to the file access API: a small builder (method, versioned
+/// path, UTF-8 query, optional JSON body, `Accept`) and `add_bearer`, which puts
+/// `Authorization: Bearer <access_token>` on any request. Pure: no I/O, no JSON
+/// parsing (a JSON body is passed through as given).
+
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+
+namespace babelbird {
+
+/// The `Content-Type` of a JSON body.
+inline constexpr std::string_view json_content_type = "application/json; charset=utf-8";
+
+/// One file-API request, before the Bearer token is added.
+/// @warning All members are views: they must outlive the builder call.
+struct file_api_params {
+    /// The method, an RFC 9110 token, used as given (methods are case-sensitive).
+    std::string_view method = "GET";
+    /// The path under the base URL, API version included, for example
+    /// `/api/v1/file/list`: it starts with '/', holds only URL path characters
+    /// and valid `%XX` escapes, and has no `.` or `..` segment (not even an
+    /// encoded one), so it cannot climb out of the base URL's context path.
+    std::string_view path;
+    /// Query parameters in this order, names and values percent-encoded as
+    /// UTF-8 (RFC 3986: a space is `%20`). Names must be non-empty; a name may
+    /// repeat (some APIs take lists that way).
+    std::span<const query_parameter> query{};
+    /// A JSON text sent as the body with `Content-Type: application/json;
+    /// charset=utf-8`. It must be valid UTF-8; it is not parsed.
+    std::optional<std::string_view> json_body{};
+    /// The `Accept` header (the file API picks the response format by it);
+    /// empty sends none.
+    std::string_view accept = "application/json";
+};
+
+namespace detail {
+
+/// RFC 9110 section 5.6.2 `tchar`.
+constexpr bool is_tchar(char ch) noexcept {
+    if (is_alpha(ch) || is_digit(ch)) {
+        return true;
+    }
+    switch (ch) {
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
+        return true;
+    default:
+        return false;
+    }
+}
+
+constexpr bool is_method_token(std::string_view method) noexcept {
+    if (method.empty()) {
+        return false;
+    }
+    for (char ch : method) {
+        if (!is_tchar(ch)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/// Whether a path segment is `.` or `..`, written plainly or with `%2E`.
+constexpr bool is_dot_segment(std::string_view segment) noexcept {
+    std::size_t dots = 0;
+    for (std::size_t i = 0; i < segment.size(); ++dots) {
+        if (segment[i] == '.') {
+            i += 1;
+        } else if (segment.size() - i >= 3 && segment[i] == '%' && segment[i + 1] == '2' &&
+                   (segment[i + 2] == 'e' || segment[i + 2] == 'E')) {
+            i += 3;
+        } else {
+            return false;
+        }
+    }
+    return dots == 1 || dots == 2;
+}
+
+constexpr errc file_path_error(std::string_view path) noexcept {
+    if (path.empty() || path.front() != '/' || !is_valid_path(path)) {
+        return errc::invalid_path;
+    }
+    std::size_t start = 1;
+    while (start <= path.size()) {
+        std::size_t slash = path.find('/', start);
+        if (slash == std::string_view::npos) {
+            slash = path.size();
+        }
+        if (is_dot_segment(path.substr(start, slash - start))) {
+            return errc::invalid_path;
+        }
+        start = slash + 1;
+    }
+    return errc{};
+}
+
+/// A header value the caller chose: no control byte, ASCII only.
+constexpr errc header_value_error(std::string_view value) noexcept {
+    if (has_control(value)) {
+        return errc::control_character;
+    }
+    for (char ch : value) {
+        if (static_cast<unsigned char>(ch) > 0x7E) {
+            return errc::invalid_argument;
+        }
+    }
+    return errc{};
+}
+
+} // namespace detail
+
+/// Builds a file-API request: `<method> <base><path>[?query]` with
+/// `Accept` (unless empty) and, with a JSON body, `Content-Type:
+/// application/json; charset=utf-8`. Add the token with `add_bearer` (or send
+/// it with `send_authorized`, which does).
+/// @returns the request, or a `usage` error: `invalid_method`;
+/// `invalid_path`; `empty_value` (a query parameter without a name);
+/// `invalid_utf8` (a query name or value, or the body); `control_character`
+/// or `invalid_argument` (a non-ASCII byte) for `accept`.
+inline result<http_request> build_file_api_request(const endpoint& server,
+                                                   const file_api_params& params) {
+    if (!detail::is_method_token(params.method)) {
+        return error::usage(errc::invalid_method);
+    }
+    if (const errc e = detail::file_path_error(params.path); e != errc{}) {
+        return error::usage(e);
+    }
+    for (const auto& p : params.query) {
+        if (p.name.empty()) {
+            return error::usage(errc::empty_value);
+        }
+        if (!detail::is_valid_utf8(p.name) || !detail::is_valid_utf8(p.value)) {
+            return error::usage(errc::invalid_utf8);
+        }
+    }
+    if (params.json_body && !detail::is_valid_utf8(*params.json_body)) {
+        return error::usage(errc::invalid_utf8);
+    }
+    if (const errc e = detail::header_value_error(params.accept); e != errc{}) {
+        return error::usage(e);
+    }
+    http_request request;
+    request.method = std::string(params.method);
+    request.url.resize(detail::url_size(server.base_url(), params.path, {}, params.query));
+    detail::write_url(request.url.data(), server.base_url(), params.path, {}, params.query);
+    request.headers.reserve(3);
+    if (!params.accept.empty()) {
+        request.headers.push_back({"Accept", std::string(params.accept)});
+    }
+    if (params.json_body) {
+        request.headers.push_back({"Content-Type", std::string(json_content_type)});
+        request.body = std::string(*params.json_body);
+    }
+    return request;
+}
+
+/// Sets `Authorization: Bearer <access_token>` (RFC 6750 section 2.1) on
+/// `request`, replacing any `Authorization` header it had; the replaced values
+/// are zeroed first.
+/// @returns `empty_value`, `control_character` or `token_not_header_safe`
+/// (class `usage`) for a token that is not a non-empty run of bytes
+/// 0x21-0x7E; the request is then left unchanged.
+/// @warning The request now carries the token: it zeros it when destroyed,
+/// but do not log its headers.
+inline result<void> add_bearer(http_request& request, secret_view access_token) {
+    if (auto ok = detail::check_token_input(access_token.expose_secret()); !ok) {
+        return ok;
+    }
+    constexpr std::string_view scheme = "Bearer ";
+    std::string value;
+    value.reserve(scheme.size() + access_token.size());
+    value += scheme;
+    value += access_token.expose_secret();
+    for (auto& h : request.headers) {
+        if (detail::iequals(h.name, "Authorization")) {
+            detail::scrub(h.value);
+        }
+    }
+    request.set_header("Authorization", std::move(value));
+    return {};
+}
+
+} // namespace babelbird
+// ---- end babelbird/file_api.hpp ----
+
+// ---- begin babelbird/transport.hpp ----
+/// @file transport.hpp
+/// @brief The transport concept: the caller's HTTP stack as a callable.
+///
+/// A transport is anything callable as `transport(const http_request&)` that
+/// returns `transport_result`: the `http_response` it received (any status), or
+/// an `error` made with `error::transport(errc::...)` when no response arrived.
+/// @code
+/// auto transport = [&](const babelbird::http_request& req) -> babelbird::transport_result {
+///     ... send req.method, req.url, req.headers, req.body with your HTTP client ...
+///     if (timed_out) return babelbird::error::transport(babelbird::errc::timeout);
+///     return babelbird::http_response{status, body, headers};
+/// };
+/// @endcode
+
+#include <concepts>
+#include <type_traits>
+
+
+namespace babelbird {
+
+/// What a transport returns.
+using transport_result = result<http_response>;
+
+/// The transport can be called with a `const http_request&`.
+template <class T>
+concept transport_callable = std::invocable<T&, const http_request&>;
+
+/// The call returns exactly `transport_result`.
+template <class T>
+concept transport_returns_result = transport_callable<T> &&
+    std::same_as<std::invoke_result_t<T&, const http_request&>, transport_result>;
+
+/// A transport for the client functions.
+template <class T>
+concept transport = transport_callable<T> && transport_returns_result<T>;
+
+namespace detail {
+/// Checks a transport type with one readable message per missing piece; used in
+/// an `if constexpr` so that nothing else in the caller is instantiated.
+template <class T>
+constexpr bool check_transport() noexcept {
+    if constexpr (!transport_callable<T>) {
+        static_assert(transport_callable<T>, "babelbird: the transport must be callable as "
+                                             "transport(const babelbird::http_request&)");
+        return false;
+    } else if constexpr (!transport_returns_result<T>) {
+        static_assert(transport_returns_result<T>,
+                      "babelbird: the transport must return babelbird::transport_result "
+                      "(babelbird::result<babelbird::http_response>)");
+        return false;
+    } else {
+        return true;
+    }
+}
+} // namespace detail
+
+} // namespace babelbird
+// ---- end babelbird/transport.hpp ----
+
+namespace babelbird {
+
+namespace detail {
+template <class T>
+struct is_result : std::false_type {};
+template <class T>
+struct is_result<result<T>> : std::true_type {};
+
+template <class P>
+using provider_get_t = std::remove_cvref_t<decltype(std::declval<P&>().get())>;
+} // namespace detail
+
+/// The provider has `get()` returning a `babelbird::result<H>`.
+template <class P>
+concept token_provider_gettable = requires(P& p) {
+    { p.get() } -> std::same_as<detail::provider_get_t<P>>;
+}
+&&detail::is_result<detail::provider_get_t<P>>::value;
+
+/// What `get()` holds has `access_token() const` giving a `secret_view`.
+template <class P>
+concept token_provider_handle = token_provider_gettable<P> &&
+    requires(const typename detail::provider_get_t<P>::value_type& handle) {
+    { handle.access_token() } -> std::convertible_to<secret_view>;
+};
+
+/// The provider has `invalidate(secret_view seen_access_token)`.
+template <class P>
+concept token_provider_invalidatable = requires(P& p, secret_view seen) {
+    p.invalidate(seen);
+};
+
+/// A source of access tokens for `send_authorized`.
+template <class P>
+concept token_provider =
+    token_provider_gettable<P> && token_provider_handle<P> && token_provider_invalidatable<P>;
+
+/// How `send_authorized` treats a rejected token.
+struct send_options {
+    /// Retry a request with a non-idempotent method (POST, PATCH, anything
+    /// but GET, HEAD, PUT, DELETE, OPTIONS, TRACE) too. Set it only when
+    /// repeating the request cannot do harm (the server deduplicates it, or
+    /// this call is known to be idempotent). A 401 normally means the server
+    /// did nothing, but a proxy or a half-applied write can prove otherwise.
+    bool safe_to_retry = false;
+};
+
+/// RFC 9110 section 9.2.2: the idempotent methods. Methods are case-sensitive.
+constexpr bool is_idempotent_method(std::string_view method) noexcept {
+    return method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE" ||
+           method == "OPTIONS" || method == "TRACE";
+}
+
+namespace detail {
+
+constexpr bool is_http_space(char ch) noexcept {
+    return ch == ' ' || ch == '\t';
+}
+
+/// Whether a `WWW-Authenticate` value has a Bearer challenge with
+/// `error="invalid_token"` (RFC 6750 section 3; the value may be quoted or not).
+constexpr bool bearer_invalid_token(std::string_view value) noexcept {
+    bool in_bearer = false;
+    std::size_t i = 0;
+    while (i < value.size()) {
+        while (i < value.size() && (is_http_space(value[i]) || value[i] == ',')) {
+            ++i;
+        }
+        std::size_t j = i;
+        while (j < value.size() && value[j] != '=' && value[j] != ',' && !is_http_space(value[j])) {
+            ++j;
+        }
+        const std::string_view word = value.substr(i, j - i);
+        std::size_t k = j;
+        while (k < value.size() && is_http_space(value[k])) {
+            ++k;
+        }
+        if (k < value.size() && value[k] == '=' && !word.empty()) {
+            // auth-param: name = token / quoted-string
+            ++k;
+            while (k < value.size() && is_http_space(value[k])) {
+                ++k;
+            }
+            std::string_view param;
+            if (k < value.size() && value[k] == '"') {
+                std::size_t end = k + 1;
+                while (end < value.size() && value[end] != '"') {
+                    end += value[end] == '\\' ? std::size_t{2} : std::size_t{1};
+                }
+                param = value.substr(k + 1, (end < value.size() ? end : value.size()) - k - 1);
+                k = end + 1;
+            } else {
+                std::size_t end = k;
+                while (end < value.size() && value[end] != ',' && !is_http_space(value[end])) {
+                    ++end;
+                }
+                param = value.substr(k, end - k);
+                k = end;
+            }
+            if (in_bearer && iequals(word, "error") && param == "invalid_token") {
+                return true;
+            }
+            i = k;
+        } else if (!word.empty()) {
+            // A new challenge starts with its scheme.
+            in_bearer = iequals(word, "Bearer");
+            i = j;
+        } else {
+            i = j + 1;
+        }
+    }
+    return false;
+}
+
+constexpr bool is_json_whitespace(char ch) noexcept {
+    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
+}
+
+/// Whether a body is a JSON object whose top-level `error` member is the
+/// string "invalid_token". A small scanner, not a parser: strings and nesting
+/// are skipped; a key or value written with escapes does not match (the
+/// answer then counts as not an invalid-token answer, and is not retried).
+constexpr bool json_error_is_invalid_token(std::string_view body) noexcept {
+    std::size_t i = 0;
+    const auto skip_space = [&] {
+        while (i < body.size() && is_json_whitespace(body[i])) {
+            ++i;
+        }
+    };
+    // Reads a string at `i` (which is '"'); returns its raw content.
+    const auto read_string = [&](std::string_view& out) {
+        const std::size_t start = ++i;
+        while (i < body.size() && body[i] != '"') {
+            i += body[i] == '\\' ? std::size_t{2} : std::size_t{1};
+        }
+        if (i >= body.size()) {
+            return false;
+        }
+        out = body.substr(start, i - start);
+        ++i;
+        return true;
+    };
+    skip_space();
+    if (i >= body.size() || body[i] != '{') {
+        return false;
+    }
+    ++i;
+    int depth = 1;
+    bool expect_key = true;
+    bool value_of_error = false;
+    while (i < body.size() && depth > 0) {
+        skip_space();
+        if (i >= body.size()) {
+            return false;
+        }
+        const char ch = body[i];
+        if (ch == '"') {
+            std::string_view s;
+            if (!read_string(s)) {
+                return false;
+            }
+            if (depth == 1 && expect_key) {
+                value_of_error = s == "error";
+                expect_key = false;
+            } else if (depth == 1 && value_of_error) {
+                if (s == "invalid_token") {
+                    return true;
+                }
+                value_of_error = false;
+            }
+            continue;
+        }
+        if (ch == '{' || ch == '[') {
+            ++depth;
+        } else if (ch == '}' || ch == ']') {
+            --depth;
+        } else if (ch == ',' && depth == 1) {
+            expect_key = true;
+            value_of_error = false;
+        }
+        ++i;
+    }
+    return false;
+}
+
+} // namespace detail
+
+/// Whether an answer says the access token was rejected: status 401, a
+/// `WWW-Authenticate: Bearer error="invalid_token"` challenge (any status), or
+/// a JSON body whose top-level `error` is "invalid_token" (any status; some
+/// deployments answer 200 or 403 with such a body).
+inline bool is_invalid_token_response(const http_response& response) noexcept {
+    if (response.status == 401) {
+        return true;
+    }
+    for (const auto& h : response.headers) {
+        if (detail::iequals(h.name, "WWW-Authenticate") && detail::bearer_invalid_token(h.value)) {
+            return true;
+        }
+    }
+    return detail::json_error_is_invalid_token(response.body);
+}
+
+/// Sends `request` with `Authorization: Bearer <token from provider.get()>`;
+/// when the answer rejects the token (`is_invalid_token_response`), calls
+/// `provider.invalidate()` with exactly the token that was sent, gets a new
+/// one and sends the request once more, for idempotent methods (or with
+/// `options.safe_to_retry`). Never more than two sends.
+///
+/// - A non-idempotent request that is not marked safe is not resent: its
+///   rejected answer is returned, but the token is still invalidated, so the
+///   next call gets a fresh one.
+/// - If the provider hands back the same token after `invalidate`, the request
+///   is not resent (it would be rejected again); the answer is returned.
+/// - Transport failures are returned as they are, never retried here.
+///
+/// @param request any request (see `build_file_api_request`); an
+///        `Authorization` header it has is replaced
+/// @returns the last answer (any status, including a second rejection), or an
+/// error: the provider's (for example `reauthorize` when the refresh token is
+/// dead), the transport's, or `usage` for a token that is not header-safe.
+template <class Transport, class Provider>
+result<http_response> send_authorized(Transport&& transport, Provider&& provider,
+                                      const http_request& request,
+                                      const send_options& options = {}) {
+    using provider_type = std::remove_reference_t<Provider>;
+    static_assert(token_provider_gettable<provider_type>,
+                  "babelbird: the token provider must have get() returning babelbird::result<H>");
+    static_assert(token_provider_handle<provider_type>,
+                  "babelbird: the token provider's handle must have access_token() const "
+                  "returning babelbird::secret_view");
+    static_assert(token_provider_invalidatable<provider_type>,
+                  "babelbird: the token provider must have invalidate(babelbird::secret_view)");
+    if constexpr (detail::check_transport<std::remove_reference_t<Transport>>() &&
+                  token_provider<provider_type>) {
+        http_request attempt = request;
+        // The token that went out, owned here: the provider may replace its own.
+        secret used;
+        {
+            auto handle = provider.get();
+            if (!handle) {
+                return handle.error();
+            }
+            used = secret(secret_view(handle->access_token()));
+        }
+        if (auto ok = add_bearer(attempt, used.view()); !ok) {
+            return ok.error();
+        }
+        transport_result first = transport(static_cast<const http_request&>(attempt));
+        if (!first || !is_invalid_token_response(*first)) {
+            return first;
+        }
+        (void)provider.invalidate(used.view());
+        if (!options.safe_to_retry && !is_idempotent_method(request.method)) {
+            return first;
+        }
+        auto fresh = provider.get();
+        if (!fresh) {
+            return fresh.error();
+        }
+        const secret next(secret_view(fresh->access_token()));
+        if (constant_time_equals(next.expose_secret(), used.expose_secret())) {
+            return first;
+        }
+        if (auto ok = add_bearer(attempt, next.view()); !ok) {
+            return ok.error();
+        }
+        return transport(static_cast<const http_request&>(attempt));
+    } else {
+        return error::usage(errc::invalid_argument);
+    }
+}
+
+} // namespace babelbird
+// ---- end babelbird/authorized_call.hpp ----
+
 // ---- begin babelbird/callback.hpp ----
 /// @file callback.hpp
 /// @brief The authorization callback: the redirect to
@@ -3376,66 +3939,6 @@ inline result<token_response> parse_token_response(const http_response& response
 
 } // namespace babelbird
 // ---- end babelbird/response.hpp ----
-
-// ---- begin babelbird/transport.hpp ----
-/// @file transport.hpp
-/// @brief The transport concept: the caller's HTTP stack as a callable.
-///
-/// A transport is anything callable as `transport(const http_request&)` that
-/// returns `transport_result`: the `http_response` it received (any status), or
-/// an `error` made with `error::transport(errc::...)` when no response arrived.
-/// @code
-/// auto transport = [&](const babelbird::http_request& req) -> babelbird::transport_result {
-///     ... send req.method, req.url, req.headers, req.body with your HTTP client ...
-///     if (timed_out) return babelbird::error::transport(babelbird::errc::timeout);
-///     return babelbird::http_response{status, body, headers};
-/// };
-/// @endcode
-
-#include <concepts>
-#include <type_traits>
-
-
-namespace babelbird {
-
-/// What a transport returns.
-using transport_result = result<http_response>;
-
-/// The transport can be called with a `const http_request&`.
-template <class T>
-concept transport_callable = std::invocable<T&, const http_request&>;
-
-/// The call returns exactly `transport_result`.
-template <class T>
-concept transport_returns_result = transport_callable<T> &&
-    std::same_as<std::invoke_result_t<T&, const http_request&>, transport_result>;
-
-/// A transport for the client functions.
-template <class T>
-concept transport = transport_callable<T> && transport_returns_result<T>;
-
-namespace detail {
-/// Checks a transport type with one readable message per missing piece; used in
-/// an `if constexpr` so that nothing else in the caller is instantiated.
-template <class T>
-constexpr bool check_transport() noexcept {
-    if constexpr (!transport_callable<T>) {
-        static_assert(transport_callable<T>, "babelbird: the transport must be callable as "
-                                             "transport(const babelbird::http_request&)");
-        return false;
-    } else if constexpr (!transport_returns_result<T>) {
-        static_assert(transport_returns_result<T>,
-                      "babelbird: the transport must return babelbird::transport_result "
-                      "(babelbird::result<babelbird::http_response>)");
-        return false;
-    } else {
-        return true;
-    }
-}
-} // namespace detail
-
-} // namespace babelbird
-// ---- end babelbird/transport.hpp ----
 
 namespace babelbird {
 
