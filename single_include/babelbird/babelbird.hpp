@@ -2466,6 +2466,30 @@ template <class P>
 concept token_provider =
     token_provider_gettable<P> && token_provider_handle<P> && token_provider_invalidatable<P>;
 
+namespace detail {
+/// Checks a provider type with one readable message for the first missing piece.
+template <class P>
+constexpr bool check_token_provider() noexcept {
+    if constexpr (!token_provider_gettable<P>) {
+        static_assert(
+            token_provider_gettable<P>,
+            "babelbird: the token provider must have get() returning babelbird::result<H>");
+        return false;
+    } else if constexpr (!token_provider_handle<P>) {
+        static_assert(token_provider_handle<P>,
+                      "babelbird: the token provider's handle must have access_token() const "
+                      "returning babelbird::secret_view");
+        return false;
+    } else if constexpr (!token_provider_invalidatable<P>) {
+        static_assert(token_provider_invalidatable<P>,
+                      "babelbird: the token provider must have invalidate(babelbird::secret_view)");
+        return false;
+    } else {
+        return true;
+    }
+}
+} // namespace detail
+
 /// How `send_authorized` treats a rejected token.
 struct send_options {
     /// Retry a request with a non-idempotent method (POST, PATCH, anything
@@ -2655,15 +2679,8 @@ result<http_response> send_authorized(Transport&& transport, Provider&& provider
                                       const http_request& request,
                                       const send_options& options = {}) {
     using provider_type = std::remove_reference_t<Provider>;
-    static_assert(token_provider_gettable<provider_type>,
-                  "babelbird: the token provider must have get() returning babelbird::result<H>");
-    static_assert(token_provider_handle<provider_type>,
-                  "babelbird: the token provider's handle must have access_token() const "
-                  "returning babelbird::secret_view");
-    static_assert(token_provider_invalidatable<provider_type>,
-                  "babelbird: the token provider must have invalidate(babelbird::secret_view)");
     if constexpr (detail::check_transport<std::remove_reference_t<Transport>>() &&
-                  token_provider<provider_type>) {
+                  detail::check_token_provider<provider_type>()) {
         http_request attempt = request;
         // The token that went out, owned here: the provider may replace its own.
         secret used;
