@@ -1,0 +1,561 @@
+#!/usr/bin/env python3
+"""End-to-end tests of babelbird-cli over real loopback sockets.
+
+Each case starts its own `babelbird-cli serve-fake` (port 0: a free port),
+configures it through the server's /_fake/ control API, runs the CLI against
+it and stops the server again (SIGTERM; the server must exit 0). Nothing is
+left running, even when a case fails.
+
+    cli_e2e.py --cli build/cli/babelbird-cli --case refresh_success
+    cli_e2e.py --cli build/cli/babelbird-cli --case all
+    cli_e2e.py --list
+
+Every failure case checks: the exit status of its class (2 usage,
+3 reauthorize, 4 retry, 5 protocol), an empty stdout, and one stderr line
+`babelbird-cli: <class>: <message>` that holds none of the known secrets.
+"""
+
+import argparse
+import base64
+import http.client
+import json
+import os
+import re
+import resource
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+
+CLIENT_ID = "babel-client"
+CLIENT_SECRET = "S3cr3t+/=:%!value"
+REFRESH_TOKEN = "rt+/=%Zq9-REFRESH-0123456789abcdef"
+REDIRECT_URI = "https://app.example.com/cb?tenant=a+b&x=%2F"
+CONTEXT = "/babel"
+EXPECTED_BASIC = "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+CLASS_STATUS = {"usage": 2, "reauthorize": 3, "retry": 4, "protocol": 5}
+
+CLI = None
+OBSERVED = []  # (case, command, run) for the report
+PEAKS = []  # (case, command, baseline KiB, peak KiB)
+
+
+class Failure(Exception):
+    pass
+
+
+def check(condition, what):
+    if not condition:
+        raise Failure(what)
+
+
+# --- the server ---------------------------------------------------------------
+
+
+class FakeServer:
+    """`babelbird-cli serve-fake`, started and always stopped by the test."""
+
+    def __enter__(self):
+        env = dict(os.environ)
+        env.update(BABELBIRD_CLIENT_ID=CLIENT_ID, BABELBIRD_CLIENT_SECRET=CLIENT_SECRET,
+                   BABELBIRD_REFRESH_TOKEN=REFRESH_TOKEN)
+        self.proc = subprocess.Popen([CLI, "serve-fake", "--context-path", CONTEXT],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        ready, _, _ = select.select([self.proc.stdout], [], [], 10)
+        if not ready:
+            self.__exit__(None, None, None)
+            raise Failure("serve-fake did not report its address within 10 s")
+        first = json.loads(self.proc.stdout.readline())
+        self.port = first["port"]
+        self.base_url = first["base_url"]
+        check(self.base_url == f"http://127.0.0.1:{self.port}{CONTEXT}", "serve-fake base_url")
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                if exc[0] is None:
+                    raise Failure("serve-fake did not stop on SIGTERM")
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        if exc[0] is None:
+            check(self.proc.returncode == 0, f"serve-fake exited {self.proc.returncode}")
+        return False
+
+    def request(self, method, target, body=b"", timeout=10):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request(method, target, body=body)
+            resp = conn.getresponse()
+            return resp.status, dict(resp.getheaders()), resp.read()
+        finally:
+            conn.close()
+
+    def control(self, what, query=None, body=b""):
+        target = "/_fake/" + what
+        if query:
+            target += "?" + urllib.parse.urlencode(query)
+        status, _, data = self.request("GET" if what == "requests" else "POST", target, body)
+        check(status == 200, f"control {what} answered {status}")
+        return json.loads(data)
+
+    def fault(self, kind, body=b"", **query):
+        self.control("fault", dict(kind=kind, **query), body)
+
+    def requests(self):
+        return self.control("requests")
+
+    def authorize_code(self, redirect_uri=REDIRECT_URI):
+        """Gets a code the way a browser would: GET authorize.do, read the 302."""
+        query = urllib.parse.urlencode(dict(response_type="code", client_id=CLIENT_ID,
+                                            redirect_uri=redirect_uri, data="st+ate"))
+        status, headers, _ = self.request("GET", f"{CONTEXT}/api/authorize.do?{query}")
+        check(status == 302, f"authorize answered {status}")
+        location = headers["Location"]
+        check(location.startswith(redirect_uri + "&code="), "callback appends with '&'")
+        params = urllib.parse.parse_qs(urllib.parse.urlsplit(location).query)
+        check(params["data"] == ["st+ate"], "data comes back")
+        return params["code"][0]
+
+
+def free_port():
+    """A port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- the CLI ------------------------------------------------------------------
+
+
+class Run:
+    def __init__(self, status, out, err, seconds, peak_kib):
+        self.status, self.out, self.err = status, out, err
+        self.seconds, self.peak_kib = seconds, peak_kib
+
+
+def sanitized():
+    """Whether the CLI was built with a sanitizer (whose shadow memory defeats RLIMIT_DATA)."""
+    with open(CLI, "rb") as f:
+        image = f.read()
+    return b"__asan_init" in image or b"__tsan_init" in image or b"__msan_init" in image
+
+
+def run_cli(args, env_extra, timeout=30, data_limit=None):
+    """Runs the CLI; also measures its wall time and its peak RSS (wait4). With
+    `data_limit` (bytes) the CLI runs under that RLIMIT_DATA."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BABELBIRD_")}
+    env.update(env_extra)
+
+    def limit():
+        if data_limit is not None:
+            resource.setrlimit(resource.RLIMIT_DATA, (data_limit, data_limit))
+
+    start = time.monotonic()
+    proc = subprocess.Popen([CLI] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env, preexec_fn=limit)
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    try:
+        out, err = proc.stdout.read(), proc.stderr.read()  # small: never fills a pipe
+        _, status, usage = os.wait4(proc.pid, 0)
+    finally:
+        timer.cancel()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.stdout.close()
+    proc.stderr.close()
+    return Run(proc.returncode, out.decode(), err.decode(), time.monotonic() - start,
+               usage.ru_maxrss)
+
+
+def secrets_in(text, extra=()):
+    """Which known secret (or an encoding of one) appears in `text`."""
+    values = [CLIENT_SECRET, REFRESH_TOKEN, EXPECTED_BASIC.split(" ")[1],
+              urllib.parse.quote(REFRESH_TOKEN, safe=""),
+              urllib.parse.quote(CLIENT_SECRET, safe="")]
+    values += [v for v in extra if v]
+    values += [urllib.parse.quote(v, safe="") for v in extra if v]
+    return [v for v in values if v in text]
+
+
+def refresh(server_url, refresh_token=REFRESH_TOKEN, secret=CLIENT_SECRET, extra=(),
+            data_limit=None):
+    return run_cli(["refresh", "--base-url", server_url] + list(extra),
+                   dict(BABELBIRD_CLIENT_ID=CLIENT_ID, BABELBIRD_CLIENT_SECRET=secret,
+                        BABELBIRD_REFRESH_TOKEN=refresh_token), data_limit=data_limit)
+
+
+def token(server_url, code, redirect_uri=REDIRECT_URI, secret=CLIENT_SECRET, extra=(),
+          data_limit=None):
+    return run_cli(["token", "--base-url", server_url, "--redirect-uri", redirect_uri]
+                   + list(extra),
+                   dict(BABELBIRD_CLIENT_ID=CLIENT_ID, BABELBIRD_CLIENT_SECRET=secret,
+                        BABELBIRD_AUTH_CODE=code), data_limit=data_limit)
+
+
+def expect_success(case, command, run, secrets=()):
+    OBSERVED.append((case, command, run))
+    check(run.status == 0, f"{command}: exit {run.status}, stderr {run.err!r}")
+    check(run.err == "", f"{command}: stderr not empty: {run.err!r}")
+    lines = run.out.splitlines()
+    check(len(lines) == 1, f"{command}: stdout is not one line")
+    obj = json.loads(lines[0])
+    check(isinstance(obj, dict), "stdout is one JSON object")
+    for key in ("access_token", "refresh_token", "expires_in", "expires_at", "refresh_expires_at"):
+        check(key in obj, f"{command}: stdout lacks {key}")
+    check(isinstance(obj["access_token"], str) and obj["access_token"], "access_token")
+    check(obj["expires_in"] is None or isinstance(obj["expires_in"], int), "expires_in")
+    check(RFC3339.match(obj["expires_at"]), f"expires_at {obj['expires_at']!r}")
+    check(obj["refresh_expires_at"] is None or RFC3339.match(obj["refresh_expires_at"]),
+          "refresh_expires_at")
+    return obj
+
+
+def expect_failure(case, command, run, kind, secrets=(), within=None):
+    OBSERVED.append((case, command, run))
+    check(run.status == CLASS_STATUS[kind],
+          f"{command}: exit {run.status}, wanted {CLASS_STATUS[kind]} ({kind}); "
+          f"stderr {run.err!r}")
+    check(run.out == "", f"{command}: stdout not empty on failure: {run.out!r}")
+    lines = run.err.splitlines()
+    check(len(lines) == 1, f"{command}: stderr is not one line: {run.err!r}")
+    check(lines[0].startswith(f"babelbird-cli: {kind}: "), f"stderr format: {lines[0]!r}")
+    leaked = secrets_in(run.err, secrets)
+    check(not leaked, f"{command}: stderr holds a secret")
+    if within is not None:
+        check(run.seconds <= within, f"{command}: took {run.seconds:.2f} s, limit {within} s")
+    return lines[0]
+
+
+# --- cases ----------------------------------------------------------------------
+
+CASES = {}
+
+
+def case(fn):
+    CASES[fn.__name__] = fn
+    return fn
+
+
+@case
+def refresh_success():
+    with FakeServer() as s:
+        obj = expect_success("refresh_success", "refresh", refresh(s.base_url))
+        check(obj["refresh_token"] != REFRESH_TOKEN, "the refresh token rotated")
+        check(obj["expires_in"] == 3600, "expires_in 3600")
+        check(obj["token_type"] == "bearer", "token_type")
+        check("scope" not in obj, "no scope when the server sent none")
+        check(obj["refresh_expires_at"] is not None, "a new refresh token has an expiry")
+        seen = s.requests()
+        check(len(seen) == 1, "one request")
+        r = seen[0]
+        check(r["method"] == "POST", "method POST")
+        check(r["path"] == CONTEXT + "/api/refreshToken.do", f"path {r['path']!r}")
+        check(r["query"] == "grant_type=refresh_token&refresh_token="
+              "rt%2B%2F%3D%25Zq9-REFRESH-0123456789abcdef", f"raw query {r['query']!r}")
+        check(r["params"] == [["grant_type", "refresh_token"], ["refresh_token", REFRESH_TOKEN]],
+              "decoded query equals the originals")
+        headers = {k.lower(): v for k, v in r["headers"]}
+        check(headers.get("authorization") == EXPECTED_BASIC, "Basic header, raw mode")
+        check(headers.get("accept") == "application/json", "Accept")
+        check("content-type" not in headers, "no Content-Type on an empty body")
+        check(r["body"] == "", "empty body")
+
+
+@case
+def refresh_rotation():
+    with FakeServer() as s:
+        first = expect_success("refresh_rotation", "refresh", refresh(s.base_url))
+        expect_failure("refresh_rotation", "refresh (old token)", refresh(s.base_url),
+                       "reauthorize")
+        second = expect_success("refresh_rotation", "refresh (rotated token)",
+                                refresh(s.base_url, first["refresh_token"]))
+        check(second["refresh_token"] not in (first["refresh_token"], REFRESH_TOKEN), "rotated")
+
+
+@case
+def refresh_rotation_off():
+    with FakeServer() as s:
+        s.control("rotation", {"enabled": "0"})
+        obj = expect_success("refresh_rotation_off", "refresh", refresh(s.base_url))
+        check(obj["refresh_token"] == REFRESH_TOKEN, "same refresh token when not rotated")
+        expect_success("refresh_rotation_off", "refresh (again)", refresh(s.base_url))
+
+
+@case
+def refresh_missing_refresh_token():
+    with FakeServer() as s:
+        s.fault("omit_refresh_token")
+        obj = expect_success("refresh_missing_refresh_token", "refresh", refresh(s.base_url))
+        check(obj["refresh_token"] == REFRESH_TOKEN, "the refresh token that was sent is kept")
+        check(obj["refresh_expires_at"] is None, "its expiry is unknown: null")
+        expect_success("refresh_missing_refresh_token", "refresh (kept token still works)",
+                       refresh(s.base_url))
+
+
+@case
+def refresh_invalid_grant():
+    with FakeServer() as s:
+        line = expect_failure("refresh_invalid_grant", "refresh",
+                              refresh(s.base_url, "unknown+/=%token"), "reauthorize",
+                              ["unknown+/=%token"])
+        check("invalid_grant" in line and "400" in line, line)
+
+
+@case
+def refresh_wrong_secret():
+    with FakeServer() as s:
+        line = expect_failure("refresh_wrong_secret", "refresh",
+                              refresh(s.base_url, secret="wrong+/=secret"), "reauthorize",
+                              ["wrong+/=secret"])
+        check("invalid_client" in line and "401" in line, line)
+
+
+def fault_case(name, kind, fault, body=b"", within=None, extra=(), **query):
+    def body_fn():
+        with FakeServer() as s:
+            s.fault(fault, body, **query)
+            expect_failure(name, "refresh", refresh(s.base_url, extra=extra), kind,
+                           within=within)
+            code = s.authorize_code()
+            s.fault(fault, body, **query)
+            expect_failure(name.replace("refresh", "token"), "token",
+                           token(s.base_url, code, extra=extra), kind, [code], within=within)
+    body_fn.__name__ = name
+    CASES[name] = body_fn
+
+
+fault_case("refresh_503", "retry", "answer", b"<html>maintenance</html>", status="503",
+           content_type="text/html")
+fault_case("refresh_429", "retry", "answer", b'{"error":"slow_down"}', status="429")
+fault_case("refresh_garbage", "protocol", "answer", b"<html>welcome</html>", status="200",
+           content_type="text/html")
+fault_case("refresh_truncated_json", "protocol", "answer",
+           b'{"access_token":"at-123","expires_in":36', status="200")
+fault_case("refresh_302", "protocol", "redirect", location="https://login.example.com/")
+fault_case("refresh_partial_body", "retry", "partial")
+fault_case("refresh_never_answers", "retry", "hang", within=3.0, extra=("--timeout", "2"))
+
+
+def oversize(name, chunked):
+    def body_fn():
+        # The CLI runs with at most 24 MiB of data memory while the server offers
+        # 64 MiB: buffering the body would fail the allocation (exit 4, not 5).
+        limit = None if sanitized() else 24 << 20
+        with FakeServer() as s:
+            baseline = refresh(s.base_url)  # an ordinary exchange, for its peak RSS
+            check(baseline.status == 0, "baseline refresh")
+            for command in ("refresh", "token"):
+                s.fault("oversize", bytes=str(64 << 20), chunked="1" if chunked else "0")
+                if command == "refresh":
+                    run = refresh(s.base_url, data_limit=limit)
+                    expect_failure(name, command, run, "protocol")
+                else:
+                    code = s.authorize_code()
+                    run = token(s.base_url, code, data_limit=limit)
+                    expect_failure(name.replace("refresh", "token"), command, run, "protocol",
+                                   [code])
+                # Aborted at the 1 MiB cap: the peak stays near an ordinary run's,
+                # far below the 64 MiB the server offered (sanitizers inflate both).
+                grown = run.peak_kib - baseline.peak_kib
+                check(grown < 16 * 1024, f"{command}: peak RSS grew by {grown} KiB")
+                PEAKS.append((name, command, baseline.peak_kib, run.peak_kib))
+    body_fn.__name__ = name
+    CASES[name] = body_fn
+
+
+oversize("refresh_body_over_cap", False)
+oversize("refresh_body_over_cap_chunked", True)
+
+
+@case
+def refresh_connection_refused():
+    url = f"http://127.0.0.1:{free_port()}{CONTEXT}"
+    expect_failure("refresh_connection_refused", "refresh", refresh(url), "retry", within=5)
+    expect_failure("token_connection_refused", "token", token(url, "code-xyz"), "retry",
+                   ["code-xyz"], within=5)
+
+
+@case
+def token_success():
+    with FakeServer() as s:
+        code = s.authorize_code()
+        obj = expect_success("token_success", "token", token(s.base_url, code))
+        check(obj["refresh_token"], "a refresh token was issued")
+        check(obj["expires_in"] == 3600, "expires_in")
+        seen = [r for r in s.requests() if r["path"].endswith("/api/token.do")]
+        check(len(seen) == 1, "one token request")
+        r = seen[0]
+        check(r["method"] == "POST", "method POST")
+        check(r["path"] == CONTEXT + "/api/token.do", "path with the context prefix")
+        check(r["params"] == [["grant_type", "authorization_code"], ["code", code],
+                              ["redirect_uri", REDIRECT_URI]], "decoded query")
+        check(r["query"] == "grant_type=authorization_code&code="
+              + urllib.parse.quote(code, safe="-._~") + "&redirect_uri="
+              + urllib.parse.quote(REDIRECT_URI, safe="-._~"), f"raw query {r['query']!r}")
+        headers = {k.lower(): v for k, v in r["headers"]}
+        check(headers.get("authorization") == EXPECTED_BASIC, "Basic header")
+        # The issued refresh token works for refresh.
+        expect_success("token_success", "refresh (with the issued token)",
+                       refresh(s.base_url, obj["refresh_token"]))
+        # A code is single use.
+        expect_failure("token_code_reused", "token (same code again)", token(s.base_url, code),
+                       "reauthorize", [code])
+
+
+@case
+def token_rotation():
+    """The code exchange issues a refresh token; refreshing with it rotates it."""
+    with FakeServer() as s:
+        obj = expect_success("token_rotation", "token", token(s.base_url, s.authorize_code()))
+        new = expect_success("token_rotation", "refresh", refresh(s.base_url, obj["refresh_token"]))
+        check(new["refresh_token"] != obj["refresh_token"], "rotated")
+        expect_failure("token_rotation", "refresh (old token)",
+                       refresh(s.base_url, obj["refresh_token"]), "reauthorize",
+                       [obj["refresh_token"]])
+
+
+@case
+def token_missing_refresh_token():
+    with FakeServer() as s:
+        code = s.authorize_code()
+        s.fault("omit_refresh_token")
+        obj = expect_success("token_missing_refresh_token", "token", token(s.base_url, code))
+        check(obj["refresh_token"] is None, "no refresh token: null")
+        check(obj["refresh_expires_at"] is None, "no refresh expiry: null")
+
+
+@case
+def token_invalid_grant():
+    with FakeServer() as s:
+        line = expect_failure("token_invalid_grant", "token", token(s.base_url, "code-unknown+/="),
+                              "reauthorize", ["code-unknown+/="])
+        check("invalid_grant" in line, line)
+        code = s.authorize_code()
+        expect_failure("token_invalid_grant", "token (other redirect_uri)",
+                       token(s.base_url, code, redirect_uri="https://evil.example.com/cb"),
+                       "reauthorize", [code])
+
+
+@case
+def token_wrong_secret():
+    with FakeServer() as s:
+        code = s.authorize_code()
+        line = expect_failure("token_wrong_secret", "token",
+                              token(s.base_url, code, secret="wrong+/=secret"), "reauthorize",
+                              [code, "wrong+/=secret"])
+        check("invalid_client" in line, line)
+
+
+@case
+def token_code_expired():
+    with FakeServer() as s:
+        code = s.authorize_code()
+        s.control("advance", {"seconds": "301"})
+        expect_failure("token_code_expired", "token", token(s.base_url, code), "reauthorize",
+                       [code])
+
+
+@case
+def usage_errors():
+    with FakeServer() as s:
+        env = dict(BABELBIRD_CLIENT_ID=CLIENT_ID, BABELBIRD_CLIENT_SECRET=CLIENT_SECRET,
+                   BABELBIRD_REFRESH_TOKEN=REFRESH_TOKEN)
+        runs = {
+            "no env": run_cli(["refresh", "--base-url", s.base_url], {}),
+            "no --base-url": run_cli(["refresh"], env),
+            "plain http to a remote host": run_cli(
+                ["refresh", "--base-url", "http://disk.example.com/babel"], env),
+            "bad --timeout": run_cli(["refresh", "--base-url", s.base_url, "--timeout", "x"],
+                                     env),
+            "secret on argv is refused": run_cli(
+                ["refresh", "--base-url", s.base_url, "--refresh-token=" + REFRESH_TOKEN], env),
+            "unknown command": run_cli(["frobnicate"], env),
+            "token without --redirect-uri": run_cli(["token", "--base-url", s.base_url], env),
+        }
+        for what, run in runs.items():
+            expect_failure("usage_errors", what, run, "usage")
+        check(s.requests() == [], "nothing was sent")
+
+
+@case
+def refresh_verbose_redacts():
+    with FakeServer() as s:
+        run = refresh(s.base_url, extra=["--verbose"])
+        OBSERVED.append(("refresh_verbose_redacts", "refresh --verbose", run))
+        check(run.status == 0, f"exit {run.status}")
+        check(len(run.out.splitlines()) == 1, "stdout is still one JSON object")
+        new = json.loads(run.out)
+        check("refresh_token=[redacted]" in run.err, "the URL's refresh token is redacted")
+        check("Authorization: Basic [redacted]" in run.err, "the Basic header is redacted")
+        check("HTTP 200" in run.err, "the exchange is shown")
+        check(not secrets_in(run.err, [new["access_token"], new["refresh_token"]]),
+              "no secret in --verbose output")
+
+
+@case
+def authorize_url():
+    run = run_cli(["authorize-url", "--base-url", "https://disk.example.com/babel",
+                   "--redirect-uri", REDIRECT_URI, "--data", "st+ate"],
+                  dict(BABELBIRD_CLIENT_ID=CLIENT_ID))
+    OBSERVED.append(("authorize_url", "authorize-url", run))
+    check(run.status == 0, f"exit {run.status}: {run.err!r}")
+    url = run.out.strip()
+    parts = urllib.parse.urlsplit(url)
+    check(parts.scheme == "https" and parts.path == "/babel/api/authorize.do", url)
+    check(urllib.parse.parse_qsl(parts.query) == [("response_type", "code"),
+                                                  ("client_id", CLIENT_ID),
+                                                  ("redirect_uri", REDIRECT_URI),
+                                                  ("data", "st+ate")], url)
+
+
+@case
+def demo():
+    run = run_cli(["demo"], {}, timeout=60)
+    OBSERVED.append(("demo", "demo", run))
+    check(run.status == 0, f"demo exit {run.status}: {run.err!r}")
+    check("demo finished" in run.out, "the demo ran to the end")
+    check("HTTP 401" in run.out and "(rotated)" in run.out, "expiry and rotation shown")
+    check("demo-secret" not in run.out, "the client secret is not shown")
+
+
+def main():
+    global CLI
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cli")
+    parser.add_argument("--case", default="all")
+    parser.add_argument("--list", action="store_true")
+    args = parser.parse_args()
+    if args.list:
+        print("\n".join(CASES))
+        return 0
+    CLI = os.path.abspath(args.cli)
+    names = list(CASES) if args.case == "all" else [args.case]
+    failed = 0
+    for name in names:
+        try:
+            CASES[name]()
+            print(f"ok   {name}")
+        except (Failure, Exception) as e:  # noqa: BLE001 - report and go on
+            failed += 1
+            print(f"FAIL {name}: {e}")
+    for c, command, run in OBSERVED:
+        print(f"  observed: {c:32} {command:36} exit {run.status}  {run.seconds:5.2f} s")
+    for c, command, base, peak in PEAKS:
+        print(f"  peak RSS: {c:32} {command:36} {peak} KiB (ordinary run {base} KiB)")
+    print(f"{len(names) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
