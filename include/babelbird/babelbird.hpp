@@ -35,6 +35,7 @@
 #include "babelbird/expiry.hpp"
 #include "babelbird/file_api.hpp"
 #include "babelbird/http.hpp"
+#include "babelbird/refresh_machine.hpp"
 #include "babelbird/requests.hpp"
 #include "babelbird/response.hpp"
 #include "babelbird/secret.hpp"
