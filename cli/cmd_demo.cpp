@@ -4,6 +4,7 @@
 #include <babelbird/authorize.hpp>
 #include <babelbird/babelbird.hpp>
 #include <babelbird/callback.hpp>
+#include <babelbird/file_api.hpp>
 #include <babelbird/testing/fake_server.hpp>
 
 #include <chrono>
@@ -125,12 +126,19 @@ int run_demo(const arguments&) {
     line("refresh_token " + masked(grant->refresh_token.expose_secret()));
     line("expires_in    " + std::to_string(grant->expires_in.value_or(0)) + " s");
 
-    const auto list_files = [&](const babelbird::token_grant& g) {
-        babelbird::http_request request("GET", server.file_url());
-        request.set_header("Authorization",
-                           "Bearer " + std::string(g.access_token.expose_secret()));
-        request.set_header("Accept", "application/json");
-        return curl(request);
+    // A file-API request built by the library and decorated with the Bearer token.
+    const auto list_files = [&](const babelbird::token_grant& g) -> babelbird::transport_result {
+        babelbird::file_api_params call;
+        call.method = "GET";
+        call.path = options.file_path;
+        auto request = babelbird::build_file_api_request(*server_endpoint, call);
+        if (!request) {
+            return request.error();
+        }
+        if (auto ok = babelbird::add_bearer(*request, g.access_token.view()); !ok) {
+            return ok.error();
+        }
+        return curl(*request);
     };
 
     step(4, "call the file API with the Bearer token: GET /api/v1/file/list");

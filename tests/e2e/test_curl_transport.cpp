@@ -309,3 +309,60 @@ TEST_CASE("e2e server: authorize auto-consents and redirects with code and data"
     CHECK(location->rfind("https://app.example.com/cb?x=1&code=code-", 0) == 0);
     CHECK(location->find("&data=st%2Bate") != std::string_view::npos);
 }
+
+TEST_CASE("e2e server: authorizeByJWT needs a jwt_token and redirects like authorize") {
+    running_server s;
+    auto t = transport();
+    const std::string base =
+        s.server.base_url() +
+        "/api/authorizeByJWT.do?response_type=code&client_id=" + std::string(client_id);
+    const auto missing = t(babelbird::http_request("GET", base));
+    REQUIRE(missing);
+    CHECK(missing->status == 400);
+    CHECK(missing->body.find("invalid_request") != std::string::npos);
+
+    const auto ok = t(babelbird::http_request(
+        "GET",
+        base + "&jwt_token=eyJ.x.y&email=a%40example.com&redirect_uri=https%3A%2F%2Fa.example"));
+    REQUIRE(ok);
+    CHECK(ok->status == 302);
+    const auto location = ok->header("Location");
+    REQUIRE(location);
+    CHECK(location->rfind("https://a.example?code=code-", 0) == 0);
+}
+
+TEST_CASE("e2e server: refresh tokens live 30 days, codes 5 minutes") {
+    running_server s;
+    auto t = transport();
+    s.server.advance(std::chrono::hours(24 * 30) - 1s);
+    CHECK(s.server.refresh_token_valid(std::string(seed_refresh)));
+    const std::string code = s.server.issue_code("https://a.example/cb");
+    s.server.advance(1s);
+    CHECK_FALSE(s.server.refresh_token_valid(std::string(seed_refresh)));
+    const auto r =
+        babelbird::refresh(t, credentials(), s.endpoint(), babelbird::secret_view(seed_refresh));
+    REQUIRE_FALSE(r);
+    CHECK(r.error().oauth_code() == babelbird::oauth_error::invalid_grant);
+
+    s.server.advance(300s);
+    const auto late = babelbird::exchange_code(
+        t, credentials(), s.endpoint(), babelbird::secret_view(code), "https://a.example/cb");
+    REQUIRE_FALSE(late);
+    CHECK(late.error().oauth_code() == babelbird::oauth_error::invalid_grant);
+}
+
+TEST_CASE("e2e server: expires_in as a string and a configurable access-token lifetime") {
+    auto o = server_options();
+    o.expires_in_as_string = true;
+    o.access_token_lifetime = 120s;
+    running_server s(o);
+    auto t = transport();
+    const auto grant =
+        babelbird::refresh(t, credentials(), s.endpoint(), babelbird::secret_view(seed_refresh));
+    REQUIRE(grant);
+    CHECK(grant->expires_in == std::optional<std::uint64_t>(120));
+    s.server.advance(119s);
+    CHECK(s.server.access_token_valid(std::string(grant->access_token.expose_secret())));
+    s.server.advance(1s);
+    CHECK_FALSE(s.server.access_token_valid(std::string(grant->access_token.expose_secret())));
+}

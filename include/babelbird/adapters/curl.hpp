@@ -306,7 +306,9 @@ private:
             has_accept = has_accept || detail::iequals(header.name, "Accept");
             has_content_type = has_content_type || detail::iequals(header.name, "Content-Type");
             // "Name;" is curl's spelling of a header with an empty value.
-            std::string line = header.name;
+            std::string line;
+            line.reserve(header.name.size() + 2 + header.value.size()); // one buffer to scrub
+            line += header.name;
             line += header.value.empty() ? ";" : ": ";
             line += header.value;
             const bool added = headers.add(line.c_str());
