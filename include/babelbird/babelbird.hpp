@@ -40,5 +40,6 @@
 #include "babelbird/response.hpp"
 #include "babelbird/secret.hpp"
 #include "babelbird/token.hpp"
+#include "babelbird/token_source.hpp"
 #include "babelbird/transport.hpp"
 #include "babelbird/version.hpp"

@@ -4478,6 +4478,410 @@ private:
 } // namespace babelbird
 // ---- end babelbird/refresh_machine.hpp ----
 
+// ---- begin babelbird/token_source.hpp ----
+/// @file token_source.hpp
+/// @brief `token_source`: a thread-safe cache of the access token over the
+/// refresh state machine, with one refresh in flight, refresh ahead of expiry,
+/// 401 invalidation and a rotation hook.
+///
+/// @code
+/// babelbird::token_source_options options;
+/// options.on_rotate = [&](const babelbird::token_grant& g) {
+///     return store.save(g.refresh_token.expose_secret()); // true when it is durable
+/// };
+/// babelbird::token_source source(transport, *credentials, *server,
+///                                *babelbird::token_seed::from_refresh_token(stored), options);
+/// auto token = source.get();             // from any thread
+/// if (!token) { ... token.error().kind() says what to do ... }
+/// send("Authorization: Bearer " + token->access_token().expose_secret());
+/// if (status == 401) source.invalidate(token->access_token()); // then get() again
+/// @endcode
+///
+/// Guarantees:
+/// - `get()` returns an access token that is usable (not expired under the
+///   expiry policy, not invalidated) at the clock reading it took, or an error.
+/// - A reader of a still-valid token never waits on a refresh: the current
+///   grant is an immutable snapshot published atomically, read without a lock.
+/// - At most one refresh is in flight. Callers that need it wait for it and all
+///   receive its one outcome: the new token, or the same error.
+/// - In the refresh-soon window one caller refreshes ahead while the others
+///   keep getting the old token. If that refresh fails (any class) the old
+///   token is still served while it is valid.
+/// - A `retry`/`protocol` failure is retried at most once per `retry_backoff`;
+///   a `reauthorize`/`usage` failure is remembered and never retried: the
+///   transport is not called again until `reset()` gives a new seed.
+/// - The transport is never called while holding a lock that readers need.
+///
+/// The rotation hook (`token_source_options::on_rotate`):
+/// - called exactly once per successful refresh (rotated or not, see
+///   `token_grant::refresh_token_rotated`), by the thread that ran the refresh,
+///   never concurrently with itself, BEFORE any caller (that thread included)
+///   can get the new access token;
+/// - returns `true` when the grant is stored durably. On `false` the source
+///   still uses the new grant (the server may already have retired the old
+///   refresh token), `persist_failed()` becomes true, and the grant stays
+///   pending until `retry_persist()` stores it or a later refresh supersedes it
+///   (its hook call then carries the newer refresh token). `current()` is always
+///   the latest grant, so no rotated refresh token is lost.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+
+namespace babelbird {
+
+/// A cheap, copyable reference to one immutable grant. It keeps the grant alive
+/// (and its secrets in memory) while any copy exists.
+class token_handle {
+public:
+    /// An empty handle: `access_token()` is empty.
+    token_handle() noexcept = default;
+    explicit token_handle(std::shared_ptr<const token_grant> grant) noexcept
+        : grant_(std::move(grant)) {}
+
+    /// The access token to send as `Authorization: Bearer ...`.
+    secret_view access_token() const noexcept { return grant().access_token.view(); }
+    /// The whole grant (expiry times, the refresh token to store, ...).
+    const token_grant& grant() const noexcept { return grant_ ? *grant_ : empty_grant(); }
+    /// Whether the handle refers to a grant.
+    explicit operator bool() const noexcept { return grant_ != nullptr; }
+
+private:
+    static const token_grant& empty_grant() noexcept {
+        static const token_grant empty{};
+        return empty;
+    }
+    std::shared_ptr<const token_grant> grant_;
+};
+
+/// Receives each new grant; returns whether it was stored durably.
+using rotation_hook = std::function<bool(const token_grant&)>;
+
+/// Options of `token_source`.
+/// @warning `client.response` holds views (`envelope`, `fields`): they must
+/// outlive the source.
+struct token_source_options {
+    /// How answers are parsed and stamped (assumed lifetime, refresh-token lifetime).
+    client_options client{};
+    /// When a token is refreshed ahead and when it counts as expired.
+    expiry_policy expiry{};
+    /// The least time between attempts after a `retry`/`protocol` failure.
+    std::chrono::milliseconds retry_backoff{2000};
+    /// Called with each new grant before anyone can use it (see the file comment).
+    rotation_hook on_rotate{};
+};
+
+/// A thread-safe source of valid access tokens (see the file comment).
+///
+/// @tparam Transport a `babelbird::transport`, stored by value (use a reference
+///         type or a pointer wrapper to share one). Called from whichever thread
+///         runs a refresh, never concurrently with itself.
+/// @tparam Clock a `clock_source`, stored by value. `now()` is called from many
+///         threads at once and must be safe for that.
+template <class Transport, class Clock = system_clock_source>
+class token_source {
+    static_assert(detail::check_transport<std::remove_cvref_t<Transport>>(),
+                  "babelbird: token_source needs a transport");
+    static_assert(clock_source<std::remove_reference_t<Clock>>,
+                  "babelbird: the clock must have now() returning babelbird::time_point");
+
+public:
+    token_source(Transport transport, client_credentials credentials, endpoint server,
+                 token_seed seed, token_source_options options = {}, Clock clock = Clock{})
+        : transport_(std::forward<Transport>(transport)), clock_(std::forward<Clock>(clock)),
+          on_rotate_(std::move(options.on_rotate)),
+          machine_(std::move(credentials), std::move(server), std::move(seed),
+                   refresh_machine_options{std::move(options.client), options.expiry,
+                                           options.retry_backoff}) {
+        published_.store(make_snapshot(), std::memory_order_release);
+    }
+
+    token_source(const token_source&) = delete;
+    token_source& operator=(const token_source&) = delete;
+
+    /// A usable access token: the cached one, or a refreshed one.
+    /// @returns the error of the refresh that was needed: `reauthorize` (the
+    /// user must authorize again; remembered until `reset()`), `retry` (try
+    /// later; remembered for `retry_backoff`), `protocol`, or `usage` (the seed
+    /// cannot be sent).
+    result<token_handle> get() {
+        const time_point now = clock_.now();
+        std::shared_ptr<const snapshot> snap = published_.load(std::memory_order_acquire);
+        if (snap->usable_at(now)) {
+            if (now < snap->window.refresh_from || !snap->claim_ahead(now)) {
+                return handle_of(std::move(snap));
+            }
+        }
+        return get_slow(now);
+    }
+
+    /// Reports that the server rejected `seen_access_token` (a 401 on the file
+    /// API). Forces a refresh only if it is still the cached token; a token that
+    /// was already replaced is ignored, so N requests failing with the same
+    /// token cause one refresh.
+    void invalidate(secret_view seen_access_token) {
+        if (!published_.load(std::memory_order_acquire)->holds(seen_access_token)) {
+            return;
+        }
+        std::lock_guard lock(mutex_);
+        const auto snap = published_.load(std::memory_order_acquire);
+        if (snap->holds(seen_access_token)) {
+            snap->rejected.store(true, std::memory_order_release);
+            machine_.invalidate(seen_access_token);
+        }
+    }
+
+    /// The latest grant, usable or not (e.g. to store it, or to show expiry
+    /// times). Without an access token before the first refresh of a refresh
+    /// token seed.
+    token_handle current() const { return handle_of(published_.load(std::memory_order_acquire)); }
+
+    /// The state of the cached access token at `now` (absent or invalidated
+    /// tokens are expired).
+    token_state state_at(time_point now) const noexcept {
+        const auto snap = published_.load(std::memory_order_acquire);
+        if (snap->grant->access_token.empty() || snap->rejected.load(std::memory_order_acquire)) {
+            return token_state::expired;
+        }
+        return snap->window.state_at(now);
+    }
+
+    /// The remembered failure of the last refresh, if it failed.
+    std::optional<error> last_error() const {
+        std::lock_guard lock(mutex_);
+        return machine_.failure();
+    }
+
+    /// Whether the hook failed to store the latest grant (see `retry_persist()`).
+    bool persist_failed() const noexcept { return persist_failed_.load(std::memory_order_acquire); }
+
+    /// Calls the hook again with the pending grant, if any.
+    /// @returns whether nothing is pending any more.
+    bool retry_persist() {
+        std::lock_guard lock(persist_mutex_);
+        if (!unpersisted_) {
+            return true;
+        }
+        if (!on_rotate_ || on_rotate_(*unpersisted_)) {
+            unpersisted_.reset();
+            persist_failed_.store(false, std::memory_order_release);
+            return true;
+        }
+        return false;
+    }
+
+    /// Starts over from `seed` (e.g. after the user authorized again): waits for
+    /// a refresh in flight, then forgets the remembered failure and any grant
+    /// still pending persistence (store `current()` first if it matters).
+    void reset(token_seed seed) {
+        std::unique_lock lock(mutex_);
+        done_.wait(lock, [this] { return flight_ == nullptr; });
+        machine_.reset(std::move(seed));
+        published_.store(make_snapshot(), std::memory_order_release);
+        std::lock_guard persist(persist_mutex_);
+        unpersisted_.reset();
+        persist_failed_.store(false, std::memory_order_release);
+    }
+
+private:
+    /// One published grant with its precomputed window. Immutable except for
+    /// two flags that readers update without a lock.
+    struct snapshot {
+        std::shared_ptr<const token_grant> grant;
+        expiry_window window;
+        /// Set by `invalidate()`: the server rejected this token.
+        mutable std::atomic<bool> rejected{false};
+        /// The earliest instant (in ticks) at which a reader may claim the
+        /// refresh ahead; a claim sets it to the maximum.
+        mutable std::atomic<detail::tick_rep> next_ahead{0};
+
+        bool usable_at(time_point now) const noexcept {
+            return !grant->access_token.empty() && now < window.usable_until &&
+                   !rejected.load(std::memory_order_acquire);
+        }
+        bool holds(secret_view token) const noexcept {
+            const std::string_view mine = grant->access_token.expose_secret();
+            return !mine.empty() && constant_time_equals(mine, token.expose_secret());
+        }
+        /// Lets exactly one reader through to start the refresh ahead.
+        bool claim_ahead(time_point now) const noexcept {
+            detail::tick_rep at = next_ahead.load(std::memory_order_relaxed);
+            return now.time_since_epoch().count() >= at &&
+                   next_ahead.compare_exchange_strong(at, detail::max_ticks,
+                                                      std::memory_order_acq_rel);
+        }
+        void set_next_ahead(time_point t) const noexcept {
+            next_ahead.store(t.time_since_epoch().count(), std::memory_order_release);
+        }
+    };
+
+    /// The one refresh in flight; its waiters share its outcome.
+    struct flight {
+        bool done = false;
+        result<token_handle> outcome{error::transport(errc::transport_failure)};
+    };
+
+    static token_handle handle_of(std::shared_ptr<const snapshot> snap) noexcept {
+        const token_grant* grant = snap->grant.get();
+        // Aliasing: the handle keeps the snapshot (and so the grant) alive.
+        return token_handle(std::shared_ptr<const token_grant>(std::move(snap), grant));
+    }
+
+    /// Requires `mutex_`.
+    std::shared_ptr<const snapshot> make_snapshot() const {
+        auto snap = std::make_shared<snapshot>();
+        snap->grant = machine_.current();
+        snap->window = machine_.window();
+        snap->rejected.store(machine_.rejected(), std::memory_order_relaxed);
+        snap->set_next_ahead(machine_.next_attempt());
+        return snap;
+    }
+
+    result<token_handle> get_slow(time_point now) {
+        std::unique_lock lock(mutex_);
+        auto snap = published_.load(std::memory_order_acquire);
+        const bool usable = snap->usable_at(now);
+        if (flight_ != nullptr) {
+            if (usable) {
+                return handle_of(std::move(snap));
+            }
+            const std::shared_ptr<flight> f = flight_;
+            done_.wait(lock, [&f] { return f->done; });
+            return f->outcome;
+        }
+        switch (machine_.next(now)) {
+        case refresh_action::refresh_ahead: {
+            auto fresh = run_flight(lock);
+            // A failed refresh ahead: the old token is still served while valid.
+            if (!fresh && usable && snap->usable_at(clock_.now())) {
+                return handle_of(std::move(snap));
+            }
+            return fresh;
+        }
+        case refresh_action::refresh:
+            return run_flight(lock);
+        case refresh_action::fail:
+            return *machine_.failure();
+        case refresh_action::use_current:
+        case refresh_action::wait:
+            break;
+        }
+        if (!usable) { // not reached: the snapshot mirrors the machine
+            return run_flight(lock);
+        }
+        // Valid, and no refresh may start yet (blocked or backing off).
+        snap->set_next_ahead(machine_.next_attempt());
+        return handle_of(std::move(snap));
+    }
+
+    /// Runs one refresh: requires `lock` held and no flight; returns with
+    /// `lock` released. The transport and the hook run without the lock.
+    result<token_handle> run_flight(std::unique_lock<std::mutex>& lock) {
+        const auto f = std::make_shared<flight>();
+        flight_ = f;
+        // Ends the flight if the transport or the hook throws (the library
+        // itself never does), so that waiters are not stranded.
+        struct unwind_guard {
+            token_source* self;
+            std::unique_lock<std::mutex>* lock;
+            flight* f;
+            bool armed = true;
+            ~unwind_guard() {
+                if (armed) {
+                    if (!lock->owns_lock()) {
+                        lock->lock();
+                    }
+                    self->machine_.abandon();
+                    self->end_flight(*f, nullptr);
+                    lock->unlock();
+                }
+            }
+        } guard{this, &lock, f.get()};
+
+        std::shared_ptr<const token_grant> fresh;
+        auto request = machine_.begin_refresh();
+        if (!request) {
+            f->outcome = request.error();
+        } else {
+            lock.unlock();
+            const time_point issued_at = clock_.now();
+            const transport_result response = transport_(*request);
+            lock.lock();
+            auto grant = machine_.complete(response, issued_at);
+            if (!grant) {
+                f->outcome = grant.error();
+            } else {
+                fresh = std::move(*grant);
+                lock.unlock();
+                persist(fresh);
+                lock.lock();
+            }
+        }
+        guard.armed = false;
+        end_flight(*f, fresh);
+        lock.unlock();
+        return f->outcome;
+    }
+
+    /// Calls the hook (outside `mutex_`, serialised with `retry_persist()`).
+    void persist(const std::shared_ptr<const token_grant>& grant) {
+        std::lock_guard lock(persist_mutex_);
+        // Records the outcome on every path, a throwing hook included.
+        struct record {
+            token_source* self;
+            const std::shared_ptr<const token_grant>* grant;
+            bool stored = false;
+            ~record() {
+                if (stored) {
+                    self->unpersisted_.reset();
+                } else {
+                    self->unpersisted_ = *grant;
+                }
+                self->persist_failed_.store(!stored, std::memory_order_release);
+            }
+        } outcome{this, &grant};
+        outcome.stored = !on_rotate_ || on_rotate_(*grant);
+    }
+
+    /// Requires `mutex_`: publishes the machine's state, hands the flight its
+    /// outcome and wakes the waiters.
+    void end_flight(flight& f, const std::shared_ptr<const token_grant>& fresh) {
+        auto snap = make_snapshot();
+        if (fresh) {
+            f.outcome = handle_of(snap);
+        }
+        published_.store(std::move(snap), std::memory_order_release);
+        f.done = true;
+        flight_.reset();
+        done_.notify_all();
+    }
+
+    Transport transport_;
+    Clock clock_;
+    rotation_hook on_rotate_;
+
+    mutable std::mutex mutex_;
+    std::condition_variable done_;
+    refresh_machine machine_;               // guarded by mutex_
+    std::shared_ptr<flight> flight_;        // guarded by mutex_
+    std::atomic<std::shared_ptr<const snapshot>> published_;
+
+    std::mutex persist_mutex_;
+    std::shared_ptr<const token_grant> unpersisted_; // guarded by persist_mutex_
+    std::atomic<bool> persist_failed_{false};
+};
+
+} // namespace babelbird
+// ---- end babelbird/token_source.hpp ----
+
 // ---- begin babelbird/version.hpp ----
 /// @file version.hpp
 /// @brief The library version, as macros and as constants.
