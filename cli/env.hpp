@@ -1,6 +1,8 @@
 // Reading the environment: the only place secrets come from.
 #pragma once
 
+// error.hpp first: its parameter named `secret` would shadow babelbird::secret (-Wshadow).
+#include <babelbird/error.hpp>
 #include <babelbird/secret.hpp>
 
 #include <optional>
