@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -75,8 +76,9 @@ struct token_response_builder {
         r.offsets_[4] = total;
         r.storage_ = secret::build(total, [&](char* w) {
             for (const auto& p : parts) {
-                for (char ch : p) {
-                    *w++ = ch;
+                if (!p.empty()) {
+                    std::memcpy(w, p.data(), p.size());
+                    w += p.size();
                 }
             }
         });
