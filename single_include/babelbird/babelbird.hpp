@@ -3054,6 +3054,7 @@ constexpr time_point add_seconds_saturating(time_point t, std::uint64_t seconds)
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -3121,8 +3122,9 @@ struct token_response_builder {
         r.offsets_[4] = total;
         r.storage_ = secret::build(total, [&](char* w) {
             for (const auto& p : parts) {
-                for (char ch : p) {
-                    *w++ = ch;
+                if (!p.empty()) {
+                    std::memcpy(w, p.data(), p.size());
+                    w += p.size();
                 }
             }
         });
@@ -3370,6 +3372,7 @@ inline bool refresh_token_expired(const token_grant& grant, time_point now) noex
 
 #include <simdjson.h>
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -3457,15 +3460,20 @@ struct token_fields {
     bool saw(field_id id) const noexcept { return (seen & (1u << unsigned(id))) != 0; }
 };
 
+inline bool same_bytes(std::string_view a, std::string_view b) noexcept {
+    return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
+}
+
 inline field_id identify(std::string_view key, const field_names& n) noexcept {
     const std::string_view names[] = {
         n.access_token, n.refresh_token, n.expires_in, n.refresh_expires_in,
         n.token_type,   n.scope,         n.error};
     for (std::size_t i = 0; i < std::size(names); ++i) {
-        if (key == names[i]) {
+        if (same_bytes(key, names[i])) {
             return static_cast<field_id>(i);
         }
     }
+    // Only a key that matched no name exactly can be a case variant of one.
     for (const auto& name : names) {
         if (iequals(key, name)) {
             return field_id::case_variant;
@@ -3478,39 +3486,168 @@ constexpr bool is_json_space(char ch) noexcept {
     return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
 }
 
+// Word-at-a-time ("SWAR") byte tests on 8 bytes, the first byte in memory
+// being the least significant, see
+// https://graphics.stanford.edu/~seander/bithacks.html#HasLessInWord.
+inline std::uint64_t swar_load(const char* p) noexcept {
+    std::uint64_t v = 0;
+    if constexpr (std::endian::native == std::endian::little) {
+        std::memcpy(&v, p, sizeof v);
+    } else {
+        for (int i = 7; i >= 0; --i) {
+            v = (v << 8) | static_cast<unsigned char>(p[i]);
+        }
+    }
+    return v;
+}
+constexpr std::uint64_t swar_repeat(unsigned char c) noexcept {
+    return 0x0101010101010101ull * c;
+}
+/// The high bit of every byte that is zero (exact for the lowest such byte;
+/// bytes above it may be flagged spuriously, which only the callers that look
+/// for the first hit may use).
+constexpr std::uint64_t swar_has_zero(std::uint64_t v) noexcept {
+    return (v - swar_repeat(1)) & ~v & swar_repeat(0x80);
+}
+/// The index of the first flagged byte in memory order.
+inline std::size_t swar_first(std::uint64_t hits) noexcept {
+    return static_cast<std::size_t>(std::countr_zero(hits)) / 8;
+}
+/// Whether any byte is below `n` (n <= 128) / above `n` (n <= 127). Exact.
+constexpr bool swar_any_below(std::uint64_t v, unsigned char n) noexcept {
+    return ((v - swar_repeat(n)) & ~v & swar_repeat(0x80)) != 0;
+}
+constexpr bool swar_any_above(std::uint64_t v, unsigned char n) noexcept {
+    return (((v + swar_repeat(static_cast<unsigned char>(127 - n))) | v) & swar_repeat(0x80)) != 0;
+}
+
+/// The key of a field. A key without escapes is used in place, straight from
+/// the body copy (no unescaping, no copy); one with escapes is unescaped by
+/// simdjson, which also validates the escapes. `end` bounds the scan (the end
+/// of the padded body copy); stage 1 already found the closing quote.
+inline errc read_key(simdjson::ondemand::field& field, const char* end,
+                     std::string_view& key) noexcept {
+    const char* const start = field.key().raw();
+    const char* p = start;
+    // Eight bytes at a time: the first '"' or '\\' decides.
+    for (; end - p >= 8; p += 8) {
+        const std::uint64_t hit = swar_has_zero(swar_load(p) ^ swar_repeat('"')) |
+                                  swar_has_zero(swar_load(p) ^ swar_repeat('\\'));
+        if (hit != 0) {
+            p += swar_first(hit);
+            break;
+        }
+    }
+    for (; p < end; ++p) {
+        if (*p == '"') {
+            key = std::string_view(start, static_cast<std::size_t>(p - start));
+            return errc{};
+        }
+        if (*p == '\\') {
+            break;
+        }
+    }
+    return field.unescaped_key().get(key) == simdjson::SUCCESS ? errc{} : errc::invalid_json;
+}
+
 /// The raw token of a value without the whitespace simdjson leaves after it.
 inline errc raw_token(simdjson::ondemand::value& v, std::string_view& raw) noexcept {
     raw = v.raw_json_token();
     while (!raw.empty() && is_json_space(raw.back())) {
         raw.remove_suffix(1);
     }
-    return errc{};
+    return raw.empty() ? errc::invalid_json : errc{};
 }
 
-/// Reads a JSON string. Without escapes the bytes are used in place (no copy);
-/// with escapes simdjson unescapes them. Raw control bytes are invalid JSON.
+/// The JSON type a value's first byte announces, as on-demand's `type()` tells
+/// it; `invalid` for a byte that starts no value.
+enum class raw_kind : std::uint8_t { string, number, null, boolean, object, array, invalid };
+
+constexpr raw_kind kind_of(char first) noexcept {
+    switch (first) {
+    case '"':
+        return raw_kind::string;
+    case 'n':
+        return raw_kind::null;
+    case 't':
+    case 'f':
+        return raw_kind::boolean;
+    case '{':
+        return raw_kind::object;
+    case '[':
+        return raw_kind::array;
+    case '-':
+        return raw_kind::number;
+    default:
+        return is_digit(first) ? raw_kind::number : raw_kind::invalid;
+    }
+}
+
+/// What one pass over a string's raw bytes found: `low` is below 0x20 when
+/// there is a control byte, and `low >= 0x21 && high <= 0x7E` when every byte
+/// is header-safe; `escape` when there is a backslash.
+struct byte_range {
+    unsigned char low = 0xFF;
+    unsigned char high = 0;
+    bool escape = false;
+};
+
+inline byte_range scan_bytes(std::string_view s) noexcept {
+    const char* p = s.data();
+    const char* const end = p + s.size();
+    bool control = false, unsafe = false, escape = false;
+    // Eight bytes at a time; the exact per-byte classes are only needed for the
+    // rare string that has a control byte, an escape or a non-token byte.
+    for (; end - p >= 8; p += 8) {
+        const std::uint64_t v = swar_load(p);
+        control |= swar_any_below(v, 0x20);
+        unsafe |= swar_any_below(v, 0x21) || swar_any_above(v, 0x7E);
+        escape |= swar_has_zero(v ^ swar_repeat('\\')) != 0;
+    }
+    unsigned char low = control ? 0 : (unsafe ? 0x20 : 0xFF);
+    unsigned char high = unsafe ? 0xFF : 0;
+    for (; p < end; ++p) {
+        const auto c = static_cast<unsigned char>(*p);
+        low = c < low ? c : low;
+        high = c > high ? c : high;
+        escape |= c == '\\';
+    }
+    return {low, high, escape};
+}
+
+/// Reads a JSON string whose raw token is `raw` (trimmed, starting with '"').
+/// Without escapes the bytes are used in place (no copy); with escapes simdjson
+/// unescapes them. Raw control bytes are invalid JSON; DEL (0x7F) is legal.
+/// With `token`, the string must also be non-empty and header-safe (0x21-0x7E).
+inline errc read_raw_string(simdjson::ondemand::value& v, std::string_view raw,
+                            std::string_view& out, bool token) noexcept {
+    if (raw.size() < 2 || raw.back() != '"') {
+        return errc::invalid_json;
+    }
+    const std::string_view content = raw.substr(1, raw.size() - 2);
+    const byte_range r = scan_bytes(content);
+    if (r.low < 0x20) {
+        return errc::invalid_json;
+    }
+    if (!r.escape) {
+        out = content;
+        return !token || (!content.empty() && r.low >= 0x21 && r.high <= 0x7E)
+                   ? errc{}
+                   : errc::invalid_token;
+    }
+    if (v.get_string().get(out) != simdjson::SUCCESS) {
+        return errc::invalid_json;
+    }
+    return !token || is_header_safe_token(out) ? errc{} : errc::invalid_token;
+}
+
+/// Reads a JSON string (any value that is not a string is invalid JSON here).
 inline errc read_string(simdjson::ondemand::value& v, std::string_view& out) noexcept {
     std::string_view raw;
     if (errc e = raw_token(v, raw); e != errc{}) {
         return e;
     }
-    if (raw.size() < 2 || raw.front() != '"' || raw.back() != '"') {
-        return errc::invalid_json;
-    }
-    const std::string_view content = raw.substr(1, raw.size() - 2);
-    if (has_control(content)) {
-        // DEL (0x7F) is legal in JSON strings; only C0 bytes are not.
-        for (char ch : content) {
-            if (static_cast<unsigned char>(ch) < 0x20) {
-                return errc::invalid_json;
-            }
-        }
-    }
-    if (content.find('\\') == std::string_view::npos) {
-        out = content;
-        return errc{};
-    }
-    return v.get_string().get(out) == simdjson::SUCCESS ? errc{} : errc::invalid_json;
+    return read_raw_string(v, raw, out, false);
 }
 
 inline errc read_type(simdjson::ondemand::value& v, simdjson::ondemand::json_type& t) noexcept {
@@ -3526,6 +3663,11 @@ inline errc read_null(simdjson::ondemand::value& v) noexcept {
     return errc{};
 }
 
+/// The same check on a raw token: exactly the four bytes `null`.
+constexpr errc raw_null(std::string_view raw) noexcept {
+    return raw == "null" ? errc{} : errc::invalid_json;
+}
+
 /// Parses 1-20 ASCII digits into a uint64, refusing overflow.
 constexpr bool parse_digits(std::string_view s, std::uint64_t& out) noexcept {
     if (s.empty() || s.size() > 20) {
@@ -3537,7 +3679,8 @@ constexpr bool parse_digits(std::string_view s, std::uint64_t& out) noexcept {
             return false;
         }
         const auto d = static_cast<std::uint64_t>(ch - '0');
-        if (v > (UINT64_MAX - d) / 10) {
+        // Up to 19 digits cannot overflow; only the 20th needs the check.
+        if (s.size() == 20 && v > (UINT64_MAX - d) / 10) {
             return false;
         }
         v = v * 10 + d;
@@ -3546,47 +3689,53 @@ constexpr bool parse_digits(std::string_view s, std::uint64_t& out) noexcept {
     return true;
 }
 
-/// A token: a string of header-safe bytes.
-inline errc read_token(simdjson::ondemand::value& v, std::string_view& out) noexcept {
-    simdjson::ondemand::json_type t;
-    if (errc e = read_type(v, t); e != errc{}) {
+/// A token: a string of header-safe bytes. `nullable`: null means absent
+/// (`present` stays false).
+inline errc read_token(simdjson::ondemand::value& v, std::string_view& out,
+                       bool* present = nullptr) noexcept {
+    std::string_view raw;
+    if (errc e = raw_token(v, raw); e != errc{}) {
         return e;
     }
-    if (t != simdjson::ondemand::json_type::string) {
+    switch (kind_of(raw.front())) {
+    case raw_kind::string:
+        if (present != nullptr) {
+            *present = true;
+        }
+        return read_raw_string(v, raw, out, true);
+    case raw_kind::null:
+        if (present != nullptr) {
+            return raw_null(raw); // forgiving: null means "not rotated"
+        }
+        return errc::invalid_token;
+    case raw_kind::invalid:
+        return errc::invalid_json;
+    default:
         return errc::invalid_token;
     }
-    if (errc e = read_string(v, out); e != errc{}) {
-        return e;
-    }
-    return is_header_safe_token(out) ? errc{} : errc::invalid_token;
 }
 
 /// A lifetime in seconds: a JSON integer (no sign, fraction or exponent) or a
 /// string of digits; null means absent.
 inline errc read_seconds(simdjson::ondemand::value& v, std::optional<std::uint64_t>& out) noexcept {
-    simdjson::ondemand::json_type t;
-    if (errc e = read_type(v, t); e != errc{}) {
+    std::string_view raw;
+    if (errc e = raw_token(v, raw); e != errc{}) {
         return e;
     }
     std::uint64_t seconds = 0;
-    switch (t) {
-    case simdjson::ondemand::json_type::null:
+    switch (kind_of(raw.front())) {
+    case raw_kind::null:
         out.reset();
-        return read_null(v);
-    case simdjson::ondemand::json_type::number: {
-        std::string_view raw;
-        if (errc e = raw_token(v, raw); e != errc{}) {
-            return e;
-        }
+        return raw_null(raw);
+    case raw_kind::number:
         // JSON forbids leading zeros; "0" alone is fine.
         if ((raw.size() > 1 && raw.front() == '0') || !parse_digits(raw, seconds)) {
             return errc::invalid_expires_in;
         }
         break;
-    }
-    case simdjson::ondemand::json_type::string: {
+    case raw_kind::string: {
         std::string_view text;
-        if (errc e = read_string(v, text); e != errc{}) {
+        if (errc e = read_raw_string(v, raw, text, false); e != errc{}) {
             return e;
         }
         if (!parse_digits(text, seconds)) {
@@ -3594,6 +3743,8 @@ inline errc read_seconds(simdjson::ondemand::value& v, std::optional<std::uint64
         }
         break;
     }
+    case raw_kind::invalid:
+        return errc::invalid_json;
     default:
         return errc::invalid_expires_in;
     }
@@ -3601,24 +3752,32 @@ inline errc read_seconds(simdjson::ondemand::value& v, std::optional<std::uint64
     return errc{};
 }
 
-/// An optional text field (`token_type`, `scope`): a string or null.
-inline errc read_text(simdjson::ondemand::value& v, std::string_view& out) noexcept {
-    simdjson::ondemand::json_type t;
-    if (errc e = read_type(v, t); e != errc{}) {
+/// An optional text field (`token_type`, `scope`, `error`): a string, or null
+/// (`out` stays empty and `present` false).
+inline errc read_text(simdjson::ondemand::value& v, std::string_view& out,
+                      bool* present = nullptr) noexcept {
+    std::string_view raw;
+    if (errc e = raw_token(v, raw); e != errc{}) {
         return e;
     }
-    if (t == simdjson::ondemand::json_type::null) {
+    switch (kind_of(raw.front())) {
+    case raw_kind::string:
+        if (present != nullptr) {
+            *present = true;
+        }
+        return read_raw_string(v, raw, out, false);
+    case raw_kind::null:
         out = {};
-        return read_null(v);
-    }
-    if (t != simdjson::ondemand::json_type::string) {
+        return raw_null(raw);
+    case raw_kind::invalid:
+        return errc::invalid_json;
+    default:
         return errc::invalid_field_type;
     }
-    return read_string(v, out);
 }
 
 /// Walks a value the caller does not need, so that it is still validated.
-inline errc validate_value(simdjson::ondemand::value v, int depth) noexcept {
+inline errc validate_value(simdjson::ondemand::value v, const char* end, int depth) noexcept {
     if (depth > max_unknown_depth) {
         return errc::nesting_too_deep;
     }
@@ -3635,11 +3794,13 @@ inline errc validate_value(simdjson::ondemand::value v, int depth) noexcept {
         for (auto item : obj) {
             simdjson::ondemand::field field;
             std::string_view key;
-            if (std::move(item).get(field) != simdjson::SUCCESS ||
-                field.unescaped_key().get(key) != simdjson::SUCCESS) {
+            if (std::move(item).get(field) != simdjson::SUCCESS) {
                 return errc::invalid_json;
             }
-            if (errc e = validate_value(field.value(), depth + 1); e != errc{}) {
+            if (errc e = read_key(field, end, key); e != errc{}) {
+                return e;
+            }
+            if (errc e = validate_value(field.value(), end, depth + 1); e != errc{}) {
                 return e;
             }
         }
@@ -3655,7 +3816,7 @@ inline errc validate_value(simdjson::ondemand::value v, int depth) noexcept {
             if (std::move(item).get(element) != simdjson::SUCCESS) {
                 return errc::invalid_json;
             }
-            if (errc e = validate_value(element, depth + 1); e != errc{}) {
+            if (errc e = validate_value(element, end, depth + 1); e != errc{}) {
                 return e;
             }
         }
@@ -3679,40 +3840,27 @@ inline errc validate_value(simdjson::ondemand::value v, int depth) noexcept {
     return errc::invalid_json;
 }
 
-/// The `error` field: a string (the code), or null (no error).
-inline errc read_error(simdjson::ondemand::value& v, token_fields& out) noexcept {
-    simdjson::ondemand::json_type t;
-    if (errc e = read_type(v, t); e != errc{}) {
-        return e;
-    }
-    if (t == simdjson::ondemand::json_type::null) {
-        return read_null(v); // forgiving: "error": null means no error
-    }
-    if (t != simdjson::ondemand::json_type::string) {
-        return errc::invalid_field_type;
-    }
-    out.has_error = true;
-    return read_string(v, out.error_text);
-}
-
 /// One pass over the token object, dispatching on each key.
 /// With `errors_only`, only the `error` field is read and everything else is
-/// merely validated (used for the root of an enveloped answer).
+/// merely validated (used for the root of an enveloped answer). `end` is the
+/// end of the padded body copy.
 inline errc walk_object(simdjson::ondemand::object& obj, const field_names& names,
-                        token_fields& out, bool errors_only) noexcept {
+                        token_fields& out, bool errors_only, const char* end) noexcept {
     for (auto item : obj) {
         simdjson::ondemand::field field;
         std::string_view key;
-        if (std::move(item).get(field) != simdjson::SUCCESS ||
-            field.unescaped_key().get(key) != simdjson::SUCCESS) {
+        if (std::move(item).get(field) != simdjson::SUCCESS) {
             return errc::invalid_json;
+        }
+        if (errc e = read_key(field, end, key); e != errc{}) {
+            return e;
         }
         field_id id = identify(key, names);
         if (errors_only && id != field_id::error) {
             id = field_id::unknown;
         }
         if (id == field_id::unknown) {
-            if (errc e = validate_value(field.value(), 1); e != errc{}) {
+            if (errc e = validate_value(field.value(), end, 1); e != errc{}) {
                 return e;
             }
             continue;
@@ -3730,17 +3878,9 @@ inline errc walk_object(simdjson::ondemand::object& obj, const field_names& name
         case field_id::access:
             e = read_token(v, out.access);
             break;
-        case field_id::refresh: {
-            simdjson::ondemand::json_type t;
-            e = read_type(v, t);
-            if (e == errc{} && t == simdjson::ondemand::json_type::null) {
-                e = read_null(v); // forgiving: null means "not rotated"
-            } else if (e == errc{}) {
-                e = read_token(v, out.refresh);
-                out.has_refresh = true;
-            }
+        case field_id::refresh:
+            e = read_token(v, out.refresh, &out.has_refresh);
             break;
-        }
         case field_id::expires:
             e = read_seconds(v, out.expires_in);
             break;
@@ -3754,7 +3894,8 @@ inline errc walk_object(simdjson::ondemand::object& obj, const field_names& name
             e = read_text(v, out.scope);
             break;
         case field_id::error:
-            e = read_error(v, out);
+            // A string is the code; null is forgiven as "no error".
+            e = read_text(v, out.error_text, &out.has_error);
             break;
         default:
             break;
@@ -3801,7 +3942,8 @@ public:
                        : errc::invalid_json;
         }
         const bool enveloped = !options.envelope.empty();
-        if (errc e = walk_object(root, options.fields, out, enveloped); e != errc{}) {
+        const char* const end = buffer_.get() + capacity_;
+        if (errc e = walk_object(root, options.fields, out, enveloped, end); e != errc{}) {
             return e;
         }
         if (errc e = check_end(doc); e != errc{}) {
@@ -3819,7 +3961,8 @@ public:
             return errc::not_an_object;
         }
         token_fields enveloped_fields;
-        if (errc e = walk_object(inner, options.fields, enveloped_fields, false); e != errc{}) {
+        if (errc e = walk_object(inner, options.fields, enveloped_fields, false, end);
+            e != errc{}) {
             return e;
         }
         out = enveloped_fields;
