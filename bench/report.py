@@ -1,0 +1,269 @@
+#!/usr/bin/env python3
+"""Build babelbird-bench, measure it, and regenerate the tables in bench/README.md.
+
+    bench/report.py                    build, time, count instructions, time compiles
+    bench/report.py --quick            fewer repetitions (for a smoke run)
+    bench/report.py --filter REGEX     only the matching cases (README not rewritten)
+    bench/report.py --no-compile-time  skip the compile-time measurement
+
+What it measures:
+  * ns/op: Google Benchmark, `--benchmark_repetitions` runs pinned to one core
+    with `taskset`, the median of the repetitions' CPU time per iteration;
+  * allocs/op: the benchmark's own counter (replacement operator new and malloc
+    family), one op after a warm-up op;
+  * instructions/op: `valgrind --tool=callgrind` on `--instructions=CASE
+    --iterations=N` for two values of N; the difference divided by the
+    difference of N is the exact cost of one op (start-up, the self-test-free
+    setup and the warm-up cancel out). Exact and repeatable on a noisy machine,
+    so the goals are judged on it;
+  * compile time: the wall time of `c++ -std=c++20 -O2 -c` on four one-line
+    translation units, median of several runs, for g++ and clang++.
+
+Everything goes between the `<!-- generated:... -->` markers in bench/README.md;
+the prose outside them is kept.
+"""
+import argparse
+import concurrent.futures
+import json
+import os
+import pathlib
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BUILD = ROOT / "build-bench"
+BENCH = BUILD / "bench" / "babelbird-bench"
+README = ROOT / "bench" / "README.md"
+LOW, HIGH = 200, 1200  # iterations of the two callgrind runs
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, text=True, **kw)
+
+
+def build():
+    if not (BUILD / "build.ninja").exists():
+        run(["meson", "setup", str(BUILD), "-Dbench=true", "-Dbuildtype=release",
+             "-Dcli=disabled"], cwd=ROOT)
+    run(["ninja", "-C", str(BUILD), "-j2", "bench/babelbird-bench"], cwd=ROOT)
+
+
+def cases(pattern):
+    names = run([str(BENCH), "--list"], capture_output=True).stdout.split()
+    return [n for n in names if re.search(pattern, n)]
+
+
+def time_cases(pattern, repetitions, min_time):
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        cmd = [str(BENCH), f"--benchmark_filter={pattern}",
+               f"--benchmark_repetitions={repetitions}",
+               "--benchmark_report_aggregates_only=true",
+               f"--benchmark_min_time={min_time}",
+               f"--benchmark_out={out.name}", "--benchmark_out_format=json"]
+        if shutil.which("taskset"):
+            cmd = ["taskset", "-c", "1"] + cmd
+        run(cmd, stdout=subprocess.DEVNULL)
+        data = json.load(open(out.name))
+    result = {}
+    for b in data["benchmarks"]:
+        if b.get("aggregate_name") != "median":
+            continue
+        scale = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[b["time_unit"]]
+        result[b["run_name"]] = {"ns": b["cpu_time"] * scale, "allocs": b.get("allocs", 0.0)}
+    return result
+
+
+def callgrind_total(name, iterations):
+    with tempfile.TemporaryDirectory() as d:
+        p = run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={d}/cg.out",
+                 str(BENCH), f"--instructions={name}", f"--iterations={iterations}"],
+                capture_output=True)
+        m = re.search(r"Collected : (\d+)", p.stderr)
+        if not m:
+            raise RuntimeError(f"callgrind gave no total for {name}:\n{p.stderr}")
+        return int(m.group(1))
+
+
+def instructions(name):
+    low = callgrind_total(name, LOW)
+    high = callgrind_total(name, HIGH)
+    return (high - low) / (HIGH - LOW)
+
+
+def count_instructions(names, jobs):
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        return dict(zip(names, pool.map(instructions, names)))
+
+
+COMPILE_UNITS = {
+    "babelbird/babelbird.hpp (umbrella)": "#include <babelbird/babelbird.hpp>\n",
+    "babelbird/requests.hpp (request building)": "#include <babelbird/requests.hpp>\n",
+    "<simdjson.h> alone": "#include <simdjson.h>\n",
+    "<string> alone": "#include <string>\n",
+}
+
+
+def compile_times(runs):
+    results = {}
+    with tempfile.TemporaryDirectory() as d:
+        for compiler in ["g++", "clang++"]:
+            if not shutil.which(compiler):
+                continue
+            for label, text in COMPILE_UNITS.items():
+                src = pathlib.Path(d) / "tu.cpp"
+                src.write_text(text)
+                cmd = [compiler, "-std=c++20", "-O2", "-I", str(ROOT / "include"), "-c",
+                       str(src), "-o", str(pathlib.Path(d) / "tu.o")]
+                run(cmd)  # warm the file cache
+                samples = []
+                for _ in range(runs):
+                    t0 = time.perf_counter()
+                    run(cmd)
+                    samples.append(time.perf_counter() - t0)
+                results[(compiler, label)] = statistics.median(samples)
+    return results
+
+
+def split(name):
+    op, inp, impl = name.split("/")
+    return op, inp, impl
+
+
+def fmt_ratio(x):
+    return "" if x is None else f"{x:.2f}×"
+
+
+def table(timed, instr):
+    lines = ["| case | ns/op (median) | × babelbird (ns) | allocs/op | instructions/op | × babelbird (instr) |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for name in instr:
+        op, inp, impl = split(name)
+        base = f"{op}/{inp}/babelbird"
+        t = timed.get(name)
+        bt = timed.get(base)
+        ns = f"{t['ns']:.0f}" if t else ""
+        rn = fmt_ratio(t["ns"] / bt["ns"]) if t and bt else ""
+        allocs = f"{t['allocs']:g}" if t else ""
+        ir = instr[name]
+        ri = fmt_ratio(ir / instr[base]) if base in instr else ""
+        lines.append(f"| `{name}` | {ns} | {rn} | {allocs} | {ir:.0f} | {ri} |")
+    return "\n".join(lines)
+
+
+def goals(timed, instr, compile):
+    rows = []
+
+    def ratio(a, b):
+        return instr[a] / instr[b]
+
+    def add(goal, ok, figure):
+        rows.append(f"| {goal} | {'met' if ok else '**missed**'} | {figure} |")
+
+    p = "parse/typical/"
+    if all(p + i in instr for i in ["babelbird", "simdjson_ondemand", "nlohmann", "rapidjson",
+                                    "boost_json_reused"]):
+        r = ratio(p + "babelbird", p + "simdjson_ondemand")
+        add("parse ≤ 1.0× direct simdjson (instructions)", r <= 1.0, f"{r:.3f}×")
+        for peer, want in [("nlohmann", 8.0), ("rapidjson", 2.5), ("boost_json_reused", 1.5)]:
+            r = ratio(p + peer, p + "babelbird")
+            add(f"parse ≥ {want}× fewer instructions than {peer}", r >= want, f"{r:.2f}×")
+    allocs = {n: v["allocs"] for n, v in timed.items()}
+    if p + "babelbird" in allocs:
+        a = allocs[p + "babelbird"]
+        add("parse: ≤ 1 allocation per successful parse", a <= 1, f"{a:g}")
+    errs = [n for n in allocs if n.startswith("parse_error/")]
+    if errs:
+        worst = max(allocs[n] for n in errs)
+        add("parse: 0 allocations on error paths without server text", worst == 0,
+            ", ".join(f"{n.split('/')[1]} {allocs[n]:g}" for n in errs))
+    for inp in ["typical", "extra", "jwt"]:
+        b, pc, rr = f"basic/{inp}/babelbird", f"percent/{inp}/babelbird", f"refresh_request/{inp}/babelbird"
+        if b in allocs and pc in allocs:
+            add(f"Basic header / percent string ({inp}): ≤ 1 allocation each",
+                allocs[b] <= 1 and allocs[pc] <= 1, f"{allocs[b]:g} / {allocs[pc]:g}")
+        if rr in allocs:
+            # method (SSO), URL, header vector, Basic value, "application/json".
+            add(f"refresh request ({inp}): ≤ 1 allocation per produced string", allocs[rr] <= 4,
+                f"{allocs[rr]:g} (URL, Basic value, header vector, Accept value)")
+        pb = f"percent/{inp}/babelbird"
+        for peer, want in [("boost_url", 2.0), ("curl", 7.0)]:
+            pp = f"percent/{inp}/{peer}"
+            if pb in instr and pp in instr:
+                r = ratio(pp, pb)
+                tr = (timed[pp]["ns"] / timed[pb]["ns"]) if pp in timed and pb in timed else None
+                add(f"percent ({inp}) ≥ {want}× faster than {peer}", r >= want,
+                    f"{r:.2f}× instructions" + (f", {tr:.2f}× ns" if tr else ""))
+        bt = f"basic/{inp}/table"
+        if b in instr and bt in instr:
+            r = ratio(b, bt)
+            add(f"Basic ({inp}) no slower than a table encoder", r <= 1.0, f"{r:.2f}× its instructions")
+    for compiler in ["g++", "clang++"]:
+        keys = [(compiler, k) for k in COMPILE_UNITS]
+        if all(k in compile for k in keys):
+            um, rq, sj, st = (compile[k] for k in keys)
+            add(f"compile ({compiler}): umbrella ≤ 1.1× `<simdjson.h>`", um <= 1.1 * sj,
+                f"{um / sj:.2f}×")
+            add(f"compile ({compiler}): requests.hpp ≤ 2× `<string>`", rq <= 2 * st,
+                f"{rq / st:.2f}×")
+    return "\n".join(["| goal | status | figure |", "|---|---|---|"] + rows)
+
+
+def compile_table(compile):
+    lines = ["| translation unit | g++ 12 (s) | clang++ 14 (s) |", "|---|---:|---:|"]
+    for label in COMPILE_UNITS:
+        g = compile.get(("g++", label))
+        c = compile.get(("clang++", label))
+        lines.append(f"| {label} | {g:.3f} | {c:.3f} |" if c is not None else f"| {label} | {g:.3f} | |")
+    return "\n".join(lines)
+
+
+def replace_block(text, tag, body):
+    begin, end = f"<!-- generated:{tag} -->", f"<!-- /generated:{tag} -->"
+    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"README has no {begin} block")
+    return pattern.sub(lambda _: f"{begin}\n{body}\n{end}", text)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--filter", default=".")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--no-compile-time", action="store_true")
+    ap.add_argument("--jobs", type=int, default=2, help="parallel callgrind runs")
+    args = ap.parse_args()
+
+    build()
+    names = cases(args.filter)
+    reps = 3 if args.quick else 9
+    timed = time_cases(args.filter, reps, 0.05 if args.quick else 0.2)
+    instr = count_instructions(names, args.jobs)
+    compile = {} if args.no_compile_time else compile_times(3 if args.quick else 7)
+
+    tbl = table(timed, instr)
+    gl = goals(timed, instr, compile)
+    print(tbl)
+    print()
+    print(gl)
+    if compile:
+        print()
+        print(compile_table(compile))
+    if args.filter != "." or args.no_compile_time:
+        return
+    env = (f"{os.uname().machine}, {run(['c++', '--version'], capture_output=True).stdout.splitlines()[0]}, "
+           f"{reps} repetitions, callgrind N={LOW}/{HIGH}")
+    text = README.read_text()
+    text = replace_block(text, "env", env)
+    text = replace_block(text, "table", tbl)
+    text = replace_block(text, "goals", gl)
+    text = replace_block(text, "compile", compile_table(compile))
+    README.write_text(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
