@@ -221,7 +221,7 @@ def expect_success(case, command, run, secrets=()):
     return obj
 
 
-def expect_failure(case, command, run, kind, secrets=(), within=None):
+def expect_failure(case, command, run, kind, secrets=(), within=None, says=None):
     OBSERVED.append((case, command, run))
     check(run.status == CLASS_STATUS[kind],
           f"{command}: exit {run.status}, wanted {CLASS_STATUS[kind]} ({kind}); "
@@ -232,6 +232,8 @@ def expect_failure(case, command, run, kind, secrets=(), within=None):
     check(lines[0].startswith(f"babelbird-cli: {kind}: "), f"stderr format: {lines[0]!r}")
     leaked = secrets_in(run.err, secrets)
     check(not leaked, f"{command}: stderr holds a secret")
+    if says is not None:
+        check(says in lines[0], f"{command}: {lines[0]!r} does not say {says!r}")
     if within is not None:
         check(run.seconds <= within, f"{command}: took {run.seconds:.2f} s, limit {within} s")
     return lines[0]
@@ -321,30 +323,34 @@ def refresh_wrong_secret():
         check("invalid_client" in line and "401" in line, line)
 
 
-def fault_case(name, kind, fault, body=b"", within=None, extra=(), **query):
+def fault_case(name, kind, fault, body=b"", within=None, extra=(), says=None, **query):
     def body_fn():
         with FakeServer() as s:
             s.fault(fault, body, **query)
             expect_failure(name, "refresh", refresh(s.base_url, extra=extra), kind,
-                           within=within)
+                           within=within, says=says)
             code = s.authorize_code()
             s.fault(fault, body, **query)
             expect_failure(name.replace("refresh", "token"), "token",
-                           token(s.base_url, code, extra=extra), kind, [code], within=within)
+                           token(s.base_url, code, extra=extra), kind, [code], within=within,
+                           says=says)
     body_fn.__name__ = name
     CASES[name] = body_fn
 
 
 fault_case("refresh_503", "retry", "answer", b"<html>maintenance</html>", status="503",
-           content_type="text/html")
-fault_case("refresh_429", "retry", "answer", b'{"error":"slow_down"}', status="429")
+           content_type="text/html", says="HTTP 503")
+fault_case("refresh_429", "retry", "answer", b'{"error":"slow_down"}', status="429",
+           says="HTTP 429")
 fault_case("refresh_garbage", "protocol", "answer", b"<html>welcome</html>", status="200",
-           content_type="text/html")
+           content_type="text/html", says="not valid JSON")
 fault_case("refresh_truncated_json", "protocol", "answer",
-           b'{"access_token":"at-123","expires_in":36', status="200")
-fault_case("refresh_302", "protocol", "redirect", location="https://login.example.com/")
-fault_case("refresh_partial_body", "retry", "partial")
-fault_case("refresh_never_answers", "retry", "hang", within=3.0, extra=("--timeout", "2"))
+           b'{"access_token":"at-123","expires_in":36', status="200", says="not valid JSON")
+fault_case("refresh_302", "protocol", "redirect", location="https://login.example.com/",
+           says="redirect (HTTP 302)")
+fault_case("refresh_partial_body", "retry", "partial", says="cut short")
+fault_case("refresh_never_answers", "retry", "hang", within=3.0, extra=("--timeout", "2"),
+           says="timed out")
 
 
 def oversize(name, chunked):
@@ -359,12 +365,12 @@ def oversize(name, chunked):
                 s.fault("oversize", bytes=str(64 << 20), chunked="1" if chunked else "0")
                 if command == "refresh":
                     run = refresh(s.base_url, data_limit=limit)
-                    expect_failure(name, command, run, "protocol")
+                    expect_failure(name, command, run, "protocol", says="size limit")
                 else:
                     code = s.authorize_code()
                     run = token(s.base_url, code, data_limit=limit)
                     expect_failure(name.replace("refresh", "token"), command, run, "protocol",
-                                   [code])
+                                   [code], says="size limit")
                 # Aborted at the 1 MiB cap: the peak stays near an ordinary run's,
                 # far below the 64 MiB the server offered (sanitizers inflate both).
                 grown = run.peak_kib - baseline.peak_kib
@@ -381,9 +387,66 @@ oversize("refresh_body_over_cap_chunked", True)
 @case
 def refresh_connection_refused():
     url = f"http://127.0.0.1:{free_port()}{CONTEXT}"
-    expect_failure("refresh_connection_refused", "refresh", refresh(url), "retry", within=5)
+    expect_failure("refresh_connection_refused", "refresh", refresh(url), "retry", within=5,
+                   says="refused")
     expect_failure("token_connection_refused", "token", token(url, "code-xyz"), "retry",
-                   ["code-xyz"], within=5)
+                   ["code-xyz"], within=5, says="refused")
+
+
+class RawServer:
+    """A loopback socket that reads each request and closes without answering
+    (or with a reset, when `reset`): what a crashing server looks like."""
+
+    def __init__(self, reset):
+        self.reset = reset
+
+    def __enter__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.serve)
+        self.thread.start()
+        return self
+
+    def serve(self):
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(5)
+                try:
+                    conn.recv(65536)
+                except OSError:
+                    pass
+                if self.reset:
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                    (1).to_bytes(4, "little") + (0).to_bytes(4, "little"))
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+        self.sock.close()
+        return False
+
+
+def connection_broken(name, reset):
+    def body_fn():
+        with RawServer(reset) as raw:
+            url = f"http://127.0.0.1:{raw.port}{CONTEXT}"
+            expect_failure(name, "refresh", refresh(url), "retry", within=5, says="reset")
+            expect_failure(name.replace("refresh", "token"), "token", token(url, "code-xyz"),
+                           "retry", ["code-xyz"], within=5, says="reset")
+    body_fn.__name__ = name
+    CASES[name] = body_fn
+
+
+connection_broken("refresh_closed_without_answer", False)
+connection_broken("refresh_connection_reset", True)
 
 
 @case
