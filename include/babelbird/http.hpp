@@ -69,7 +69,13 @@ struct http_request {
         return h == nullptr ? std::nullopt : std::optional<std::string_view>(h->value);
     }
     /// Replaces every header called `name` (any letter case) by one with `value`.
+    /// The replaced values (a credential, say) are zeroed before they are freed.
     void set_header(std::string_view name, std::string value) {
+        for (auto& h : headers) {
+            if (detail::iequals(h.name, name)) {
+                detail::scrub(h.value);
+            }
+        }
         std::erase_if(headers, [&](const http_header& h) { return detail::iequals(h.name, name); });
         headers.push_back({std::string(name), std::move(value)});
     }

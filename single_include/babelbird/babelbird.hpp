@@ -1818,7 +1818,13 @@ struct http_request {
         return h == nullptr ? std::nullopt : std::optional<std::string_view>(h->value);
     }
     /// Replaces every header called `name` (any letter case) by one with `value`.
+    /// The replaced values (a credential, say) are zeroed before they are freed.
     void set_header(std::string_view name, std::string value) {
+        for (auto& h : headers) {
+            if (detail::iequals(h.name, name)) {
+                detail::scrub(h.value);
+            }
+        }
         std::erase_if(headers, [&](const http_header& h) { return detail::iequals(h.name, name); });
         headers.push_back({std::string(name), std::move(value)});
     }
@@ -3378,6 +3384,7 @@ inline bool refresh_token_expired(const token_grant& grant, time_point now) noex
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <utility>
 
@@ -3668,6 +3675,43 @@ constexpr errc raw_null(std::string_view raw) noexcept {
     return raw == "null" ? errc{} : errc::invalid_json;
 }
 
+/// The JSON number grammar (RFC 8259 section 6), whatever the magnitude:
+/// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+constexpr bool is_json_number(std::string_view s) noexcept {
+    std::size_t i = 0;
+    const auto digits = [&s, &i]() noexcept {
+        const std::size_t start = i;
+        while (i < s.size() && is_digit(s[i])) {
+            ++i;
+        }
+        return i - start;
+    };
+    if (i < s.size() && s[i] == '-') {
+        ++i;
+    }
+    if (i < s.size() && s[i] == '0') {
+        ++i;
+    } else if (digits() == 0) {
+        return false;
+    }
+    if (i < s.size() && s[i] == '.') {
+        ++i;
+        if (digits() == 0) {
+            return false;
+        }
+    }
+    if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+        ++i;
+        if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
+            ++i;
+        }
+        if (digits() == 0) {
+            return false;
+        }
+    }
+    return i == s.size();
+}
+
 /// Parses 1-20 ASCII digits into a uint64, refusing overflow.
 constexpr bool parse_digits(std::string_view s, std::uint64_t& out) noexcept {
     if (s.empty() || s.size() > 20) {
@@ -3823,8 +3867,13 @@ inline errc validate_value(simdjson::ondemand::value v, const char* end, int dep
         return errc{};
     }
     case simdjson::ondemand::json_type::number: {
-        simdjson::ondemand::number n;
-        return v.get_number().get(n) == simdjson::SUCCESS ? errc{} : errc::invalid_json;
+        // Checked against the grammar, not converted: an unknown field may hold
+        // a number no double or 64-bit integer can (a 30-digit id, 1e400).
+        std::string_view raw;
+        if (errc e = raw_token(v, raw); e != errc{}) {
+            return e;
+        }
+        return is_json_number(raw) ? errc{} : errc::invalid_json;
     }
     case simdjson::ondemand::json_type::string: {
         std::string_view s;
@@ -3969,18 +4018,38 @@ public:
         return errc{};
     }
 
-    /// Zeros what the parse left in this thread's buffers (the body copy and the
-    /// unescaped tokens), and gives back memory grown for an unusually large body.
+    /// Zeros what the parse left in this thread's buffers (the body copy, the
+    /// unescaped tokens and simdjson's string buffer), and gives back memory
+    /// grown for an unusually large body.
     void release(const token_fields& fields) noexcept {
         scrub_view(fields.access);
         scrub_view(fields.refresh);
         secure_zero(buffer_.get(), used_);
+        scrub_string_buffer(used_);
         used_ = 0;
         if (capacity_ > keep_capacity) {
             buffer_.reset();
             capacity_ = 0;
             parser_ = simdjson::ondemand::parser{};
+            strings_ = nullptr;
+            strings_capacity_ = 0;
         }
+    }
+
+    /// For tests and fuzzers: the memory a parse copies body bytes into.
+    /// `body_copy` is the padded copy of the body (zero-initialised when
+    /// allocated); `strings` is the part of simdjson's string buffer that any
+    /// body within the parser's current capacity can reach, which `release`
+    /// zeroes (all of it when the buffer is new). Both views end at the next parse.
+    struct memory_view {
+        std::span<char> body_copy;
+        std::span<char> strings;
+    };
+    memory_view memory_for_testing() noexcept {
+        const bool located = strings_ != nullptr && strings_capacity_ == parser_.capacity();
+        return {std::span<char>(buffer_.get(), capacity_),
+                std::span<char>(strings_, located ? strings_capacity_ + simdjson::SIMDJSON_PADDING
+                                                  : 0)};
     }
 
 private:
@@ -4007,6 +4076,41 @@ private:
         return e == simdjson::SUCCESS ? errc::trailing_content : errc::invalid_json;
     }
 
+    /// simdjson unescapes every key and escaped string it is asked for into the
+    /// parser's string buffer, from its start, in blocks of up to 64 bytes that
+    /// run past the string: after `{"access_token":"T"}` the buffer holds
+    /// `access_token":"T"}` though only the key was asked for. The writes of one
+    /// parse stay within its first `body size + SIMDJSON_PADDING` bytes, and
+    /// simdjson allocates 5/3 of its capacity plus the padding.
+    void scrub_string_buffer(std::size_t body_size) noexcept {
+        if (parser_.capacity() == 0) {
+            return;
+        }
+        std::size_t reach = body_size;
+        if (strings_ == nullptr || strings_capacity_ != parser_.capacity()) {
+            strings_ = locate_string_buffer();
+            strings_capacity_ = parser_.capacity();
+            reach = strings_capacity_; // a new buffer: zero all a parse can reach, once
+        }
+        if (strings_ != nullptr) {
+            secure_zero(strings_, reach + simdjson::SIMDJSON_PADDING);
+        }
+    }
+
+    /// Where the string buffer starts: an empty string unescapes to a view at
+    /// its start. Needed only after simdjson (re)allocated it.
+    char* locate_string_buffer() noexcept {
+        static constexpr char probe[2 + simdjson::SIMDJSON_PADDING] = "\"\"";
+        simdjson::ondemand::document doc;
+        std::string_view empty;
+        if (parser_.iterate(probe, 2, sizeof probe).get(doc) != simdjson::SUCCESS ||
+            doc.get_string().get(empty) != simdjson::SUCCESS) {
+            return nullptr;
+        }
+        // The view points into the parser's own (non-const) buffer.
+        return const_cast<char*>(empty.data());
+    }
+
     /// The views point into buffers this object owns (the body copy or the
     /// parser's string buffer), which are not const objects.
     static void scrub_view(std::string_view v) noexcept {
@@ -4019,6 +4123,8 @@ private:
     std::unique_ptr<char[]> buffer_;
     std::size_t capacity_ = 0;
     std::size_t used_ = 0;
+    char* strings_ = nullptr;          ///< start of the parser's string buffer, once located
+    std::size_t strings_capacity_ = 0; ///< the parser capacity `strings_` was located for
 };
 
 /// Zeros the scratch buffers when the parse is over, whatever path it took.
