@@ -332,13 +332,13 @@ public:
         return *this;
     }
 
-    /// Drops a kept OAuth text that overlaps `secret` (either contains the
+    /// Drops a kept OAuth text that overlaps `sent` (either contains the
     /// other), for callers that know which secrets they sent.
-    constexpr error& forget_oauth_text_overlapping(std::string_view secret) noexcept {
+    constexpr error& forget_oauth_text_overlapping(std::string_view sent) noexcept {
         const std::string_view text(oauth_text_, oauth_text_len_);
-        if (!text.empty() && !secret.empty() &&
-            (text.find(secret) != std::string_view::npos ||
-             secret.find(text) != std::string_view::npos)) {
+        if (!text.empty() && !sent.empty() &&
+            (text.find(sent) != std::string_view::npos ||
+             sent.find(text) != std::string_view::npos)) {
             for (char& ch : oauth_text_) {
                 ch = '\0';
             }
