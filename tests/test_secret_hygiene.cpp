@@ -374,6 +374,8 @@ TEST_CASE("secret hygiene: requests, answers and grants are zeroed before they a
     const std::string escaped = R"({"access_token":"AT.hygiene\u002daccess-token-0003-xyz"})";
     const std::string large =
         R"({"pad":")" + std::string(100000, 'p') + R"(",)" + token_body().substr(1);
+    const std::string long_token(200, 'L');
+    const babelbird::http_response long_answer(200, std::string(500, 'x'));
     ts::recording_transport transport;
     transport.answer = babelbird::http_response(200, ok_body);
 
@@ -392,6 +394,23 @@ TEST_CASE("secret hygiene: requests, answers and grants are zeroed before they a
             creds, server, babelbird::secret_view(auth_code), "https://app.example.com/cb");
         REQUIRE(c);
         CHECK(creds.basic_authorization().expose_secret() == basic);
+        // Assigning over a request or an answer zeros what it held, even when
+        // the new value needs a larger buffer and the old one is freed.
+        auto longer =
+            babelbird::build_refresh_request(creds, server, babelbird::secret_view(long_token));
+        REQUIRE(longer);
+        auto assigned =
+            babelbird::build_refresh_request(creds, server, babelbird::secret_view(refresh_token));
+        REQUIRE(assigned);
+        *assigned = *longer;
+        *assigned =
+            babelbird::build_refresh_request(creds, server, babelbird::secret_view(refresh_token))
+                .value();
+        *assigned = std::move(*longer);
+        babelbird::http_response answer(200, ok_body);
+        answer = long_answer;
+        answer = babelbird::http_response(200, ok_body);
+        answer = babelbird::http_response(200, long_answer.body);
     }
     {
         // The whole exchange: request, transport copies, the answer, the parse, the grant.

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "babelbird/detail/ascii.hpp"
@@ -55,13 +56,29 @@ struct http_request {
           body(std::move(body_)) {}
     http_request(const http_request&) = default;
     http_request(http_request&&) noexcept = default;
-    http_request& operator=(const http_request&) = default;
-    http_request& operator=(http_request&&) noexcept = default;
-    ~http_request() {
-        detail::scrub(url);
-        detail::scrub_headers(headers);
-        detail::scrub(body);
+    /// Assignment zeros the old URL, header values and body first: a string
+    /// may free its buffer when it is assigned to (always, with libc++ moves).
+    http_request& operator=(const http_request& other) {
+        if (this != &other) {
+            scrub_storage();
+            method = other.method;
+            url = other.url;
+            headers = other.headers;
+            body = other.body;
+        }
+        return *this;
     }
+    http_request& operator=(http_request&& other) noexcept {
+        if (this != &other) {
+            scrub_storage();
+            method = std::move(other.method);
+            url = std::move(other.url);
+            headers = std::move(other.headers);
+            body = std::move(other.body);
+        }
+        return *this;
+    }
+    ~http_request() { scrub_storage(); }
 
     /// The value of the first header called `name` (any letter case), if present.
     std::optional<std::string_view> header(std::string_view name) const noexcept {
@@ -79,6 +96,13 @@ struct http_request {
         std::erase_if(headers, [&](const http_header& h) { return detail::iequals(h.name, name); });
         headers.push_back({std::string(name), std::move(value)});
     }
+
+private:
+    void scrub_storage() noexcept {
+        detail::scrub(url);
+        detail::scrub_headers(headers);
+        detail::scrub(body);
+    }
 };
 
 /// A response as the transport received it.
@@ -94,17 +118,37 @@ struct http_response {
         : status(status_), headers(std::move(headers_)), body(std::move(body_)) {}
     http_response(const http_response&) = default;
     http_response(http_response&&) noexcept = default;
-    http_response& operator=(const http_response&) = default;
-    http_response& operator=(http_response&&) noexcept = default;
-    ~http_response() {
-        detail::scrub_headers(headers);
-        detail::scrub(body);
+    /// Assignment zeros the old header values and body first.
+    http_response& operator=(const http_response& other) {
+        if (this != &other) {
+            scrub_storage();
+            status = other.status;
+            headers = other.headers;
+            body = other.body;
+        }
+        return *this;
     }
+    http_response& operator=(http_response&& other) noexcept {
+        if (this != &other) {
+            scrub_storage();
+            status = other.status;
+            headers = std::move(other.headers);
+            body = std::move(other.body);
+        }
+        return *this;
+    }
+    ~http_response() { scrub_storage(); }
 
     /// The value of the first header called `name` (any letter case), if present.
     std::optional<std::string_view> header(std::string_view name) const noexcept {
         const http_header* h = detail::find_header(headers, name);
         return h == nullptr ? std::nullopt : std::optional<std::string_view>(h->value);
+    }
+
+private:
+    void scrub_storage() noexcept {
+        detail::scrub_headers(headers);
+        detail::scrub(body);
     }
 };
 

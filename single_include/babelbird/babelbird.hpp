@@ -528,13 +528,13 @@ public:
         return *this;
     }
 
-    /// Drops a kept OAuth text that overlaps `secret` (either contains the
+    /// Drops a kept OAuth text that overlaps `sent` (either contains the
     /// other), for callers that know which secrets they sent.
-    constexpr error& forget_oauth_text_overlapping(std::string_view secret) noexcept {
+    constexpr error& forget_oauth_text_overlapping(std::string_view sent) noexcept {
         const std::string_view text(oauth_text_, oauth_text_len_);
-        if (!text.empty() && !secret.empty() &&
-            (text.find(secret) != std::string_view::npos ||
-             secret.find(text) != std::string_view::npos)) {
+        if (!text.empty() && !sent.empty() &&
+            (text.find(sent) != std::string_view::npos ||
+             sent.find(text) != std::string_view::npos)) {
             for (char& ch : oauth_text_) {
                 ch = '\0';
             }
@@ -1759,6 +1759,7 @@ private:
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 
@@ -1804,13 +1805,29 @@ struct http_request {
           body(std::move(body_)) {}
     http_request(const http_request&) = default;
     http_request(http_request&&) noexcept = default;
-    http_request& operator=(const http_request&) = default;
-    http_request& operator=(http_request&&) noexcept = default;
-    ~http_request() {
-        detail::scrub(url);
-        detail::scrub_headers(headers);
-        detail::scrub(body);
+    /// Assignment zeros the old URL, header values and body first: a string
+    /// may free its buffer when it is assigned to (always, with libc++ moves).
+    http_request& operator=(const http_request& other) {
+        if (this != &other) {
+            scrub_storage();
+            method = other.method;
+            url = other.url;
+            headers = other.headers;
+            body = other.body;
+        }
+        return *this;
     }
+    http_request& operator=(http_request&& other) noexcept {
+        if (this != &other) {
+            scrub_storage();
+            method = std::move(other.method);
+            url = std::move(other.url);
+            headers = std::move(other.headers);
+            body = std::move(other.body);
+        }
+        return *this;
+    }
+    ~http_request() { scrub_storage(); }
 
     /// The value of the first header called `name` (any letter case), if present.
     std::optional<std::string_view> header(std::string_view name) const noexcept {
@@ -1828,6 +1845,13 @@ struct http_request {
         std::erase_if(headers, [&](const http_header& h) { return detail::iequals(h.name, name); });
         headers.push_back({std::string(name), std::move(value)});
     }
+
+private:
+    void scrub_storage() noexcept {
+        detail::scrub(url);
+        detail::scrub_headers(headers);
+        detail::scrub(body);
+    }
 };
 
 /// A response as the transport received it.
@@ -1843,17 +1867,37 @@ struct http_response {
         : status(status_), headers(std::move(headers_)), body(std::move(body_)) {}
     http_response(const http_response&) = default;
     http_response(http_response&&) noexcept = default;
-    http_response& operator=(const http_response&) = default;
-    http_response& operator=(http_response&&) noexcept = default;
-    ~http_response() {
-        detail::scrub_headers(headers);
-        detail::scrub(body);
+    /// Assignment zeros the old header values and body first.
+    http_response& operator=(const http_response& other) {
+        if (this != &other) {
+            scrub_storage();
+            status = other.status;
+            headers = other.headers;
+            body = other.body;
+        }
+        return *this;
     }
+    http_response& operator=(http_response&& other) noexcept {
+        if (this != &other) {
+            scrub_storage();
+            status = other.status;
+            headers = std::move(other.headers);
+            body = std::move(other.body);
+        }
+        return *this;
+    }
+    ~http_response() { scrub_storage(); }
 
     /// The value of the first header called `name` (any letter case), if present.
     std::optional<std::string_view> header(std::string_view name) const noexcept {
         const http_header* h = detail::find_header(headers, name);
         return h == nullptr ? std::nullopt : std::optional<std::string_view>(h->value);
+    }
+
+private:
+    void scrub_storage() noexcept {
+        detail::scrub_headers(headers);
+        detail::scrub(body);
     }
 };
 
