@@ -58,7 +58,7 @@ TEST_CASE("authorize URL: documented parameters in order, redirect_uri with its 
 }
 
 TEST_CASE("authorize URL: data with & = + spaces and non-ASCII text") {
-    // "a&b=c+d e/中文~" : '~' is unreserved, everything else reserved is escaped.
+    // "a&b=c+d e/\u4e2d\u6587~" : '~' is unreserved, everything else reserved is escaped.
     const auto url = login({.client_id = "babel-client",
                             .redirect_uri = redirect,
                             .data = "a&b=c+d e/\xE4\xB8\xAD\xE6\x96\x87~"});

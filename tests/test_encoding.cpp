@@ -131,7 +131,7 @@ TEST_CASE("percent-encoding: every byte except the unreserved set is escaped") {
 }
 
 TEST_CASE("form encoding: RFC 6749 appendix B example") {
-    // " %&+£€" -> "+%25%26%2B%C2%A3%E2%82%AC"
+    // " %&+\u00a3\u20ac" -> "+%25%26%2B%C2%A3%E2%82%AC"
     CHECK(babelbird::form_encode(" %&+\xC2\xA3\xE2\x82\xAC") == "+%25%26%2B%C2%A3%E2%82%AC");
     CHECK(babelbird::form_encode("a*b-c.d_e~") == "a*b-c.d_e%7E");
 }

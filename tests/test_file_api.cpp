@@ -33,7 +33,7 @@ static_assert(babelbird::detail::file_path_error("/api/v1/file/list") == errc{})
 static_assert(babelbird::detail::file_path_error("/api/v1/../admin") == errc::invalid_path);
 
 TEST_CASE("file API: GET with UTF-8 query parameters, exact bytes") {
-    // folder = "/我的文档/a b", sort = "name+asc"
+    // folder = "/\u6211\u7684\u6587\u6863/a b", sort = "name+asc"
     const query_parameter query[] = {
         {"folder", "/\xE6\x88\x91\xE7\x9A\x84\xE6\x96\x87\xE6\xA1\xA3/a b"},
         {"page", "1"},
