@@ -264,6 +264,27 @@ TEST_CASE("secret hygiene: no failing path puts a secret into an error") {
         credentials(), server, babelbird::secret_view(auth_code),
         "https://app.example.com/cb?" + std::string(refresh_token) + "#x"));
 
+    // The authorization callback, with the code and the expected data secret.
+    const std::string code = babelbird::percent_encode(auth_code);
+    const std::string other = babelbird::percent_encode(refresh_token);
+    for (const std::string& query : {
+             "code=" + code + "&code=" + code,
+             "code=" + code + "%0D%0A",
+             "code=" + code + "&data=" + other,
+             "code=" + code,
+             "error=access_denied&error_description=" + other + "&code=" + code,
+             "error=" + other,
+             "error=" + code + "&data=" + babelbird::percent_encode(new_refresh),
+             "code=" + code + "%ZZ",
+             "code=" + code + "%C0%AF",
+             "data=" + babelbird::percent_encode(new_refresh),
+             "code=" + code + "+x",
+             "code=" + code + "\t",
+         }) {
+        collect(babelbird::parse_callback_query(query, new_refresh));
+        collect(babelbird::parse_callback_url("https://app.example.com/cb?" + query, new_refresh));
+    }
+
     // The parser: every status class over echoing bodies, then the hostile corpus.
     const auto bodies = echoing_bodies();
     for (int status : {101, 200, 204, 302, 400, 401, 403, 429, 500, 503}) {
