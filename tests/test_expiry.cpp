@@ -112,15 +112,15 @@ TEST_CASE("expiry: huge values neither overflow nor wrap") {
         const auto w = babelbird::expiry_window_for(t0, t0 + 100s, {huge, huge});
         CHECK(w.usable_until == t0 + 50s);
         CHECK(w.refresh_from == t0 + 25s);
-        const auto all = babelbird::expiry_window_for(time_point::min(), time_point::max(),
-                                                      {huge, huge});
+        const auto all =
+            babelbird::expiry_window_for(time_point::min(), time_point::max(), {huge, huge});
         CHECK(all.usable_until > time_point::min());
         CHECK(all.refresh_from <= all.usable_until);
         CHECK(all.refresh_from >= time_point::min());
     }
     SUBCASE("expires_in of 2^64-1 saturates") {
-        const auto at = babelbird::access_expires_at(
-            t0, std::numeric_limits<std::uint64_t>::max(), std::chrono::seconds(3600));
+        const auto at = babelbird::access_expires_at(t0, std::numeric_limits<std::uint64_t>::max(),
+                                                     std::chrono::seconds(3600));
         CHECK(at == time_point::max());
         CHECK(babelbird::token_state_at(t0, at, t0, policy) == token_state::fresh);
     }
@@ -139,15 +139,13 @@ TEST_CASE("expiry: access_expires_at uses expires_in, else the assumed lifetime"
     CHECK(babelbird::access_expires_at(t0, std::nullopt, -5s) == t0);
     // The default of client_options: one hour.
     CHECK(babelbird::access_expires_at(t0, std::nullopt,
-                                       babelbird::client_options{}.assumed_lifetime) ==
-          t0 + 3600s);
+                                       babelbird::client_options{}.assumed_lifetime) == t0 + 3600s);
 }
 
 TEST_CASE("expiry: refresh-token expiry") {
     constexpr auto thirty_days = std::chrono::hours(24 * 30);
     SUBCASE("the server's refresh_expires_in wins") {
-        CHECK(babelbird::refresh_expires_at(t0, 120, true, std::nullopt, thirty_days) ==
-              t0 + 120s);
+        CHECK(babelbird::refresh_expires_at(t0, 120, true, std::nullopt, thirty_days) == t0 + 120s);
         CHECK(babelbird::refresh_expires_at(t0, 120, false, t0 + 1h, thirty_days) == t0 + 120s);
     }
     SUBCASE("a rotated token lives 30 days by default") {
@@ -191,7 +189,8 @@ TEST_CASE("expiry: the state of a grant") {
 
 TEST_CASE("expiry: refresh() stamps times through the same policy functions") {
     ts::recording_transport transport;
-    transport.answer = babelbird::http_response(200, R"({"access_token":"A","refresh_token":"R2"})");
+    transport.answer =
+        babelbird::http_response(200, R"({"access_token":"A","refresh_token":"R2"})");
     ts::fixed_clock clock;
     babelbird::client_options options;
     options.assumed_lifetime = 59s;

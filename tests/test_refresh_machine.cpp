@@ -48,9 +48,8 @@ TEST_CASE("refresh_machine: a refresh-token seed refreshes first, with refresh()
     ts::recording_transport recorder;
     recorder.answer = ts::token_answer("A1", "R1");
     ts::fixed_clock clock;
-    const auto reference = babelbird::refresh(
-        recorder, ts::credentials(), ts::server(), babelbird::secret_view(ts::refresh_token), {},
-        clock);
+    const auto reference = babelbird::refresh(recorder, ts::credentials(), ts::server(),
+                                              babelbird::secret_view(ts::refresh_token), {}, clock);
     REQUIRE(reference);
     REQUIRE(recorder.requests.size() == 1);
     CHECK(request->method == recorder.requests[0].method);
@@ -157,8 +156,7 @@ TEST_CASE("refresh_machine: retry-class failures back off, then refresh again") 
     SUBCASE("without a valid token: fail with the same error until the backoff ends") {
         auto m = machine_from(ts::refresh_token, options);
         REQUIRE(m.begin_refresh());
-        const auto failed =
-            m.complete(babelbird::error::transport(babelbird::errc::timeout), t0);
+        const auto failed = m.complete(babelbird::error::transport(babelbird::errc::timeout), t0);
         REQUIRE_FALSE(failed);
         CHECK(failed.error().code() == babelbird::errc::timeout);
         CHECK(failed.error().is_retryable());
@@ -186,6 +184,15 @@ TEST_CASE("refresh_machine: retry-class failures back off, then refresh again") 
         CHECK(m.next_attempt() == at + 5s);
         CHECK(m.next(at + 5s) == refresh_action::refresh_ahead);
         CHECK(m.current()->access_token.expose_secret() == "A1");
+    }
+    SUBCASE("the backoff counts from the end of a slow failed attempt") {
+        auto m = machine_from(ts::refresh_token, options);
+        REQUIRE(m.begin_refresh());
+        REQUIRE_FALSE(
+            m.complete(babelbird::error::transport(babelbird::errc::timeout), t0, t0 + 30s));
+        CHECK(m.retry_not_before() == t0 + 35s);
+        CHECK(m.next(t0 + 34s) == refresh_action::fail);
+        CHECK(m.next(t0 + 35s) == refresh_action::refresh);
     }
     SUBCASE("a protocol failure backs off the same way") {
         auto m = machine_from(ts::refresh_token, options);
@@ -216,8 +223,7 @@ TEST_CASE("refresh_machine: reauthorize failures block until reset()") {
     const auto at = t0 + 3300s;
     REQUIRE(m.begin_refresh());
     const auto failed = m.complete(
-        babelbird::http_response(400, R"({"error":"invalid_grant","error_description":"R1"})"),
-        at);
+        babelbird::http_response(400, R"({"error":"invalid_grant","error_description":"R1"})"), at);
     REQUIRE_FALSE(failed);
     CHECK(failed.error().needs_reauthorization());
     CHECK(failed.error().oauth_code() == babelbird::oauth_error::invalid_grant);
@@ -316,12 +322,11 @@ TEST_CASE("refresh_machine: an OAuth error text that echoes a sent secret is dro
 TEST_CASE("token_seed: validation") {
     CHECK(babelbird::token_seed::from_refresh_token(babelbird::secret_view("")).error().code() ==
           babelbird::errc::empty_value);
-    CHECK(babelbird::token_seed::from_refresh_token(babelbird::secret_view("a b"))
-              .error()
-              .code() == babelbird::errc::token_not_header_safe);
-    CHECK(babelbird::token_seed::from_refresh_token(babelbird::secret_view("a\nb"))
-              .error()
-              .code() == babelbird::errc::control_character);
+    CHECK(babelbird::token_seed::from_refresh_token(babelbird::secret_view("a b")).error().code() ==
+          babelbird::errc::token_not_header_safe);
+    CHECK(
+        babelbird::token_seed::from_refresh_token(babelbird::secret_view("a\nb")).error().code() ==
+        babelbird::errc::control_character);
     const auto with_expiry =
         babelbird::token_seed::from_refresh_token(babelbird::secret_view("R"), t0 + 1h);
     REQUIRE(with_expiry);
@@ -329,12 +334,10 @@ TEST_CASE("token_seed: validation") {
     CHECK(with_expiry->grant().access_token.empty());
 
     CHECK(babelbird::token_seed::from_grant({}).error().code() == babelbird::errc::empty_value);
-    CHECK(babelbird::token_seed::from_grant(ts::stored_grant("A B", "R", t0, 1h))
-              .error()
-              .code() == babelbird::errc::token_not_header_safe);
-    CHECK(babelbird::token_seed::from_grant(ts::stored_grant("A", "R\r", t0, 1h))
-              .error()
-              .code() == babelbird::errc::control_character);
+    CHECK(babelbird::token_seed::from_grant(ts::stored_grant("A B", "R", t0, 1h)).error().code() ==
+          babelbird::errc::token_not_header_safe);
+    CHECK(babelbird::token_seed::from_grant(ts::stored_grant("A", "R\r", t0, 1h)).error().code() ==
+          babelbird::errc::control_character);
     CHECK(babelbird::token_seed::from_grant(ts::stored_grant("", "R", t0, 1h)));
     CHECK(babelbird::token_seed::from_grant(ts::stored_grant("A", "", t0, 1h)));
 }

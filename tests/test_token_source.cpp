@@ -90,8 +90,8 @@ TEST_CASE("token_source: a refresh-token seed refreshes on the first get(), then
     transport.then_answer(ts::token_answer("A1", "R1"));
     ts::fixed_clock clock;
     clock.at = t0;
-    source_t source(script_ref{&transport}, ts::credentials(), ts::server(), refresh_seed("R0"),
-                    {}, ts::clock_ref{&clock});
+    source_t source(script_ref{&transport}, ts::credentials(), ts::server(), refresh_seed("R0"), {},
+                    ts::clock_ref{&clock});
     CHECK(source.state_at(t0) == token_state::expired);
     CHECK(source.current().access_token().empty());
     CHECK(source.current().grant().refresh_token.expose_secret() == "R0");
@@ -116,8 +116,8 @@ TEST_CASE("token_source: a stored grant is used without a refresh while fresh") 
     ts::scripted_transport transport;
     ts::fixed_clock clock;
     clock.at = t0 + 3000s;
-    source_t source(script_ref{&transport}, ts::credentials(), ts::server(),
-                    grant_seed("A1", "R1"), {}, ts::clock_ref{&clock});
+    source_t source(script_ref{&transport}, ts::credentials(), ts::server(), grant_seed("A1", "R1"),
+                    {}, ts::clock_ref{&clock});
     CHECK(access_of(source.get()) == "A1");
     CHECK(transport.calls() == 0);
 }
@@ -127,8 +127,8 @@ TEST_CASE("token_source: a stored grant that has expired is refreshed with its r
     transport.then_answer(ts::token_answer("A2", ""));
     ts::fixed_clock clock;
     clock.at = t0 + 10h;
-    source_t source(script_ref{&transport}, ts::credentials(), ts::server(),
-                    grant_seed("A1", "R1"), {}, ts::clock_ref{&clock});
+    source_t source(script_ref{&transport}, ts::credentials(), ts::server(), grant_seed("A1", "R1"),
+                    {}, ts::clock_ref{&clock});
     CHECK(access_of(source.get()) == "A2");
     REQUIRE(transport.calls() == 1);
     CHECK(transport.sent[0] == "R1");
@@ -139,8 +139,8 @@ TEST_CASE("token_source: every state transition with the injected clock") {
     ts::scripted_transport transport;
     ts::fixed_clock clock;
     clock.at = t0;
-    source_t source(script_ref{&transport}, ts::credentials(), ts::server(),
-                    grant_seed("A1", "R1"), {}, ts::clock_ref{&clock});
+    source_t source(script_ref{&transport}, ts::credentials(), ts::server(), grant_seed("A1", "R1"),
+                    {}, ts::clock_ref{&clock});
     // fresh until 3240 s: no refresh.
     clock.at = t0 + 3240s - 1ns;
     CHECK(access_of(source.get()) == "A1");
@@ -166,8 +166,8 @@ TEST_CASE("token_source: refresh ahead fails: the old token keeps being served")
     ts::fixed_clock clock;
     babelbird::token_source_options options;
     options.retry_backoff = 10s;
-    source_t source(script_ref{&transport}, ts::credentials(), ts::server(),
-                    grant_seed("A1", "R1"), options, ts::clock_ref{&clock});
+    source_t source(script_ref{&transport}, ts::credentials(), ts::server(), grant_seed("A1", "R1"),
+                    options, ts::clock_ref{&clock});
     transport.then_fail(babelbird::errc::timeout);
     clock.at = t0 + 3300s;
     CHECK(access_of(source.get()) == "A1");
@@ -215,8 +215,8 @@ TEST_CASE("token_source: reauthorize errors are remembered, not retried, until r
     ts::scripted_transport transport;
     ts::fixed_clock clock;
     clock.at = t0;
-    source_t source(script_ref{&transport}, ts::credentials(), ts::server(), refresh_seed("R0"),
-                    {}, ts::clock_ref{&clock});
+    source_t source(script_ref{&transport}, ts::credentials(), ts::server(), refresh_seed("R0"), {},
+                    ts::clock_ref{&clock});
     transport.then_answer(babelbird::http_response(400, R"({"error":"invalid_grant"})"));
     const auto first = source.get();
     REQUIRE_FALSE(first);
@@ -239,8 +239,8 @@ TEST_CASE("token_source: reauthorize errors are remembered, not retried, until r
 TEST_CASE("token_source: reauthorize during refresh ahead: the valid token until it expires") {
     ts::scripted_transport transport;
     ts::fixed_clock clock;
-    source_t source(script_ref{&transport}, ts::credentials(), ts::server(),
-                    grant_seed("A1", "R1"), {}, ts::clock_ref{&clock});
+    source_t source(script_ref{&transport}, ts::credentials(), ts::server(), grant_seed("A1", "R1"),
+                    {}, ts::clock_ref{&clock});
     transport.then_answer(babelbird::http_response(401, ""));
     clock.at = t0 + 3300s;
     CHECK(access_of(source.get()) == "A1");
@@ -259,8 +259,8 @@ TEST_CASE("token_source: invalidate() forces one refresh, only for the cached to
     ts::scripted_transport transport;
     ts::fixed_clock clock;
     clock.at = t0;
-    source_t source(script_ref{&transport}, ts::credentials(), ts::server(),
-                    grant_seed("A1", "R1"), {}, ts::clock_ref{&clock});
+    source_t source(script_ref{&transport}, ts::credentials(), ts::server(), grant_seed("A1", "R1"),
+                    {}, ts::clock_ref{&clock});
     // A token the source never handed out changes nothing.
     source.invalidate(babelbird::secret_view("A0"));
     source.invalidate(babelbird::secret_view(""));
@@ -448,8 +448,7 @@ TEST_CASE("token_source: default clock, lambda transport and class template argu
     auto transport = [](const babelbird::http_request&) -> babelbird::transport_result {
         return ts::token_answer("A1", "R1", 60);
     };
-    babelbird::token_source source(transport, ts::credentials(), ts::server(),
-                                   refresh_seed("R0"));
+    babelbird::token_source source(transport, ts::credentials(), ts::server(), refresh_seed("R0"));
     CHECK(access_of(source.get()) == "A1");
     CHECK(source.current().grant().expires_at == source.current().grant().issued_at + 60s);
 }

@@ -121,8 +121,8 @@ constexpr time_point subtract_capped(time_point t, tick_rep margin, std::uint64_
     const std::uint64_t half = span / 2; // <= 2^63 - 1
     const std::uint64_t m = margin <= 0 ? 0 : static_cast<std::uint64_t>(margin);
     const std::uint64_t take = m < half ? m : half;
-    return time_point(time_point::duration(static_cast<tick_rep>(
-        static_cast<std::uint64_t>(t.time_since_epoch().count()) - take)));
+    return time_point(time_point::duration(
+        static_cast<tick_rep>(static_cast<std::uint64_t>(t.time_since_epoch().count()) - take)));
 }
 
 } // namespace detail

@@ -5,10 +5,10 @@
 /// HTTP clients, coroutines); `token_source` is the thread-safe cache over it.
 ///
 /// @code
-/// babelbird::refresh_machine m(credentials, server, *babelbird::token_seed::from_refresh_token(rt));
-/// switch (m.next(clock.now())) {
-/// case babelbird::refresh_action::refresh:        // no usable token: refresh first
-/// case babelbird::refresh_action::refresh_ahead: { // usable, but refresh now
+/// babelbird::refresh_machine m(credentials, server,
+/// *babelbird::token_seed::from_refresh_token(rt)); switch (m.next(clock.now())) { case
+/// babelbird::refresh_action::refresh:        // no usable token: refresh first case
+/// babelbird::refresh_action::refresh_ahead: { // usable, but refresh now
 ///     auto request = m.begin_refresh();            // an error when nothing may be sent
 ///     const auto issued_at = clock.now();          // read before sending
 ///     http.async_send(*request, [&, issued_at](babelbird::transport_result r) {
@@ -30,9 +30,9 @@
 ///   revoked refresh token is not sent again and again. The current token is
 ///   still used while it is valid.
 /// - `retry` and `protocol` failures are remembered with a backoff: attempts
-///   start at least `retry_backoff` apart (counted from the issue time of the
-///   failed attempt). Meanwhile a still-valid token is used, and without one
-///   `next()` says `fail` with that error.
+///   start at least `retry_backoff` after the failed attempt ended (or, when
+///   its end time is not given, after it started). Meanwhile a still-valid token is used, and
+///   without one `next()` says `fail` with that error.
 #pragma once
 
 #include <chrono>
@@ -64,8 +64,9 @@ public:
     /// @param refresh_expires_at the stored token's expiry, if known
     /// @returns `errc::empty_value`, `errc::control_character` or
     /// `errc::token_not_header_safe` (class `usage`) for a bad token.
-    static result<token_seed> from_refresh_token(secret_view refresh_token,
-                                                 std::optional<time_point> refresh_expires_at = {}) {
+    static result<token_seed>
+    from_refresh_token(secret_view refresh_token,
+                       std::optional<time_point> refresh_expires_at = {}) {
         if (auto ok = detail::check_token_input(refresh_token.expose_secret()); !ok) {
             return ok.error();
         }
@@ -110,8 +111,8 @@ private:
 struct refresh_machine_options {
     client_options client{};
     expiry_policy expiry{};
-    /// The least time between the starts of two attempts after a `retry` or
-    /// `protocol` failure. Zero retries at once.
+    /// How long to wait after a `retry` or `protocol` failure before the next
+    /// attempt. Zero retries at once.
     std::chrono::milliseconds retry_backoff{2000};
 };
 
@@ -143,9 +144,7 @@ public:
     bool rejected() const noexcept { return rejected_; }
     /// Whether `current()` holds an access token that is neither rejected nor
     /// expired at `now`.
-    bool usable_at(time_point now) const noexcept {
-        return state_at(now) != token_state::expired;
-    }
+    bool usable_at(time_point now) const noexcept { return state_at(now) != token_state::expired; }
     /// The current access token's state; absent or rejected tokens are expired.
     token_state state_at(time_point now) const noexcept {
         if (current_->access_token.empty() || rejected_) {
@@ -219,13 +218,17 @@ public:
     /// Parsed and stamped exactly as `refresh(transport, ..., previous_grant)`:
     /// a kept refresh token keeps its expiry.
     /// @param issued_at the clock reading taken before the request was sent
+    /// @param completed_at the clock reading when the answer (or failure)
+    ///        arrived; the backoff after a transient failure counts from it
+    ///        (from `issued_at` when not given)
     /// @returns the new grant, now `current()`; or the classified error, now
     /// `failure()` (see the failure policy). `errc::invalid_argument` (class
     /// `usage`, state unchanged) when no refresh is in flight.
     /// @warning Persist the new grant's refresh token before relying on it: a
     /// rotated refresh token replaces the old one on the server.
-    result<std::shared_ptr<const token_grant>> complete(const transport_result& response,
-                                                        time_point issued_at) {
+    result<std::shared_ptr<const token_grant>>
+    complete(const transport_result& response, time_point issued_at,
+             std::optional<time_point> completed_at = std::nullopt) {
         if (!in_flight_) {
             return error::usage(errc::invalid_argument);
         }
@@ -236,7 +239,7 @@ public:
             {used.refresh_token.expose_secret(), credentials_.client_secret().expose_secret()},
             used.refresh_token.view(), used.refresh_expires_at, options_.client);
         if (!grant) {
-            record_failure(grant.error(), issued_at);
+            record_failure(grant.error(), completed_at.value_or(issued_at));
             return grant.error();
         }
         adopt(std::make_shared<const token_grant>(std::move(*grant)));
@@ -282,13 +285,13 @@ private:
         retry_not_before_ = time_point::min();
     }
 
-    void record_failure(const error& e, time_point issued_at) noexcept {
+    void record_failure(const error& e, time_point ended_at) noexcept {
         failure_ = e;
         if (e.kind() == error_class::reauthorize || e.kind() == error_class::usage) {
             blocked_ = true;
         } else {
             retry_not_before_ = detail::add_ticks_saturating(
-                issued_at, detail::saturating_ticks(options_.retry_backoff));
+                ended_at, detail::saturating_ticks(options_.retry_backoff));
         }
     }
 

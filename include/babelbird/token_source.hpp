@@ -26,7 +26,7 @@
 /// - In the refresh-soon window one caller refreshes ahead while the others
 ///   keep getting the old token. If that refresh fails (any class) the old
 ///   token is still served while it is valid.
-/// - A `retry`/`protocol` failure is retried at most once per `retry_backoff`;
+/// - After a `retry`/`protocol` failure the next attempt waits `retry_backoff`;
 ///   a `reauthorize`/`usage` failure is remembered and never retried: the
 ///   transport is not called again until `reset()` gives a new seed.
 /// - The transport is never called while holding a lock that readers need.
@@ -344,8 +344,9 @@ private:
             lock.unlock();
             const time_point issued_at = clock_.now();
             const transport_result response = transport_(*request);
+            const time_point completed_at = clock_.now();
             lock.lock();
-            auto grant = machine_.complete(response, issued_at);
+            auto grant = machine_.complete(response, issued_at, completed_at);
             if (!grant) {
                 f->outcome = grant.error();
             } else {
@@ -400,8 +401,8 @@ private:
 
     mutable std::mutex mutex_;
     std::condition_variable done_;
-    refresh_machine machine_;               // guarded by mutex_
-    std::shared_ptr<flight> flight_;        // guarded by mutex_
+    refresh_machine machine_;        // guarded by mutex_
+    std::shared_ptr<flight> flight_; // guarded by mutex_
     std::atomic<std::shared_ptr<const snapshot>> published_;
 
     std::mutex persist_mutex_;

@@ -3306,8 +3306,8 @@ constexpr time_point subtract_capped(time_point t, tick_rep margin, std::uint64_
     const std::uint64_t half = span / 2; // <= 2^63 - 1
     const std::uint64_t m = margin <= 0 ? 0 : static_cast<std::uint64_t>(margin);
     const std::uint64_t take = m < half ? m : half;
-    return time_point(time_point::duration(static_cast<tick_rep>(
-        static_cast<std::uint64_t>(t.time_since_epoch().count()) - take)));
+    return time_point(time_point::duration(
+        static_cast<tick_rep>(static_cast<std::uint64_t>(t.time_since_epoch().count()) - take)));
 }
 
 } // namespace detail
@@ -4481,10 +4481,10 @@ inline std::string form_encode(std::string_view bytes) {
 /// HTTP clients, coroutines); `token_source` is the thread-safe cache over it.
 ///
 /// @code
-/// babelbird::refresh_machine m(credentials, server, *babelbird::token_seed::from_refresh_token(rt));
-/// switch (m.next(clock.now())) {
-/// case babelbird::refresh_action::refresh:        // no usable token: refresh first
-/// case babelbird::refresh_action::refresh_ahead: { // usable, but refresh now
+/// babelbird::refresh_machine m(credentials, server,
+/// *babelbird::token_seed::from_refresh_token(rt)); switch (m.next(clock.now())) { case
+/// babelbird::refresh_action::refresh:        // no usable token: refresh first case
+/// babelbird::refresh_action::refresh_ahead: { // usable, but refresh now
 ///     auto request = m.begin_refresh();            // an error when nothing may be sent
 ///     const auto issued_at = clock.now();          // read before sending
 ///     http.async_send(*request, [&, issued_at](babelbird::transport_result r) {
@@ -4506,9 +4506,9 @@ inline std::string form_encode(std::string_view bytes) {
 ///   revoked refresh token is not sent again and again. The current token is
 ///   still used while it is valid.
 /// - `retry` and `protocol` failures are remembered with a backoff: attempts
-///   start at least `retry_backoff` apart (counted from the issue time of the
-///   failed attempt). Meanwhile a still-valid token is used, and without one
-///   `next()` says `fail` with that error.
+///   start at least `retry_backoff` after the failed attempt ended (or, when
+///   its end time is not given, after it started). Meanwhile a still-valid token is used, and
+///   without one `next()` says `fail` with that error.
 
 #include <chrono>
 #include <cstdint>
@@ -4528,8 +4528,9 @@ public:
     /// @param refresh_expires_at the stored token's expiry, if known
     /// @returns `errc::empty_value`, `errc::control_character` or
     /// `errc::token_not_header_safe` (class `usage`) for a bad token.
-    static result<token_seed> from_refresh_token(secret_view refresh_token,
-                                                 std::optional<time_point> refresh_expires_at = {}) {
+    static result<token_seed>
+    from_refresh_token(secret_view refresh_token,
+                       std::optional<time_point> refresh_expires_at = {}) {
         if (auto ok = detail::check_token_input(refresh_token.expose_secret()); !ok) {
             return ok.error();
         }
@@ -4574,8 +4575,8 @@ private:
 struct refresh_machine_options {
     client_options client{};
     expiry_policy expiry{};
-    /// The least time between the starts of two attempts after a `retry` or
-    /// `protocol` failure. Zero retries at once.
+    /// How long to wait after a `retry` or `protocol` failure before the next
+    /// attempt. Zero retries at once.
     std::chrono::milliseconds retry_backoff{2000};
 };
 
@@ -4607,9 +4608,7 @@ public:
     bool rejected() const noexcept { return rejected_; }
     /// Whether `current()` holds an access token that is neither rejected nor
     /// expired at `now`.
-    bool usable_at(time_point now) const noexcept {
-        return state_at(now) != token_state::expired;
-    }
+    bool usable_at(time_point now) const noexcept { return state_at(now) != token_state::expired; }
     /// The current access token's state; absent or rejected tokens are expired.
     token_state state_at(time_point now) const noexcept {
         if (current_->access_token.empty() || rejected_) {
@@ -4683,13 +4682,17 @@ public:
     /// Parsed and stamped exactly as `refresh(transport, ..., previous_grant)`:
     /// a kept refresh token keeps its expiry.
     /// @param issued_at the clock reading taken before the request was sent
+    /// @param completed_at the clock reading when the answer (or failure)
+    ///        arrived; the backoff after a transient failure counts from it
+    ///        (from `issued_at` when not given)
     /// @returns the new grant, now `current()`; or the classified error, now
     /// `failure()` (see the failure policy). `errc::invalid_argument` (class
     /// `usage`, state unchanged) when no refresh is in flight.
     /// @warning Persist the new grant's refresh token before relying on it: a
     /// rotated refresh token replaces the old one on the server.
-    result<std::shared_ptr<const token_grant>> complete(const transport_result& response,
-                                                        time_point issued_at) {
+    result<std::shared_ptr<const token_grant>>
+    complete(const transport_result& response, time_point issued_at,
+             std::optional<time_point> completed_at = std::nullopt) {
         if (!in_flight_) {
             return error::usage(errc::invalid_argument);
         }
@@ -4700,7 +4703,7 @@ public:
             {used.refresh_token.expose_secret(), credentials_.client_secret().expose_secret()},
             used.refresh_token.view(), used.refresh_expires_at, options_.client);
         if (!grant) {
-            record_failure(grant.error(), issued_at);
+            record_failure(grant.error(), completed_at.value_or(issued_at));
             return grant.error();
         }
         adopt(std::make_shared<const token_grant>(std::move(*grant)));
@@ -4746,13 +4749,13 @@ private:
         retry_not_before_ = time_point::min();
     }
 
-    void record_failure(const error& e, time_point issued_at) noexcept {
+    void record_failure(const error& e, time_point ended_at) noexcept {
         failure_ = e;
         if (e.kind() == error_class::reauthorize || e.kind() == error_class::usage) {
             blocked_ = true;
         } else {
             retry_not_before_ = detail::add_ticks_saturating(
-                issued_at, detail::saturating_ticks(options_.retry_backoff));
+                ended_at, detail::saturating_ticks(options_.retry_backoff));
         }
     }
 
@@ -4800,7 +4803,7 @@ private:
 /// - In the refresh-soon window one caller refreshes ahead while the others
 ///   keep getting the old token. If that refresh fails (any class) the old
 ///   token is still served while it is valid.
-/// - A `retry`/`protocol` failure is retried at most once per `retry_backoff`;
+/// - After a `retry`/`protocol` failure the next attempt waits `retry_backoff`;
 ///   a `reauthorize`/`usage` failure is remembered and never retried: the
 ///   transport is not called again until `reset()` gives a new seed.
 /// - The transport is never called while holding a lock that readers need.
@@ -5107,8 +5110,9 @@ private:
             lock.unlock();
             const time_point issued_at = clock_.now();
             const transport_result response = transport_(*request);
+            const time_point completed_at = clock_.now();
             lock.lock();
-            auto grant = machine_.complete(response, issued_at);
+            auto grant = machine_.complete(response, issued_at, completed_at);
             if (!grant) {
                 f->outcome = grant.error();
             } else {
@@ -5163,8 +5167,8 @@ private:
 
     mutable std::mutex mutex_;
     std::condition_variable done_;
-    refresh_machine machine_;               // guarded by mutex_
-    std::shared_ptr<flight> flight_;        // guarded by mutex_
+    refresh_machine machine_;        // guarded by mutex_
+    std::shared_ptr<flight> flight_; // guarded by mutex_
     std::atomic<std::shared_ptr<const snapshot>> published_;
 
     std::mutex persist_mutex_;
