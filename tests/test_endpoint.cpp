@@ -21,7 +21,10 @@ TEST_CASE("endpoint: accepted base URLs are normalised") {
         {"https://[2001:db8::1]/babel", "https://[2001:db8::1]/babel"},
         {"https://disk.example.com/a%20b", "https://disk.example.com/a%20b"},
     };
-    for (const auto& [in, normalised] : ok) {
+    for (const auto& row : ok) {
+        // A plain variable: clang 14 cannot capture a structured binding in CAPTURE's lambda.
+        const std::string_view in = row.first;
+        const std::string_view normalised = row.second;
         CAPTURE(in);
         const auto e = endpoint::make(in);
         REQUIRE(e);
@@ -66,7 +69,9 @@ TEST_CASE("endpoint: rejected base URLs") {
         {"http://localhost.evil.com", errc::insecure_url},
         {"http://[::2]", errc::insecure_url},
     };
-    for (const auto& [in, code] : bad) {
+    for (const auto& row : bad) {
+        const std::string_view in = row.first;
+        const errc code = row.second;
         CAPTURE(in);
         const auto e = endpoint::make(in);
         REQUIRE_FALSE(e);
