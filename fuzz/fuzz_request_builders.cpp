@@ -112,7 +112,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         FUZZ_CHECK(!babelbird::detail::has_control(server->base_url()));
         FUZZ_CHECK(server->base_url().rfind("http://", 0) == 0 ||
                    server->base_url().rfind("https://", 0) == 0);
-        FUZZ_CHECK(server->base_url().find_first_of("?#@") == std::string_view::npos);
+        // No query or fragment; no user info ('@' is allowed in the path only).
+        const std::string_view url = server->base_url();
+        FUZZ_CHECK(url.find_first_of("?#") == std::string_view::npos);
+        const std::string_view rest = url.substr(url.find("://") + 3);
+        FUZZ_CHECK(rest.substr(0, rest.find('/')).find('@') == std::string_view::npos);
+        FUZZ_CHECK(rest.substr(0, rest.find('/')) == server->host() ||
+                   rest.substr(0, rest.find('/')).rfind(server->host(), 0) == 0);
         FUZZ_CHECK(server->base_url().back() != '/');
         FUZZ_CHECK(server->is_loopback() || server->base_url().rfind("https://", 0) == 0);
     }
