@@ -20,7 +20,9 @@
 /// - `get()` returns an access token that is usable (not expired under the
 ///   expiry policy, not invalidated) at the clock reading it took, or an error.
 /// - A reader of a still-valid token never waits on a refresh: the current
-///   grant is an immutable snapshot published atomically, read without a lock.
+///   grant is an immutable snapshot; a reader copies the pointer to it under a
+///   lock held only for that copy (never across a refresh, the hook, or the
+///   refresh bookkeeping), checks its precomputed expiry and returns.
 /// - At most one refresh is in flight. Callers that need it wait for it and all
 ///   receive its one outcome: the new token, or the same error.
 /// - In the refresh-soon window one caller refreshes ahead while the others
@@ -131,7 +133,7 @@ public:
           machine_(std::move(credentials), std::move(server), std::move(seed),
                    refresh_machine_options{std::move(options.client), options.expiry,
                                            options.retry_backoff}) {
-        published_.store(make_snapshot(), std::memory_order_release);
+        publish(make_snapshot());
     }
 
     token_source(const token_source&) = delete;
@@ -144,7 +146,7 @@ public:
     /// cannot be sent).
     result<token_handle> get() {
         const time_point now = clock_.now();
-        std::shared_ptr<const snapshot> snap = published_.load(std::memory_order_acquire);
+        std::shared_ptr<const snapshot> snap = load_snapshot();
         if (snap->usable_at(now)) {
             if (now < snap->window.refresh_from || !snap->claim_ahead(now)) {
                 return handle_of(std::move(snap));
@@ -158,11 +160,11 @@ public:
     /// was already replaced is ignored, so N requests failing with the same
     /// token cause one refresh.
     void invalidate(secret_view seen_access_token) {
-        if (!published_.load(std::memory_order_acquire)->holds(seen_access_token)) {
+        if (!load_snapshot()->holds(seen_access_token)) {
             return;
         }
         std::lock_guard lock(mutex_);
-        const auto snap = published_.load(std::memory_order_acquire);
+        const auto snap = load_snapshot();
         if (snap->holds(seen_access_token)) {
             snap->rejected.store(true, std::memory_order_release);
             machine_.invalidate(seen_access_token);
@@ -172,12 +174,12 @@ public:
     /// The latest grant, usable or not (e.g. to store it, or to show expiry
     /// times). Without an access token before the first refresh of a refresh
     /// token seed.
-    token_handle current() const { return handle_of(published_.load(std::memory_order_acquire)); }
+    token_handle current() const { return handle_of(load_snapshot()); }
 
     /// The state of the cached access token at `now` (absent or invalidated
     /// tokens are expired).
     token_state state_at(time_point now) const noexcept {
-        const auto snap = published_.load(std::memory_order_acquire);
+        const auto snap = load_snapshot();
         if (snap->grant->access_token.empty() || snap->rejected.load(std::memory_order_acquire)) {
             return token_state::expired;
         }
@@ -215,7 +217,7 @@ public:
         std::unique_lock lock(mutex_);
         done_.wait(lock, [this] { return flight_ == nullptr; });
         machine_.reset(std::move(seed));
-        published_.store(make_snapshot(), std::memory_order_release);
+        publish(make_snapshot());
         std::lock_guard persist(persist_mutex_);
         unpersisted_.reset();
         persist_failed_.store(false, std::memory_order_release);
@@ -223,7 +225,7 @@ public:
 
 private:
     /// One published grant with its precomputed window. Immutable except for
-    /// two flags that readers update without a lock.
+    /// two atomic flags that readers update without a lock.
     struct snapshot {
         std::shared_ptr<const token_grant> grant;
         expiry_window window;
@@ -259,6 +261,19 @@ private:
         result<token_handle> outcome{error::transport(errc::transport_failure)};
     };
 
+    std::shared_ptr<const snapshot> load_snapshot() const {
+        std::lock_guard lock(snapshot_mutex_);
+        return published_;
+    }
+    void publish(std::shared_ptr<const snapshot> snap) {
+        {
+            std::lock_guard lock(snapshot_mutex_);
+            published_.swap(snap);
+        }
+        // The previous snapshot, if this was its last reference, is freed here,
+        // outside the lock.
+    }
+
     static token_handle handle_of(std::shared_ptr<const snapshot> snap) noexcept {
         const token_grant* grant = snap->grant.get();
         // Aliasing: the handle keeps the snapshot (and so the grant) alive.
@@ -277,7 +292,7 @@ private:
 
     result<token_handle> get_slow(time_point now) {
         std::unique_lock lock(mutex_);
-        auto snap = published_.load(std::memory_order_acquire);
+        auto snap = load_snapshot();
         const bool usable = snap->usable_at(now);
         if (flight_ != nullptr) {
             if (usable) {
@@ -389,7 +404,7 @@ private:
         if (fresh) {
             f.outcome = handle_of(snap);
         }
-        published_.store(std::move(snap), std::memory_order_release);
+        publish(std::move(snap));
         f.done = true;
         flight_.reset();
         done_.notify_all();
@@ -403,7 +418,12 @@ private:
     std::condition_variable done_;
     refresh_machine machine_;        // guarded by mutex_
     std::shared_ptr<flight> flight_; // guarded by mutex_
-    std::atomic<std::shared_ptr<const snapshot>> published_;
+    // The published snapshot. Its mutex is held only to copy or swap the
+    // pointer: never across a refresh, the hook or `mutex_`'s critical sections.
+    // (Not std::atomic<std::shared_ptr>: libstdc++ 12's load() ends with a
+    // relaxed unlock, a race that ThreadSanitizer reports.)
+    mutable std::mutex snapshot_mutex_;
+    std::shared_ptr<const snapshot> published_;
 
     std::mutex persist_mutex_;
     std::shared_ptr<const token_grant> unpersisted_; // guarded by persist_mutex_
