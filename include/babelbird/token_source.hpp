@@ -44,6 +44,9 @@
 ///   pending until `retry_persist()` stores it or a later refresh supersedes it
 ///   (its hook call then carries the newer refresh token). `current()` is always
 ///   the latest grant, so no rotated refresh token is lost.
+/// - it may read `current()`, but must not call `get()`, `reset()` or
+///   `retry_persist()` of the same source (they wait for the refresh that is
+///   running the hook).
 #pragma once
 
 #include <atomic>
@@ -178,7 +181,7 @@ public:
 
     /// The state of the cached access token at `now` (absent or invalidated
     /// tokens are expired).
-    token_state state_at(time_point now) const noexcept {
+    token_state state_at(time_point now) const {
         const auto snap = load_snapshot();
         if (snap->grant->access_token.empty() || snap->rejected.load(std::memory_order_acquire)) {
             return token_state::expired;
