@@ -27,7 +27,7 @@ def main() -> int:
         t = json.loads(line)
         ok = t.get("result") in ("OK", "EXPECTEDFAIL")
         skipped = t.get("result") == "SKIP"
-        out = (t.get("stdo") or "") + (t.get("stde") or "")
+        out = (t.get("stdout") or t.get("stdo") or "") + (t.get("stderr") or t.get("stde") or "")
         m = DOCTEST.findall(out)
         if m:
             _, p, f = (int(x) for x in m[-1])
