@@ -1523,7 +1523,7 @@ inline void scrub(std::string& s) noexcept {
 
 #include <cstddef>
 #include <iosfwd>
-#include <memory>
+#include <string>
 #include <string_view>
 #include <utility>
 
@@ -1569,6 +1569,35 @@ private:
     std::string_view bytes_;
 };
 
+namespace detail {
+/// The part of `std::allocator_traits` a secret uses, spelt out so that this
+/// header (and every request header that includes it) does not pay for
+/// `<memory>`: allocate/deallocate, the copy hook and move propagation, with
+/// the standard defaults.
+template <class Allocator>
+struct secret_allocator_traits {
+    static auto allocate(Allocator& a, std::size_t n) { return a.allocate(n); }
+    template <class Pointer>
+    static void deallocate(Allocator& a, Pointer p, std::size_t n) noexcept {
+        a.deallocate(p, n);
+    }
+    static Allocator select_on_container_copy_construction(const Allocator& a) {
+        if constexpr (requires { a.select_on_container_copy_construction(); }) {
+            return a.select_on_container_copy_construction();
+        } else {
+            return a;
+        }
+    }
+    static constexpr bool propagate_on_move() noexcept {
+        if constexpr (requires { typename Allocator::propagate_on_container_move_assignment; }) {
+            return Allocator::propagate_on_container_move_assignment::value;
+        } else {
+            return false;
+        }
+    }
+};
+} // namespace detail
+
 /// An owned secret (client secret, token, code, a URL that carries a token).
 ///
 /// One allocation holds the bytes and a terminating NUL; the destructor and every
@@ -1576,7 +1605,7 @@ private:
 /// The allocator is a parameter so a test can watch the storage being released.
 template <class Allocator = std::allocator<char>>
 class basic_secret {
-    using traits = std::allocator_traits<Allocator>;
+    using traits = detail::secret_allocator_traits<Allocator>;
 
 public:
     using allocator_type = Allocator;
@@ -1607,7 +1636,7 @@ public:
     basic_secret& operator=(basic_secret&& other) noexcept {
         if (this != &other) {
             release();
-            if constexpr (traits::propagate_on_container_move_assignment::value) {
+            if constexpr (traits::propagate_on_move()) {
                 alloc_ = std::move(other.alloc_);
             }
             data_ = std::exchange(other.data_, nullptr);
