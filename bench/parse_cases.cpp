@@ -20,6 +20,7 @@
 #include <rapidjson/document.h>
 #include <simdjson.h>
 
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -334,7 +335,11 @@ extracted_token parse_rapidjson(std::string_view body) {
         return t;
     }
     unsigned seen = 0;
-    for (auto m = d.MemberBegin(); m != d.MemberEnd(); ++m) {
+    // Indexed, not `it != end`: RapidJSON's iterator comparison is ambiguous in C++20.
+    const auto members = d.MemberBegin();
+    const auto count = static_cast<std::ptrdiff_t>(d.MemberCount());
+    for (std::ptrdiff_t i = 0; i < count; ++i) {
+        const auto* m = &members[i];
         const key_id id =
             identify_key(std::string_view(m->name.GetString(), m->name.GetStringLength()));
         if (id == key_id::unknown) {
