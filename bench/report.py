@@ -135,11 +135,11 @@ def split(name):
 
 
 def fmt_ratio(x):
-    return "" if x is None else f"{x:.2f}×"
+    return "" if x is None else f"{x:.2f}\u00d7"
 
 
 def table(timed, instr):
-    lines = ["| case | ns/op (median) | × babelbird (ns) | allocs/op | instructions/op | × babelbird (instr) |",
+    lines = ["| case | ns/op (median) | \u00d7 babelbird (ns) | allocs/op | instructions/op | \u00d7 babelbird (instr) |",
              "|---|---:|---:|---:|---:|---:|"]
     for name in instr:
         op, inp, impl = split(name)
@@ -168,14 +168,14 @@ def goals(timed, instr, compile):
     if all(p + i in instr for i in ["babelbird", "simdjson_ondemand", "nlohmann", "rapidjson",
                                     "boost_json_reused"]):
         r = ratio(p + "babelbird", p + "simdjson_ondemand")
-        add("parse ≤ 1.0× direct simdjson (instructions)", r <= 1.0, f"{r:.3f}×")
+        add("parse \u2264 1.0\u00d7 direct simdjson (instructions)", r <= 1.0, f"{r:.3f}\u00d7")
         for peer, want in [("nlohmann", 8.0), ("rapidjson", 2.5), ("boost_json_reused", 1.5)]:
             r = ratio(p + peer, p + "babelbird")
-            add(f"parse ≥ {want}× fewer instructions than {peer}", r >= want, f"{r:.2f}×")
+            add(f"parse \u2265 {want}\u00d7 fewer instructions than {peer}", r >= want, f"{r:.2f}\u00d7")
     allocs = {n: v["allocs"] for n, v in timed.items()}
     if p + "babelbird" in allocs:
         a = allocs[p + "babelbird"]
-        add("parse: ≤ 1 allocation per successful parse", a <= 1, f"{a:g}")
+        add("parse: \u2264 1 allocation per successful parse", a <= 1, f"{a:g}")
     errs = [n for n in allocs if n.startswith("parse_error/")]
     if errs:
         worst = max(allocs[n] for n in errs)
@@ -184,11 +184,11 @@ def goals(timed, instr, compile):
     for inp in ["typical", "extra", "jwt"]:
         b, pc, rr = f"basic/{inp}/babelbird", f"percent/{inp}/babelbird", f"refresh_request/{inp}/babelbird"
         if b in allocs and pc in allocs:
-            add(f"Basic header / percent string ({inp}): ≤ 1 allocation each",
+            add(f"Basic header / percent string ({inp}): \u2264 1 allocation each",
                 allocs[b] <= 1 and allocs[pc] <= 1, f"{allocs[b]:g} / {allocs[pc]:g}")
         if rr in allocs:
             # method (SSO), URL, header vector, Basic value, "application/json".
-            add(f"refresh request ({inp}): ≤ 1 allocation per produced string", allocs[rr] <= 4,
+            add(f"refresh request ({inp}): \u2264 1 allocation per produced string", allocs[rr] <= 4,
                 f"{allocs[rr]:g} (URL, Basic value, header vector, Accept value)")
         pb = f"percent/{inp}/babelbird"
         for peer, want in [("boost_url", 2.0), ("curl", 7.0)]:
@@ -196,20 +196,20 @@ def goals(timed, instr, compile):
             if pb in instr and pp in instr:
                 r = ratio(pp, pb)
                 tr = (timed[pp]["ns"] / timed[pb]["ns"]) if pp in timed and pb in timed else None
-                add(f"percent ({inp}) ≥ {want}× faster than {peer}", r >= want,
-                    f"{r:.2f}× instructions" + (f", {tr:.2f}× ns" if tr else ""))
+                add(f"percent ({inp}) \u2265 {want}\u00d7 faster than {peer}", r >= want,
+                    f"{r:.2f}\u00d7 instructions" + (f", {tr:.2f}\u00d7 ns" if tr else ""))
         bt = f"basic/{inp}/table"
         if b in instr and bt in instr:
             r = ratio(b, bt)
-            add(f"Basic ({inp}) no slower than a table encoder", r <= 1.0, f"{r:.2f}× its instructions")
+            add(f"Basic ({inp}) no slower than a table encoder", r <= 1.0, f"{r:.2f}\u00d7 its instructions")
     for compiler in ["g++", "clang++"]:
         keys = [(compiler, k) for k in COMPILE_UNITS]
         if all(k in compile for k in keys):
             um, rq, sj, st = (compile[k] for k in keys)
-            add(f"compile ({compiler}): umbrella ≤ 1.1× `<simdjson.h>`", um <= 1.1 * sj,
-                f"{um / sj:.2f}×")
-            add(f"compile ({compiler}): requests.hpp ≤ 2× `<string>`", rq <= 2 * st,
-                f"{rq / st:.2f}×")
+            add(f"compile ({compiler}): umbrella \u2264 1.1\u00d7 `<simdjson.h>`", um <= 1.1 * sj,
+                f"{um / sj:.2f}\u00d7")
+            add(f"compile ({compiler}): requests.hpp \u2264 2\u00d7 `<string>`", rq <= 2 * st,
+                f"{rq / st:.2f}\u00d7")
     return "\n".join(["| goal | status | figure |", "|---|---|---|"] + rows)
 
 
