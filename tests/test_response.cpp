@@ -135,6 +135,12 @@ std::vector<row> table() {
         // Other known fields of the wrong type.
         failure("token_type number", 200, with(R"("token_type":5)"), errc::invalid_field_type,
                 P::protocol),
+        failure("token_type with CR LF", 200, with(R"("token_type":"bearer\r\nX-Evil: 1")"),
+                errc::invalid_field_type, P::protocol),
+        failure("token_type with space", 200, with(R"("token_type":"be arer")"),
+                errc::invalid_field_type, P::protocol),
+        failure("scope with escaped NUL", 200, with(R"("scope":"read\u0000write")"),
+                errc::invalid_field_type, P::protocol),
         failure("scope object", 200, with(R"("scope":{})"), errc::invalid_field_type, P::protocol),
         failure("error of wrong type", 200, with(R"("error":5)"), errc::invalid_field_type,
                 P::protocol),

@@ -4065,10 +4065,18 @@ inline errc walk_object(simdjson::ondemand::object& obj, const field_names& name
             e = read_seconds(v, out.refresh_expires_in);
             break;
         case field_id::type:
+            // Callers put it in a header ("<token_type> <token>"): header-safe or absent.
             e = read_text(v, out.type);
+            if (e == errc{} && !out.type.empty() && !is_header_safe_token(out.type)) {
+                e = errc::invalid_field_type;
+            }
             break;
         case field_id::scope:
+            // Space-separated scope tokens (RFC 6749 section 3.3): no control bytes.
             e = read_text(v, out.scope);
+            if (e == errc{} && has_control(out.scope)) {
+                e = errc::invalid_field_type;
+            }
             break;
         case field_id::error:
             // A string is the code; null is forgiven as "no error".
