@@ -43,8 +43,8 @@ class mutex_cache {
 public:
     explicit mutex_cache(babelbird::token_grant g)
         : grant_(std::make_shared<const babelbird::token_grant>(std::move(g))),
-          usable_until_(babelbird::expiry_window_for(grant_->issued_at, grant_->expires_at)
-                            .usable_until) {}
+          usable_until_(
+              babelbird::expiry_window_for(grant_->issued_at, grant_->expires_at).usable_until) {}
 
     babelbird::result<babelbird::token_handle> get() {
         const babelbird::time_point now = clock_.now();

@@ -45,8 +45,8 @@ TEST_CASE("code exchange request: exact bytes, redirect_uri with its own query")
     CHECK(r->method == "POST");
     CHECK(r->url == std::string("https://disk.example.com/babel/api/token.do"
                                 "?grant_type=authorization_code&code=") +
-                        std::string(code_encoded) + "&redirect_uri=" +
-                        std::string(redirect_encoded));
+                        std::string(code_encoded) +
+                        "&redirect_uri=" + std::string(redirect_encoded));
     REQUIRE(r->headers.size() == 2);
     CHECK(r->headers[0].name == "Authorization");
     CHECK(r->headers[0].value == "Basic YmFiZWwtY2xpZW50OlMzY3IzdCsvPTolIXZhbHVl");
@@ -116,9 +116,8 @@ TEST_CASE("exchange_code: sends exactly one request and stamps times from the cl
         200, R"({"access_token":"AT-1","refresh_token":"RT-1","expires_in":"7200",)"
              R"("token_type":"bearer"})");
     ts::fixed_clock clock;
-    const auto grant =
-        babelbird::exchange_code(transport, ts::credentials(), ts::server(),
-                                 babelbird::secret_view(code), redirect, {}, clock);
+    const auto grant = babelbird::exchange_code(transport, ts::credentials(), ts::server(),
+                                                babelbird::secret_view(code), redirect, {}, clock);
     REQUIRE(grant);
     REQUIRE(transport.requests.size() == 1);
     const auto expected = build(code, redirect);
@@ -143,9 +142,9 @@ TEST_CASE("exchange_code: an answer without refresh_token gives an empty refresh
     ts::fixed_clock clock;
     babelbird::client_options options;
     options.assumed_lifetime = 600s;
-    const auto grant = babelbird::exchange_code(transport, ts::credentials(), ts::server(),
-                                                babelbird::secret_view("abc"), redirect, options,
-                                                clock);
+    const auto grant =
+        babelbird::exchange_code(transport, ts::credentials(), ts::server(),
+                                 babelbird::secret_view("abc"), redirect, options, clock);
     REQUIRE(grant);
     CHECK_FALSE(grant->refresh_token_rotated);
     CHECK(grant->refresh_token.empty());
@@ -158,9 +157,8 @@ TEST_CASE("exchange_code: a used code is a reauthorize error and is not retried"
     transport.answer = babelbird::http_response(
         400, R"({"error":"invalid_grant","error_description":"code co+de/9=Zq-AUTH used"})");
     ts::fixed_clock clock;
-    const auto grant =
-        babelbird::exchange_code(transport, ts::credentials(), ts::server(),
-                                 babelbird::secret_view(code), redirect, {}, clock);
+    const auto grant = babelbird::exchange_code(transport, ts::credentials(), ts::server(),
+                                                babelbird::secret_view(code), redirect, {}, clock);
     REQUIRE_FALSE(grant);
     CHECK(transport.requests.size() == 1);
     CHECK(grant.error().needs_reauthorization());
@@ -171,9 +169,8 @@ TEST_CASE("exchange_code: a used code is a reauthorize error and is not retried"
 
     // A bare 401 without a body is also reauthorize.
     transport.answer = babelbird::http_response(401, "");
-    const auto again =
-        babelbird::exchange_code(transport, ts::credentials(), ts::server(),
-                                 babelbird::secret_view(code), redirect, {}, clock);
+    const auto again = babelbird::exchange_code(transport, ts::credentials(), ts::server(),
+                                                babelbird::secret_view(code), redirect, {}, clock);
     REQUIRE_FALSE(again);
     CHECK(again.error().needs_reauthorization());
     CHECK(transport.requests.size() == 2);
@@ -183,8 +180,8 @@ TEST_CASE("exchange_code: an unknown OAuth code that echoes the code is not kept
     ts::recording_transport transport;
     transport.answer = babelbird::http_response(400, R"({"error":"abc123code"})");
     const auto grant = babelbird::exchange_code(transport, ts::credentials(), ts::server(),
-                                                babelbird::secret_view("abc123code"), redirect,
-                                                {}, ts::fixed_clock{});
+                                                babelbird::secret_view("abc123code"), redirect, {},
+                                                ts::fixed_clock{});
     REQUIRE_FALSE(grant);
     CHECK(grant.error().oauth_code() == babelbird::oauth_error::other);
     CHECK(grant.error().oauth_error_text().empty());
@@ -193,17 +190,17 @@ TEST_CASE("exchange_code: an unknown OAuth code that echoes the code is not kept
 
 TEST_CASE("exchange_code: bad input sends nothing; transport failures are retry class") {
     ts::recording_transport transport;
-    const auto bad = babelbird::exchange_code(transport, ts::credentials(), ts::server(),
-                                              babelbird::secret_view("abc"), "/relative", {},
-                                              ts::fixed_clock{});
+    const auto bad =
+        babelbird::exchange_code(transport, ts::credentials(), ts::server(),
+                                 babelbird::secret_view("abc"), "/relative", {}, ts::fixed_clock{});
     REQUIRE_FALSE(bad);
     CHECK(bad.error().code() == errc::invalid_redirect_uri);
     CHECK(transport.requests.empty());
 
     transport.failure = babelbird::error::transport(errc::timeout);
-    const auto failed = babelbird::exchange_code(transport, ts::credentials(), ts::server(),
-                                                 babelbird::secret_view("abc"), redirect, {},
-                                                 ts::fixed_clock{});
+    const auto failed =
+        babelbird::exchange_code(transport, ts::credentials(), ts::server(),
+                                 babelbird::secret_view("abc"), redirect, {}, ts::fixed_clock{});
     REQUIRE_FALSE(failed);
     CHECK(failed.error().is_retryable());
     CHECK(transport.requests.size() == 1);

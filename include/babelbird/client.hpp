@@ -50,10 +50,9 @@ inline token_grant make_grant(const token_response& response, secret_view used_r
     grant.issued_at = issued_at;
     grant.expires_at =
         access_expires_at(issued_at, response.expires_in(), options.assumed_lifetime);
-    grant.refresh_expires_at =
-        babelbird::refresh_expires_at(issued_at, response.refresh_expires_in(),
-                                      grant.refresh_token_rotated, used_refresh_expires_at,
-                                      options.refresh_token_lifetime);
+    grant.refresh_expires_at = babelbird::refresh_expires_at(
+        issued_at, response.refresh_expires_in(), grant.refresh_token_rotated,
+        used_refresh_expires_at, options.refresh_token_lifetime);
     grant.token_type = std::string(response.token_type());
     grant.scope = std::string(response.scope());
     return grant;
@@ -63,10 +62,11 @@ inline token_grant make_grant(const token_response& response, secret_view used_r
 /// sending. `sent` lists the secrets that went out with the request: an unknown
 /// OAuth code that overlaps one of them is not kept in the error. Shared by
 /// `exchange()` and `refresh_machine` so both read answers the same way.
-inline result<token_grant>
-finish_exchange(const transport_result& response, time_point issued_at,
-                std::initializer_list<std::string_view> sent, secret_view used_refresh_token,
-                std::optional<time_point> used_refresh_expires_at, const client_options& options) {
+inline result<token_grant> finish_exchange(const transport_result& response, time_point issued_at,
+                                           std::initializer_list<std::string_view> sent,
+                                           secret_view used_refresh_token,
+                                           std::optional<time_point> used_refresh_expires_at,
+                                           const client_options& options) {
     if (!response) {
         return response.error();
     }

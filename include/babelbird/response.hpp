@@ -703,8 +703,8 @@ public:
     memory_view memory_for_testing() noexcept {
         const bool located = strings_ != nullptr && strings_capacity_ == parser_.capacity();
         return {std::span<char>(buffer_.get(), capacity_),
-                std::span<char>(strings_, located ? strings_capacity_ + simdjson::SIMDJSON_PADDING
-                                                  : 0)};
+                std::span<char>(strings_,
+                                located ? strings_capacity_ + simdjson::SIMDJSON_PADDING : 0)};
     }
 
 private:

@@ -9,8 +9,8 @@ int main() {
     if (!credentials || !server) {
         return 1;
     }
-    auto request = babelbird::build_refresh_request(*credentials, *server,
-                                                    babelbird::secret_view("rt+/="));
+    auto request =
+        babelbird::build_refresh_request(*credentials, *server, babelbird::secret_view("rt+/="));
     if (!request) {
         return 1;
     }
