@@ -15,6 +15,8 @@ int exit_status(babelbird::error_class kind) noexcept {
         return 4;
     case babelbird::error_class::protocol:
         return 5;
+    case babelbird::error_class::configuration:
+        return 6;
     }
     return 5;
 }

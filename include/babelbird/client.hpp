@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -32,6 +33,36 @@ struct client_options {
     /// The lifetime of a newly issued refresh token, unless the server sends
     /// `refresh_expires_in` (BabelBird documents 30 days).
     std::chrono::seconds refresh_token_lifetime{std::chrono::hours(24 * 30)};
+};
+
+/// What a token exchange (`refresh()`, `exchange_code()`, the machines)
+/// returns: a `result<token_grant>` that, when it holds an error, may also hold
+/// a refresh token the server issued in that same rejected answer.
+///
+/// A 2xx answer can carry a usable new `refresh_token` next to an
+/// `access_token` or `expires_in` the parser rejects. With rotating refresh
+/// tokens the server has already revoked the token that was sent, so dropping
+/// the new one would force the user to sign in again ("nothing lost",
+/// docs/design.md). `salvaged()` hands it out; store it and use it for the
+/// next refresh. A body that is not valid JSON salvages nothing.
+class [[nodiscard]] grant_result : public result<token_grant> {
+public:
+    using result<token_grant>::result;
+    grant_result(result<token_grant> r) : result<token_grant>(std::move(r)) {}
+    /// An error with the rotated refresh token of the rejected answer.
+    /// @param rescued a grant with an empty access token, `refresh_token` the new
+    ///        token, `refresh_token_rotated` true and its expiry stamped
+    grant_result(const babelbird::error& e, token_grant rescued)
+        : result<token_grant>(e), salvaged_(std::move(rescued)) {}
+
+    /// On failure, the rescued refresh token (see the class comment): a grant
+    /// whose `access_token` is empty and whose `refresh_token` must replace the
+    /// stored one. Empty on success (the grant itself holds the tokens) and when
+    /// nothing could be rescued.
+    const std::optional<token_grant>& salvaged() const noexcept { return salvaged_; }
+
+private:
+    std::optional<token_grant> salvaged_;
 };
 
 namespace detail {
@@ -62,7 +93,7 @@ inline token_grant make_grant(const token_response& response, secret_view used_r
 /// sending. `sent` lists the secrets that went out with the request: an unknown
 /// OAuth code that overlaps one of them is not kept in the error. Shared by
 /// `exchange()` and `refresh_machine` so both read answers the same way.
-inline result<token_grant> finish_exchange(const transport_result& response, time_point issued_at,
+inline grant_result finish_exchange(const transport_result& response, time_point issued_at,
                                            std::initializer_list<std::string_view> sent,
                                            secret_view used_refresh_token,
                                            std::optional<time_point> used_refresh_expires_at,
@@ -83,7 +114,7 @@ inline result<token_grant> finish_exchange(const transport_result& response, tim
 
 /// build -> send -> parse -> stamp; `issued_at` is read before sending.
 template <class Transport, class Clock>
-result<token_grant>
+grant_result
 exchange(Transport& transport, Clock& clock, const http_request& request,
          std::initializer_list<std::string_view> sent, secret_view used_refresh_token,
          std::optional<time_point> used_refresh_expires_at, const client_options& options) {
@@ -105,7 +136,7 @@ exchange(Transport& transport, Clock& clock, const http_request& request,
 /// @returns the new grant, or an error: `usage` for bad input (nothing sent),
 /// `retry` for transport failures, and the parser's classes for the answer.
 template <class Transport, class Clock = system_clock_source>
-result<token_grant> refresh(Transport&& transport, const client_credentials& credentials,
+grant_result refresh(Transport&& transport, const client_credentials& credentials,
                             const endpoint& server, secret_view refresh_token,
                             const client_options& options = {}, Clock&& clock = Clock{}) {
     static_assert(clock_source<std::remove_reference_t<Clock>>,
@@ -127,7 +158,7 @@ result<token_grant> refresh(Transport&& transport, const client_credentials& cre
 /// Refreshes the grant `previous`; when the server keeps the refresh token, the
 /// new grant keeps `previous.refresh_expires_at`.
 template <class Transport, class Clock = system_clock_source>
-result<token_grant> refresh(Transport&& transport, const client_credentials& credentials,
+grant_result refresh(Transport&& transport, const client_credentials& credentials,
                             const endpoint& server, const token_grant& previous,
                             const client_options& options = {}, Clock&& clock = Clock{}) {
     static_assert(clock_source<std::remove_reference_t<Clock>>,
@@ -164,7 +195,7 @@ result<token_grant> refresh(Transport&& transport, const client_credentials& cre
 /// failures, and the parser's classes for the answer (invalid_grant, 400 and
 /// 401 are `reauthorize`).
 template <class Transport, class Clock = system_clock_source>
-result<token_grant> exchange_code(Transport&& transport, const client_credentials& credentials,
+grant_result exchange_code(Transport&& transport, const client_credentials& credentials,
                                   const endpoint& server, secret_view code,
                                   std::string_view redirect_uri, const client_options& options = {},
                                   Clock&& clock = Clock{}) {

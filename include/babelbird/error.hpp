@@ -9,9 +9,11 @@
 #pragma once
 
 #include <cassert>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <new>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -23,9 +25,13 @@ namespace babelbird {
 /// What the caller should do next.
 enum class error_class : std::uint8_t {
     usage,       ///< the caller's input was rejected before anything was sent: fix the call
-    reauthorize, ///< the grant or the client was rejected: the user must authorize again
+    reauthorize, ///< the grant is dead (`invalid_grant`, 400/401 without a code): authorize again
     retry,       ///< transient failure: the same request may succeed later
     protocol,    ///< the server answered something malformed or unexpected
+    configuration, ///< the server rejected the client itself (`invalid_client`,
+                   ///< `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`, a TLS
+                   ///< certificate that does not verify): fix the client's settings; signing in
+                   ///< again cannot help
 };
 
 /// Where an error came from.
@@ -220,7 +226,7 @@ constexpr std::string_view to_string(oauth_error code) noexcept {
     return "";
 }
 
-/// The name of an error class: "usage", "reauthorize", "retry" or "protocol".
+/// The name of an error class: "usage", "reauthorize", "retry", "protocol" or "configuration".
 constexpr std::string_view to_string(error_class c) noexcept {
     switch (c) {
     case error_class::usage:
@@ -231,6 +237,8 @@ constexpr std::string_view to_string(error_class c) noexcept {
         return "retry";
     case error_class::protocol:
         return "protocol";
+    case error_class::configuration:
+        return "configuration";
     }
     return "protocol";
 }
@@ -313,6 +321,25 @@ public:
     }
     std::error_code to_error_code() const noexcept { return make_error_code(code_); }
 
+    /// How long the server asked the client to wait (`Retry-After`, RFC 9110
+    /// section 10.2.3, on 429/503 answers), in whole seconds; empty when it
+    /// did not say. An HTTP-date is converted to a delay when the answer is read.
+    constexpr std::optional<std::chrono::seconds> retry_after() const noexcept {
+        if (!has_retry_after_) {
+            return std::nullopt;
+        }
+        return std::chrono::seconds(retry_after_);
+    }
+    /// Sets `retry_after()`; negative delays count as zero, and delays are
+    /// capped at about 136 years (the 32-bit field).
+    constexpr error& with_retry_after(std::chrono::seconds delay) noexcept {
+        const std::int64_t n = delay.count();
+        constexpr std::int64_t cap = std::int64_t{UINT32_MAX};
+        retry_after_ = n <= 0 ? 0u : n >= cap ? UINT32_MAX : static_cast<std::uint32_t>(n);
+        has_retry_after_ = true;
+        return *this;
+    }
+
     /// Keeps an unknown OAuth code as text when it looks like one: 1-40 bytes of
     /// `[a-z0-9_]`, starting with a letter (every registered code does). Anything
     /// else, which could be an echoed token, is dropped rather than escaped.
@@ -372,6 +399,7 @@ public:
     friend constexpr bool operator==(const error& a, const error& b) noexcept {
         return a.code_ == b.code_ && a.kind_ == b.kind_ && a.origin_ == b.origin_ &&
                a.status_ == b.status_ && a.oauth_ == b.oauth_ &&
+               a.has_retry_after_ == b.has_retry_after_ && a.retry_after_ == b.retry_after_ &&
                a.oauth_error_text() == b.oauth_error_text();
     }
 
@@ -382,6 +410,8 @@ private:
     oauth_error oauth_ = oauth_error::none;
     std::uint16_t status_ = 0;
     std::uint8_t oauth_text_len_ = 0;
+    bool has_retry_after_ = false;
+    std::uint32_t retry_after_ = 0;
     char oauth_text_[max_oauth_text] = {};
 };
 

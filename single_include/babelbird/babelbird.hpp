@@ -205,9 +205,11 @@ constexpr bool is_valid_utf8(std::string_view s) noexcept {
 /// code (RFC 6749 section 5.2). Errors never hold a secret, a token or a raw body.
 
 #include <cassert>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <new>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -219,9 +221,13 @@ namespace babelbird {
 /// What the caller should do next.
 enum class error_class : std::uint8_t {
     usage,       ///< the caller's input was rejected before anything was sent: fix the call
-    reauthorize, ///< the grant or the client was rejected: the user must authorize again
+    reauthorize, ///< the grant is dead (`invalid_grant`, 400/401 without a code): authorize again
     retry,       ///< transient failure: the same request may succeed later
     protocol,    ///< the server answered something malformed or unexpected
+    configuration, ///< the server rejected the client itself (`invalid_client`,
+                   ///< `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`, a TLS
+                   ///< certificate that does not verify): fix the client's settings; signing in
+                   ///< again cannot help
 };
 
 /// Where an error came from.
@@ -416,7 +422,7 @@ constexpr std::string_view to_string(oauth_error code) noexcept {
     return "";
 }
 
-/// The name of an error class: "usage", "reauthorize", "retry" or "protocol".
+/// The name of an error class: "usage", "reauthorize", "retry", "protocol" or "configuration".
 constexpr std::string_view to_string(error_class c) noexcept {
     switch (c) {
     case error_class::usage:
@@ -427,6 +433,8 @@ constexpr std::string_view to_string(error_class c) noexcept {
         return "retry";
     case error_class::protocol:
         return "protocol";
+    case error_class::configuration:
+        return "configuration";
     }
     return "protocol";
 }
@@ -509,6 +517,25 @@ public:
     }
     std::error_code to_error_code() const noexcept { return make_error_code(code_); }
 
+    /// How long the server asked the client to wait (`Retry-After`, RFC 9110
+    /// section 10.2.3, on 429/503 answers), in whole seconds; empty when it
+    /// did not say. An HTTP-date is converted to a delay when the answer is read.
+    constexpr std::optional<std::chrono::seconds> retry_after() const noexcept {
+        if (!has_retry_after_) {
+            return std::nullopt;
+        }
+        return std::chrono::seconds(retry_after_);
+    }
+    /// Sets `retry_after()`; negative delays count as zero, and delays are
+    /// capped at about 136 years (the 32-bit field).
+    constexpr error& with_retry_after(std::chrono::seconds delay) noexcept {
+        const std::int64_t n = delay.count();
+        constexpr std::int64_t cap = std::int64_t{UINT32_MAX};
+        retry_after_ = n <= 0 ? 0u : n >= cap ? UINT32_MAX : static_cast<std::uint32_t>(n);
+        has_retry_after_ = true;
+        return *this;
+    }
+
     /// Keeps an unknown OAuth code as text when it looks like one: 1-40 bytes of
     /// `[a-z0-9_]`, starting with a letter (every registered code does). Anything
     /// else, which could be an echoed token, is dropped rather than escaped.
@@ -568,6 +595,7 @@ public:
     friend constexpr bool operator==(const error& a, const error& b) noexcept {
         return a.code_ == b.code_ && a.kind_ == b.kind_ && a.origin_ == b.origin_ &&
                a.status_ == b.status_ && a.oauth_ == b.oauth_ &&
+               a.has_retry_after_ == b.has_retry_after_ && a.retry_after_ == b.retry_after_ &&
                a.oauth_error_text() == b.oauth_error_text();
     }
 
@@ -578,6 +606,8 @@ private:
     oauth_error oauth_ = oauth_error::none;
     std::uint16_t status_ = 0;
     std::uint8_t oauth_text_len_ = 0;
+    bool has_retry_after_ = false;
+    std::uint32_t retry_after_ = 0;
     char oauth_text_[max_oauth_text] = {};
 };
 
@@ -3095,6 +3125,7 @@ parse_callback_url(std::string_view url, std::optional<std::string_view> expecte
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -4354,6 +4385,36 @@ struct client_options {
     std::chrono::seconds refresh_token_lifetime{std::chrono::hours(24 * 30)};
 };
 
+/// What a token exchange (`refresh()`, `exchange_code()`, the machines)
+/// returns: a `result<token_grant>` that, when it holds an error, may also hold
+/// a refresh token the server issued in that same rejected answer.
+///
+/// A 2xx answer can carry a usable new `refresh_token` next to an
+/// `access_token` or `expires_in` the parser rejects. With rotating refresh
+/// tokens the server has already revoked the token that was sent, so dropping
+/// the new one would force the user to sign in again ("nothing lost",
+/// docs/design.md). `salvaged()` hands it out; store it and use it for the
+/// next refresh. A body that is not valid JSON salvages nothing.
+class [[nodiscard]] grant_result : public result<token_grant> {
+public:
+    using result<token_grant>::result;
+    grant_result(result<token_grant> r) : result<token_grant>(std::move(r)) {}
+    /// An error with the rotated refresh token of the rejected answer.
+    /// @param rescued a grant with an empty access token, `refresh_token` the new
+    ///        token, `refresh_token_rotated` true and its expiry stamped
+    grant_result(const babelbird::error& e, token_grant rescued)
+        : result<token_grant>(e), salvaged_(std::move(rescued)) {}
+
+    /// On failure, the rescued refresh token (see the class comment): a grant
+    /// whose `access_token` is empty and whose `refresh_token` must replace the
+    /// stored one. Empty on success (the grant itself holds the tokens) and when
+    /// nothing could be rescued.
+    const std::optional<token_grant>& salvaged() const noexcept { return salvaged_; }
+
+private:
+    std::optional<token_grant> salvaged_;
+};
+
 namespace detail {
 
 /// Turns a parsed answer into a grant. `used_refresh_token` is kept when the
@@ -4382,7 +4443,7 @@ inline token_grant make_grant(const token_response& response, secret_view used_r
 /// sending. `sent` lists the secrets that went out with the request: an unknown
 /// OAuth code that overlaps one of them is not kept in the error. Shared by
 /// `exchange()` and `refresh_machine` so both read answers the same way.
-inline result<token_grant> finish_exchange(const transport_result& response, time_point issued_at,
+inline grant_result finish_exchange(const transport_result& response, time_point issued_at,
                                            std::initializer_list<std::string_view> sent,
                                            secret_view used_refresh_token,
                                            std::optional<time_point> used_refresh_expires_at,
@@ -4403,7 +4464,7 @@ inline result<token_grant> finish_exchange(const transport_result& response, tim
 
 /// build -> send -> parse -> stamp; `issued_at` is read before sending.
 template <class Transport, class Clock>
-result<token_grant>
+grant_result
 exchange(Transport& transport, Clock& clock, const http_request& request,
          std::initializer_list<std::string_view> sent, secret_view used_refresh_token,
          std::optional<time_point> used_refresh_expires_at, const client_options& options) {
@@ -4425,7 +4486,7 @@ exchange(Transport& transport, Clock& clock, const http_request& request,
 /// @returns the new grant, or an error: `usage` for bad input (nothing sent),
 /// `retry` for transport failures, and the parser's classes for the answer.
 template <class Transport, class Clock = system_clock_source>
-result<token_grant> refresh(Transport&& transport, const client_credentials& credentials,
+grant_result refresh(Transport&& transport, const client_credentials& credentials,
                             const endpoint& server, secret_view refresh_token,
                             const client_options& options = {}, Clock&& clock = Clock{}) {
     static_assert(clock_source<std::remove_reference_t<Clock>>,
@@ -4447,7 +4508,7 @@ result<token_grant> refresh(Transport&& transport, const client_credentials& cre
 /// Refreshes the grant `previous`; when the server keeps the refresh token, the
 /// new grant keeps `previous.refresh_expires_at`.
 template <class Transport, class Clock = system_clock_source>
-result<token_grant> refresh(Transport&& transport, const client_credentials& credentials,
+grant_result refresh(Transport&& transport, const client_credentials& credentials,
                             const endpoint& server, const token_grant& previous,
                             const client_options& options = {}, Clock&& clock = Clock{}) {
     static_assert(clock_source<std::remove_reference_t<Clock>>,
@@ -4484,7 +4545,7 @@ result<token_grant> refresh(Transport&& transport, const client_credentials& cre
 /// failures, and the parser's classes for the answer (invalid_grant, 400 and
 /// 401 are `reauthorize`).
 template <class Transport, class Clock = system_clock_source>
-result<token_grant> exchange_code(Transport&& transport, const client_credentials& credentials,
+grant_result exchange_code(Transport&& transport, const client_credentials& credentials,
                                   const endpoint& server, secret_view code,
                                   std::string_view redirect_uri, const client_options& options = {},
                                   Clock&& clock = Clock{}) {
