@@ -105,6 +105,8 @@ enum class errc : std::uint8_t {
     data_mismatch,        ///< the callback's `data` differs from the expected value (or is absent)
     duplicate_parameter,  ///< a query parameter appears more than once
     invalid_percent_encoding, ///< a '%' is not followed by two hex digits
+    // The transport could not trust the server (class configuration, origin transport).
+    tls_verification_failed, ///< the server's TLS certificate or host name did not verify
 };
 
 /// A fixed description of an error code; never contains caller or server data.
@@ -188,6 +190,8 @@ constexpr std::string_view describe(errc code) noexcept {
         return "a query parameter appears more than once";
     case errc::invalid_percent_encoding:
         return "a value has an invalid percent-escape";
+    case errc::tls_verification_failed:
+        return "the server's TLS certificate could not be verified";
     }
     return "unknown error";
 }

@@ -1,21 +1,32 @@
 /// @file response.hpp
-/// @brief The token response parser: status classification and a strict,
-/// one-pass simdjson on-demand walk over the token object.
+/// @brief The token response parser: status classification and a one-pass
+/// simdjson on-demand walk over the token object, strict where it matters and
+/// lenient where it is safe.
 ///
-/// Policies (DESIGN.md):
-/// - success is a 2xx whose body is a JSON object with a valid `access_token`
+/// Policies (docs/design.md, "Policies"):
+/// - success is a 2xx whose body is a JSON object with a usable `access_token`
 ///   and no `error`;
 /// - an `error` field in any body is an OAuth error (RFC 6749 section 5.2), typed when
-///   the code is known and kept as text otherwise;
+///   the code is known and kept as text otherwise; the class comes from
+///   `classify_failure` (`configuration`, `reauthorize`, `retry`, `protocol`);
 /// - non-2xx answers are classified by status even when the body is HTML or empty;
-/// - tokens are non-empty and header-safe (0x21-0x7E);
-/// - `expires_in` is a non-negative integer, as a JSON number or a digit string;
-/// - an absent `refresh_token` means it was not rotated;
-/// - known keys may appear once, and no key may be a case variant of one;
-/// - unknown fields are ignored but must be valid JSON;
-/// - `Content-Type` is ignored: the body is parsed by its content;
-/// - the body is capped before parsing; an optional JSON pointer selects an
-///   enveloped token object.
+/// - an access token is 1*VSCHAR without outer spaces (RFC 6749 A.12), a
+///   refresh token 1*VSCHAR (A.17, spaces allowed); control bytes never;
+/// - `expires_in` is a non-negative number (fractions floored) or a string of
+///   one, at most `response_options::max_expires_in`;
+/// - an absent, `null` or `""` `refresh_token` means it was not rotated;
+/// - nothing lost: a usable new refresh token in an otherwise rejected answer
+///   is salvaged (`token_response_result`); malformed informational fields
+///   (`scope`, `token_type`, `refresh_expires_in`) are dropped and flagged
+///   (`response_warnings`), never a rejection;
+/// - the document must be valid JSON and UTF-8 (RFC 8259); known keys may
+///   appear once, and no key may be a case variant of one (protocol errors,
+///   nothing salvaged);
+/// - unknown fields of any type are ignored but must be valid JSON;
+/// - `Content-Type` is ignored: the body is parsed by its content; a UTF-8 BOM
+///   is tolerated;
+/// - the body is capped before parsing (1 MiB by default); an optional JSON
+///   pointer selects an enveloped token object.
 #pragma once
 
 #include <simdjson.h>
