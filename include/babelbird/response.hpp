@@ -48,6 +48,7 @@
 #include "babelbird/error.hpp"
 #include "babelbird/http.hpp"
 #include "babelbird/response_warnings.hpp"
+#include "babelbird/retry_after.hpp"
 #include "babelbird/secret.hpp"
 #include "babelbird/token.hpp"
 #include "babelbird/token_response_result.hpp"
@@ -1134,10 +1135,21 @@ inline token_response_result parse_token_response(int status, std::string_view b
         fields.expires_in, fields.refresh_expires_in, fields.warnings);
 }
 
-/// Parses a token endpoint's answer from the transport's response.
+/// Parses a token endpoint's answer from the transport's response, like the
+/// overload above. A `retry` error also gets `error::retry_after()` from the
+/// answer's `Retry-After` (RFC 9110 section 10.2.3): delay-seconds, or an
+/// HTTP-date measured from the answer's `Date` (without `Date` an HTTP-date is
+/// ignored here; `refresh()` and the machines measure it from their clock
+/// reading). Garbage is ignored.
 inline token_response_result parse_token_response(const http_response& response,
                                                   const response_options& options = {}) {
-    return parse_token_response(response.status, response.body, options);
+    auto parsed = parse_token_response(response.status, response.body, options);
+    if (!parsed && parsed.error().kind() == error_class::retry) {
+        error e = parsed.error();
+        detail::add_retry_after(e, response, std::nullopt);
+        return e; // a retry-class error never carries a salvaged token
+    }
+    return parsed;
 }
 
 } // namespace babelbird

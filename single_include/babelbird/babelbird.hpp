@@ -3786,6 +3786,181 @@ inline bool refresh_token_expired(const token_grant& grant, time_point now) noex
 #include <utility>
 
 
+// ---- begin babelbird/retry_after.hpp ----
+/// @file retry_after.hpp
+/// @brief `Retry-After` (RFC 9110 section 10.2.3): how long a server asked the
+/// client to wait, from a 429/503 (or another retry-class) answer.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+
+// ---- begin babelbird/detail/http_date.hpp ----
+/// @file detail/http_date.hpp
+/// @brief The IMF-fixdate form of an HTTP-date (RFC 9110 section 5.6.7), as
+/// seconds since the Unix epoch. Pure, constexpr, no locale, no `time_t`.
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+
+namespace babelbird::detail {
+
+/// Days from 1970-01-01 to the proleptic Gregorian date y-m-d (H. Hinnant's
+/// `days_from_civil`, exact for every year).
+constexpr std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept {
+    y -= m <= 2 ? 1 : 0;
+    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const auto yoe = static_cast<unsigned>(y - era * 400);
+    const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+constexpr bool is_leap_year(unsigned y) noexcept {
+    return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+}
+
+constexpr unsigned days_in_month(unsigned y, unsigned m) noexcept {
+    constexpr unsigned days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return m == 2 && is_leap_year(y) ? 29 : days[m - 1];
+}
+
+/// `n` ASCII digits at `s[at]` as a number, or -1.
+constexpr int fixed_digits(std::string_view s, std::size_t at, std::size_t n) noexcept {
+    int v = 0;
+    for (std::size_t i = at; i < at + n; ++i) {
+        if (i >= s.size() || !is_digit(s[i])) {
+            return -1;
+        }
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/// Parses an IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT` (exactly 29
+/// bytes, names and `GMT` case-sensitive, RFC 9110 section 5.6.7), into
+/// seconds since 1970-01-01T00:00:00Z. The day name is checked for spelling
+/// only. The obsolete RFC 850 and asctime forms are not accepted.
+/// @returns empty for anything else (an impossible date like 31 Apr too).
+constexpr std::optional<std::int64_t> parse_imf_fixdate(std::string_view s) noexcept {
+    constexpr std::string_view day_names[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+    constexpr std::string_view month_names[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    // "Sun, 06 Nov 1994 08:49:37 GMT"
+    //  0123456789012345678901234567 8
+    if (s.size() != 29 || s.substr(3, 2) != ", " || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' ||
+        s[19] != ':' || s[22] != ':' || s.substr(25) != " GMT") {
+        return std::nullopt;
+    }
+    bool day_ok = false;
+    for (auto name : day_names) {
+        day_ok = day_ok || s.substr(0, 3) == name;
+    }
+    unsigned month = 0;
+    for (unsigned i = 0; i < 12; ++i) {
+        if (s.substr(8, 3) == month_names[i]) {
+            month = i + 1;
+        }
+    }
+    const int day = fixed_digits(s, 5, 2);
+    const int year = fixed_digits(s, 12, 4);
+    const int hour = fixed_digits(s, 17, 2);
+    const int minute = fixed_digits(s, 20, 2);
+    const int second = fixed_digits(s, 23, 2);
+    if (!day_ok || month == 0 || day < 1 || year < 0 || hour < 0 || hour > 23 || minute < 0 ||
+        minute > 59 || second < 0 || second > 60 ||
+        static_cast<unsigned>(day) > days_in_month(static_cast<unsigned>(year), month)) {
+        return std::nullopt;
+    }
+    return days_from_civil(year, month, static_cast<unsigned>(day)) * 86400 + hour * 3600 +
+           minute * 60 + second;
+}
+
+} // namespace babelbird::detail
+// ---- end babelbird/detail/http_date.hpp ----
+
+namespace babelbird {
+
+/// The delay a `Retry-After` value asks for.
+///
+/// @param value the field value: `delay-seconds` (1*DIGIT, e.g. `120`) or an
+///        HTTP-date in IMF-fixdate form (`Fri, 31 Dec 1999 23:59:59 GMT`);
+///        surrounding spaces and tabs are ignored
+/// @param date the answer's `Date` header, if any: an HTTP-date is measured
+///        from it, so clock skew between server and client does not matter
+/// @param now the client's clock reading, used for an HTTP-date when `date`
+///        is absent or not an IMF-fixdate
+/// @returns the delay in whole seconds (a date in the past gives 0; a huge
+///          number saturates); empty for anything else (garbage is ignored,
+///          as is an HTTP-date with neither `date` nor `now`)
+constexpr std::optional<std::chrono::seconds>
+parse_retry_after(std::string_view value, std::optional<std::string_view> date,
+                  std::optional<time_point> now) noexcept {
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
+        value.remove_prefix(1);
+    }
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) {
+        value.remove_suffix(1);
+    }
+    if (value.empty()) {
+        return std::nullopt;
+    }
+    if (detail::is_digit(value.front())) {
+        constexpr std::int64_t cap = std::int64_t{1} << 40; // saturate; error caps it further
+        std::int64_t n = 0;
+        for (char ch : value) {
+            if (!detail::is_digit(ch)) {
+                return std::nullopt;
+            }
+            n = n >= cap ? cap : n * 10 + (ch - '0');
+        }
+        return std::chrono::seconds(n);
+    }
+    const auto when = detail::parse_imf_fixdate(value);
+    if (!when) {
+        return std::nullopt;
+    }
+    std::optional<std::int64_t> reference;
+    if (date) {
+        reference = detail::parse_imf_fixdate(*date);
+    }
+    if (!reference && now) {
+        reference = std::chrono::floor<std::chrono::seconds>(now->time_since_epoch()).count();
+    }
+    if (!reference) {
+        return std::nullopt;
+    }
+    return std::chrono::seconds(*when > *reference ? *when - *reference : 0);
+}
+
+namespace detail {
+
+/// Sets `e.retry_after()` from the answer's `Retry-After` when `e` is a
+/// retry-class error about a server answer (429, 503, another 5xx, 408,
+/// `temporarily_unavailable`...). Garbage is ignored.
+inline void add_retry_after(error& e, const http_response& response,
+                            std::optional<time_point> now) noexcept {
+    if (e.kind() != error_class::retry || e.origin() != error_origin::server) {
+        return;
+    }
+    const auto value = response.header("Retry-After");
+    if (!value) {
+        return;
+    }
+    if (const auto delay = parse_retry_after(*value, response.header("Date"), now)) {
+        e.with_retry_after(*delay);
+    }
+}
+
+} // namespace detail
+
+} // namespace babelbird
+// ---- end babelbird/retry_after.hpp ----
+
 // ---- begin babelbird/token_response_result.hpp ----
 /// @file token_response_result.hpp
 /// @brief `token_response_result`: what `parse_token_response` returns, a
@@ -4927,10 +5102,21 @@ inline token_response_result parse_token_response(int status, std::string_view b
         fields.expires_in, fields.refresh_expires_in, fields.warnings);
 }
 
-/// Parses a token endpoint's answer from the transport's response.
+/// Parses a token endpoint's answer from the transport's response, like the
+/// overload above. A `retry` error also gets `error::retry_after()` from the
+/// answer's `Retry-After` (RFC 9110 section 10.2.3): delay-seconds, or an
+/// HTTP-date measured from the answer's `Date` (without `Date` an HTTP-date is
+/// ignored here; `refresh()` and the machines measure it from their clock
+/// reading). Garbage is ignored.
 inline token_response_result parse_token_response(const http_response& response,
                                                   const response_options& options = {}) {
-    return parse_token_response(response.status, response.body, options);
+    auto parsed = parse_token_response(response.status, response.body, options);
+    if (!parsed && parsed.error().kind() == error_class::retry) {
+        error e = parsed.error();
+        detail::add_retry_after(e, response, std::nullopt);
+        return e; // a retry-class error never carries a salvaged token
+    }
+    return parsed;
 }
 
 } // namespace babelbird
@@ -5026,7 +5212,8 @@ inline token_grant make_salvaged_grant(const token_response_result& parsed, time
 /// OAuth code that overlaps one of them is not kept in the error. Shared by
 /// `exchange()` and `refresh_machine` so both read answers the same way.
 /// When the parser salvaged a new refresh token from a rejected answer, the
-/// result holds the error and `salvaged()` (see `make_salvaged_grant`).
+/// result holds the error and `salvaged()` (see `make_salvaged_grant`). A
+/// retry-class error carries the answer's `Retry-After` (see retry_after.hpp).
 inline grant_result finish_exchange(const transport_result& response, time_point issued_at,
                                     std::initializer_list<std::string_view> sent,
                                     secret_view used_refresh_token,
@@ -5041,6 +5228,8 @@ inline grant_result finish_exchange(const transport_result& response, time_point
         for (std::string_view s : sent) {
             e.forget_oauth_text_overlapping(s);
         }
+        // An HTTP-date without a Date header is measured from the clock reading.
+        detail::add_retry_after(e, *response, issued_at);
         if (parsed.has_salvaged_refresh_token()) {
             return grant_result(e, make_salvaged_grant(parsed, issued_at, options));
         }
