@@ -196,6 +196,21 @@ std::vector<row> issue10_table() {
         failure("no salvage: a 500", 500, with_rt(""), errc::unexpected_status, P::retry),
         failure("no salvage: invalid UTF-8", 200, with_rt("\"x\":\"\xC3\x28\""), errc::invalid_json,
                 P::protocol),
+        // Strings and keys are unescaped by the library (detail/json_unescape.hpp).
+        success("surrogate pair in an unknown field", 200, with(R"("x":"\ud83d\ude00")")),
+        success("surrogate pair in an escaped key", 200, with(R"("\ud83d\ude00":1)")),
+        success("escaped quote in a key", 200, with(R"("a\"b":1)")),
+        failure("lone low surrogate", 200, with(R"("x":"\udc00")"), errc::invalid_json,
+                P::protocol),
+        failure("high surrogate then a non-surrogate", 200, with(R"("x":"\ud800\u0041")"),
+                errc::invalid_json, P::protocol),
+        failure("unknown escape", 200, with(R"("x":"\x41")"), errc::invalid_json, P::protocol),
+        failure("short \\u escape in a key", 200, with(R"("\u41":1)"), errc::invalid_json,
+                P::protocol),
+        failure("raw control byte in a key", 200, with("\"a\tb\":1"), errc::invalid_json,
+                P::protocol),
+        failure("bad escape in a salvage candidate", 200, with_rt(R"("access_token":"\q")"),
+                errc::invalid_json, P::protocol),
         // The configuration class (RFC 6749 section 5.2 codes about the client).
         failure("400 invalid_client", 400, R"({"error":"invalid_client"})",
                 errc::oauth_error_response, P::configuration),
@@ -725,4 +740,26 @@ TEST_CASE("Retry-After reaches retry-class errors of the http_response overload"
     const auto g = parse(500, R"({"error":"server_error"})", {{"Retry-After", "7"}});
     REQUIRE_FALSE(g);
     CHECK(g.error().retry_after() == std::chrono::seconds(7));
+}
+
+TEST_CASE("json_unescape: escapes, UTF-8 and surrogates (RFC 8259 section 7)") {
+    using babelbird::detail::bad_escape;
+    using babelbird::detail::json_unescape;
+    const auto un = [](std::string_view in) {
+        std::string out(in.size(), '\0');
+        const std::size_t n = json_unescape(in, out.data());
+        return n == bad_escape ? std::string("<bad>") : out.substr(0, n);
+    };
+    CHECK(un(R"(a\"b\\c\/d)") == "a\"b\\c/d");
+    CHECK(un(R"(\b\f\n\r\t)") == "\b\f\n\r\t");
+    CHECK(un(R"(\u0041\u00e9\u4e2d)") == "A\xC3\xA9\xE4\xB8\xAD");
+    CHECK(un(R"(\ud83d\ude00)") == "\xF0\x9F\x98\x80");
+    CHECK(un(R"(\u0000)") == std::string(1, '\0'));
+    for (std::string_view bad : {R"(\)", R"(\x)", R"(\u12)", R"(\u12g4)", R"(\ud800)", R"(\ud800x)",
+                                 R"(\ud800\u0041)", R"(\udfff)"}) {
+        CAPTURE(bad);
+        CHECK(un(bad) == "<bad>");
+        CHECK(json_unescape(bad, nullptr) == bad_escape);
+    }
+    static_assert(json_unescape("abc", nullptr) == 3);
 }
