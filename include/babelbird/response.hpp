@@ -709,7 +709,7 @@ inline errc read_text(simdjson::ondemand::value& v, const char* end, std::string
 /// element that is not a string, or a control byte (the field is then
 /// dropped); `errc::invalid_json` when the value is not valid JSON.
 inline errc read_scope(simdjson::ondemand::value& v, const char* end, std::string_view& out,
-                       std::string& joined, bool& is_joined) noexcept {
+                       std::string& joined, bool& is_joined) {
     std::string_view raw;
     raw_kind kind{};
     if (errc e = raw_of(v, raw, kind); e != errc{}) {
