@@ -4221,8 +4221,8 @@ enum class field_id : std::uint8_t {
     case_variant,
 };
 
-/// What one walk over a token object found; views point into the parser's
-/// buffers (or, for a joined `scope` array, into `scope_joined`).
+/// What one walk over a token object found; views point into the body copy
+/// or the unescape arena (or, for a joined `scope` array, into `scope_joined`).
 struct token_fields {
     std::string_view access, refresh, type, scope, error_text;
     std::string scope_joined; ///< a `scope` array, joined with single spaces
