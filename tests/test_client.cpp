@@ -99,12 +99,16 @@ TEST_CASE("refresh: the server's refresh_expires_in wins over the default") {
 }
 
 TEST_CASE("refresh: huge expires_in saturates instead of overflowing") {
+    // Issue 10: the default bound (one year) rejects this; a raised bound lets
+    // it through, and the expiry saturates.
     ts::recording_transport transport;
     transport.answer =
-        babelbird::http_response(200, R"({"access_token":"A","expires_in":18446744073709551615})");
+        babelbird::http_response(200, R"({"access_token":"A","expires_in":9223372036854775807})");
     ts::fixed_clock clock;
+    babelbird::client_options options;
+    options.response.max_expires_in = std::chrono::seconds::max();
     const auto grant = babelbird::refresh(transport, ts::credentials(), ts::server(),
-                                          babelbird::secret_view("R"), {}, clock);
+                                          babelbird::secret_view("R"), options, clock);
     REQUIRE(grant);
     CHECK(grant->expires_at == babelbird::time_point::max());
     CHECK(grant->expires_at > clock.at);
@@ -134,7 +138,7 @@ TEST_CASE("refresh: errors keep their class and origin") {
     SUBCASE("a bad refresh token is refused before the transport is called") {
         ts::recording_transport transport;
         const auto g = babelbird::refresh(transport, ts::credentials(), ts::server(),
-                                          babelbird::secret_view("bad token"), {}, clock);
+                                          babelbird::secret_view("bad\ttoken"), {}, clock);
         REQUIRE_FALSE(g);
         CHECK(g.error().kind() == babelbird::error_class::usage);
         CHECK(transport.requests.empty());
@@ -165,4 +169,95 @@ TEST_CASE("refresh: works with the default system clock and a lambda transport")
     REQUIRE(grant);
     CHECK(grant->issued_at >= before);
     CHECK(grant->expires_at == grant->issued_at + 60s);
+}
+
+TEST_CASE("refresh: a rotated refresh token in a rejected answer is salvaged") {
+    ts::recording_transport transport;
+    transport.answer = babelbird::http_response(
+        200, R"({"refresh_token":"R-rotated 1","access_token":"","refresh_expires_in":"7200",)"
+             R"("scope":5})");
+    ts::fixed_clock clock;
+    const auto g = babelbird::refresh(transport, ts::credentials(), ts::server(),
+                                      babelbird::secret_view("R-old"), {}, clock);
+    REQUIRE_FALSE(g);
+    CHECK(g.error().code() == babelbird::errc::invalid_token);
+    CHECK(g.error().kind() == babelbird::error_class::protocol);
+    REQUIRE(g.salvaged());
+    const babelbird::token_grant& rescued = *g.salvaged();
+    CHECK(rescued.access_token.empty());
+    CHECK(rescued.refresh_token.expose_secret() == "R-rotated 1");
+    CHECK(rescued.refresh_token_rotated);
+    CHECK(rescued.issued_at == clock.at);
+    CHECK(rescued.expires_at == clock.at);
+    CHECK(rescued.refresh_expires_at == clock.at + 7200s);
+    CHECK(rescued.warnings == babelbird::response_warnings::scope_dropped);
+    CHECK(babelbird::token_state_at(rescued, clock.at) == babelbird::token_state::expired);
+    CHECK(ts::remember(g.error()).find("R-rotated") == std::string::npos);
+
+    // The rescued token is usable for the next refresh (spaces included).
+    transport.answer = babelbird::http_response(200, R"({"access_token":"A2"})");
+    const auto next =
+        babelbird::refresh(transport, ts::credentials(), ts::server(), rescued, {}, clock);
+    REQUIRE(next);
+    CHECK(next->refresh_token.expose_secret() == "R-rotated 1");
+    CHECK(next->refresh_expires_at == clock.at + 7200s);
+    CHECK(transport.requests.back().url.ends_with("refresh_token=R-rotated%201"));
+
+    // Without refresh_expires_in the default lifetime is stamped.
+    transport.answer = babelbird::http_response(
+        200, R"({"refresh_token":"R3","access_token":"A","expires_in":-1})");
+    const auto h = babelbird::refresh(transport, ts::credentials(), ts::server(),
+                                      babelbird::secret_view("R-old"), {}, clock);
+    REQUIRE_FALSE(h);
+    CHECK(h.error().code() == babelbird::errc::invalid_expires_in);
+    REQUIRE(h.salvaged());
+    CHECK(h.salvaged()->refresh_token.expose_secret() == "R3");
+    CHECK(h.salvaged()->refresh_expires_at == clock.at + std::chrono::hours(24 * 30));
+}
+
+TEST_CASE("refresh: nothing is salvaged from invalid JSON, an error field or a success") {
+    ts::fixed_clock clock;
+    for (const char* body : {R"({"refresh_token":"R2","access_token":1,"x":tru})",
+                             R"({"refresh_token":"R2","error":"invalid_grant"})",
+                             R"({"refresh_token":"R2","refresh_token":"R3"})",
+                             R"({"refresh_token":"","access_token":1})"}) {
+        CAPTURE(body);
+        ts::recording_transport transport;
+        transport.answer = babelbird::http_response(200, body);
+        const auto g = babelbird::refresh(transport, ts::credentials(), ts::server(),
+                                          babelbird::secret_view("R"), {}, clock);
+        REQUIRE_FALSE(g);
+        CHECK_FALSE(g.salvaged());
+    }
+    ts::recording_transport transport;
+    transport.answer = babelbird::http_response(200, rotated_body);
+    const auto ok = babelbird::refresh(transport, ts::credentials(), ts::server(),
+                                       babelbird::secret_view("R"), {}, clock);
+    REQUIRE(ok);
+    CHECK_FALSE(ok.salvaged());
+    CHECK(ok->warnings == babelbird::response_warnings::none);
+}
+
+TEST_CASE("refresh: refresh_expires_in 0 means no fixed expiry, not now") {
+    ts::recording_transport transport;
+    transport.answer = babelbird::http_response(
+        200, R"({"access_token":"A","refresh_token":"R2","refresh_expires_in":0})");
+    ts::fixed_clock clock;
+    const auto grant = babelbird::refresh(transport, ts::credentials(), ts::server(),
+                                          babelbird::secret_view("R"), {}, clock);
+    REQUIRE(grant);
+    CHECK_FALSE(grant->refresh_expires_at);
+    CHECK_FALSE(babelbird::refresh_token_expired(*grant, clock.at + std::chrono::hours(24 * 365)));
+}
+
+TEST_CASE("refresh: invalid_client and friends are configuration errors") {
+    ts::fixed_clock clock;
+    ts::recording_transport transport;
+    transport.answer = babelbird::http_response(401, R"({"error":"invalid_client"})");
+    const auto g = babelbird::refresh(transport, ts::credentials(), ts::server(),
+                                      babelbird::secret_view("R"), {}, clock);
+    REQUIRE_FALSE(g);
+    CHECK(g.error().kind() == babelbird::error_class::configuration);
+    CHECK_FALSE(g.error().needs_reauthorization());
+    CHECK_FALSE(g.error().is_retryable());
 }

@@ -205,3 +205,29 @@ TEST_CASE("exchange_code: bad input sends nothing; transport failures are retry 
     CHECK(failed.error().is_retryable());
     CHECK(transport.requests.size() == 1);
 }
+
+TEST_CASE("exchange_code: a refresh token in a rejected answer is salvaged") {
+    ts::recording_transport transport;
+    transport.answer = babelbird::http_response(
+        200, R"({"access_token":{"nested":true},"refresh_token":"RT-from-code"})");
+    ts::fixed_clock clock;
+    const auto grant = babelbird::exchange_code(transport, ts::credentials(), ts::server(),
+                                                babelbird::secret_view(code), redirect, {}, clock);
+    REQUIRE_FALSE(grant);
+    CHECK(transport.requests.size() == 1);
+    CHECK(grant.error().code() == errc::invalid_token);
+    REQUIRE(grant.salvaged());
+    CHECK(grant.salvaged()->access_token.empty());
+    CHECK(grant.salvaged()->refresh_token.expose_secret() == "RT-from-code");
+    CHECK(grant.salvaged()->refresh_token_rotated);
+    CHECK(grant.salvaged()->issued_at == clock.at);
+    CHECK(grant.salvaged()->refresh_expires_at == clock.at + std::chrono::hours(24 * 30));
+    CHECK(ts::remember(grant.error()).find("RT-from") == std::string::npos);
+
+    // No refresh token in the answer: nothing to salvage.
+    transport.answer = babelbird::http_response(200, R"({"access_token":null})");
+    const auto none = babelbird::exchange_code(transport, ts::credentials(), ts::server(),
+                                               babelbird::secret_view(code), redirect, {}, clock);
+    REQUIRE_FALSE(none);
+    CHECK_FALSE(none.salvaged());
+}

@@ -87,7 +87,7 @@ TEST_CASE("no error message contains a secret, token or body text") {
     collect(babelbird::endpoint::make("https://x/SECRET-MARKER?refresh_token=SECRET-MARKER"));
     collect(babelbird::endpoint::make("http://SECRET-MARKER.example.com"));
     collect(babelbird::build_refresh_request(ts::credentials(), ts::server(),
-                                             babelbird::secret_view("SECRET-MARKER with space")));
+                                             babelbird::secret_view("SECRET-MARKER\twith tab")));
     // Server answers echoing the secrets back.
     const std::string echoes[] = {
         R"({"access_token":"SECRET-MARKER \n"})",

@@ -30,9 +30,9 @@ TEST_CASE("hostile corpus: each entry maps to its exact class and code") {
         if (e.expected_class == "ok") {
             CHECK(r.has_value());
             if (r) {
-                CHECK(babelbird::detail::is_header_safe_token(r->access_token().expose_secret()));
-                CHECK((!r->has_refresh_token() || babelbird::detail::is_header_safe_token(
-                                                      r->refresh_token().expose_secret())));
+                CHECK(babelbird::detail::is_access_token(r->access_token().expose_secret()));
+                CHECK((!r->has_refresh_token() ||
+                       babelbird::detail::is_refresh_token(r->refresh_token().expose_secret())));
             }
             continue;
         }

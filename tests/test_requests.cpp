@@ -51,7 +51,8 @@ TEST_CASE("refresh request: a bad refresh token is refused before anything is bu
         {"", babelbird::errc::empty_value},
         {"a\r\nb", babelbird::errc::control_character},
         {std::string_view("a\0b", 3), babelbird::errc::control_character},
-        {"a b", babelbird::errc::token_not_header_safe},
+        {"a\tb", babelbird::errc::control_character},
+        {"a\x7F", babelbird::errc::control_character},
         {"caf\xC3\xA9", babelbird::errc::token_not_header_safe},
     };
     for (const auto& [token, code] : bad) {
@@ -62,6 +63,44 @@ TEST_CASE("refresh request: a bad refresh token is refused before anything is bu
         CHECK(r.error().kind() == babelbird::error_class::usage);
         ts::remember(r.error());
     }
+}
+
+TEST_CASE("refresh request: a refresh token may hold spaces (RFC 6749 A.17), percent-encoded") {
+    // Issue 10: spaces were refused before; the parser accepts such tokens, so
+    // the builder must too, or a rotated token could never be used.
+    for (std::string_view token : {"a b", " lead", "trail ", " "}) {
+        CAPTURE(token);
+        const auto r = babelbird::build_refresh_request(ts::credentials(), ts::server(),
+                                                        babelbird::secret_view(token));
+        REQUIRE(r);
+        CHECK(r->url.find(' ') == std::string::npos);
+    }
+    const auto r = babelbird::build_refresh_request(ts::credentials(), ts::server(),
+                                                    babelbird::secret_view("a b+c"));
+    REQUIRE(r);
+    CHECK(r->url.ends_with("&refresh_token=a%20b%2Bc"));
+}
+
+TEST_CASE("token input checks: refresh tokens, access tokens, codes") {
+    using babelbird::errc;
+    using babelbird::detail::check_access_token_input;
+    using babelbird::detail::check_refresh_token_input;
+    using babelbird::detail::check_token_input;
+    CHECK(check_refresh_token_input("a b"));
+    CHECK(check_refresh_token_input(" "));
+    CHECK(check_refresh_token_input("a\nb").error().code() == errc::control_character);
+    CHECK(check_access_token_input("a b"));
+    CHECK(check_access_token_input(" ab").error().code() == errc::token_not_header_safe);
+    CHECK(check_access_token_input("ab ").error().code() == errc::token_not_header_safe);
+    CHECK(check_access_token_input("a\x01").error().code() == errc::control_character);
+    CHECK(check_access_token_input("").error().code() == errc::empty_value);
+    CHECK(check_token_input("a b").error().code() == errc::token_not_header_safe);
+    // Everything the parser accepts, the checks accept.
+    const auto parsed =
+        babelbird::parse_token_response(200, R"({"access_token":"a ~b","refresh_token":" r~ "})");
+    REQUIRE(parsed);
+    CHECK(check_access_token_input(parsed->access_token().expose_secret()));
+    CHECK(check_refresh_token_input(parsed->refresh_token().expose_secret()));
 }
 
 TEST_CASE("refresh request: header values never contain CR, LF or NUL") {

@@ -12,21 +12,33 @@ namespace ts = test_support;
 
 namespace {
 
+using babelbird::response_warnings;
+
 struct row {
     std::string_view what;
     int status;
     std::string body;
-    // Expected outcome: success, or an error code and class.
+    // Expected outcome: success (with these warnings), or an error code and
+    // class, and the refresh token salvaged from the rejected answer ("" for
+    // none; its warnings are `warnings`).
     bool ok;
     errc code;
     error_class kind;
+    response_warnings warnings = response_warnings::none;
+    std::string_view salvaged{};
 };
 
-row success(const char* what, int status, std::string body) {
-    return {what, status, std::move(body), true, errc{}, error_class::protocol};
+row success(const char* what, int status, std::string body,
+            response_warnings warnings = response_warnings::none) {
+    return {what, status, std::move(body), true, errc{}, error_class::protocol, warnings, {}};
 }
 row failure(const char* what, int status, std::string body, errc code, error_class kind) {
-    return {what, status, std::move(body), false, code, kind};
+    return {what, status, std::move(body), false, code, kind, response_warnings::none, {}};
+}
+/// A 200 answer rejected with `code` (protocol) whose new refresh token is salvaged.
+row salvage(const char* what, std::string body, errc code, std::string_view token,
+            response_warnings warnings = response_warnings::none) {
+    return {what, 200, std::move(body), false, code, error_class::protocol, warnings, token};
 }
 
 const std::string typical =
@@ -47,6 +59,156 @@ std::string nested(int depth) {
 }
 
 using P = error_class;
+using W = response_warnings;
+
+// A refresh token the rows below expect to see salvaged.
+constexpr std::string_view rt = "rt-NEW.0123456789";
+std::string with_rt(std::string_view fields) {
+    return R"({"refresh_token":"rt-NEW.0123456789")" +
+           (fields.empty() ? std::string() : "," + std::string(fields)) + "}";
+}
+
+// Issue 10, "nothing lost" (docs/design.md, "Policies"): lenient where safe,
+// strict where it matters, and a rotated refresh token is never dropped.
+std::vector<row> issue10_table() {
+    return {
+        // scope: a string, or an array of strings joined; anything else dropped.
+        success("scope array of strings", 200, with(R"("scope":["read","write"])")),
+        success("scope empty array", 200, with(R"("scope":[])")),
+        success("scope array with a number", 200, with(R"("scope":["read",5])"), W::scope_dropped),
+        success("scope array with an array", 200, with(R"("scope":[["read"]])"), W::scope_dropped),
+        success("scope array with null", 200, with(R"("scope":["read",null])"), W::scope_dropped),
+        success("scope array element with a control byte", 200, with(R"("scope":["re\u0001ad"])"),
+                W::scope_dropped),
+        success("scope true", 200, with(R"("scope":true)"), W::scope_dropped),
+        success("scope number", 200, with(R"("scope":7)"), W::scope_dropped),
+        // token_type: header-safe string or dropped.
+        success("token_type array", 200, with(R"("token_type":["bearer"])"), W::token_type_dropped),
+        success("token_type object", 200, with(R"("token_type":{"v":1})"), W::token_type_dropped),
+        success("token_type false", 200, with(R"("token_type":false)"), W::token_type_dropped),
+        success("token_type empty string kept", 200, with(R"("token_type":"")")),
+        // refresh_expires_in: like expires_in, dropped when malformed.
+        success("refresh_expires_in negative", 200, with(R"("refresh_expires_in":-1)"),
+                W::refresh_expires_in_dropped),
+        success("refresh_expires_in non-numeric string", 200,
+                with(R"("refresh_expires_in":"soon")"), W::refresh_expires_in_dropped),
+        success("refresh_expires_in object", 200, with(R"("refresh_expires_in":{})"),
+                W::refresh_expires_in_dropped),
+        success("refresh_expires_in 2^64", 200,
+                with(R"("refresh_expires_in":18446744073709551616)"),
+                W::refresh_expires_in_dropped),
+        success("refresh_expires_in fractional", 200, with(R"("refresh_expires_in":86400.5)"),
+                W::refresh_expires_in_floored),
+        success("refresh_expires_in 0: no fixed expiry", 200, with(R"("refresh_expires_in":0)")),
+        success("three informational fields dropped at once", 200,
+                with(R"("scope":5,"token_type":5,"refresh_expires_in":-1)"),
+                W::scope_dropped | W::token_type_dropped | W::refresh_expires_in_dropped),
+        // expires_in spellings.
+        success("expires_in 3600.9 floored", 200, with(R"("expires_in":3600.9)"),
+                W::expires_in_floored),
+        success("expires_in fractional string", 200, with(R"("expires_in":"3600.5")"),
+                W::expires_in_floored),
+        success("expires_in 3.6e3", 200, with(R"("expires_in":3.6e3)")),
+        success("expires_in 0.5 floored to 0", 200, with(R"("expires_in":0.5)"),
+                W::expires_in_floored),
+        success("expires_in at the one-year bound", 200, with(R"("expires_in":31536000)")),
+        success("expires_in digit string with leading zeros", 200, with(R"("expires_in":"0060")")),
+        failure("expires_in one above the bound", 200, with(R"("expires_in":31536001)"),
+                errc::invalid_expires_in, P::protocol),
+        failure("expires_in 1e400", 200, with(R"("expires_in":1e400)"), errc::invalid_expires_in,
+                P::protocol),
+        failure("expires_in -0.5", 200, with(R"("expires_in":-0.5)"), errc::invalid_expires_in,
+                P::protocol),
+        // Tokens.
+        success("refresh_token with inner spaces", 200, with(R"("refresh_token":"r t 1")")),
+        success("refresh_token with outer spaces", 200, with(R"("refresh_token":" r ")")),
+        failure("access_token leading space", 200, R"({"access_token":" a"})", errc::invalid_token,
+                P::protocol),
+        failure("access_token trailing space", 200, R"({"access_token":"a "})", errc::invalid_token,
+                P::protocol),
+        failure("refresh_token escaped tab", 200, with(R"("refresh_token":"a\tb")"),
+                errc::invalid_token, P::protocol),
+        failure("refresh_token non-ASCII", 200, with(R"("refresh_token":"caf\u00e9")"),
+                errc::invalid_token, P::protocol),
+        failure("refresh_token object", 200, with(R"("refresh_token":{"v":"x"})"),
+                errc::invalid_token, P::protocol),
+        success("unknown fields of every type", 200,
+                with(R"("a":{},"b":[],"c":true,"d":null,"e":1e400,"f":"\u00e9","g":-0.0)")),
+        // Salvage: the access token or expires_in is rejected, the new refresh
+        // token is rescued.
+        salvage("salvage: access_token missing", with_rt(R"("expires_in":3600)"),
+                errc::missing_access_token, rt),
+        salvage("salvage: access_token null", with_rt(R"("access_token":null)"),
+                errc::invalid_token, rt),
+        salvage("salvage: access_token number", with_rt(R"("access_token":42)"),
+                errc::invalid_token, rt),
+        salvage("salvage: access_token empty", with_rt(R"("access_token":"")"), errc::invalid_token,
+                rt),
+        salvage("salvage: access_token escaped CR LF", with_rt(R"("access_token":"a\r\nb")"),
+                errc::invalid_token, rt),
+        salvage("salvage: access_token object", with_rt(R"("access_token":{"v":["x"]})"),
+                errc::invalid_token, rt),
+        salvage("salvage: access_token before the refresh token",
+                R"({"access_token":false,"refresh_token":"rt-NEW.0123456789"})",
+                errc::invalid_token, rt),
+        salvage("salvage: expires_in negative", with_rt(R"("access_token":"A","expires_in":-60)"),
+                errc::invalid_expires_in, rt),
+        salvage("salvage: expires_in non-numeric",
+                with_rt(R"("access_token":"A","expires_in":"soon")"), errc::invalid_expires_in, rt),
+        salvage("salvage: expires_in above the bound",
+                with_rt(R"("access_token":"A","expires_in":99999999999)"), errc::invalid_expires_in,
+                rt),
+        salvage("salvage: expires_in boolean", with_rt(R"("access_token":"A","expires_in":true)"),
+                errc::invalid_expires_in, rt),
+        salvage("salvage keeps the warnings",
+                with_rt(R"("scope":5,"refresh_expires_in":"x","access_token":"")"),
+                errc::invalid_token, rt, W::scope_dropped | W::refresh_expires_in_dropped),
+        salvage("salvage: refresh token with spaces",
+                R"({"refresh_token":"r t","expires_in":"x","access_token":"A"})",
+                errc::invalid_expires_in, "r t"),
+        // Nothing to salvage.
+        failure("no salvage: refresh_token empty", 200, R"({"refresh_token":"","access_token":1})",
+                errc::invalid_token, P::protocol),
+        failure("no salvage: refresh_token null", 200, R"({"refresh_token":null})",
+                errc::missing_access_token, P::protocol),
+        failure("no salvage: refresh_token unusable", 200,
+                R"({"refresh_token":"a\u0000b","access_token":1})", errc::invalid_token,
+                P::protocol),
+        failure("no salvage: error field", 200, with_rt(R"("error":"invalid_grant")"),
+                errc::oauth_error_response, P::reauthorize),
+        failure("no salvage: invalid JSON after", 200, with_rt(R"("access_token":1,"x":tru)"),
+                errc::invalid_json, P::protocol),
+        failure("no salvage: invalid JSON inside the bad access_token", 200,
+                with_rt(R"("access_token":{"v":nul})"), errc::invalid_json, P::protocol),
+        failure("no salvage: duplicate key", 200,
+                with_rt(R"("access_token":1,"expires_in":1,"expires_in":2)"), errc::duplicate_field,
+                P::protocol),
+        failure("no salvage: case-variant key", 200, with_rt(R"("Access_Token":"A")"),
+                errc::case_variant_field, P::protocol),
+        failure("no salvage: trailing content", 200, with_rt("") + "{}", errc::trailing_content,
+                P::protocol),
+        failure("no salvage: too deep", 200,
+                with_rt(R"("x":)" + std::string(100, '[') + std::string(100, ']')),
+                errc::nesting_too_deep, P::protocol),
+        failure("no salvage: leading zero is invalid JSON", 200,
+                with_rt(R"("access_token":"A","expires_in":0123)"), errc::invalid_json,
+                P::protocol),
+        failure("no salvage: a 500", 500, with_rt(""), errc::unexpected_status, P::retry),
+        failure("no salvage: invalid UTF-8", 200, with_rt("\"x\":\"\xC3\x28\""), errc::invalid_json,
+                P::protocol),
+        // The configuration class (RFC 6749 section 5.2 codes about the client).
+        failure("400 invalid_client", 400, R"({"error":"invalid_client"})",
+                errc::oauth_error_response, P::configuration),
+        failure("400 unauthorized_client", 400, R"({"error":"unauthorized_client"})",
+                errc::oauth_error_response, P::configuration),
+        failure("400 invalid_scope", 400, R"({"error":"invalid_scope"})",
+                errc::oauth_error_response, P::configuration),
+        failure("200 with invalid_client", 200, R"({"error":"invalid_client"})",
+                errc::oauth_error_response, P::configuration),
+        failure("401 access_denied stays reauthorize", 401, R"({"error":"access_denied"})",
+                errc::oauth_error_response, P::reauthorize),
+    };
+}
 
 std::vector<row> table() {
     return {
@@ -59,7 +221,6 @@ std::vector<row> table() {
         success("expires_in absent", 200, with(R"("token_type":"bearer")")),
         success("expires_in null", 200, with(R"("expires_in":null)")),
         success("expires_in zero", 200, with(R"("expires_in":0)")),
-        success("expires_in 2^64-1", 200, with(R"("expires_in":18446744073709551615)")),
         success("unknown nested fields ignored", 200,
                 with(R"("x":{"a":[1,2.5,-3e2,true,false,null,"s\n"],"b":{}},"y":[])")),
         success("UTF-8 BOM tolerated", 200, "\xEF\xBB\xBF" + typical),
@@ -70,19 +231,23 @@ std::vector<row> table() {
         success("unicode in unknown fields and scope", 200,
                 with(R"("scope":"\u4e2d\u6587 files","x":"caf\u00e9")")),
         success("refresh_expires_in honoured", 200, with(R"("refresh_expires_in":"86400")")),
-        // expires_in: non-negative integer as number or digit string.
-        failure("expires_in fractional", 200, with(R"("expires_in":3600.5)"),
-                errc::invalid_expires_in, P::protocol),
-        failure("expires_in 3600.0", 200, with(R"("expires_in":3600.0)"), errc::invalid_expires_in,
+        // expires_in: non-negative number or digit string, fractions floored,
+        // at most max_expires_in (changed in issue 10: fractions and exponents
+        // were rejected, 2^64-1 accepted).
+        success("expires_in fractional: floored", 200, with(R"("expires_in":3600.5)"),
+                W::expires_in_floored),
+        success("expires_in 3600.0: integral, no warning", 200, with(R"("expires_in":3600.0)")),
+        failure("expires_in 2^64-1 above the bound", 200,
+                with(R"("expires_in":18446744073709551615)"), errc::invalid_expires_in,
                 P::protocol),
         failure("expires_in negative", 200, with(R"("expires_in":-1)"), errc::invalid_expires_in,
                 P::protocol),
         failure("expires_in -0", 200, with(R"("expires_in":-0)"), errc::invalid_expires_in,
                 P::protocol),
-        failure("expires_in exponent", 200, with(R"("expires_in":1e3)"), errc::invalid_expires_in,
+        success("expires_in exponent", 200, with(R"("expires_in":1e3)")),
+        // 0123 is not a JSON number (RFC 8259 section 6): the document is invalid.
+        failure("expires_in leading zero", 200, with(R"("expires_in":0123)"), errc::invalid_json,
                 P::protocol),
-        failure("expires_in leading zero", 200, with(R"("expires_in":0123)"),
-                errc::invalid_expires_in, P::protocol),
         failure("expires_in 2^64", 200, with(R"("expires_in":18446744073709551616)"),
                 errc::invalid_expires_in, P::protocol),
         failure("expires_in string overflow", 200, with(R"("expires_in":"99999999999999999999")"),
@@ -97,7 +262,7 @@ std::vector<row> table() {
                 P::protocol),
         failure("expires_in array", 200, with(R"("expires_in":[3600])"), errc::invalid_expires_in,
                 P::protocol),
-        // Tokens: non-empty, bytes 0x21-0x7E.
+        // Tokens: access 1*VSCHAR without outer spaces, refresh 1*VSCHAR.
         failure("access_token missing", 200, R"({"token_type":"bearer","expires_in":1})",
                 errc::missing_access_token, P::protocol),
         failure("access_token empty", 200, R"({"access_token":""})", errc::invalid_token,
@@ -108,16 +273,14 @@ std::vector<row> table() {
                 P::protocol),
         failure("access_token object", 200, R"({"access_token":{"v":"x"}})", errc::invalid_token,
                 P::protocol),
-        failure("access_token with space", 200, R"({"access_token":"a b"})", errc::invalid_token,
-                P::protocol),
+        success("access_token with an inner space", 200, R"({"access_token":"a b"})"),
         failure("access_token escaped NUL", 200, R"({"access_token":"a\u0000b"})",
                 errc::invalid_token, P::protocol),
         failure("access_token escaped CR LF", 200, R"({"access_token":"a\r\nX-Evil: 1"})",
                 errc::invalid_token, P::protocol),
         failure("access_token non-ASCII", 200, R"({"access_token":"caf\u00e9"})",
                 errc::invalid_token, P::protocol),
-        failure("refresh_token empty", 200, with(R"("refresh_token":"")"), errc::invalid_token,
-                P::protocol),
+        success("refresh_token empty: not rotated", 200, with(R"("refresh_token":"")")),
         failure("refresh_token number", 200, with(R"("refresh_token":5)"), errc::invalid_token,
                 P::protocol),
         // Duplicate and case-variant keys.
@@ -132,16 +295,16 @@ std::vector<row> table() {
                 errc::duplicate_field, P::protocol),
         failure("case-variant key", 200, with(R"("Refresh_Token":"x")"), errc::case_variant_field,
                 P::protocol),
-        // Other known fields of the wrong type.
-        failure("token_type number", 200, with(R"("token_type":5)"), errc::invalid_field_type,
-                P::protocol),
-        failure("token_type with CR LF", 200, with(R"("token_type":"bearer\r\nX-Evil: 1")"),
-                errc::invalid_field_type, P::protocol),
-        failure("token_type with space", 200, with(R"("token_type":"be arer")"),
-                errc::invalid_field_type, P::protocol),
-        failure("scope with escaped NUL", 200, with(R"("scope":"read\u0000write")"),
-                errc::invalid_field_type, P::protocol),
-        failure("scope object", 200, with(R"("scope":{})"), errc::invalid_field_type, P::protocol),
+        // Informational fields of the wrong type are dropped and flagged
+        // (changed in issue 10: they were invalid_field_type).
+        success("token_type number", 200, with(R"("token_type":5)"), W::token_type_dropped),
+        success("token_type with CR LF", 200, with(R"("token_type":"bearer\r\nX-Evil: 1")"),
+                W::token_type_dropped),
+        success("token_type with space", 200, with(R"("token_type":"be arer")"),
+                W::token_type_dropped),
+        success("scope with escaped NUL", 200, with(R"("scope":"read\u0000write")"),
+                W::scope_dropped),
+        success("scope object", 200, with(R"("scope":{})"), W::scope_dropped),
         failure("error of wrong type", 200, with(R"("error":5)"), errc::invalid_field_type,
                 P::protocol),
         // Not JSON, not an object, not only an object.
@@ -175,11 +338,11 @@ std::vector<row> table() {
                 R"({"error":"invalid_grant","error_description":"refresh token expired"})",
                 errc::oauth_error_response, P::reauthorize),
         failure("401 invalid_client", 401, R"({"error":"invalid_client"})",
-                errc::oauth_error_response, P::reauthorize),
+                errc::oauth_error_response, P::configuration),
         failure("400 invalid_request", 400, R"({"error":"invalid_request"})",
                 errc::oauth_error_response, P::reauthorize),
         failure("400 unsupported_grant_type", 400, R"({"error":"unsupported_grant_type"})",
-                errc::oauth_error_response, P::reauthorize),
+                errc::oauth_error_response, P::configuration),
         failure("503 temporarily_unavailable", 503, R"({"error":"temporarily_unavailable"})",
                 errc::oauth_error_response, P::retry),
         failure("500 server_error", 500, R"({"error":"server_error"})", errc::oauth_error_response,
@@ -209,21 +372,40 @@ std::vector<row> table() {
 
 } // namespace
 
-TEST_CASE("token response: the policy table") {
-    const auto rows = table();
-    CHECK(rows.size() >= 40);
+void check_rows(const std::vector<row>& rows) {
     for (const auto& r : rows) {
         CAPTURE(r.what);
         const auto parsed = babelbird::parse_token_response(r.status, r.body);
         CHECK(parsed.has_value() == r.ok);
-        if (!parsed) {
-            CHECK(parsed.error().code() == r.code);
-            CHECK(parsed.error().kind() == r.kind);
-            CHECK(parsed.error().origin() == babelbird::error_origin::server);
-            CHECK(parsed.error().http_status() == r.status);
-            ts::remember(parsed.error());
+        CHECK(parsed.salvaged_refresh_token().expose_secret() == r.salvaged);
+        CHECK(parsed.has_salvaged_refresh_token() == !r.salvaged.empty());
+        if (parsed) {
+            CHECK(parsed->warnings() == r.warnings);
+            continue;
         }
+        CHECK(parsed.error().code() == r.code);
+        CHECK(parsed.error().kind() == r.kind);
+        CHECK(parsed.error().origin() == babelbird::error_origin::server);
+        CHECK(parsed.error().http_status() == r.status);
+        if (parsed.has_salvaged_refresh_token()) {
+            CHECK(parsed.salvaged_warnings() == r.warnings);
+        }
+        // The message never carries a byte of the salvaged token.
+        CHECK(ts::remember(parsed.error()).find(r.salvaged.empty() ? "\x01" : r.salvaged) ==
+              std::string::npos);
     }
+}
+
+TEST_CASE("token response: the policy table") {
+    const auto rows = table();
+    CHECK(rows.size() >= 40);
+    check_rows(rows);
+}
+
+TEST_CASE("token response: the issue 10 table (nothing lost, lenient where safe)") {
+    const auto rows = issue10_table();
+    CHECK(rows.size() >= 30);
+    check_rows(rows);
 }
 
 TEST_CASE("token response: typical answer, field by field") {
@@ -253,10 +435,82 @@ TEST_CASE("token response: optional fields") {
     const auto c = babelbird::parse_token_response(200, R"({"access_token":"a\/b\u0041"})");
     REQUIRE(c);
     CHECK(c->access_token().expose_secret() == "a/bA");
+    // The sanity bound is an option (issue 10: 2^64-1 was accepted before).
+    babelbird::response_options ten_years;
+    ten_years.max_expires_in = std::chrono::seconds(315360000);
     const auto d =
-        babelbird::parse_token_response(200, with(R"("expires_in":18446744073709551615)"));
+        babelbird::parse_token_response(200, with(R"("expires_in":315360000)"), ten_years);
     REQUIRE(d);
-    CHECK(d->expires_in() == std::optional<std::uint64_t>(UINT64_MAX));
+    CHECK(d->expires_in() == std::optional<std::uint64_t>(315360000));
+    CHECK_FALSE(babelbird::parse_token_response(200, with(R"("expires_in":315360000)")));
+}
+
+TEST_CASE("token response: lenient fields, value by value") {
+    const auto a = babelbird::parse_token_response(
+        200, with(R"("scope":["read","write","admin.files"],"expires_in":3600.99)"));
+    REQUIRE(a);
+    CHECK(a->scope() == "read write admin.files");
+    CHECK(a->expires_in() == std::optional<std::uint64_t>(3600));
+    CHECK(a->warnings() == response_warnings::expires_in_floored);
+
+    const auto b = babelbird::parse_token_response(
+        200, with(R"("scope":["a\u0020b","c"],"token_type":7,"refresh_expires_in":0)"));
+    REQUIRE(b);
+    CHECK(b->scope() == "a b c");
+    CHECK(b->token_type().empty());
+    CHECK(b->refresh_expires_in() == std::optional<std::uint64_t>(0));
+    CHECK(babelbird::has(b->warnings(), response_warnings::token_type_dropped));
+    CHECK_FALSE(babelbird::has(b->warnings(), response_warnings::scope_dropped));
+
+    const auto c = babelbird::parse_token_response(
+        200, with(R"("scope":{"a":1},"refresh_expires_in":"86400.7","expires_in":"2.5e1")"));
+    REQUIRE(c);
+    CHECK(c->scope().empty());
+    CHECK(c->refresh_expires_in() == std::optional<std::uint64_t>(86400));
+    CHECK(c->expires_in() == std::optional<std::uint64_t>(25));
+    CHECK(c->warnings() ==
+          (response_warnings::scope_dropped | response_warnings::refresh_expires_in_floored));
+    CHECK(babelbird::to_string(response_warnings::scope_dropped) == "scope_dropped");
+
+    const auto d = babelbird::parse_token_response(
+        200, R"({"access_token":"a b","refresh_token":" r\u0020t ","refresh_expires_in":-5})");
+    REQUIRE(d);
+    CHECK(d->access_token().expose_secret() == "a b");
+    CHECK(d->refresh_token().expose_secret() == " r t ");
+    CHECK(d->has_refresh_token());
+    CHECK_FALSE(d->refresh_expires_in());
+    CHECK(d->warnings() == response_warnings::refresh_expires_in_dropped);
+
+    const auto e = babelbird::parse_token_response(200, with(R"("refresh_token":"")"));
+    REQUIRE(e);
+    CHECK_FALSE(e->has_refresh_token());
+}
+
+TEST_CASE("token response: the salvaged refresh token and its lifetime") {
+    const auto a = babelbird::parse_token_response(
+        200, R"({"access_token":null,"refresh_token":"R-new 2","refresh_expires_in":"600"})");
+    REQUIRE_FALSE(a);
+    CHECK(a.error().code() == errc::invalid_token);
+    CHECK(a.salvaged_refresh_token().expose_secret() == "R-new 2");
+    CHECK(a.salvaged_refresh_expires_in() == std::optional<std::uint64_t>(600));
+    CHECK(a.salvaged_warnings() == response_warnings::none);
+
+    // In an envelope, from the token object.
+    babelbird::response_options options;
+    options.envelope = "/data";
+    const auto b = babelbird::parse_token_response(
+        200, R"({"code":0,"data":{"refresh_token":"R2","expires_in":-1,"access_token":"A"}})",
+        options);
+    REQUIRE_FALSE(b);
+    CHECK(b.error().code() == errc::invalid_expires_in);
+    CHECK(b.salvaged_refresh_token().expose_secret() == "R2");
+    CHECK_FALSE(b.salvaged_refresh_expires_in());
+
+    // A success salvages nothing: the answer itself holds the token.
+    const auto c = babelbird::parse_token_response(200, typical);
+    REQUIRE(c);
+    CHECK_FALSE(c.has_salvaged_refresh_token());
+    CHECK(c.salvaged_refresh_token().empty());
 }
 
 TEST_CASE("token response: unknown OAuth codes are kept as text, known ones typed") {
@@ -373,7 +627,7 @@ TEST_CASE("token response: every proper prefix of a valid body is an error") {
 TEST_CASE("token response: the http_response overload reads status and body") {
     const babelbird::http_response ok(200, typical, {{"Content-Type", "text/html"}});
     CHECK(babelbird::parse_token_response(ok));
-    const babelbird::http_response bad(401, R"({"error":"invalid_client"})");
+    const babelbird::http_response bad(401, R"({"error":"invalid_grant"})");
     const auto r = babelbird::parse_token_response(bad);
     REQUIRE_FALSE(r);
     CHECK(r.error().needs_reauthorization());
@@ -391,4 +645,13 @@ TEST_CASE("token response: classify_failure") {
     static_assert(classify_failure(404, oauth_error::none) == error_class::protocol);
     static_assert(classify_failure(200, oauth_error::other) == error_class::protocol);
     CHECK(classify_failure(503, oauth_error::none) == error_class::retry);
+    // Issue 10: codes about the client itself are configuration, whatever the status.
+    for (auto code : {oauth_error::invalid_client, oauth_error::unauthorized_client,
+                      oauth_error::unsupported_grant_type, oauth_error::invalid_scope}) {
+        for (int status : {200, 400, 401, 403, 500}) {
+            CHECK(classify_failure(status, code) == error_class::configuration);
+        }
+    }
+    static_assert(classify_failure(400, oauth_error::invalid_grant) == error_class::reauthorize);
+    static_assert(classify_failure(401, oauth_error::access_denied) == error_class::reauthorize);
 }

@@ -201,7 +201,8 @@ std::vector<std::string> echoing_bodies() {
         const std::string v(s);
         bodies.push_back(R"({"error":")" + v + R"("})");
         bodies.push_back(R"({"error":"invalid_grant","error_description":")" + v + R"("})");
-        bodies.push_back(R"({"access_token":")" + v + R"( x"})");
+        // Not a usable access token (an escaped CR LF; issue 10 allows inner spaces).
+        bodies.push_back(R"({"access_token":")" + v + R"(\r\nx"})");
         bodies.push_back(R"({"access_token":")" + v + R"(","access_token":")" + v + R"("})");
         bodies.push_back(R"({"access_token":"a","expires_in":")" + v + R"("})");
         bodies.push_back(R"({"access_token":"a",")" + v + R"(":1})");
@@ -252,7 +253,7 @@ TEST_CASE("secret hygiene: no failing path puts a secret into an error") {
     // Refresh and code-exchange requests with bad secrets.
     const auto server = ts::server();
     for (const std::string& bad :
-         {std::string(refresh_token) + " x", std::string(refresh_token) + "\r\nX-Evil: 1",
+         {std::string(refresh_token) + "\x7F", std::string(refresh_token) + "\r\nX-Evil: 1",
           std::string(refresh_token) + '\0', std::string(),
           std::string(refresh_token) + "\xC3\xA9"}) {
         collect(

@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
-#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -86,6 +85,25 @@ inline token_grant make_grant(const token_response& response, secret_view used_r
         used_refresh_expires_at, options.refresh_token_lifetime);
     grant.token_type = std::string(response.token_type());
     grant.scope = std::string(response.scope());
+    grant.warnings = response.warnings();
+    return grant;
+}
+
+/// The grant of a rejected answer that carried a new refresh token (see
+/// `grant_result`): no access token (`expires_at == issued_at`, so it counts
+/// as expired), the rescued refresh token, `refresh_token_rotated` true and
+/// `refresh_expires_at` stamped like a normal grant.
+inline token_grant make_salvaged_grant(const token_response_result& parsed, time_point issued_at,
+                                       const client_options& options) {
+    token_grant grant;
+    grant.refresh_token = secret(parsed.salvaged_refresh_token());
+    grant.refresh_token_rotated = true;
+    grant.issued_at = issued_at;
+    grant.expires_at = issued_at;
+    grant.refresh_expires_at =
+        babelbird::refresh_expires_at(issued_at, parsed.salvaged_refresh_expires_in(), true,
+                                      std::nullopt, options.refresh_token_lifetime);
+    grant.warnings = parsed.salvaged_warnings();
     return grant;
 }
 
@@ -93,11 +111,13 @@ inline token_grant make_grant(const token_response& response, secret_view used_r
 /// sending. `sent` lists the secrets that went out with the request: an unknown
 /// OAuth code that overlaps one of them is not kept in the error. Shared by
 /// `exchange()` and `refresh_machine` so both read answers the same way.
+/// When the parser salvaged a new refresh token from a rejected answer, the
+/// result holds the error and `salvaged()` (see `make_salvaged_grant`).
 inline grant_result finish_exchange(const transport_result& response, time_point issued_at,
-                                           std::initializer_list<std::string_view> sent,
-                                           secret_view used_refresh_token,
-                                           std::optional<time_point> used_refresh_expires_at,
-                                           const client_options& options) {
+                                    std::initializer_list<std::string_view> sent,
+                                    secret_view used_refresh_token,
+                                    std::optional<time_point> used_refresh_expires_at,
+                                    const client_options& options) {
     if (!response) {
         return response.error();
     }
@@ -107,6 +127,9 @@ inline grant_result finish_exchange(const transport_result& response, time_point
         for (std::string_view s : sent) {
             e.forget_oauth_text_overlapping(s);
         }
+        if (parsed.has_salvaged_refresh_token()) {
+            return grant_result(e, make_salvaged_grant(parsed, issued_at, options));
+        }
         return e;
     }
     return make_grant(*parsed, used_refresh_token, used_refresh_expires_at, issued_at, options);
@@ -114,10 +137,10 @@ inline grant_result finish_exchange(const transport_result& response, time_point
 
 /// build -> send -> parse -> stamp; `issued_at` is read before sending.
 template <class Transport, class Clock>
-grant_result
-exchange(Transport& transport, Clock& clock, const http_request& request,
-         std::initializer_list<std::string_view> sent, secret_view used_refresh_token,
-         std::optional<time_point> used_refresh_expires_at, const client_options& options) {
+grant_result exchange(Transport& transport, Clock& clock, const http_request& request,
+                      std::initializer_list<std::string_view> sent, secret_view used_refresh_token,
+                      std::optional<time_point> used_refresh_expires_at,
+                      const client_options& options) {
     const time_point issued_at = clock.now();
     const transport_result response = transport(request);
     return finish_exchange(response, issued_at, sent, used_refresh_token, used_refresh_expires_at,
@@ -137,8 +160,8 @@ exchange(Transport& transport, Clock& clock, const http_request& request,
 /// `retry` for transport failures, and the parser's classes for the answer.
 template <class Transport, class Clock = system_clock_source>
 grant_result refresh(Transport&& transport, const client_credentials& credentials,
-                            const endpoint& server, secret_view refresh_token,
-                            const client_options& options = {}, Clock&& clock = Clock{}) {
+                     const endpoint& server, secret_view refresh_token,
+                     const client_options& options = {}, Clock&& clock = Clock{}) {
     static_assert(clock_source<std::remove_reference_t<Clock>>,
                   "babelbird: the clock must have now() returning babelbird::time_point");
     if constexpr (detail::check_transport<std::remove_reference_t<Transport>>()) {
@@ -159,8 +182,8 @@ grant_result refresh(Transport&& transport, const client_credentials& credential
 /// new grant keeps `previous.refresh_expires_at`.
 template <class Transport, class Clock = system_clock_source>
 grant_result refresh(Transport&& transport, const client_credentials& credentials,
-                            const endpoint& server, const token_grant& previous,
-                            const client_options& options = {}, Clock&& clock = Clock{}) {
+                     const endpoint& server, const token_grant& previous,
+                     const client_options& options = {}, Clock&& clock = Clock{}) {
     static_assert(clock_source<std::remove_reference_t<Clock>>,
                   "babelbird: the clock must have now() returning babelbird::time_point");
     if constexpr (detail::check_transport<std::remove_reference_t<Transport>>()) {
@@ -196,9 +219,8 @@ grant_result refresh(Transport&& transport, const client_credentials& credential
 /// 401 are `reauthorize`).
 template <class Transport, class Clock = system_clock_source>
 grant_result exchange_code(Transport&& transport, const client_credentials& credentials,
-                                  const endpoint& server, secret_view code,
-                                  std::string_view redirect_uri, const client_options& options = {},
-                                  Clock&& clock = Clock{}) {
+                           const endpoint& server, secret_view code, std::string_view redirect_uri,
+                           const client_options& options = {}, Clock&& clock = Clock{}) {
     static_assert(clock_source<std::remove_reference_t<Clock>>,
                   "babelbird: the clock must have now() returning babelbird::time_point");
     if constexpr (detail::check_transport<std::remove_reference_t<Transport>>()) {

@@ -24,10 +24,10 @@ namespace babelbird {
 
 /// What the caller should do next.
 enum class error_class : std::uint8_t {
-    usage,       ///< the caller's input was rejected before anything was sent: fix the call
-    reauthorize, ///< the grant is dead (`invalid_grant`, 400/401 without a code): authorize again
-    retry,       ///< transient failure: the same request may succeed later
-    protocol,    ///< the server answered something malformed or unexpected
+    usage,         ///< the caller's input was rejected before anything was sent: fix the call
+    reauthorize,   ///< the grant is dead (`invalid_grant`, 400/401 without a code): authorize again
+    retry,         ///< transient failure: the same request may succeed later
+    protocol,      ///< the server answered something malformed or unexpected
     configuration, ///< the server rejected the client itself (`invalid_client`,
                    ///< `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`, a TLS
                    ///< certificate that does not verify): fix the client's settings; signing in
@@ -68,7 +68,8 @@ enum class errc : std::uint8_t {
     control_character,   ///< CR, LF, NUL or another control byte in a header- or URL-bound value
     invalid_utf8,        ///< a value is not valid UTF-8
     empty_value,         ///< a required value (token, code, URI) is empty
-    token_not_header_safe, ///< a token has bytes outside 0x21-0x7E
+    token_not_header_safe, ///< a token has a byte it may not hold: above 0x7E, or a space
+                           ///< where its kind allows none (see requests.hpp)
     invalid_url,           ///< a URL is not absolute, or has a query, fragment or user info
     insecure_url,          ///< plain http:// for a host that is not loopback
     invalid_path,          ///< an endpoint path does not start with '/' or has forbidden bytes
@@ -120,7 +121,7 @@ constexpr std::string_view describe(errc code) noexcept {
     case errc::empty_value:
         return "a required value is empty";
     case errc::token_not_header_safe:
-        return "a token contains bytes outside 0x21-0x7E";
+        return "the token holds an invalid character (above 0x7E, or a misplaced space)";
     case errc::invalid_url:
         return "the URL is not an absolute http(s) URL without query or fragment";
     case errc::insecure_url:

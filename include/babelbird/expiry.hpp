@@ -187,7 +187,9 @@ constexpr time_point access_expires_at(time_point issued_at,
 }
 
 /// When a refresh token stops working:
-/// - `issued_at + refresh_expires_in` when the server sent it;
+/// - empty when the server sent `refresh_expires_in: 0`, which means "no
+///   fixed expiry", not "now" (docs/design.md, "Policies");
+/// - `issued_at + refresh_expires_in` when the server sent another value;
 /// - else, for a newly issued (rotated) token, `issued_at + refresh_token_lifetime`
 ///   (BabelBird documents 30 days);
 /// - else (the server kept the old token) the old token's expiry, `previous`,
@@ -197,6 +199,9 @@ refresh_expires_at(time_point issued_at, std::optional<std::uint64_t> refresh_ex
                    bool rotated, std::optional<time_point> previous,
                    std::chrono::seconds refresh_token_lifetime) noexcept {
     if (refresh_expires_in) {
+        if (*refresh_expires_in == 0) {
+            return std::nullopt;
+        }
         return detail::add_seconds_saturating(issued_at, *refresh_expires_in);
     }
     if (rotated) {

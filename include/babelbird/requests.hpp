@@ -63,7 +63,9 @@ inline std::vector<http_header> token_endpoint_headers(const client_credentials&
     return headers;
 }
 
-/// A token as input: non-empty and header-safe (it is also what servers issue).
+/// A code or JWT as input: non-empty and header-safe (bytes 0x21-0x7E).
+/// @returns `errc::empty_value`, `errc::control_character` (C0 or DEL) or
+/// `errc::token_not_header_safe`, class `usage`.
 inline result<void> check_token_input(std::string_view token) {
     if (token.empty()) {
         return error::usage(errc::empty_value);
@@ -77,19 +79,59 @@ inline result<void> check_token_input(std::string_view token) {
     return {};
 }
 
+/// A refresh token as input: 1*VSCHAR, spaces allowed (RFC 6749 appendix
+/// A.17, docs/design.md "Policies"); it travels percent-encoded in the query.
+/// Control bytes never. Accepts every refresh token the parser accepts.
+/// @returns `errc::empty_value`, `errc::control_character` or
+/// `errc::token_not_header_safe` (a byte above 0x7E), class `usage`.
+inline result<void> check_refresh_token_input(std::string_view token) {
+    if (token.empty()) {
+        return error::usage(errc::empty_value);
+    }
+    if (has_control(token)) {
+        return error::usage(errc::control_character);
+    }
+    if (!is_refresh_token(token)) {
+        return error::usage(errc::token_not_header_safe);
+    }
+    return {};
+}
+
+/// An access token as input: 1*VSCHAR without a leading or trailing space
+/// (RFC 6749 appendix A.12; it goes into a header). Control bytes never.
+/// Accepts every access token the parser accepts.
+/// @returns `errc::empty_value`, `errc::control_character` or
+/// `errc::token_not_header_safe` (a byte above 0x7E or an outer space),
+/// class `usage`.
+inline result<void> check_access_token_input(std::string_view token) {
+    if (token.empty()) {
+        return error::usage(errc::empty_value);
+    }
+    if (has_control(token)) {
+        return error::usage(errc::control_character);
+    }
+    if (!is_access_token(token)) {
+        return error::usage(errc::token_not_header_safe);
+    }
+    return {};
+}
+
 } // namespace detail
 
 /// The refresh request:
 /// `POST <base><refresh path>?grant_type=refresh_token&refresh_token=<percent-encoded>`
 /// with `Authorization: Basic ...`, `Accept: application/json` and an empty body.
 /// The parameters ride in the URL query, as the BabelBird documentation says.
+/// The refresh token is 1*VSCHAR (0x20-0x7E, spaces allowed, RFC 6749 appendix
+/// A.17) and percent-encoded (a space becomes %20).
 /// @returns `errc::empty_value`, `errc::control_character` or
-/// `errc::token_not_header_safe` (class `usage`) for a bad refresh token.
+/// `errc::token_not_header_safe` (a byte above 0x7E), class `usage`, for a bad
+/// refresh token.
 /// @warning The URL carries the refresh token: treat the request as a secret.
 inline result<http_request> build_refresh_request(const client_credentials& credentials,
                                                   const endpoint& server,
                                                   secret_view refresh_token) {
-    if (auto ok = detail::check_token_input(refresh_token.expose_secret()); !ok) {
+    if (auto ok = detail::check_refresh_token_input(refresh_token.expose_secret()); !ok) {
         return ok.error();
     }
     http_request request;

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "babelbird/clock.hpp"
+#include "babelbird/response_warnings.hpp"
 #include "babelbird/secret.hpp"
 
 namespace babelbird {
@@ -28,21 +29,29 @@ class token_response {
 public:
     token_response() = default;
 
-    /// Non-empty, bytes 0x21-0x7E only.
+    /// Non-empty, bytes 0x20-0x7E (RFC 6749 appendix A.12), no leading or
+    /// trailing space: it goes into an `Authorization` header.
     secret_view access_token() const noexcept { return secret_view(piece(0)); }
-    /// Whether the answer carried a `refresh_token` (it was rotated).
+    /// Whether the answer carried a non-empty `refresh_token` (it was rotated).
+    /// Absent, `null` and `""` all mean "not rotated".
     bool has_refresh_token() const noexcept { return has_refresh_; }
-    /// The new refresh token; empty when the answer had none.
+    /// The new refresh token, bytes 0x20-0x7E (RFC 6749 appendix A.17: spaces
+    /// allowed); empty when the answer had none.
     secret_view refresh_token() const noexcept { return secret_view(piece(1)); }
-    /// `expires_in` in seconds as the server sent it (number or digit string);
-    /// empty when absent or null.
+    /// `expires_in` in whole seconds (number or digit string, a fraction
+    /// floored); empty when absent or null.
     std::optional<std::uint64_t> expires_in() const noexcept { return expires_in_; }
-    /// The refresh token's own lifetime, when the server sent `refresh_expires_in`.
+    /// The refresh token's own lifetime, when the server sent a usable
+    /// `refresh_expires_in`; 0 means "no fixed expiry" (docs/design.md).
     std::optional<std::uint64_t> refresh_expires_in() const noexcept { return refresh_expires_in_; }
-    /// `token_type` as sent (e.g. "bearer"); empty when absent.
+    /// `token_type` as sent (e.g. "bearer"); empty when absent or dropped.
     std::string_view token_type() const noexcept { return piece(2); }
-    /// `scope` as sent; empty when absent.
+    /// `scope` as sent (an array of strings joined with single spaces); empty
+    /// when absent or dropped.
     std::string_view scope() const noexcept { return piece(3); }
+    /// The informational fields that were dropped or adjusted (see
+    /// response_warnings.hpp); `response_warnings::none` for a clean answer.
+    response_warnings warnings() const noexcept { return warnings_; }
 
 private:
     friend struct detail::token_response_builder;
@@ -56,6 +65,7 @@ private:
     std::optional<std::uint64_t> expires_in_;
     std::optional<std::uint64_t> refresh_expires_in_;
     bool has_refresh_ = false;
+    response_warnings warnings_ = response_warnings::none;
 };
 
 namespace detail {
@@ -65,7 +75,8 @@ struct token_response_builder {
     static token_response build(std::string_view access, std::string_view refresh, bool has_refresh,
                                 std::string_view type, std::string_view scope,
                                 std::optional<std::uint64_t> expires_in,
-                                std::optional<std::uint64_t> refresh_expires_in) {
+                                std::optional<std::uint64_t> refresh_expires_in,
+                                response_warnings warnings = response_warnings::none) {
         token_response r;
         const std::string_view parts[4] = {access, refresh, type, scope};
         std::size_t total = 0;
@@ -85,6 +96,7 @@ struct token_response_builder {
         r.has_refresh_ = has_refresh;
         r.expires_in_ = expires_in;
         r.refresh_expires_in_ = refresh_expires_in;
+        r.warnings_ = warnings;
         return r;
     }
 };
@@ -111,10 +123,14 @@ struct token_grant {
     /// When the refresh token stops working: issue time + `refresh_expires_in` if
     /// the server sent it, else + 30 days (configurable) for a newly issued
     /// token. Empty when the server kept the old refresh token and its expiry is
-    /// unknown to this call (pass the previous grant to keep it).
+    /// unknown to this call (pass the previous grant to keep it), and when the
+    /// server sent `refresh_expires_in: 0` ("no fixed expiry").
     std::optional<time_point> refresh_expires_at;
     std::string token_type;
     std::string scope;
+    /// What the parser dropped or adjusted in the answer (see
+    /// response_warnings.hpp); never a value, only which field.
+    response_warnings warnings = response_warnings::none;
 };
 
 } // namespace babelbird

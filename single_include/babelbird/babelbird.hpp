@@ -85,6 +85,34 @@ constexpr bool is_header_safe_token(std::string_view s) noexcept {
     return true;
 }
 
+/// Every byte is a VSCHAR or a space (0x20-0x7E, RFC 6749 appendix A), and
+/// there is at least one.
+constexpr bool is_vschar_or_space(std::string_view s) noexcept {
+    if (s.empty()) {
+        return false;
+    }
+    for (char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c < 0x20 || c > 0x7E) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/// A refresh token: 1*VSCHAR with spaces allowed (RFC 6749 appendix A.17,
+/// docs/design.md "Policies"). It travels percent-encoded in a URL query.
+constexpr bool is_refresh_token(std::string_view s) noexcept {
+    return is_vschar_or_space(s);
+}
+
+/// An access token (also a code or a JWT given as input): 0x20-0x7E without a
+/// leading or trailing space (RFC 6749 appendix A.12), because it goes into a
+/// header value, where outer spaces would be stripped.
+constexpr bool is_access_token(std::string_view s) noexcept {
+    return is_vschar_or_space(s) && s.front() != ' ' && s.back() != ' ';
+}
+
 constexpr char to_lower(char ch) noexcept {
     return ch >= 'A' && ch <= 'Z' ? static_cast<char>(ch - 'A' + 'a') : ch;
 }
@@ -220,10 +248,10 @@ namespace babelbird {
 
 /// What the caller should do next.
 enum class error_class : std::uint8_t {
-    usage,       ///< the caller's input was rejected before anything was sent: fix the call
-    reauthorize, ///< the grant is dead (`invalid_grant`, 400/401 without a code): authorize again
-    retry,       ///< transient failure: the same request may succeed later
-    protocol,    ///< the server answered something malformed or unexpected
+    usage,         ///< the caller's input was rejected before anything was sent: fix the call
+    reauthorize,   ///< the grant is dead (`invalid_grant`, 400/401 without a code): authorize again
+    retry,         ///< transient failure: the same request may succeed later
+    protocol,      ///< the server answered something malformed or unexpected
     configuration, ///< the server rejected the client itself (`invalid_client`,
                    ///< `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`, a TLS
                    ///< certificate that does not verify): fix the client's settings; signing in
@@ -264,7 +292,8 @@ enum class errc : std::uint8_t {
     control_character,   ///< CR, LF, NUL or another control byte in a header- or URL-bound value
     invalid_utf8,        ///< a value is not valid UTF-8
     empty_value,         ///< a required value (token, code, URI) is empty
-    token_not_header_safe, ///< a token has bytes outside 0x21-0x7E
+    token_not_header_safe, ///< a token has a byte it may not hold: above 0x7E, or a space
+                           ///< where its kind allows none (see requests.hpp)
     invalid_url,           ///< a URL is not absolute, or has a query, fragment or user info
     insecure_url,          ///< plain http:// for a host that is not loopback
     invalid_path,          ///< an endpoint path does not start with '/' or has forbidden bytes
@@ -316,7 +345,7 @@ constexpr std::string_view describe(errc code) noexcept {
     case errc::empty_value:
         return "a required value is empty";
     case errc::token_not_header_safe:
-        return "a token contains bytes outside 0x21-0x7E";
+        return "the token holds an invalid character (above 0x7E, or a misplaced space)";
     case errc::invalid_url:
         return "the URL is not an absolute http(s) URL without query or fragment";
     case errc::insecure_url:
@@ -2064,7 +2093,9 @@ inline std::vector<http_header> token_endpoint_headers(const client_credentials&
     return headers;
 }
 
-/// A token as input: non-empty and header-safe (it is also what servers issue).
+/// A code or JWT as input: non-empty and header-safe (bytes 0x21-0x7E).
+/// @returns `errc::empty_value`, `errc::control_character` (C0 or DEL) or
+/// `errc::token_not_header_safe`, class `usage`.
 inline result<void> check_token_input(std::string_view token) {
     if (token.empty()) {
         return error::usage(errc::empty_value);
@@ -2078,19 +2109,59 @@ inline result<void> check_token_input(std::string_view token) {
     return {};
 }
 
+/// A refresh token as input: 1*VSCHAR, spaces allowed (RFC 6749 appendix
+/// A.17, docs/design.md "Policies"); it travels percent-encoded in the query.
+/// Control bytes never. Accepts every refresh token the parser accepts.
+/// @returns `errc::empty_value`, `errc::control_character` or
+/// `errc::token_not_header_safe` (a byte above 0x7E), class `usage`.
+inline result<void> check_refresh_token_input(std::string_view token) {
+    if (token.empty()) {
+        return error::usage(errc::empty_value);
+    }
+    if (has_control(token)) {
+        return error::usage(errc::control_character);
+    }
+    if (!is_refresh_token(token)) {
+        return error::usage(errc::token_not_header_safe);
+    }
+    return {};
+}
+
+/// An access token as input: 1*VSCHAR without a leading or trailing space
+/// (RFC 6749 appendix A.12; it goes into a header). Control bytes never.
+/// Accepts every access token the parser accepts.
+/// @returns `errc::empty_value`, `errc::control_character` or
+/// `errc::token_not_header_safe` (a byte above 0x7E or an outer space),
+/// class `usage`.
+inline result<void> check_access_token_input(std::string_view token) {
+    if (token.empty()) {
+        return error::usage(errc::empty_value);
+    }
+    if (has_control(token)) {
+        return error::usage(errc::control_character);
+    }
+    if (!is_access_token(token)) {
+        return error::usage(errc::token_not_header_safe);
+    }
+    return {};
+}
+
 } // namespace detail
 
 /// The refresh request:
 /// `POST <base><refresh path>?grant_type=refresh_token&refresh_token=<percent-encoded>`
 /// with `Authorization: Basic ...`, `Accept: application/json` and an empty body.
 /// The parameters ride in the URL query, as the BabelBird documentation says.
+/// The refresh token is 1*VSCHAR (0x20-0x7E, spaces allowed, RFC 6749 appendix
+/// A.17) and percent-encoded (a space becomes %20).
 /// @returns `errc::empty_value`, `errc::control_character` or
-/// `errc::token_not_header_safe` (class `usage`) for a bad refresh token.
+/// `errc::token_not_header_safe` (a byte above 0x7E), class `usage`, for a bad
+/// refresh token.
 /// @warning The URL carries the refresh token: treat the request as a secret.
 inline result<http_request> build_refresh_request(const client_credentials& credentials,
                                                   const endpoint& server,
                                                   secret_view refresh_token) {
-    if (auto ok = detail::check_token_input(refresh_token.expose_secret()); !ok) {
+    if (auto ok = detail::check_refresh_token_input(refresh_token.expose_secret()); !ok) {
         return ok.error();
     }
     http_request request;
@@ -3124,7 +3195,6 @@ parse_callback_url(std::string_view url, std::optional<std::string_view> expecte
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
-#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -3224,6 +3294,79 @@ constexpr time_point add_seconds_saturating(time_point t, std::uint64_t seconds)
 #include <string_view>
 
 
+// ---- begin babelbird/response_warnings.hpp ----
+/// @file response_warnings.hpp
+/// @brief `response_warnings`: which informational fields of a token answer
+/// were dropped or adjusted instead of failing the answer.
+///
+/// The "nothing lost" policy (docs/design.md, "Policies"): `scope`,
+/// `token_type`, `refresh_expires_in` and unknown fields never cause a
+/// rejection. A malformed one is dropped and flagged here. The flags hold no
+/// values, only which field was affected, so they are safe to log.
+
+#include <cstdint>
+#include <string_view>
+
+namespace babelbird {
+
+/// A bitmask of the adjustments the parser made to an accepted answer (or to
+/// the part it salvaged from a rejected one). `none` when the answer was clean.
+enum class response_warnings : std::uint8_t {
+    none = 0,
+    /// `scope` was dropped: not a string, an array with a non-string element,
+    /// or a string with control bytes (RFC 6749 section 3.3). An array of
+    /// strings is not dropped: its elements are joined with single spaces.
+    scope_dropped = 1u << 0,
+    /// `token_type` was dropped: not a string, or not header-safe (0x21-0x7E).
+    token_type_dropped = 1u << 1,
+    /// `refresh_expires_in` was dropped: not a lifetime `expires_in` would
+    /// accept (wrong type, negative, not numeric, or too large to add).
+    refresh_expires_in_dropped = 1u << 2,
+    /// `expires_in` had a fractional part, which was floored (3600.9 -> 3600).
+    expires_in_floored = 1u << 3,
+    /// `refresh_expires_in` had a fractional part, which was floored.
+    refresh_expires_in_floored = 1u << 4,
+};
+
+constexpr response_warnings operator|(response_warnings a, response_warnings b) noexcept {
+    return static_cast<response_warnings>(static_cast<std::uint8_t>(a) |
+                                          static_cast<std::uint8_t>(b));
+}
+constexpr response_warnings operator&(response_warnings a, response_warnings b) noexcept {
+    return static_cast<response_warnings>(static_cast<std::uint8_t>(a) &
+                                          static_cast<std::uint8_t>(b));
+}
+constexpr response_warnings& operator|=(response_warnings& a, response_warnings b) noexcept {
+    a = a | b;
+    return a;
+}
+
+/// Whether every flag of `flags` is set in `warnings`.
+constexpr bool has(response_warnings warnings, response_warnings flags) noexcept {
+    return (warnings & flags) == flags;
+}
+
+/// The name of a single flag ("scope_dropped", ...); "" for `none` or a mix.
+constexpr std::string_view to_string(response_warnings flag) noexcept {
+    switch (flag) {
+    case response_warnings::scope_dropped:
+        return "scope_dropped";
+    case response_warnings::token_type_dropped:
+        return "token_type_dropped";
+    case response_warnings::refresh_expires_in_dropped:
+        return "refresh_expires_in_dropped";
+    case response_warnings::expires_in_floored:
+        return "expires_in_floored";
+    case response_warnings::refresh_expires_in_floored:
+        return "refresh_expires_in_floored";
+    default:
+        return "";
+    }
+}
+
+} // namespace babelbird
+// ---- end babelbird/response_warnings.hpp ----
+
 namespace babelbird {
 
 namespace detail {
@@ -3238,21 +3381,29 @@ class token_response {
 public:
     token_response() = default;
 
-    /// Non-empty, bytes 0x21-0x7E only.
+    /// Non-empty, bytes 0x20-0x7E (RFC 6749 appendix A.12), no leading or
+    /// trailing space: it goes into an `Authorization` header.
     secret_view access_token() const noexcept { return secret_view(piece(0)); }
-    /// Whether the answer carried a `refresh_token` (it was rotated).
+    /// Whether the answer carried a non-empty `refresh_token` (it was rotated).
+    /// Absent, `null` and `""` all mean "not rotated".
     bool has_refresh_token() const noexcept { return has_refresh_; }
-    /// The new refresh token; empty when the answer had none.
+    /// The new refresh token, bytes 0x20-0x7E (RFC 6749 appendix A.17: spaces
+    /// allowed); empty when the answer had none.
     secret_view refresh_token() const noexcept { return secret_view(piece(1)); }
-    /// `expires_in` in seconds as the server sent it (number or digit string);
-    /// empty when absent or null.
+    /// `expires_in` in whole seconds (number or digit string, a fraction
+    /// floored); empty when absent or null.
     std::optional<std::uint64_t> expires_in() const noexcept { return expires_in_; }
-    /// The refresh token's own lifetime, when the server sent `refresh_expires_in`.
+    /// The refresh token's own lifetime, when the server sent a usable
+    /// `refresh_expires_in`; 0 means "no fixed expiry" (docs/design.md).
     std::optional<std::uint64_t> refresh_expires_in() const noexcept { return refresh_expires_in_; }
-    /// `token_type` as sent (e.g. "bearer"); empty when absent.
+    /// `token_type` as sent (e.g. "bearer"); empty when absent or dropped.
     std::string_view token_type() const noexcept { return piece(2); }
-    /// `scope` as sent; empty when absent.
+    /// `scope` as sent (an array of strings joined with single spaces); empty
+    /// when absent or dropped.
     std::string_view scope() const noexcept { return piece(3); }
+    /// The informational fields that were dropped or adjusted (see
+    /// response_warnings.hpp); `response_warnings::none` for a clean answer.
+    response_warnings warnings() const noexcept { return warnings_; }
 
 private:
     friend struct detail::token_response_builder;
@@ -3266,6 +3417,7 @@ private:
     std::optional<std::uint64_t> expires_in_;
     std::optional<std::uint64_t> refresh_expires_in_;
     bool has_refresh_ = false;
+    response_warnings warnings_ = response_warnings::none;
 };
 
 namespace detail {
@@ -3275,7 +3427,8 @@ struct token_response_builder {
     static token_response build(std::string_view access, std::string_view refresh, bool has_refresh,
                                 std::string_view type, std::string_view scope,
                                 std::optional<std::uint64_t> expires_in,
-                                std::optional<std::uint64_t> refresh_expires_in) {
+                                std::optional<std::uint64_t> refresh_expires_in,
+                                response_warnings warnings = response_warnings::none) {
         token_response r;
         const std::string_view parts[4] = {access, refresh, type, scope};
         std::size_t total = 0;
@@ -3295,6 +3448,7 @@ struct token_response_builder {
         r.has_refresh_ = has_refresh;
         r.expires_in_ = expires_in;
         r.refresh_expires_in_ = refresh_expires_in;
+        r.warnings_ = warnings;
         return r;
     }
 };
@@ -3321,10 +3475,14 @@ struct token_grant {
     /// When the refresh token stops working: issue time + `refresh_expires_in` if
     /// the server sent it, else + 30 days (configurable) for a newly issued
     /// token. Empty when the server kept the old refresh token and its expiry is
-    /// unknown to this call (pass the previous grant to keep it).
+    /// unknown to this call (pass the previous grant to keep it), and when the
+    /// server sent `refresh_expires_in: 0` ("no fixed expiry").
     std::optional<time_point> refresh_expires_at;
     std::string token_type;
     std::string scope;
+    /// What the parser dropped or adjusted in the answer (see
+    /// response_warnings.hpp); never a value, only which field.
+    response_warnings warnings = response_warnings::none;
 };
 
 } // namespace babelbird
@@ -3486,7 +3644,9 @@ constexpr time_point access_expires_at(time_point issued_at,
 }
 
 /// When a refresh token stops working:
-/// - `issued_at + refresh_expires_in` when the server sent it;
+/// - empty when the server sent `refresh_expires_in: 0`, which means "no
+///   fixed expiry", not "now" (docs/design.md, "Policies");
+/// - `issued_at + refresh_expires_in` when the server sent another value;
 /// - else, for a newly issued (rotated) token, `issued_at + refresh_token_lifetime`
 ///   (BabelBird documents 30 days);
 /// - else (the server kept the old token) the old token's expiry, `previous`,
@@ -3496,6 +3656,9 @@ refresh_expires_at(time_point issued_at, std::optional<std::uint64_t> refresh_ex
                    bool rotated, std::optional<time_point> previous,
                    std::chrono::seconds refresh_token_lifetime) noexcept {
     if (refresh_expires_in) {
+        if (*refresh_expires_in == 0) {
+            return std::nullopt;
+        }
         return detail::add_seconds_saturating(issued_at, *refresh_expires_in);
     }
     if (rotated) {
@@ -3537,15 +3700,76 @@ inline bool refresh_token_expired(const token_grant& grant, time_point now) noex
 #include <simdjson.h>
 
 #include <bit>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <utility>
 
+
+// ---- begin babelbird/token_response_result.hpp ----
+/// @file token_response_result.hpp
+/// @brief `token_response_result`: what `parse_token_response` returns, a
+/// `result<token_response>` that can carry a refresh token rescued from a
+/// rejected answer.
+
+#include <cstdint>
+#include <optional>
+#include <utility>
+
+
+namespace babelbird {
+
+/// The parsed answer, or an error and possibly a salvaged refresh token.
+///
+/// "Nothing lost" (docs/design.md, "Policies"): with rotating refresh tokens
+/// the server revokes the token that was sent as soon as it answers. When a
+/// 2xx answer is a valid JSON object (RFC 8259, valid UTF-8, no duplicate or
+/// case-variant known keys, no `error` field) with a usable new
+/// `refresh_token`, but the parser rejects the access token
+/// (`errc::missing_access_token`, `errc::invalid_token`) or `expires_in`
+/// (`errc::invalid_expires_in`), the result holds that error *and* the new
+/// refresh token: `salvaged_refresh_token()`. Store it; the old one is dead.
+/// An answer that is not valid JSON, has an `error` field, or whose
+/// `refresh_token` itself is unusable salvages nothing.
+class [[nodiscard]] token_response_result : public result<token_response> {
+public:
+    using result<token_response>::result;
+    token_response_result(result<token_response> r) : result<token_response>(std::move(r)) {}
+    /// An error with the refresh token rescued from the same answer.
+    token_response_result(const babelbird::error& e, secret rescued,
+                          std::optional<std::uint64_t> refresh_expires_in,
+                          response_warnings warnings) noexcept
+        : result<token_response>(e), salvaged_(std::move(rescued)),
+          salvaged_refresh_expires_in_(refresh_expires_in), salvaged_warnings_(warnings) {}
+
+    /// Whether a refresh token was rescued (only ever on failure).
+    bool has_salvaged_refresh_token() const noexcept { return !salvaged_.empty(); }
+    /// The rescued refresh token: non-empty, bytes 0x20-0x7E (RFC 6749
+    /// appendix A.17). Empty on success and when nothing was rescued.
+    secret_view salvaged_refresh_token() const noexcept { return salvaged_.view(); }
+    /// The rescued token's `refresh_expires_in`, when the answer had a usable
+    /// one (0: no fixed expiry).
+    std::optional<std::uint64_t> salvaged_refresh_expires_in() const noexcept {
+        return salvaged_refresh_expires_in_;
+    }
+    /// What was dropped or adjusted in the rejected answer (see
+    /// response_warnings.hpp).
+    response_warnings salvaged_warnings() const noexcept { return salvaged_warnings_; }
+
+private:
+    secret salvaged_;
+    std::optional<std::uint64_t> salvaged_refresh_expires_in_;
+    response_warnings salvaged_warnings_ = response_warnings::none;
+};
+
+} // namespace babelbird
+// ---- end babelbird/token_response_result.hpp ----
 
 namespace babelbird {
 
@@ -3570,16 +3794,28 @@ struct response_options {
     /// deployments that wrap it; empty means the root object.
     std::string_view envelope{};
     field_names fields{};
+    /// The sanity bound of `expires_in` (docs/design.md, "Policies"): a larger
+    /// value is rejected (`errc::invalid_expires_in`; a new refresh token in
+    /// the same answer is still salvaged). Default: one year.
+    std::chrono::seconds max_expires_in{31536000};
 };
 
-/// What a failed token-endpoint answer means for the caller. A known OAuth code
-/// decides; otherwise the status does: 400/401 reauthorize, 408/429/5xx retry,
-/// anything else protocol.
+/// What a failed token-endpoint answer means for the caller (docs/design.md,
+/// "Policies", error classes). A known OAuth code decides (RFC 6749 section
+/// 5.2): `invalid_client`, `unauthorized_client`, `unsupported_grant_type` and
+/// `invalid_scope` are `configuration` (the server rejects the client itself;
+/// signing in again cannot help); `invalid_grant` and `access_denied` are
+/// `reauthorize`; `temporarily_unavailable` and `server_error` are `retry`.
+/// Otherwise the status does: 400/401 `reauthorize`, 408/429/5xx `retry`,
+/// anything else `protocol`.
 constexpr error_class classify_failure(int status, oauth_error code) noexcept {
     switch (code) {
-    case oauth_error::invalid_grant:
     case oauth_error::invalid_client:
     case oauth_error::unauthorized_client:
+    case oauth_error::unsupported_grant_type:
+    case oauth_error::invalid_scope:
+        return error_class::configuration;
+    case oauth_error::invalid_grant:
     case oauth_error::access_denied:
         return error_class::reauthorize;
     case oauth_error::temporarily_unavailable:
@@ -3614,15 +3850,26 @@ enum class field_id : std::uint8_t {
     case_variant,
 };
 
-/// What one walk over a token object found; views point into the parser's buffers.
+/// What one walk over a token object found; views point into the parser's
+/// buffers (or, for a joined `scope` array, into `scope_joined`).
 struct token_fields {
     std::string_view access, refresh, type, scope, error_text;
+    std::string scope_joined; ///< a `scope` array, joined with single spaces
+    bool scope_is_joined = false;
     std::optional<std::uint64_t> expires_in, refresh_expires_in;
     unsigned seen = 0;
-    bool has_refresh = false; ///< a non-null refresh_token was present
+    bool has_refresh = false; ///< a non-empty refresh_token was present
     bool has_error = false;   ///< a non-null error was present
+    /// Why the access token is unusable (`errc::invalid_token`), if it is.
+    errc access_error{};
+    /// Why `expires_in` was rejected (`errc::invalid_expires_in`), if it was.
+    errc expires_error{};
+    response_warnings warnings = response_warnings::none;
 
     bool saw(field_id id) const noexcept { return (seen & (1u << unsigned(id))) != 0; }
+    std::string_view scope_text() const noexcept {
+        return scope_is_joined ? std::string_view(scope_joined) : scope;
+    }
 };
 
 inline bool same_bytes(std::string_view a, std::string_view b) noexcept {
@@ -3748,62 +3995,74 @@ constexpr raw_kind kind_of(char first) noexcept {
     }
 }
 
-/// What one pass over a string's raw bytes found: `low` is below 0x20 when
-/// there is a control byte, and `low >= 0x21 && high <= 0x7E` when every byte
-/// is header-safe; `escape` when there is a backslash.
+/// What one pass over a string's raw bytes found: a control byte (below
+/// 0x20), a byte above 0x7E, a backslash.
 struct byte_range {
-    unsigned char low = 0xFF;
-    unsigned char high = 0;
+    bool control = false;
+    bool above_ascii = false;
     bool escape = false;
 };
 
 inline byte_range scan_bytes(std::string_view s) noexcept {
     const char* p = s.data();
     const char* const end = p + s.size();
-    bool control = false, unsafe = false, escape = false;
-    // Eight bytes at a time; the exact per-byte classes are only needed for the
-    // rare string that has a control byte, an escape or a non-token byte.
+    byte_range r;
+    // Eight bytes at a time, then the tail byte by byte.
     for (; end - p >= 8; p += 8) {
         const std::uint64_t v = swar_load(p);
-        control |= swar_any_below(v, 0x20);
-        unsafe |= swar_any_below(v, 0x21) || swar_any_above(v, 0x7E);
-        escape |= swar_has_zero(v ^ swar_repeat('\\')) != 0;
+        r.control |= swar_any_below(v, 0x20);
+        r.above_ascii |= swar_any_above(v, 0x7E);
+        r.escape |= swar_has_zero(v ^ swar_repeat('\\')) != 0;
     }
-    unsigned char low = control ? 0 : (unsafe ? 0x20 : 0xFF);
-    unsigned char high = unsafe ? 0xFF : 0;
     for (; p < end; ++p) {
         const auto c = static_cast<unsigned char>(*p);
-        low = c < low ? c : low;
-        high = c > high ? c : high;
-        escape |= c == '\\';
+        r.control |= c < 0x20;
+        r.above_ascii |= c > 0x7E;
+        r.escape |= c == '\\';
     }
-    return {low, high, escape};
+    return r;
+}
+
+/// What a string must be, beyond valid JSON.
+enum class string_rule : std::uint8_t {
+    text,          ///< any JSON string
+    access_token,  ///< `is_access_token`: 0x20-0x7E, no outer space, non-empty
+    refresh_token, ///< `is_refresh_token`: 0x20-0x7E, may be empty (= not rotated)
+};
+
+inline bool follows_rule(std::string_view s, string_rule rule) noexcept {
+    switch (rule) {
+    case string_rule::access_token:
+        return is_access_token(s);
+    case string_rule::refresh_token:
+        return s.empty() || is_refresh_token(s);
+    case string_rule::text:
+        break;
+    }
+    return true;
 }
 
 /// Reads a JSON string whose raw token is `raw` (trimmed, starting with '"').
 /// Without escapes the bytes are used in place (no copy); with escapes simdjson
 /// unescapes them. Raw control bytes are invalid JSON; DEL (0x7F) is legal.
-/// With `token`, the string must also be non-empty and header-safe (0x21-0x7E).
+/// @returns `errc::invalid_json`, or `errc::invalid_token` when the string
+/// breaks `rule`.
 inline errc read_raw_string(simdjson::ondemand::value& v, std::string_view raw,
-                            std::string_view& out, bool token) noexcept {
+                            std::string_view& out, string_rule rule) noexcept {
     if (raw.size() < 2 || raw.back() != '"') {
         return errc::invalid_json;
     }
     const std::string_view content = raw.substr(1, raw.size() - 2);
     const byte_range r = scan_bytes(content);
-    if (r.low < 0x20) {
+    if (r.control) {
         return errc::invalid_json;
     }
     if (!r.escape) {
         out = content;
-        return !token || (!content.empty() && r.low >= 0x21 && r.high <= 0x7E)
-                   ? errc{}
-                   : errc::invalid_token;
-    }
-    if (v.get_string().get(out) != simdjson::SUCCESS) {
+    } else if (v.get_string().get(out) != simdjson::SUCCESS) {
         return errc::invalid_json;
     }
-    return !token || is_header_safe_token(out) ? errc{} : errc::invalid_token;
+    return follows_rule(out, rule) ? errc{} : errc::invalid_token;
 }
 
 /// Reads a JSON string (any value that is not a string is invalid JSON here).
@@ -3812,7 +4071,7 @@ inline errc read_string(simdjson::ondemand::value& v, std::string_view& out) noe
     if (errc e = raw_token(v, raw); e != errc{}) {
         return e;
     }
-    return read_raw_string(v, raw, out, false);
+    return read_raw_string(v, raw, out, string_rule::text);
 }
 
 inline errc read_type(simdjson::ondemand::value& v, simdjson::ondemand::json_type& t) noexcept {
@@ -3891,91 +4150,254 @@ constexpr bool parse_digits(std::string_view s, std::uint64_t& out) noexcept {
     return true;
 }
 
-/// A token: a string of header-safe bytes. `nullable`: null means absent
-/// (`present` stays false).
-inline errc read_token(simdjson::ondemand::value& v, std::string_view& out,
-                       bool* present = nullptr) noexcept {
-    std::string_view raw;
+/// The floor of a non-negative JSON number (`is_json_number(s)` holds), exact
+/// for any spelling (`3600`, `3600.9`, `3.6e3`, `36e+2`, `0.5`), without
+/// floating point. Fails for a minus sign (even `-0`) and above `max`.
+/// `fraction` tells whether a non-zero fractional part was cut off.
+constexpr bool floor_json_number(std::string_view s, std::uint64_t max, std::uint64_t& out,
+                                 bool& fraction) noexcept {
+    if (s.empty() || s.front() == '-') {
+        return false;
+    }
+    // The digits before and after the point, and where the point sits after
+    // applying the exponent (clamped: anything past 20 digits fails anyway).
+    std::size_t i = 0;
+    while (i < s.size() && is_digit(s[i])) {
+        ++i;
+    }
+    const std::string_view whole = s.substr(0, i);
+    std::string_view frac;
+    if (i < s.size() && s[i] == '.') {
+        const std::size_t start = ++i;
+        while (i < s.size() && is_digit(s[i])) {
+            ++i;
+        }
+        frac = s.substr(start, i - start);
+    }
+    long long exponent = 0;
+    if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+        ++i;
+        bool negative = false;
+        if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
+            negative = s[i] == '-';
+            ++i;
+        }
+        for (; i < s.size(); ++i) {
+            if (exponent < 100000) {
+                exponent = exponent * 10 + (s[i] - '0');
+            }
+        }
+        exponent = negative ? -exponent : exponent;
+    }
+    const auto total = static_cast<long long>(whole.size() + frac.size());
+    const long long point = static_cast<long long>(whole.size()) + exponent;
+    const auto digit_at = [&](long long k) noexcept -> char {
+        if (k < 0 || k >= total) {
+            return '0';
+        }
+        const auto u = static_cast<std::size_t>(k);
+        return u < whole.size() ? whole[u] : frac[u - whole.size()];
+    };
+    std::uint64_t value = 0;
+    for (long long k = 0; k < point; ++k) {
+        if (k >= total && value == 0) {
+            break; // only zeros remain: 0e99999 is 0
+        }
+        const auto d = static_cast<std::uint64_t>(digit_at(k) - '0');
+        if (value > (max - d) / 10 || value * 10 + d > max) {
+            return false;
+        }
+        value = value * 10 + d;
+    }
+    fraction = false;
+    for (long long k = point < 0 ? 0 : point; k < total; ++k) {
+        fraction |= digit_at(k) != '0';
+    }
+    out = value;
+    return true;
+}
+
+/// The raw JSON type of a value, from its first byte.
+inline errc raw_of(simdjson::ondemand::value& v, std::string_view& raw, raw_kind& kind) noexcept {
     if (errc e = raw_token(v, raw); e != errc{}) {
         return e;
     }
-    switch (kind_of(raw.front())) {
+    kind = kind_of(raw.front());
+    return kind == raw_kind::invalid ? errc::invalid_json : errc{};
+}
+
+inline errc validate_value(simdjson::ondemand::value v, const char* end, int depth) noexcept;
+
+/// Validates a value of a known field that has the wrong type, so that the
+/// rest of the answer can still be used: `invalid_json` (or
+/// `nesting_too_deep`) when it is not valid JSON, else `wrong_type`.
+inline errc wrong_type(simdjson::ondemand::value& v, const char* end, errc wrong) noexcept {
+    if (errc e = validate_value(v, end, 1); e != errc{}) {
+        return e;
+    }
+    return wrong;
+}
+
+/// A token: a string that follows `rule`; null means absent (`present` stays
+/// false). @returns `errc::invalid_token` for another type or a string
+/// breaking the rule; `errc::invalid_json` when the value is not valid JSON.
+inline errc read_token(simdjson::ondemand::value& v, const char* end, std::string_view& out,
+                       string_rule rule, bool& present) noexcept {
+    std::string_view raw;
+    raw_kind kind{};
+    if (errc e = raw_of(v, raw, kind); e != errc{}) {
+        return e;
+    }
+    switch (kind) {
     case raw_kind::string:
-        if (present != nullptr) {
-            *present = true;
-        }
-        return read_raw_string(v, raw, out, true);
+        present = true;
+        return read_raw_string(v, raw, out, rule);
     case raw_kind::null:
-        if (present != nullptr) {
-            return raw_null(raw); // forgiving: null means "not rotated"
-        }
-        return errc::invalid_token;
-    case raw_kind::invalid:
-        return errc::invalid_json;
+        return raw_null(raw);
     default:
-        return errc::invalid_token;
+        return wrong_type(v, end, errc::invalid_token);
     }
 }
 
-/// A lifetime in seconds: a JSON integer (no sign, fraction or exponent) or a
-/// string of digits; null means absent.
-inline errc read_seconds(simdjson::ondemand::value& v, std::optional<std::uint64_t>& out) noexcept {
+/// A lifetime in seconds (`expires_in`, `refresh_expires_in`): a non-negative
+/// JSON number, or a string holding digits or a non-negative JSON number; a
+/// fraction is floored (`floored` set); null means absent.
+/// @returns `errc::invalid_expires_in` for a negative, non-numeric, too large
+/// (above `max`) or wrongly typed value; `errc::invalid_json` when the value
+/// is not valid JSON (for example the number `0123`).
+inline errc read_seconds(simdjson::ondemand::value& v, const char* end, std::uint64_t max,
+                         std::optional<std::uint64_t>& out, bool& floored) noexcept {
     std::string_view raw;
-    if (errc e = raw_token(v, raw); e != errc{}) {
+    raw_kind kind{};
+    if (errc e = raw_of(v, raw, kind); e != errc{}) {
         return e;
     }
     std::uint64_t seconds = 0;
-    switch (kind_of(raw.front())) {
+    bool fraction = false;
+    switch (kind) {
     case raw_kind::null:
         out.reset();
         return raw_null(raw);
     case raw_kind::number:
-        // JSON forbids leading zeros; "0" alone is fine.
-        if ((raw.size() > 1 && raw.front() == '0') || !parse_digits(raw, seconds)) {
+        if (!is_json_number(raw)) {
+            return errc::invalid_json;
+        }
+        if (!floor_json_number(raw, max, seconds, fraction)) {
             return errc::invalid_expires_in;
         }
         break;
     case raw_kind::string: {
         std::string_view text;
-        if (errc e = read_raw_string(v, raw, text, false); e != errc{}) {
+        if (errc e = read_raw_string(v, raw, text, string_rule::text); e != errc{}) {
             return e;
         }
-        if (!parse_digits(text, seconds)) {
+        // Digits (leading zeros allowed in a string), or a JSON number.
+        if (parse_digits(text, seconds)) {
+            if (seconds > max) {
+                return errc::invalid_expires_in;
+            }
+        } else if (!is_json_number(text) || !floor_json_number(text, max, seconds, fraction)) {
             return errc::invalid_expires_in;
         }
         break;
     }
-    case raw_kind::invalid:
-        return errc::invalid_json;
     default:
-        return errc::invalid_expires_in;
+        return wrong_type(v, end, errc::invalid_expires_in);
     }
     out = seconds;
+    floored = fraction;
     return errc{};
 }
 
-/// An optional text field (`token_type`, `scope`, `error`): a string, or null
-/// (`out` stays empty and `present` false).
-inline errc read_text(simdjson::ondemand::value& v, std::string_view& out,
+/// An optional text field (`token_type`, `error`): a string, or null (`out`
+/// stays empty and `present` false). @returns `errc::invalid_field_type` for
+/// another (valid) JSON type.
+inline errc read_text(simdjson::ondemand::value& v, const char* end, std::string_view& out,
                       bool* present = nullptr) noexcept {
     std::string_view raw;
-    if (errc e = raw_token(v, raw); e != errc{}) {
+    raw_kind kind{};
+    if (errc e = raw_of(v, raw, kind); e != errc{}) {
         return e;
     }
-    switch (kind_of(raw.front())) {
+    switch (kind) {
     case raw_kind::string:
         if (present != nullptr) {
             *present = true;
         }
-        return read_raw_string(v, raw, out, false);
+        return read_raw_string(v, raw, out, string_rule::text);
     case raw_kind::null:
         out = {};
         return raw_null(raw);
-    case raw_kind::invalid:
-        return errc::invalid_json;
     default:
-        return errc::invalid_field_type;
+        return wrong_type(v, end, errc::invalid_field_type);
     }
+}
+
+/// `scope` (RFC 6749 section 3.3): a string of space-separated tokens, or an
+/// array of strings, joined here with single spaces into `joined`. Null is
+/// absent. @returns `errc::invalid_field_type` for another type, an array
+/// element that is not a string, or a control byte (the field is then
+/// dropped); `errc::invalid_json` when the value is not valid JSON.
+inline errc read_scope(simdjson::ondemand::value& v, const char* end, std::string_view& out,
+                       std::string& joined, bool& is_joined) noexcept {
+    std::string_view raw;
+    raw_kind kind{};
+    if (errc e = raw_of(v, raw, kind); e != errc{}) {
+        return e;
+    }
+    if (kind != raw_kind::array) {
+        if (kind == raw_kind::object || kind == raw_kind::number || kind == raw_kind::boolean) {
+            return wrong_type(v, end, errc::invalid_field_type);
+        }
+        if (errc e = read_text(v, end, out); e != errc{}) {
+            return e;
+        }
+        return has_control(out) ? errc::invalid_field_type : errc{};
+    }
+    simdjson::ondemand::array arr;
+    if (v.get_array().get(arr) != simdjson::SUCCESS) {
+        return errc::invalid_json;
+    }
+    errc verdict{};
+    joined.clear();
+    for (auto item : arr) {
+        simdjson::ondemand::value element;
+        if (std::move(item).get(element) != simdjson::SUCCESS) {
+            return errc::invalid_json;
+        }
+        std::string_view element_raw;
+        raw_kind element_kind{};
+        if (errc e = raw_of(element, element_raw, element_kind); e != errc{}) {
+            return e;
+        }
+        if (element_kind != raw_kind::string) {
+            if (errc e = validate_value(element, end, 2); e != errc{}) {
+                return e;
+            }
+            verdict = errc::invalid_field_type;
+            continue;
+        }
+        std::string_view text;
+        if (errc e = read_raw_string(element, element_raw, text, string_rule::text); e != errc{}) {
+            return e;
+        }
+        if (has_control(text)) {
+            verdict = errc::invalid_field_type;
+        }
+        if (verdict == errc{}) {
+            if (!joined.empty()) {
+                joined += ' ';
+            }
+            joined += text;
+        }
+    }
+    if (verdict != errc{}) {
+        joined.clear();
+        return verdict;
+    }
+    is_joined = true;
+    out = {};
+    return errc{};
 }
 
 /// Walks a value the caller does not need, so that it is still validated.
@@ -4051,8 +4473,17 @@ inline errc validate_value(simdjson::ondemand::value v, const char* end, int dep
 /// With `errors_only`, only the `error` field is read and everything else is
 /// merely validated (used for the root of an enveloped answer). `end` is the
 /// end of the padded body copy.
-inline errc walk_object(simdjson::ondemand::object& obj, const field_names& names,
-                        token_fields& out, bool errors_only, const char* end) noexcept {
+///
+/// Returns only what makes the whole document unusable (invalid JSON,
+/// duplicate or case-variant keys, too deep, an unusable `refresh_token` or
+/// `error`); a rejected access token or `expires_in` is kept in `out` (so the
+/// refresh token can be salvaged), and a malformed informational field is
+/// dropped and flagged in `out.warnings`.
+inline errc walk_object(simdjson::ondemand::object& obj, const response_options& options,
+                        token_fields& out, bool errors_only, const char* end) {
+    const field_names& names = options.fields;
+    const auto max_expires_in = static_cast<std::uint64_t>(
+        options.max_expires_in.count() < 0 ? 0 : options.max_expires_in.count());
     for (auto item : obj) {
         simdjson::ondemand::field field;
         std::string_view key;
@@ -4081,36 +4512,63 @@ inline errc walk_object(simdjson::ondemand::object& obj, const field_names& name
         out.seen |= 1u << unsigned(id);
         simdjson::ondemand::value& v = field.value();
         errc e{};
+        bool floored = false;
         switch (id) {
-        case field_id::access:
-            e = read_token(v, out.access);
+        case field_id::access: {
+            bool present = false;
+            e = read_token(v, end, out.access, string_rule::access_token, present);
+            if (e == errc::invalid_token || (e == errc{} && !present)) {
+                out.access_error = errc::invalid_token; // null is not a token either
+                e = errc{};
+            }
             break;
+        }
         case field_id::refresh:
-            e = read_token(v, out.refresh, &out.has_refresh);
+            e = read_token(v, end, out.refresh, string_rule::refresh_token, out.has_refresh);
+            // "" means "not rotated", like absent and null (docs/design.md).
+            out.has_refresh = out.has_refresh && !out.refresh.empty();
             break;
         case field_id::expires:
-            e = read_seconds(v, out.expires_in);
+            e = read_seconds(v, end, max_expires_in, out.expires_in, floored);
+            if (e == errc::invalid_expires_in) {
+                out.expires_error = e;
+                out.expires_in.reset();
+                e = errc{};
+            } else if (floored) {
+                out.warnings |= response_warnings::expires_in_floored;
+            }
             break;
         case field_id::refresh_expires:
-            e = read_seconds(v, out.refresh_expires_in);
+            e = read_seconds(v, end, UINT64_MAX, out.refresh_expires_in, floored);
+            if (e == errc::invalid_expires_in) {
+                out.warnings |= response_warnings::refresh_expires_in_dropped;
+                out.refresh_expires_in.reset();
+                e = errc{};
+            } else if (floored) {
+                out.warnings |= response_warnings::refresh_expires_in_floored;
+            }
             break;
         case field_id::type:
-            // Callers put it in a header ("<token_type> <token>"): header-safe or absent.
-            e = read_text(v, out.type);
-            if (e == errc{} && !out.type.empty() && !is_header_safe_token(out.type)) {
-                e = errc::invalid_field_type;
+            // Callers put it in a header ("<token_type> <token>"): header-safe or dropped.
+            e = read_text(v, end, out.type);
+            if (e == errc::invalid_field_type ||
+                (e == errc{} && !out.type.empty() && !is_header_safe_token(out.type))) {
+                out.type = {};
+                out.warnings |= response_warnings::token_type_dropped;
+                e = errc{};
             }
             break;
         case field_id::scope:
-            // Space-separated scope tokens (RFC 6749 section 3.3): no control bytes.
-            e = read_text(v, out.scope);
-            if (e == errc{} && has_control(out.scope)) {
-                e = errc::invalid_field_type;
+            e = read_scope(v, end, out.scope, out.scope_joined, out.scope_is_joined);
+            if (e == errc::invalid_field_type) {
+                out.scope = {};
+                out.warnings |= response_warnings::scope_dropped;
+                e = errc{};
             }
             break;
         case field_id::error:
             // A string is the code; null is forgiven as "no error".
-            e = read_text(v, out.error_text, &out.has_error);
+            e = read_text(v, end, out.error_text, &out.has_error);
             break;
         default:
             break;
@@ -4132,7 +4590,7 @@ public:
     }
 
     /// Walks `body` and fills `out`; the views in `out` stay valid until `release`.
-    errc parse(std::string_view body, const response_options& options, token_fields& out) noexcept {
+    errc parse(std::string_view body, const response_options& options, token_fields& out) {
         if (body.size() >= 3 && body.substr(0, 3) == "\xEF\xBB\xBF") {
             body.remove_prefix(3); // forgiving: some servers prefix a UTF-8 BOM
         }
@@ -4158,7 +4616,7 @@ public:
         }
         const bool enveloped = !options.envelope.empty();
         const char* const end = buffer_.get() + capacity_;
-        if (errc e = walk_object(root, options.fields, out, enveloped, end); e != errc{}) {
+        if (errc e = walk_object(root, options, out, enveloped, end); e != errc{}) {
             return e;
         }
         if (errc e = check_end(doc); e != errc{}) {
@@ -4176,11 +4634,10 @@ public:
             return errc::not_an_object;
         }
         token_fields enveloped_fields;
-        if (errc e = walk_object(inner, options.fields, enveloped_fields, false, end);
-            e != errc{}) {
+        if (errc e = walk_object(inner, options, enveloped_fields, false, end); e != errc{}) {
             return e;
         }
-        out = enveloped_fields;
+        out = std::move(enveloped_fields);
         return errc{};
     }
 
@@ -4309,19 +4766,41 @@ private:
 
 } // namespace detail
 
-/// Parses a token endpoint's answer.
+/// Parses a token endpoint's answer (docs/design.md, "Policies").
 ///
-/// @returns the validated fields, or an error of origin `server`:
-/// `errc::redirect` (3xx, protocol); `errc::oauth_error_response` with the OAuth
-/// code and a class from `classify_failure`; `errc::unexpected_status` for a
-/// non-2xx without a readable OAuth error; for a 2xx, `errc::body_too_large`,
+/// A 2xx answer is accepted when it is a JSON object (RFC 8259, valid UTF-8)
+/// with a usable `access_token` (1*VSCHAR, no outer space, RFC 6749 appendix
+/// A.12) and no `error`: `{"access_token":"A","refresh_token":"R",
+/// "expires_in":3600,"token_type":"bearer","scope":"read write"}`.
+/// - `refresh_token`: 1*VSCHAR, spaces allowed (appendix A.17); absent,
+///   `null` or `""` means "not rotated".
+/// - `expires_in`: a non-negative JSON number or a string of digits or of a
+///   JSON number; a fraction is floored (`response_warnings::expires_in_floored`);
+///   negative, non-numeric or above `options.max_expires_in` is
+///   `errc::invalid_expires_in`; absent or `null`: the caller assumes a lifetime.
+/// - `refresh_expires_in`: like `expires_in` without the bound; 0 means "no
+///   fixed expiry"; a malformed one is dropped (`refresh_expires_in_dropped`).
+/// - `token_type`: a header-safe string, else dropped (`token_type_dropped`).
+/// - `scope`: a string without control bytes, or an array of strings joined
+///   with single spaces; anything else is dropped (`scope_dropped`).
+/// - unknown fields: any valid JSON, ignored.
+///
+/// @returns the validated fields (with `warnings()`), or an error of origin
+/// `server`: `errc::redirect` (3xx, protocol); `errc::oauth_error_response`
+/// with the OAuth code and a class from `classify_failure`;
+/// `errc::unexpected_status` for a non-2xx without a readable OAuth error
+/// (class from the status); for a 2xx, `errc::body_too_large`,
 /// `errc::invalid_json`, `errc::not_an_object`, `errc::trailing_content`,
 /// `errc::envelope_not_found`, `errc::missing_access_token`,
-/// `errc::invalid_token`, `errc::invalid_expires_in`, `errc::invalid_field_type`,
+/// `errc::invalid_token`, `errc::invalid_expires_in`,
+/// `errc::invalid_field_type` (an `error` that is not a string),
 /// `errc::duplicate_field`, `errc::case_variant_field` or
 /// `errc::nesting_too_deep` (all protocol). No error carries body text.
-inline result<token_response> parse_token_response(int status, std::string_view body,
-                                                   const response_options& options = {}) {
+/// On `errc::missing_access_token`, `errc::invalid_token` (of the access
+/// token) and `errc::invalid_expires_in`, a usable new refresh token of the
+/// same answer is salvaged: see `token_response_result`.
+inline token_response_result parse_token_response(int status, std::string_view body,
+                                                  const response_options& options = {}) {
     if (status < 100 || status > 599) {
         return error::server(errc::unexpected_status, error_class::protocol, status);
     }
@@ -4355,17 +4834,28 @@ inline result<token_response> parse_token_response(int status, std::string_view 
     if (walked != errc{}) {
         return error::server(walked, error_class::protocol, status);
     }
-    if (!fields.saw(detail::field_id::access)) {
-        return error::server(errc::missing_access_token, error_class::protocol, status);
+    errc rejected =
+        !fields.saw(detail::field_id::access) ? errc::missing_access_token : fields.access_error;
+    if (rejected == errc{}) {
+        rejected = fields.expires_error;
     }
-    return detail::token_response_builder::build(fields.access, fields.refresh, fields.has_refresh,
-                                                 fields.type, fields.scope, fields.expires_in,
-                                                 fields.refresh_expires_in);
+    if (rejected != errc{}) {
+        const error e = error::server(rejected, error_class::protocol, status);
+        if (!fields.has_refresh) {
+            return e;
+        }
+        // Nothing lost: the server has already rotated the refresh token.
+        return token_response_result(e, secret(fields.refresh), fields.refresh_expires_in,
+                                     fields.warnings);
+    }
+    return detail::token_response_builder::build(
+        fields.access, fields.refresh, fields.has_refresh, fields.type, fields.scope_text(),
+        fields.expires_in, fields.refresh_expires_in, fields.warnings);
 }
 
 /// Parses a token endpoint's answer from the transport's response.
-inline result<token_response> parse_token_response(const http_response& response,
-                                                   const response_options& options = {}) {
+inline token_response_result parse_token_response(const http_response& response,
+                                                  const response_options& options = {}) {
     return parse_token_response(response.status, response.body, options);
 }
 
@@ -4435,6 +4925,25 @@ inline token_grant make_grant(const token_response& response, secret_view used_r
         used_refresh_expires_at, options.refresh_token_lifetime);
     grant.token_type = std::string(response.token_type());
     grant.scope = std::string(response.scope());
+    grant.warnings = response.warnings();
+    return grant;
+}
+
+/// The grant of a rejected answer that carried a new refresh token (see
+/// `grant_result`): no access token (`expires_at == issued_at`, so it counts
+/// as expired), the rescued refresh token, `refresh_token_rotated` true and
+/// `refresh_expires_at` stamped like a normal grant.
+inline token_grant make_salvaged_grant(const token_response_result& parsed, time_point issued_at,
+                                       const client_options& options) {
+    token_grant grant;
+    grant.refresh_token = secret(parsed.salvaged_refresh_token());
+    grant.refresh_token_rotated = true;
+    grant.issued_at = issued_at;
+    grant.expires_at = issued_at;
+    grant.refresh_expires_at =
+        babelbird::refresh_expires_at(issued_at, parsed.salvaged_refresh_expires_in(), true,
+                                      std::nullopt, options.refresh_token_lifetime);
+    grant.warnings = parsed.salvaged_warnings();
     return grant;
 }
 
@@ -4442,11 +4951,13 @@ inline token_grant make_grant(const token_response& response, secret_view used_r
 /// sending. `sent` lists the secrets that went out with the request: an unknown
 /// OAuth code that overlaps one of them is not kept in the error. Shared by
 /// `exchange()` and `refresh_machine` so both read answers the same way.
+/// When the parser salvaged a new refresh token from a rejected answer, the
+/// result holds the error and `salvaged()` (see `make_salvaged_grant`).
 inline grant_result finish_exchange(const transport_result& response, time_point issued_at,
-                                           std::initializer_list<std::string_view> sent,
-                                           secret_view used_refresh_token,
-                                           std::optional<time_point> used_refresh_expires_at,
-                                           const client_options& options) {
+                                    std::initializer_list<std::string_view> sent,
+                                    secret_view used_refresh_token,
+                                    std::optional<time_point> used_refresh_expires_at,
+                                    const client_options& options) {
     if (!response) {
         return response.error();
     }
@@ -4456,6 +4967,9 @@ inline grant_result finish_exchange(const transport_result& response, time_point
         for (std::string_view s : sent) {
             e.forget_oauth_text_overlapping(s);
         }
+        if (parsed.has_salvaged_refresh_token()) {
+            return grant_result(e, make_salvaged_grant(parsed, issued_at, options));
+        }
         return e;
     }
     return make_grant(*parsed, used_refresh_token, used_refresh_expires_at, issued_at, options);
@@ -4463,10 +4977,10 @@ inline grant_result finish_exchange(const transport_result& response, time_point
 
 /// build -> send -> parse -> stamp; `issued_at` is read before sending.
 template <class Transport, class Clock>
-grant_result
-exchange(Transport& transport, Clock& clock, const http_request& request,
-         std::initializer_list<std::string_view> sent, secret_view used_refresh_token,
-         std::optional<time_point> used_refresh_expires_at, const client_options& options) {
+grant_result exchange(Transport& transport, Clock& clock, const http_request& request,
+                      std::initializer_list<std::string_view> sent, secret_view used_refresh_token,
+                      std::optional<time_point> used_refresh_expires_at,
+                      const client_options& options) {
     const time_point issued_at = clock.now();
     const transport_result response = transport(request);
     return finish_exchange(response, issued_at, sent, used_refresh_token, used_refresh_expires_at,
@@ -4486,8 +5000,8 @@ exchange(Transport& transport, Clock& clock, const http_request& request,
 /// `retry` for transport failures, and the parser's classes for the answer.
 template <class Transport, class Clock = system_clock_source>
 grant_result refresh(Transport&& transport, const client_credentials& credentials,
-                            const endpoint& server, secret_view refresh_token,
-                            const client_options& options = {}, Clock&& clock = Clock{}) {
+                     const endpoint& server, secret_view refresh_token,
+                     const client_options& options = {}, Clock&& clock = Clock{}) {
     static_assert(clock_source<std::remove_reference_t<Clock>>,
                   "babelbird: the clock must have now() returning babelbird::time_point");
     if constexpr (detail::check_transport<std::remove_reference_t<Transport>>()) {
@@ -4508,8 +5022,8 @@ grant_result refresh(Transport&& transport, const client_credentials& credential
 /// new grant keeps `previous.refresh_expires_at`.
 template <class Transport, class Clock = system_clock_source>
 grant_result refresh(Transport&& transport, const client_credentials& credentials,
-                            const endpoint& server, const token_grant& previous,
-                            const client_options& options = {}, Clock&& clock = Clock{}) {
+                     const endpoint& server, const token_grant& previous,
+                     const client_options& options = {}, Clock&& clock = Clock{}) {
     static_assert(clock_source<std::remove_reference_t<Clock>>,
                   "babelbird: the clock must have now() returning babelbird::time_point");
     if constexpr (detail::check_transport<std::remove_reference_t<Transport>>()) {
@@ -4545,9 +5059,8 @@ grant_result refresh(Transport&& transport, const client_credentials& credential
 /// 401 are `reauthorize`).
 template <class Transport, class Clock = system_clock_source>
 grant_result exchange_code(Transport&& transport, const client_credentials& credentials,
-                                  const endpoint& server, secret_view code,
-                                  std::string_view redirect_uri, const client_options& options = {},
-                                  Clock&& clock = Clock{}) {
+                           const endpoint& server, secret_view code, std::string_view redirect_uri,
+                           const client_options& options = {}, Clock&& clock = Clock{}) {
     static_assert(clock_source<std::remove_reference_t<Clock>>,
                   "babelbird: the clock must have now() returning babelbird::time_point");
     if constexpr (detail::check_transport<std::remove_reference_t<Transport>>()) {

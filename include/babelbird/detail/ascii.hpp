@@ -36,6 +36,34 @@ constexpr bool is_header_safe_token(std::string_view s) noexcept {
     return true;
 }
 
+/// Every byte is a VSCHAR or a space (0x20-0x7E, RFC 6749 appendix A), and
+/// there is at least one.
+constexpr bool is_vschar_or_space(std::string_view s) noexcept {
+    if (s.empty()) {
+        return false;
+    }
+    for (char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c < 0x20 || c > 0x7E) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/// A refresh token: 1*VSCHAR with spaces allowed (RFC 6749 appendix A.17,
+/// docs/design.md "Policies"). It travels percent-encoded in a URL query.
+constexpr bool is_refresh_token(std::string_view s) noexcept {
+    return is_vschar_or_space(s);
+}
+
+/// An access token (also a code or a JWT given as input): 0x20-0x7E without a
+/// leading or trailing space (RFC 6749 appendix A.12), because it goes into a
+/// header value, where outer spaces would be stripped.
+constexpr bool is_access_token(std::string_view s) noexcept {
+    return is_vschar_or_space(s) && s.front() != ' ' && s.back() != ' ';
+}
+
 constexpr char to_lower(char ch) noexcept {
     return ch >= 'A' && ch <= 'Z' ? static_cast<char>(ch - 'A' + 'a') : ch;
 }
