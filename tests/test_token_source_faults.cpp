@@ -90,7 +90,8 @@ std::vector<fault> faults(ts::fixed_clock& clock) {
          [](const babelbird::http_request&) -> babelbird::transport_result {
              return babelbird::http_response(401, R"({"error":"invalid_client"})");
          },
-         babelbird::error_class::reauthorize, babelbird::errc::oauth_error_response},
+         // docs/design.md "error classes": the server rejected the client itself.
+         babelbird::error_class::configuration, babelbird::errc::oauth_error_response},
     };
 }
 
@@ -158,7 +159,8 @@ TEST_CASE("faults: without a valid token the caller gets the classified error") 
         CHECK(again.error() == got.error());
         CHECK(r.transport.calls() == 2);
 
-        if (f.kind == babelbird::error_class::reauthorize) {
+        if (f.kind == babelbird::error_class::reauthorize ||
+            f.kind == babelbird::error_class::configuration) {
             // Remembered until the caller re-seeds after a new authorization.
             r.clock.at += 24h;
             CHECK_FALSE(r.source.get());
@@ -203,11 +205,12 @@ TEST_CASE("faults: with a still-valid token the caller keeps getting it") {
         // Still served, without calling the server again, until it expires.
         CHECK(r.source.get()->access_token().expose_secret() == "A1");
         CHECK(r.transport.calls() == 2);
-        if (f.kind == babelbird::error_class::reauthorize) {
+        if (f.kind == babelbird::error_class::reauthorize ||
+            f.kind == babelbird::error_class::configuration) { // both block
             r.clock.at = t0 + 3540s;
             const auto expired = r.source.get();
             REQUIRE_FALSE(expired);
-            CHECK(expired.error().needs_reauthorization());
+            CHECK(expired.error().kind() == f.kind);
             CHECK(r.transport.calls() == 2);
         } else {
             r.clock.at = t0 + 3400s; // past the backoff, still valid
