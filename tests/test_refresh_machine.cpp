@@ -618,3 +618,97 @@ TEST_CASE(
     CHECK(m.failure()->code() == babelbird::errc::invalid_expires_in);
     CHECK(m.next(t0) == refresh_action::refresh);
 }
+
+// --- Nothing lost: a rotated refresh token in a rejected answer is adopted ---
+
+TEST_CASE("refresh_machine: a rejected answer's new refresh token is adopted, not lost") {
+    const char* bodies[] = {
+        R"({"access_token":"","refresh_token":"R2","expires_in":3600})",
+        R"({"refresh_token":"R2","expires_in":3600})",
+        R"({"access_token":"A2","refresh_token":"R2","expires_in":-5})",
+        R"({"access_token":"A2","refresh_token":"R2","expires_in":"soon"})",
+    };
+    for (const char* body : bodies) {
+        CAPTURE(body);
+        auto options = backoff_options(1);
+        auto m = machine_from(ts::stored_grant("A1", "R1", t0, 3600s), options);
+        const auto at = t0 + 3300s; // refresh-soon: A1 valid until 3540 s
+        REQUIRE(m.next(at) == refresh_action::refresh_ahead);
+        REQUIRE(m.begin_refresh());
+        const auto failed = m.complete(babelbird::http_response(200, body), at);
+        REQUIRE_FALSE(failed);
+        CHECK(failed.error().kind() == babelbird::error_class::protocol);
+        CHECK(ts::remember(failed.error()).find("R2") == std::string::npos);
+        // The rescued grant, for the hook/store: no access token, the new refresh token.
+        REQUIRE(m.salvaged());
+        CHECK(m.salvaged()->access_token.empty());
+        CHECK(m.salvaged()->refresh_token.expose_secret() == "R2");
+        CHECK(m.salvaged()->refresh_token_rotated);
+        CHECK(m.salvaged()->refresh_expires_at == at + std::chrono::hours(24 * 30));
+        // current(): the access token it had (still valid), the new refresh token.
+        CHECK(m.current()->access_token.expose_secret() == "A1");
+        CHECK(m.current()->expires_at == t0 + 3600s);
+        CHECK(m.current()->refresh_token.expose_secret() == "R2");
+        CHECK(m.current()->refresh_expires_at == at + std::chrono::hours(24 * 30));
+        CHECK(m.usable_at(at));
+        // A failure like any other: backoff, then the next refresh sends R2.
+        CHECK(m.consecutive_failures() == 1);
+        CHECK(m.next(at + 1s) == refresh_action::use_current);
+        CHECK(m.next(at + 2s) == refresh_action::refresh_ahead);
+        const auto request = m.begin_refresh();
+        REQUIRE(request);
+        CHECK(ts::sent_refresh_token(*request) == "R2");
+        CHECK_FALSE(m.salvaged()); // cleared by the next attempt
+        REQUIRE(m.complete(ts::token_answer("A3", ""), at + 2s));
+        CHECK(m.current()->refresh_token.expose_secret() == "R2"); // kept, not rotated
+        CHECK(m.current()->refresh_expires_at == at + std::chrono::hours(24 * 30));
+    }
+}
+
+TEST_CASE("refresh_machine: without a valid token, a salvaged refresh token is used next") {
+    auto m = machine_from("R0", backoff_options(1));
+    REQUIRE(m.begin_refresh());
+    REQUIRE_FALSE(m.complete(
+        babelbird::http_response(200, R"({"access_token":"","refresh_token":"R1"})"), t0));
+    REQUIRE(m.salvaged());
+    CHECK(m.current()->access_token.empty());
+    CHECK(m.current()->refresh_token.expose_secret() == "R1");
+    CHECK(m.next(t0 + 1s) == refresh_action::fail);
+    CHECK(m.next(t0 + 2s) == refresh_action::refresh);
+    const auto request = m.begin_refresh();
+    REQUIRE(request);
+    CHECK(ts::sent_refresh_token(*request) == "R1");
+    // An invalidate() of the (absent) token changes nothing.
+    CHECK_FALSE(m.invalidate(babelbird::secret_view("")));
+}
+
+TEST_CASE("refresh_machine: nothing is salvaged from what is not a usable answer") {
+    const babelbird::transport_result answers[] = {
+        babelbird::http_response(200, R"({"access_token":"","refresh_token":"R2")"), // bad JSON
+        babelbird::http_response(400, R"({"error":"invalid_grant","refresh_token":"R2"})"),
+        babelbird::http_response(200, R"({"access_token":"","refresh_token":""})"),
+        babelbird::error::transport(babelbird::errc::timeout),
+    };
+    for (const auto& answer : answers) {
+        auto m = machine_from(ts::stored_grant("A1", "R1", t0, 3600s), backoff_options(1));
+        REQUIRE(m.begin_refresh());
+        REQUIRE_FALSE(m.complete(answer, t0 + 3300s));
+        CHECK_FALSE(m.salvaged());
+        CHECK(m.current()->refresh_token.expose_secret() == "R1");
+        CHECK_FALSE(m.current()->refresh_token_rotated);
+    }
+}
+
+TEST_CASE("refresh_machine: a salvage keeps a rejected token rejected; reset() forgets it") {
+    auto m = machine_from(ts::stored_grant("A1", "R1", t0, 3600s), backoff_options(1));
+    REQUIRE(m.invalidate(babelbird::secret_view("A1")));
+    REQUIRE(m.begin_refresh());
+    REQUIRE_FALSE(m.complete(
+        babelbird::http_response(200, R"({"access_token":"","refresh_token":"R2"})"), t0));
+    CHECK(m.rejected());
+    CHECK_FALSE(m.usable_at(t0));
+    CHECK(m.current()->refresh_token.expose_secret() == "R2");
+    m.reset(babelbird::token_seed::from_refresh_token(babelbird::secret_view("R9")).value());
+    CHECK_FALSE(m.salvaged());
+    CHECK(m.current()->refresh_token.expose_secret() == "R9");
+}

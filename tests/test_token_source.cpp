@@ -599,3 +599,122 @@ TEST_CASE("token_source: Retry-After: no refresh before it; backoff grows; succe
     CHECK(transport.exhausted == 0);
     CHECK(transport.sent.back() == "R1");
 }
+
+// --- docs/design.md "nothing lost": salvaged refresh tokens ---
+
+TEST_CASE("token_source: the server rotates, then the answer is rejected: nothing lost") {
+    const char* bodies[] = {
+        R"({"access_token":"","refresh_token":"RT-2","expires_in":3600})",
+        R"({"access_token":"A1","refresh_token":"RT-2","expires_in":"an hour"})",
+        R"({"access_token":"A1","refresh_token":"RT-2","expires_in":-1})",
+    };
+    for (const char* body : bodies) {
+        CAPTURE(body);
+        ts::scripted_transport transport; // records the refresh token of each call
+        ts::fixed_clock clock;
+        clock.at = t0 + 3600s; // the stored grant has expired
+        std::vector<babelbird::token_grant> hooked;
+        std::vector<std::string> visible_in_hook;
+        source_t* self = nullptr;
+        babelbird::token_source_options options;
+        options.on_rotate = [&](const babelbird::token_grant& g) {
+            hooked.push_back(g);
+            // Persist before publish: nobody sees the new refresh token yet.
+            visible_in_hook.emplace_back(self->current().grant().refresh_token.expose_secret());
+            return true;
+        };
+        source_t source(script_ref{&transport}, ts::credentials(), ts::server(),
+                        grant_seed("A0", "RT-1"), options, ts::clock_ref{&clock});
+        self = &source;
+
+        transport.then_answer(babelbird::http_response(200, body));
+        const auto failed = source.get();
+        REQUIRE_FALSE(failed); // the error reaches the caller
+        CHECK(failed.error().kind() == babelbird::error_class::protocol);
+        CHECK(ts::remember(failed.error()).find("RT-2") == std::string::npos);
+        // The hook got the salvaged grant: empty access token, the new refresh token.
+        REQUIRE(hooked.size() == 1);
+        CHECK(hooked[0].access_token.empty());
+        CHECK(hooked[0].refresh_token.expose_secret() == "RT-2");
+        CHECK(hooked[0].refresh_token_rotated);
+        CHECK(hooked[0].refresh_expires_at == clock.at + std::chrono::hours(24 * 30));
+        CHECK(visible_in_hook == std::vector<std::string>{"RT-1"});
+        CHECK_FALSE(source.persist_failed());
+        CHECK(source.current().grant().refresh_token.expose_secret() == "RT-2");
+
+        // After the backoff (2 s) the next refresh sends RT-2, never RT-1 again.
+        clock.at += 2s;
+        transport.then_answer(ts::token_answer("A3", "RT-3"));
+        CHECK(access_of(source.get()) == "A3");
+        source.invalidate(babelbird::secret_view("A3"));
+        transport.then_answer(ts::token_answer("A4", ""));
+        CHECK(access_of(source.get()) == "A4");
+        CHECK(transport.sent == std::vector<std::string>{"RT-1", "RT-2", "RT-3"});
+        REQUIRE(hooked.size() == 3);
+        CHECK(hooked[1].refresh_token.expose_secret() == "RT-3");
+        CHECK(hooked[2].refresh_token.expose_secret() == "RT-3");
+        CHECK(transport.exhausted == 0);
+    }
+}
+
+TEST_CASE("token_source: a salvage during refresh ahead: the valid token is still served") {
+    ts::scripted_transport transport;
+    ts::fixed_clock clock;
+    clock.at = t0 + 3300s; // refresh-soon: A0 valid until 3540 s
+    std::vector<std::string> stored;
+    babelbird::token_source_options options;
+    options.on_rotate = [&](const babelbird::token_grant& g) {
+        stored.emplace_back(g.refresh_token.expose_secret());
+        return true;
+    };
+    source_t source(script_ref{&transport}, ts::credentials(), ts::server(),
+                    grant_seed("A0", "RT-1"), options, ts::clock_ref{&clock});
+    transport.then_answer(
+        babelbird::http_response(200, R"({"access_token":" A1","refresh_token":"RT-2"})"));
+    const auto got = source.get();
+    REQUIRE(got);
+    CHECK(got->access_token().expose_secret() == "A0");
+    // The handle's grant carries the refresh token to store, not the retired one.
+    CHECK(got->grant().refresh_token.expose_secret() == "RT-2");
+    CHECK(stored == std::vector<std::string>{"RT-2"});
+    REQUIRE(source.last_error());
+    CHECK(source.last_error()->kind() == babelbird::error_class::protocol);
+    // Served without calling the server until the backoff ends.
+    clock.at += 1s;
+    CHECK(access_of(source.get()) == "A0");
+    CHECK(transport.calls() == 1);
+    clock.at += 1s;
+    transport.then_answer(ts::token_answer("A1", "RT-3"));
+    CHECK(access_of(source.get()) == "A1");
+    CHECK(transport.sent == std::vector<std::string>{"RT-1", "RT-2"});
+}
+
+TEST_CASE("token_source: a hook that fails to store a salvaged token: retry_persist() stores it") {
+    ts::scripted_transport transport;
+    ts::fixed_clock clock;
+    clock.at = t0;
+    bool accept = false;
+    std::vector<std::string> stored;
+    babelbird::token_source_options options;
+    options.on_rotate = [&](const babelbird::token_grant& g) {
+        if (!accept) {
+            return false;
+        }
+        CHECK(g.access_token.empty()); // the salvaged grant itself
+        stored.emplace_back(g.refresh_token.expose_secret());
+        return true;
+    };
+    source_t source(script_ref{&transport}, ts::credentials(), ts::server(), refresh_seed("RT-1"),
+                    options, ts::clock_ref{&clock});
+    transport.then_answer(
+        babelbird::http_response(200, R"({"access_token":"","refresh_token":"RT-2"})"));
+    CHECK_FALSE(source.get());
+    CHECK(source.persist_failed());
+    // Used anyway: the server has retired RT-1.
+    CHECK(source.current().grant().refresh_token.expose_secret() == "RT-2");
+    CHECK_FALSE(source.retry_persist());
+    accept = true;
+    CHECK(source.retry_persist());
+    CHECK_FALSE(source.persist_failed());
+    CHECK(stored == std::vector<std::string>{"RT-2"});
+}
