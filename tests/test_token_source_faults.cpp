@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -322,3 +323,40 @@ TEST_CASE("faults: an exhausted script (unexpected extra call) is visible, not s
     CHECK(got.error().code() == babelbird::errc::transport_failure);
     CHECK(r.transport.exhausted == 1);
 }
+
+#if defined(__cpp_exceptions)
+TEST_CASE("faults: a hook that throws on a salvaged token: state stays consistent") {
+    ts::scripted_transport transport;
+    ts::fixed_clock clock;
+    clock.at = t0;
+    bool explode = true;
+    std::vector<std::string> stored;
+    babelbird::token_source_options options;
+    options.on_rotate = [&](const babelbird::token_grant& g) {
+        if (explode) {
+            throw std::runtime_error("disk on fire");
+        }
+        stored.emplace_back(g.refresh_token.expose_secret());
+        return true;
+    };
+    babelbird::token_source<script_ref, ts::clock_ref> source(
+        script_ref{&transport}, ts::credentials(), ts::server(),
+        babelbird::token_seed::from_refresh_token(babelbird::secret_view("R0")).value(), options,
+        ts::clock_ref{&clock});
+    transport.then_answer(
+        babelbird::http_response(200, R"({"access_token":"","refresh_token":"R1"})"));
+    CHECK_THROWS_AS((void)source.get(), std::runtime_error);
+    // The flight ended; the salvaged token is adopted and pending persistence.
+    CHECK(source.persist_failed());
+    CHECK(source.current().grant().refresh_token.expose_secret() == "R1");
+    explode = false;
+    CHECK(source.retry_persist());
+    CHECK(stored == std::vector<std::string>{"R1"});
+    clock.at += 2s; // past the backoff of the (protocol) failure
+    transport.then_answer(ts::token_answer("A2", "R2"));
+    const auto got = source.get();
+    REQUIRE(got);
+    CHECK(got->access_token().expose_secret() == "A2");
+    CHECK(transport.sent == std::vector<std::string>{"R0", "R1"});
+}
+#endif
