@@ -5905,6 +5905,16 @@ private:
             }
             const std::shared_ptr<flight> f = flight_;
             done_.wait(lock, [&f] { return f->done; });
+            // The outcome was checked at the flight's end; a waiter whose
+            // reading is later (a slow waiter, a tiny lifetime) checks again.
+            if (f->outcome) {
+                const token_grant& g = f->outcome->grant();
+                if (expiry_window_for(g.issued_at, g.expires_at, machine_.options().expiry)
+                        .state_at(now) == token_state::expired) {
+                    return machine_.failure().value_or(
+                        error::server(errc::invalid_expires_in, error_class::retry, 0));
+                }
+            }
             return f->outcome;
         }
         switch (machine_.next(now)) {
