@@ -5189,7 +5189,8 @@ inline std::string form_encode(std::string_view bytes) {
 ///   reported usable: `next()` says `fail`, and `failure()` holds
 ///   `errc::invalid_expires_in` with class `retry` (origin `server`, the
 ///   status of the answer): "the token the server issued stops being usable
-///   before the next refresh may start". Only `invalidate()` (the server
+///   before the next refresh may start" (the `expires_in` it sent cannot be
+///   used; error.hpp has no narrower code). Only `invalidate()` (the server
 ///   rejected the token) skips this interval: that is a fresh signal from the
 ///   server, not the clock; retry backoff still applies.
 /// - Nothing lost: when a refresh fails but the answer carried a new refresh
