@@ -668,7 +668,7 @@ constexpr std::string_view truncated_body = inputs::typical.substr(0, 235);
 constexpr std::string_view invalid_grant_body =
     R"({"error":"invalid_grant","error_description":"The refresh token has expired"})";
 constexpr std::string_view bad_token_body =
-    R"({"access_token":"ya29 a0AfB","token_type":"bearer","expires_in":3600})";
+    R"({"access_token":"ya29\r\na0AfB","token_type":"bearer","expires_in":3600})";
 
 template <int Status, const std::string_view* Body>
 void error_op() {

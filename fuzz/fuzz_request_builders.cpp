@@ -135,7 +135,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                    c == errc::token_not_header_safe);
         return 0;
     }
-    FUZZ_CHECK(babelbird::detail::is_header_safe_token(token));
+    FUZZ_CHECK(babelbird::detail::is_refresh_token(token));
     const std::string basic = credentials->basic_authorization_string();
     check_request(*request, *server, token, basic);
 
@@ -154,8 +154,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         babelbird::refresh(transport, *credentials, *server, babelbird::secret_view(token));
     FUZZ_CHECK(called);
     if (grant) {
-        FUZZ_CHECK(babelbird::detail::is_header_safe_token(grant->access_token.expose_secret()));
-        FUZZ_CHECK(babelbird::detail::is_header_safe_token(grant->refresh_token.expose_secret()));
+        FUZZ_CHECK(babelbird::detail::is_access_token(grant->access_token.expose_secret()));
+        FUZZ_CHECK(babelbird::detail::is_refresh_token(grant->refresh_token.expose_secret()));
         if (!grant->refresh_token_rotated) {
             FUZZ_CHECK(grant->refresh_token.expose_secret() == token);
         }

@@ -75,6 +75,15 @@ babelbird::result<babelbird::token_response> parse(int status, std::string_view 
                                                    const babelbird::response_options& options) {
     zero_scratch();
     auto r = babelbird::parse_token_response(status, body, options);
+    // A salvaged refresh token only comes with a 2xx whose access token or
+    // expires_in was rejected, and is a usable refresh token.
+    if (r.has_salvaged_refresh_token()) {
+        FUZZ_CHECK(!r && status >= 200 && status < 300);
+        FUZZ_CHECK(r.error().code() == errc::missing_access_token ||
+                   r.error().code() == errc::invalid_token ||
+                   r.error().code() == errc::invalid_expires_in);
+        FUZZ_CHECK(babelbird::detail::is_refresh_token(r.salvaged_refresh_token().expose_secret()));
+    }
     // Only bodies within the cap and a status in range are copied for parsing.
     if (status >= 100 && status <= 599 && !(status >= 300 && status < 400) &&
         body.size() <= options.max_body_size) {
@@ -132,9 +141,9 @@ void check_error(const babelbird::error& e, int status, std::size_t body_size,
 
 void check_success(const babelbird::token_response& t, int status) {
     FUZZ_CHECK(status >= 200 && status < 300);
-    FUZZ_CHECK(babelbird::detail::is_header_safe_token(t.access_token().expose_secret()));
+    FUZZ_CHECK(babelbird::detail::is_access_token(t.access_token().expose_secret()));
     if (t.has_refresh_token()) {
-        FUZZ_CHECK(babelbird::detail::is_header_safe_token(t.refresh_token().expose_secret()));
+        FUZZ_CHECK(babelbird::detail::is_refresh_token(t.refresh_token().expose_secret()));
     } else {
         FUZZ_CHECK(t.refresh_token().empty());
     }

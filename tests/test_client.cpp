@@ -261,3 +261,28 @@ TEST_CASE("refresh: invalid_client and friends are configuration errors") {
     CHECK_FALSE(g.error().needs_reauthorization());
     CHECK_FALSE(g.error().is_retryable());
 }
+
+TEST_CASE("refresh: Retry-After on 429/503, an HTTP-date measured from the clock reading") {
+    ts::fixed_clock clock;
+    clock.at = babelbird::time_point(std::chrono::seconds(784111777)); // 1994-11-06 08:49:37
+    ts::recording_transport transport;
+    transport.answer =
+        babelbird::http_response(503, "", {{"Retry-After", "Sun, 06 Nov 1994 08:50:07 GMT"}});
+    const auto a = babelbird::refresh(transport, ts::credentials(), ts::server(),
+                                      babelbird::secret_view("R"), {}, clock);
+    REQUIRE_FALSE(a);
+    CHECK(a.error().retry_after() == 30s);
+    // The server's Date wins over the local clock.
+    transport.answer = babelbird::http_response(429, R"({"error":"slow_down"})",
+                                                {{"Date", "Sun, 06 Nov 1994 08:40:07 GMT"},
+                                                 {"Retry-After", "Sun, 06 Nov 1994 08:50:07 GMT"}});
+    const auto b = babelbird::refresh(transport, ts::credentials(), ts::server(),
+                                      babelbird::secret_view("R"), {}, clock);
+    REQUIRE_FALSE(b);
+    CHECK(b.error().retry_after() == 600s);
+    transport.answer = babelbird::http_response(429, "", {{"Retry-After", "5"}});
+    const auto c = babelbird::refresh(transport, ts::credentials(), ts::server(),
+                                      babelbird::secret_view("R"), {}, clock);
+    REQUIRE_FALSE(c);
+    CHECK(c.error().retry_after() == 5s);
+}

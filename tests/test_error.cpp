@@ -17,7 +17,7 @@ TEST_CASE("errc works as a std::error_code") {
 
 TEST_CASE("every error code has its own description") {
     std::vector<std::string_view> seen;
-    for (int i = 1; i <= static_cast<int>(errc::invalid_percent_encoding); ++i) {
+    for (int i = 1; i <= static_cast<int>(errc::tls_verification_failed); ++i) {
         const auto d = babelbird::describe(static_cast<errc>(i));
         CHECK(d != "unknown error");
         for (auto s : seen) {
@@ -65,6 +65,89 @@ TEST_CASE("result<T>: value, error, copy, move, value_or") {
     const babelbird::result<void> failed = babelbird::error::usage(errc::invalid_argument);
     CHECK_FALSE(failed);
 }
+
+#if __cpp_exceptions
+namespace {
+/// Counts live instances; copying (and, with `moves_throw`, moving) throws
+/// while `fail` is set.
+template <bool moves_throw>
+struct fragile {
+    static inline int live = 0;
+    static inline bool fail = false;
+    int v = 0;
+    explicit fragile(int x) : v(x) { ++live; }
+    fragile(const fragile& o) : v(o.v) {
+        if (fail) {
+            throw 1;
+        }
+        ++live;
+    }
+    fragile(fragile&& o) noexcept(!moves_throw) : v(o.v) {
+        if constexpr (moves_throw) {
+            if (fail) {
+                throw 2;
+            }
+        }
+        ++live;
+    }
+    fragile& operator=(const fragile&) = default;
+    ~fragile() { --live; }
+};
+
+/// After a throwing assignment the target is still a valid result: either its
+/// old value (then the live count is unchanged) or an error (one fewer).
+template <class T>
+void check_still_valid(const babelbird::result<T>& r, int old_value, int live_before) {
+    if (r.has_value()) {
+        CHECK(r->v == old_value);
+        CHECK(T::live == live_before);
+    } else {
+        CHECK(r.error().kind() == babelbird::error_class::usage);
+        CHECK(T::live == live_before - 1);
+    }
+}
+} // namespace
+
+TEST_CASE("result<T>: an assignment whose copy throws leaves a valid result") {
+    SUBCASE("copy throws, move does not: the old value stays (strong guarantee)") {
+        using F = fragile<false>;
+        {
+            babelbird::result<F> a(F(1));
+            const babelbird::result<F> b(F(2));
+            REQUIRE(F::live == 2);
+            F::fail = true;
+            CHECK_THROWS(a = b);
+            F::fail = false;
+            check_still_valid(a, 1, 2);
+            CHECK(a.has_value());
+            a = b;
+            CHECK(a->v == 2);
+            CHECK(F::live == 2);
+        }
+        CHECK(F::live == 0);
+    }
+    SUBCASE("copy and move throw: an error, never a destroyed value marked live") {
+        using F = fragile<true>;
+        {
+            babelbird::result<F> a(F(1));
+            const babelbird::result<F> b(F(2));
+            REQUIRE(F::live == 2);
+            F::fail = true;
+            CHECK_THROWS(a = b);
+            F::fail = false;
+            check_still_valid(a, 1, 2);
+            babelbird::result<F> c(F(3));
+            F::fail = true;
+            CHECK_THROWS(a = std::move(c));
+            F::fail = false;
+            CHECK_FALSE(a.has_value());
+            a = b; // usable again
+            CHECK(a->v == 2);
+        }
+        CHECK(F::live == 0);
+    }
+}
+#endif
 
 TEST_CASE("error is small and copying it never allocates") {
     static_assert(std::is_trivially_copyable_v<babelbird::error>);

@@ -196,6 +196,21 @@ std::vector<row> issue10_table() {
         failure("no salvage: a 500", 500, with_rt(""), errc::unexpected_status, P::retry),
         failure("no salvage: invalid UTF-8", 200, with_rt("\"x\":\"\xC3\x28\""), errc::invalid_json,
                 P::protocol),
+        // Strings and keys are unescaped by the library (detail/json_unescape.hpp).
+        success("surrogate pair in an unknown field", 200, with(R"("x":"\ud83d\ude00")")),
+        success("surrogate pair in an escaped key", 200, with(R"("\ud83d\ude00":1)")),
+        success("escaped quote in a key", 200, with(R"("a\"b":1)")),
+        failure("lone low surrogate", 200, with(R"("x":"\udc00")"), errc::invalid_json,
+                P::protocol),
+        failure("high surrogate then a non-surrogate", 200, with(R"("x":"\ud800\u0041")"),
+                errc::invalid_json, P::protocol),
+        failure("unknown escape", 200, with(R"("x":"\x41")"), errc::invalid_json, P::protocol),
+        failure("short \\u escape in a key", 200, with(R"("\u41":1)"), errc::invalid_json,
+                P::protocol),
+        failure("raw control byte in a key", 200, with("\"a\tb\":1"), errc::invalid_json,
+                P::protocol),
+        failure("bad escape in a salvage candidate", 200, with_rt(R"("access_token":"\q")"),
+                errc::invalid_json, P::protocol),
         // The configuration class (RFC 6749 section 5.2 codes about the client).
         failure("400 invalid_client", 400, R"({"error":"invalid_client"})",
                 errc::oauth_error_response, P::configuration),
@@ -654,4 +669,97 @@ TEST_CASE("token response: classify_failure") {
     }
     static_assert(classify_failure(400, oauth_error::invalid_grant) == error_class::reauthorize);
     static_assert(classify_failure(401, oauth_error::access_denied) == error_class::reauthorize);
+}
+
+TEST_CASE("Retry-After: delay-seconds and IMF-fixdate (RFC 9110 section 10.2.3)") {
+    using babelbird::parse_retry_after;
+    using babelbird::detail::parse_imf_fixdate;
+    using std::chrono::seconds;
+    // RFC 9110 section 5.6.7's example, and the epoch.
+    static_assert(parse_imf_fixdate("Sun, 06 Nov 1994 08:49:37 GMT") == 784111777);
+    static_assert(parse_imf_fixdate("Thu, 01 Jan 1970 00:00:00 GMT") == 0);
+    static_assert(parse_imf_fixdate("Tue, 29 Feb 2000 12:00:00 GMT") == 951825600);
+    static_assert(!parse_imf_fixdate("Mon, 29 Feb 1900 12:00:00 GMT")); // not a leap year
+    static_assert(!parse_imf_fixdate("Sun, 31 Apr 1994 08:49:37 GMT"));
+    static_assert(!parse_imf_fixdate("Sun, 06 Nov 1994 24:00:00 GMT"));
+    static_assert(!parse_imf_fixdate("sun, 06 Nov 1994 08:49:37 GMT"));
+    static_assert(!parse_imf_fixdate("Sun, 06 Nov 1994 08:49:37 UTC"));
+    static_assert(!parse_imf_fixdate("Sunday, 06-Nov-94 08:49:37 GMT")); // RFC 850: not taken
+    static_assert(!parse_imf_fixdate("Sun Nov  6 08:49:37 1994"));       // asctime: not taken
+
+    const babelbird::time_point now{seconds(784111777)};
+    const auto none = std::optional<std::string_view>();
+    CHECK(parse_retry_after("120", none, std::nullopt) == seconds(120));
+    CHECK(parse_retry_after(" 0\t", none, std::nullopt) == seconds(0));
+    CHECK(parse_retry_after("99999999999999999999999", none, std::nullopt) ==
+          seconds(std::int64_t{1} << 40));
+    for (std::string_view garbage :
+         {"", " ", "-5", "1.5", "+3", "12s", "soon", "0x10", "Sun, 06 Nov 1994 08:49:37 GMT x"}) {
+        CAPTURE(garbage);
+        CHECK_FALSE(parse_retry_after(garbage, none, now));
+    }
+    // An HTTP-date: from the Date header when there is one, else from `now`.
+    CHECK(parse_retry_after("Sun, 06 Nov 1994 08:50:37 GMT", none, now) == seconds(60));
+    CHECK(parse_retry_after("Sun, 06 Nov 1994 08:50:37 GMT",
+                            std::string_view("Sun, 06 Nov 1994 08:50:07 GMT"), now) == seconds(30));
+    CHECK(parse_retry_after("Sun, 06 Nov 1994 08:50:37 GMT", std::string_view("garbage"), now) ==
+          seconds(60));
+    CHECK(parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", none, now) == seconds(0)); // past
+    CHECK_FALSE(parse_retry_after("Sun, 06 Nov 1994 08:50:37 GMT", none, std::nullopt));
+}
+
+TEST_CASE("Retry-After reaches retry-class errors of the http_response overload") {
+    const auto parse = [](int status, std::string body,
+                          std::vector<babelbird::http_header> headers) {
+        return babelbird::parse_token_response(
+            babelbird::http_response(status, std::move(body), std::move(headers)));
+    };
+    const auto a = parse(429, "", {{"retry-after", "30"}});
+    REQUIRE_FALSE(a);
+    CHECK(a.error().kind() == error_class::retry);
+    CHECK(a.error().retry_after() == std::chrono::seconds(30));
+    const auto b = parse(503, R"({"error":"temporarily_unavailable"})",
+                         {{"Date", "Sun, 06 Nov 1994 08:49:37 GMT"},
+                          {"Retry-After", "Sun, 06 Nov 1994 08:51:37 GMT"}});
+    REQUIRE_FALSE(b);
+    CHECK(b.error().retry_after() == std::chrono::seconds(120));
+    // An HTTP-date without a Date header needs a clock: ignored here.
+    const auto c = parse(503, "", {{"Retry-After", "Sun, 06 Nov 1994 08:51:37 GMT"}});
+    REQUIRE_FALSE(c);
+    CHECK_FALSE(c.error().retry_after());
+    // Garbage is ignored; other classes never get one.
+    const auto d = parse(503, "", {{"Retry-After", "later"}});
+    REQUIRE_FALSE(d);
+    CHECK_FALSE(d.error().retry_after());
+    const auto e = parse(400, R"({"error":"invalid_grant"})", {{"Retry-After", "30"}});
+    REQUIRE_FALSE(e);
+    CHECK_FALSE(e.error().retry_after());
+    const auto f = parse(200, "<html>", {{"Retry-After", "30"}});
+    REQUIRE_FALSE(f);
+    CHECK_FALSE(f.error().retry_after());
+    const auto g = parse(500, R"({"error":"server_error"})", {{"Retry-After", "7"}});
+    REQUIRE_FALSE(g);
+    CHECK(g.error().retry_after() == std::chrono::seconds(7));
+}
+
+TEST_CASE("json_unescape: escapes, UTF-8 and surrogates (RFC 8259 section 7)") {
+    using babelbird::detail::bad_escape;
+    using babelbird::detail::json_unescape;
+    const auto un = [](std::string_view in) {
+        std::string out(in.size(), '\0');
+        const std::size_t n = json_unescape(in, out.data());
+        return n == bad_escape ? std::string("<bad>") : out.substr(0, n);
+    };
+    CHECK(un(R"(a\"b\\c\/d)") == "a\"b\\c/d");
+    CHECK(un(R"(\b\f\n\r\t)") == "\b\f\n\r\t");
+    CHECK(un(R"(\u0041\u00e9\u4e2d)") == "A\xC3\xA9\xE4\xB8\xAD");
+    CHECK(un(R"(\ud83d\ude00)") == "\xF0\x9F\x98\x80");
+    CHECK(un(R"(\u0000)") == std::string(1, '\0'));
+    for (std::string_view bad : {R"(\)", R"(\x)", R"(\u12)", R"(\u12g4)", R"(\ud800)", R"(\ud800x)",
+                                 R"(\ud800\u0041)", R"(\udfff)"}) {
+        CAPTURE(bad);
+        CHECK(un(bad) == "<bad>");
+        CHECK(json_unescape(bad, nullptr) == bad_escape);
+    }
+    static_assert(json_unescape("abc", nullptr) == 3);
 }

@@ -7,11 +7,13 @@
 //    zeroed before they are freed: a replacement operator delete inspects every
 //    block it is handed back (the memory still belongs to it: no undefined
 //    behaviour) and records any block that still holds a secret;
-// 3. the parser's per-thread scratch memory holds no token byte after a parse.
+// 3. the parser's per-thread scratch memory holds no token byte after a parse;
+// 4. simdjson's own buffers never receive a token (no reliance on its internals).
 #include "hostile_corpus.hpp"
 #include "support.hpp"
 
 #include <doctest/doctest.h>
+#include <simdjson.h>
 
 #include <algorithm>
 #include <atomic>
@@ -472,9 +474,10 @@ void mark_scratch() {
     std::memset(m.strings.data(), marker, m.strings.size());
 }
 
-/// After a parse: no secret anywhere in the scratch memory, and the string
-/// buffer holds only bytes the parse did not touch (the marker) or zeros.
-void check_scratch(const std::vector<std::string_view>& secrets) {
+/// After a parse: no secret anywhere in the scratch memory, and the unescape
+/// arena holds only bytes the parse did not touch (the marker) or zeros
+/// (none when the body had no escapes).
+void check_scratch(const std::vector<std::string_view>& secrets, bool escapes) {
     auto m = babelbird::detail::json_scratch::for_this_thread().memory_for_testing();
     const std::string_view copy(m.body_copy.data(), m.body_copy.size());
     const std::string_view strings(m.strings.data(), m.strings.size());
@@ -488,7 +491,7 @@ void check_scratch(const std::vector<std::string_view>& secrets) {
         CHECK((ch == marker || ch == '\0'));
         touched += ch == '\0' ? 1 : 0;
     }
-    CHECK(touched > 0);
+    CHECK((touched == 0 || escapes));
 }
 } // namespace
 
@@ -505,7 +508,7 @@ TEST_CASE("secret hygiene: the parser's scratch memory holds no token after a pa
         R"({"access_token":")" + a + R"("})",
         R"({"x":1,"access_token":")" + a + R"("})",
         token_body(),
-        // Escaped tokens are unescaped into the string buffer.
+        // Escaped tokens are unescaped into the arena.
         R"({"access_token":")" + a.substr(0, 4) + R"(\u002d)" + a.substr(5) + R"("})",
         // Failures after a token was read, and inside an envelope.
         R"({"access_token":")" + a + R"(","access_token":")" + r + R"("})",
@@ -520,7 +523,70 @@ TEST_CASE("secret hygiene: the parser's scratch memory holds no token after a pa
             babelbird::response_options options;
             options.envelope = envelope;
             (void)babelbird::parse_token_response(200, body, options);
-            check_scratch(secrets);
+            check_scratch(secrets, body.find('\\') != std::string::npos);
         }
+    }
+}
+
+// --- 4. No reliance on simdjson's internals
+// -------------------------------------------------------- The parser never asks simdjson to
+// unescape (response.hpp, json_scratch), so simdjson's string buffer never holds a token and
+// nothing needs to locate or zero it. The proof watches the blocks simdjson frees: if a simdjson
+// version (or a change here) wrote unescaped tokens into its own buffers, this test would see them
+// when the parser's buffers are freed.
+TEST_CASE("secret hygiene: simdjson's own buffers never receive a token") {
+    // Tokens used nowhere else in this binary, so that stale heap contents
+    // of other tests (their own unscrubbed strings) cannot look like a leak.
+    const auto bodies_for = [](std::string_view a, std::string_view r) {
+        const std::string at(a);
+        const std::string rt(r);
+        const std::size_t dash = at.find('-');
+        const std::string escaped = at.substr(0, dash) + "\\u002d" + at.substr(dash + 1);
+        return std::vector<std::string>{
+            R"({"access_token":")" + escaped + R"(","refresh_token":")" + rt + R"("})",
+            R"({"acc\u0065ss_token":")" + at + R"(","x":")" + rt + R"(\n"})",
+            R"({"x":{"k\u0065y":")" + at + R"(\/"},"refresh_token":")" + rt + R"(\u0020"})",
+            R"({"access_token":")" + escaped + R"(","expires_in":"x","refresh_token":")" + rt +
+                R"(\t"})",
+            R"({"data":{"access_token":")" + escaped + R"("}})",
+        };
+    };
+
+    SUBCASE("control: the watch sees a token simdjson itself unescaped") {
+        constexpr std::string_view probe = "AT.simdjson-control-0009-abcdefgh";
+        const auto bodies = bodies_for(probe, "RT.simdjson-control-0010-abcdefgh");
+        watch_frees w({probe});
+        {
+            simdjson::ondemand::parser parser;
+            simdjson::padded_string padded(bodies[0]);
+            simdjson::ondemand::document doc;
+            REQUIRE(parser.iterate(padded).get(doc) == simdjson::SUCCESS);
+            std::string_view t;
+            REQUIRE(doc["access_token"].get_string().get(t) == simdjson::SUCCESS);
+            CHECK(t == probe);
+        }
+        CHECK(w.dirty() >= 1);
+        w.stop();
+    }
+    SUBCASE("the library's parses leave nothing in simdjson's buffers") {
+        constexpr std::string_view a = "AT.simdjson-library-0011-abcdefgh";
+        constexpr std::string_view r = "RT.simdjson-library-0012-abcdefgh";
+        const auto bodies = bodies_for(a, r);
+        const std::string large = R"({"pad":")" + std::string(300000, 'p') + R"(",)" +
+                                  R"("access_token":"L","refresh_token":"L2"})";
+        watch_frees w({a, r});
+        for (const auto& body : bodies) {
+            CAPTURE(body);
+            for (std::string_view envelope : {std::string_view(), std::string_view("/data")}) {
+                babelbird::response_options options;
+                options.envelope = envelope;
+                (void)babelbird::parse_token_response(200, body, options);
+            }
+        }
+        // A large body makes the parser reallocate, and release() then drops
+        // it: every buffer simdjson had is freed under the watch.
+        CHECK(babelbird::parse_token_response(200, large));
+        CHECK(w.dirty() == 0);
+        w.stop();
     }
 }

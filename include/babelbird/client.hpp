@@ -18,6 +18,7 @@
 #include "babelbird/expiry.hpp"
 #include "babelbird/requests.hpp"
 #include "babelbird/response.hpp"
+#include "babelbird/retry_after.hpp"
 #include "babelbird/secret.hpp"
 #include "babelbird/token.hpp"
 #include "babelbird/transport.hpp"
@@ -112,7 +113,8 @@ inline token_grant make_salvaged_grant(const token_response_result& parsed, time
 /// OAuth code that overlaps one of them is not kept in the error. Shared by
 /// `exchange()` and `refresh_machine` so both read answers the same way.
 /// When the parser salvaged a new refresh token from a rejected answer, the
-/// result holds the error and `salvaged()` (see `make_salvaged_grant`).
+/// result holds the error and `salvaged()` (see `make_salvaged_grant`). A
+/// retry-class error carries the answer's `Retry-After` (see retry_after.hpp).
 inline grant_result finish_exchange(const transport_result& response, time_point issued_at,
                                     std::initializer_list<std::string_view> sent,
                                     secret_view used_refresh_token,
@@ -127,6 +129,8 @@ inline grant_result finish_exchange(const transport_result& response, time_point
         for (std::string_view s : sent) {
             e.forget_oauth_text_overlapping(s);
         }
+        // An HTTP-date without a Date header is measured from the clock reading.
+        detail::add_retry_after(e, *response, issued_at);
         if (parsed.has_salvaged_refresh_token()) {
             return grant_result(e, make_salvaged_grant(parsed, issued_at, options));
         }

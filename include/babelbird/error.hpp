@@ -105,6 +105,8 @@ enum class errc : std::uint8_t {
     data_mismatch,        ///< the callback's `data` differs from the expected value (or is absent)
     duplicate_parameter,  ///< a query parameter appears more than once
     invalid_percent_encoding, ///< a '%' is not followed by two hex digits
+    // The transport could not trust the server (class configuration, origin transport).
+    tls_verification_failed, ///< the server's TLS certificate or host name did not verify
 };
 
 /// A fixed description of an error code; never contains caller or server data.
@@ -188,6 +190,8 @@ constexpr std::string_view describe(errc code) noexcept {
         return "a query parameter appears more than once";
     case errc::invalid_percent_encoding:
         return "a value has an invalid percent-escape";
+    case errc::tls_verification_failed:
+        return "the server's TLS certificate could not be verified";
     }
     return "unknown error";
 }
@@ -459,17 +463,44 @@ public:
             ::new (static_cast<void*>(&error_)) babelbird::error(other.error_);
         }
     }
+    /// Copy assignment. When `T`'s copy constructor may throw but its move
+    /// constructor does not, the copy is made first, so a throw leaves `*this`
+    /// unchanged (strong guarantee). When both may throw, a throw leaves
+    /// `*this` holding `error::usage(errc::invalid_argument)` (basic guarantee):
+    /// never a destroyed value marked live.
     result& operator=(const result& other) {
-        if (this != &other) {
+        if (this == &other) {
+            return *this;
+        }
+        if (!other.has_value_) {
             destroy();
-            ::new (static_cast<void*>(this)) result(other);
+            construct_error(other.error_);
+        } else if constexpr (std::is_nothrow_copy_constructible_v<T>) {
+            destroy();
+            construct_value(other.value_);
+        } else if constexpr (std::is_nothrow_move_constructible_v<T>) {
+            T copy(other.value_); // may throw; *this is untouched
+            destroy();
+            construct_value(std::move(copy));
+        } else {
+            replace_value(other.value_);
         }
         return *this;
     }
+    /// Move assignment; if `T`'s move constructor throws, `*this` holds
+    /// `error::usage(errc::invalid_argument)` afterwards (basic guarantee).
     result& operator=(result&& other) noexcept(std::is_nothrow_move_constructible_v<T>) {
-        if (this != &other) {
+        if (this == &other) {
+            return *this;
+        }
+        if (!other.has_value_) {
             destroy();
-            ::new (static_cast<void*>(this)) result(std::move(other));
+            construct_error(other.error_);
+        } else if constexpr (std::is_nothrow_move_constructible_v<T>) {
+            destroy();
+            construct_value(std::move(other.value_));
+        } else {
+            replace_value(std::move(other.value_));
         }
         return *this;
     }
@@ -513,6 +544,37 @@ private:
         } else {
             error_.~error();
         }
+    }
+    void construct_error(const babelbird::error& e) noexcept {
+        ::new (static_cast<void*>(&error_)) babelbird::error(e);
+        has_value_ = false;
+    }
+    template <class U>
+    void construct_value(U&& v) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
+        ::new (static_cast<void*>(&value_)) T(std::forward<U>(v));
+        has_value_ = true;
+    }
+    /// Replaces the content by a value whose construction may throw: the
+    /// result is an error while the value is built, and is made one again by
+    /// the guard if the construction throws (works with and without
+    /// exceptions: no try/catch).
+    template <class U>
+    void replace_value(U&& v) {
+        destroy();
+        has_value_ = false;
+        struct fallback {
+            result* self;
+            bool armed = true;
+            ~fallback() {
+                if (armed) {
+                    self->construct_error(babelbird::error(
+                        errc::invalid_argument, error_class::usage, error_origin::caller));
+                }
+            }
+        } guard{this};
+        ::new (static_cast<void*>(&value_)) T(std::forward<U>(v));
+        guard.armed = false;
+        has_value_ = true;
     }
 
     union {

@@ -1,21 +1,32 @@
 /// @file response.hpp
-/// @brief The token response parser: status classification and a strict,
-/// one-pass simdjson on-demand walk over the token object.
+/// @brief The token response parser: status classification and a one-pass
+/// simdjson on-demand walk over the token object, strict where it matters and
+/// lenient where it is safe.
 ///
-/// Policies (DESIGN.md):
-/// - success is a 2xx whose body is a JSON object with a valid `access_token`
+/// Policies (docs/design.md, "Policies"):
+/// - success is a 2xx whose body is a JSON object with a usable `access_token`
 ///   and no `error`;
 /// - an `error` field in any body is an OAuth error (RFC 6749 section 5.2), typed when
-///   the code is known and kept as text otherwise;
+///   the code is known and kept as text otherwise; the class comes from
+///   `classify_failure` (`configuration`, `reauthorize`, `retry`, `protocol`);
 /// - non-2xx answers are classified by status even when the body is HTML or empty;
-/// - tokens are non-empty and header-safe (0x21-0x7E);
-/// - `expires_in` is a non-negative integer, as a JSON number or a digit string;
-/// - an absent `refresh_token` means it was not rotated;
-/// - known keys may appear once, and no key may be a case variant of one;
-/// - unknown fields are ignored but must be valid JSON;
-/// - `Content-Type` is ignored: the body is parsed by its content;
-/// - the body is capped before parsing; an optional JSON pointer selects an
-///   enveloped token object.
+/// - an access token is 1*VSCHAR without outer spaces (RFC 6749 A.12), a
+///   refresh token 1*VSCHAR (A.17, spaces allowed); control bytes never;
+/// - `expires_in` is a non-negative number (fractions floored) or a string of
+///   one, at most `response_options::max_expires_in`;
+/// - an absent, `null` or `""` `refresh_token` means it was not rotated;
+/// - nothing lost: a usable new refresh token in an otherwise rejected answer
+///   is salvaged (`token_response_result`); malformed informational fields
+///   (`scope`, `token_type`, `refresh_expires_in`) are dropped and flagged
+///   (`response_warnings`), never a rejection;
+/// - the document must be valid JSON and UTF-8 (RFC 8259); known keys may
+///   appear once, and no key may be a case variant of one (protocol errors,
+///   nothing salvaged);
+/// - unknown fields of any type are ignored but must be valid JSON;
+/// - `Content-Type` is ignored: the body is parsed by its content; a UTF-8 BOM
+///   is tolerated;
+/// - the body is capped before parsing (1 MiB by default); an optional JSON
+///   pointer selects an enveloped token object.
 #pragma once
 
 #include <simdjson.h>
@@ -33,10 +44,12 @@
 #include <utility>
 
 #include "babelbird/detail/ascii.hpp"
+#include "babelbird/detail/json_unescape.hpp"
 #include "babelbird/detail/secure_zero.hpp"
 #include "babelbird/error.hpp"
 #include "babelbird/http.hpp"
 #include "babelbird/response_warnings.hpp"
+#include "babelbird/retry_after.hpp"
 #include "babelbird/secret.hpp"
 #include "babelbird/token.hpp"
 #include "babelbird/token_response_result.hpp"
@@ -203,12 +216,72 @@ constexpr bool swar_any_above(std::uint64_t v, unsigned char n) noexcept {
     return (((v + swar_repeat(static_cast<unsigned char>(127 - n))) | v) & swar_repeat(0x80)) != 0;
 }
 
+/// Where a string's unescaped bytes go: a per-thread buffer this library
+/// owns and zeros after every parse (`json_scratch::release`). simdjson's own
+/// unescaping (`get_string`, `unescaped_key`) is never used, so no token is
+/// ever written into simdjson's string buffer, whose layout is not
+/// documented and which this library could not zero reliably.
+class unescape_arena {
+public:
+    static unescape_arena& for_this_thread() noexcept {
+        thread_local unescape_arena arena;
+        return arena;
+    }
+
+    /// Makes room for every string of a body of `body_size` bytes (the
+    /// output of a string is never longer than its input; twice the body
+    /// covers an envelope read twice).
+    void prepare(std::size_t body_size) {
+        const std::size_t need = 2 * body_size + 16;
+        if (need > capacity_) {
+            buffer_ = std::make_unique<char[]>(need);
+            capacity_ = need;
+        }
+        used_ = 0;
+    }
+
+    /// Unescapes `content` (the bytes between the quotes) into the arena.
+    /// @returns false for an invalid escape (or, defensively, no room)
+    bool unescape(std::string_view content, std::string_view& out) noexcept {
+        if (capacity_ - used_ < content.size()) {
+            return false;
+        }
+        char* const at = buffer_.get() + used_;
+        const std::size_t n = json_unescape(content, at);
+        if (n == bad_escape) {
+            secure_zero(at, content.size());
+            return false;
+        }
+        used_ += n;
+        out = std::string_view(at, n);
+        return true;
+    }
+
+    /// Zeros what the last parse wrote; frees an unusually large buffer.
+    void release(std::size_t keep_capacity) noexcept {
+        secure_zero(buffer_.get(), used_);
+        used_ = 0;
+        if (capacity_ > keep_capacity) {
+            buffer_.reset();
+            capacity_ = 0;
+        }
+    }
+
+    /// For tests: the whole buffer (zero-initialised when allocated).
+    std::span<char> memory_for_testing() noexcept { return {buffer_.get(), capacity_}; }
+
+private:
+    std::unique_ptr<char[]> buffer_;
+    std::size_t capacity_ = 0;
+    std::size_t used_ = 0;
+};
+
 /// The key of a field. A key without escapes is used in place, straight from
-/// the body copy (no unescaping, no copy); one with escapes is unescaped by
-/// simdjson, which also validates the escapes. `end` bounds the scan (the end
-/// of the padded body copy); stage 1 already found the closing quote.
-inline errc read_key(simdjson::ondemand::field& field, const char* end,
-                     std::string_view& key) noexcept {
+/// the body copy (no unescaping, no copy); one with escapes is unescaped into
+/// the arena (or, with `validate_only`, just checked). `end` bounds the scan
+/// (the end of the padded body copy); stage 1 already found the closing quote.
+inline errc read_key(simdjson::ondemand::field& field, const char* end, std::string_view& key,
+                     bool validate_only = false) noexcept {
     const char* const start = field.key().raw();
     const char* p = start;
     // Eight bytes at a time: the first '"' or '\\' decides.
@@ -220,16 +293,33 @@ inline errc read_key(simdjson::ondemand::field& field, const char* end,
             break;
         }
     }
+    bool escaped = false;
     for (; p < end; ++p) {
         if (*p == '"') {
-            key = std::string_view(start, static_cast<std::size_t>(p - start));
-            return errc{};
-        }
-        if (*p == '\\') {
             break;
         }
+        if (*p == '\\') {
+            escaped = true;
+            ++p; // skip the escaped byte (a '"' among them)
+        }
     }
-    return field.unescaped_key().get(key) == simdjson::SUCCESS ? errc{} : errc::invalid_json;
+    if (p >= end) {
+        return errc::invalid_json;
+    }
+    const std::string_view raw(start, static_cast<std::size_t>(p - start));
+    for (char ch : raw) {
+        if (static_cast<unsigned char>(ch) < 0x20) {
+            return errc::invalid_json; // RFC 8259 section 7: controls must be escaped
+        }
+    }
+    if (!escaped) {
+        key = raw;
+        return errc{};
+    }
+    if (validate_only) {
+        return json_unescape(raw, nullptr) == bad_escape ? errc::invalid_json : errc{};
+    }
+    return unescape_arena::for_this_thread().unescape(raw, key) ? errc{} : errc::invalid_json;
 }
 
 /// The raw token of a value without the whitespace simdjson leaves after it.
@@ -313,12 +403,13 @@ inline bool follows_rule(std::string_view s, string_rule rule) noexcept {
 }
 
 /// Reads a JSON string whose raw token is `raw` (trimmed, starting with '"').
-/// Without escapes the bytes are used in place (no copy); with escapes simdjson
-/// unescapes them. Raw control bytes are invalid JSON; DEL (0x7F) is legal.
+/// Without escapes the bytes are used in place (no copy); with escapes they
+/// are unescaped into the arena (`unescape_arena`). Raw control bytes are
+/// invalid JSON; DEL (0x7F) is legal.
 /// @returns `errc::invalid_json`, or `errc::invalid_token` when the string
 /// breaks `rule`.
-inline errc read_raw_string(simdjson::ondemand::value& v, std::string_view raw,
-                            std::string_view& out, string_rule rule) noexcept {
+inline errc read_raw_string(std::string_view raw, std::string_view& out,
+                            string_rule rule) noexcept {
     if (raw.size() < 2 || raw.back() != '"') {
         return errc::invalid_json;
     }
@@ -329,19 +420,28 @@ inline errc read_raw_string(simdjson::ondemand::value& v, std::string_view raw,
     }
     if (!r.escape) {
         out = content;
-    } else if (v.get_string().get(out) != simdjson::SUCCESS) {
+    } else if (!unescape_arena::for_this_thread().unescape(content, out)) {
         return errc::invalid_json;
     }
     return follows_rule(out, rule) ? errc{} : errc::invalid_token;
 }
 
-/// Reads a JSON string (any value that is not a string is invalid JSON here).
-inline errc read_string(simdjson::ondemand::value& v, std::string_view& out) noexcept {
+/// Checks a JSON string that nobody reads (an unknown field's): no raw
+/// control byte, valid escapes. Nothing is unescaped.
+inline errc check_string(simdjson::ondemand::value& v) noexcept {
     std::string_view raw;
     if (errc e = raw_token(v, raw); e != errc{}) {
         return e;
     }
-    return read_raw_string(v, raw, out, string_rule::text);
+    if (raw.size() < 2 || raw.front() != '"' || raw.back() != '"') {
+        return errc::invalid_json;
+    }
+    const std::string_view content = raw.substr(1, raw.size() - 2);
+    const byte_range r = scan_bytes(content);
+    if (r.control || (r.escape && json_unescape(content, nullptr) == bad_escape)) {
+        return errc::invalid_json;
+    }
+    return errc{};
 }
 
 inline errc read_type(simdjson::ondemand::value& v, simdjson::ondemand::json_type& t) noexcept {
@@ -521,7 +621,7 @@ inline errc read_token(simdjson::ondemand::value& v, const char* end, std::strin
     switch (kind) {
     case raw_kind::string:
         present = true;
-        return read_raw_string(v, raw, out, rule);
+        return read_raw_string(raw, out, rule);
     case raw_kind::null:
         return raw_null(raw);
     default:
@@ -558,7 +658,7 @@ inline errc read_seconds(simdjson::ondemand::value& v, const char* end, std::uin
         break;
     case raw_kind::string: {
         std::string_view text;
-        if (errc e = read_raw_string(v, raw, text, string_rule::text); e != errc{}) {
+        if (errc e = read_raw_string(raw, text, string_rule::text); e != errc{}) {
             return e;
         }
         // Digits (leading zeros allowed in a string), or a JSON number.
@@ -594,7 +694,7 @@ inline errc read_text(simdjson::ondemand::value& v, const char* end, std::string
         if (present != nullptr) {
             *present = true;
         }
-        return read_raw_string(v, raw, out, string_rule::text);
+        return read_raw_string(raw, out, string_rule::text);
     case raw_kind::null:
         out = {};
         return raw_null(raw);
@@ -609,7 +709,7 @@ inline errc read_text(simdjson::ondemand::value& v, const char* end, std::string
 /// element that is not a string, or a control byte (the field is then
 /// dropped); `errc::invalid_json` when the value is not valid JSON.
 inline errc read_scope(simdjson::ondemand::value& v, const char* end, std::string_view& out,
-                       std::string& joined, bool& is_joined) noexcept {
+                       std::string& joined, bool& is_joined) {
     std::string_view raw;
     raw_kind kind{};
     if (errc e = raw_of(v, raw, kind); e != errc{}) {
@@ -648,7 +748,7 @@ inline errc read_scope(simdjson::ondemand::value& v, const char* end, std::strin
             continue;
         }
         std::string_view text;
-        if (errc e = read_raw_string(element, element_raw, text, string_rule::text); e != errc{}) {
+        if (errc e = read_raw_string(element_raw, text, string_rule::text); e != errc{}) {
             return e;
         }
         if (has_control(text)) {
@@ -691,7 +791,7 @@ inline errc validate_value(simdjson::ondemand::value v, const char* end, int dep
             if (std::move(item).get(field) != simdjson::SUCCESS) {
                 return errc::invalid_json;
             }
-            if (errc e = read_key(field, end, key); e != errc{}) {
+            if (errc e = read_key(field, end, key, true); e != errc{}) {
                 return e;
             }
             if (errc e = validate_value(field.value(), end, depth + 1); e != errc{}) {
@@ -725,10 +825,8 @@ inline errc validate_value(simdjson::ondemand::value v, const char* end, int dep
         }
         return is_json_number(raw) ? errc{} : errc::invalid_json;
     }
-    case simdjson::ondemand::json_type::string: {
-        std::string_view s;
-        return read_string(v, s);
-    }
+    case simdjson::ondemand::json_type::string:
+        return check_string(v);
     case simdjson::ondemand::json_type::boolean: {
         bool b = false;
         return v.get_bool().get(b) == simdjson::SUCCESS ? errc{} : errc::invalid_json;
@@ -850,8 +948,16 @@ inline errc walk_object(simdjson::ondemand::object& obj, const response_options&
     return errc{};
 }
 
-/// A per-thread padded copy of the body and a reused parser: after the first
-/// call, parsing allocates nothing but the result.
+/// A per-thread padded copy of the body, the unescape arena and a reused
+/// parser: after the first call, parsing allocates nothing but the result.
+///
+/// Secret hygiene (docs/design.md, "Policies", secrets) rests only on memory
+/// this library owns: the body copy and the arena are zeroed after every
+/// parse. simdjson is only asked for structure and raw token positions
+/// (`raw_json_token`, `key().raw()`, types, iteration, `at_pointer`, which
+/// matches raw keys); it is never asked to unescape, so its string buffer
+/// never receives a byte of the body (test_secret_hygiene.cpp proves it by
+/// watching the parser's freed blocks).
 class json_scratch {
 public:
     static json_scratch& for_this_thread() noexcept {
@@ -872,6 +978,7 @@ public:
         std::memcpy(buffer_.get(), body.data(), body.size());
         std::memset(buffer_.get() + body.size(), ' ', simdjson::SIMDJSON_PADDING);
         used_ = body.size();
+        unescape_arena::for_this_thread().prepare(body.size());
 
         simdjson::ondemand::document doc;
         if (parser_.iterate(buffer_.get(), body.size(), capacity_).get(doc) != simdjson::SUCCESS) {
@@ -911,38 +1018,33 @@ public:
         return errc{};
     }
 
-    /// Zeros what the parse left in this thread's buffers (the body copy, the
-    /// unescaped tokens and simdjson's string buffer), and gives back memory
-    /// grown for an unusually large body.
+    /// Zeros what the parse left in this thread's buffers (the body copy and
+    /// the unescaped strings), and gives back memory grown for an unusually
+    /// large body.
     void release(const token_fields& fields) noexcept {
         scrub_view(fields.access);
         scrub_view(fields.refresh);
         secure_zero(buffer_.get(), used_);
-        scrub_string_buffer(used_);
         used_ = 0;
+        unescape_arena::for_this_thread().release(2 * keep_capacity);
         if (capacity_ > keep_capacity) {
             buffer_.reset();
             capacity_ = 0;
             parser_ = simdjson::ondemand::parser{};
-            strings_ = nullptr;
-            strings_capacity_ = 0;
         }
     }
 
     /// For tests and fuzzers: the memory a parse copies body bytes into.
-    /// `body_copy` is the padded copy of the body (zero-initialised when
-    /// allocated); `strings` is the part of simdjson's string buffer that any
-    /// body within the parser's current capacity can reach, which `release`
-    /// zeroes (all of it when the buffer is new). Both views end at the next parse.
+    /// `body_copy` is the padded copy of the body, `strings` the unescape
+    /// arena (both zero-initialised when allocated and zeroed by `release`).
+    /// Both views end at the next parse.
     struct memory_view {
         std::span<char> body_copy;
         std::span<char> strings;
     };
     memory_view memory_for_testing() noexcept {
-        const bool located = strings_ != nullptr && strings_capacity_ == parser_.capacity();
         return {std::span<char>(buffer_.get(), capacity_),
-                std::span<char>(strings_,
-                                located ? strings_capacity_ + simdjson::SIMDJSON_PADDING : 0)};
+                unescape_arena::for_this_thread().memory_for_testing()};
     }
 
 private:
@@ -969,43 +1071,8 @@ private:
         return e == simdjson::SUCCESS ? errc::trailing_content : errc::invalid_json;
     }
 
-    /// simdjson unescapes every key and escaped string it is asked for into the
-    /// parser's string buffer, from its start, in blocks of up to 64 bytes that
-    /// run past the string: after `{"access_token":"T"}` the buffer holds
-    /// `access_token":"T"}` though only the key was asked for. The writes of one
-    /// parse stay within its first `body size + SIMDJSON_PADDING` bytes, and
-    /// simdjson allocates 5/3 of its capacity plus the padding.
-    void scrub_string_buffer(std::size_t body_size) noexcept {
-        if (parser_.capacity() == 0) {
-            return;
-        }
-        std::size_t reach = body_size;
-        if (strings_ == nullptr || strings_capacity_ != parser_.capacity()) {
-            strings_ = locate_string_buffer();
-            strings_capacity_ = parser_.capacity();
-            reach = strings_capacity_; // a new buffer: zero all a parse can reach, once
-        }
-        if (strings_ != nullptr) {
-            secure_zero(strings_, reach + simdjson::SIMDJSON_PADDING);
-        }
-    }
-
-    /// Where the string buffer starts: an empty string unescapes to a view at
-    /// its start. Needed only after simdjson (re)allocated it.
-    char* locate_string_buffer() noexcept {
-        static constexpr char probe[2 + simdjson::SIMDJSON_PADDING] = "\"\"";
-        simdjson::ondemand::document doc;
-        std::string_view empty;
-        if (parser_.iterate(probe, 2, sizeof probe).get(doc) != simdjson::SUCCESS ||
-            doc.get_string().get(empty) != simdjson::SUCCESS) {
-            return nullptr;
-        }
-        // The view points into the parser's own (non-const) buffer.
-        return const_cast<char*>(empty.data());
-    }
-
-    /// The views point into buffers this object owns (the body copy or the
-    /// parser's string buffer), which are not const objects.
+    /// The views point into buffers this library owns (the body copy or the
+    /// unescape arena), which are not const objects.
     static void scrub_view(std::string_view v) noexcept {
         if (!v.empty()) {
             secure_zero(const_cast<char*>(v.data()), v.size());
@@ -1016,8 +1083,6 @@ private:
     std::unique_ptr<char[]> buffer_;
     std::size_t capacity_ = 0;
     std::size_t used_ = 0;
-    char* strings_ = nullptr;          ///< start of the parser's string buffer, once located
-    std::size_t strings_capacity_ = 0; ///< the parser capacity `strings_` was located for
 };
 
 /// Zeros the scratch buffers when the parse is over, whatever path it took.
@@ -1123,10 +1188,21 @@ inline token_response_result parse_token_response(int status, std::string_view b
         fields.expires_in, fields.refresh_expires_in, fields.warnings);
 }
 
-/// Parses a token endpoint's answer from the transport's response.
+/// Parses a token endpoint's answer from the transport's response, like the
+/// overload above. A `retry` error also gets `error::retry_after()` from the
+/// answer's `Retry-After` (RFC 9110 section 10.2.3): delay-seconds, or an
+/// HTTP-date measured from the answer's `Date` (without `Date` an HTTP-date is
+/// ignored here; `refresh()` and the machines measure it from their clock
+/// reading). Garbage is ignored.
 inline token_response_result parse_token_response(const http_response& response,
                                                   const response_options& options = {}) {
-    return parse_token_response(response.status, response.body, options);
+    auto parsed = parse_token_response(response.status, response.body, options);
+    if (!parsed && parsed.error().kind() == error_class::retry) {
+        error e = parsed.error();
+        detail::add_retry_after(e, response, std::nullopt);
+        return e; // a retry-class error never carries a salvaged token
+    }
+    return parsed;
 }
 
 } // namespace babelbird

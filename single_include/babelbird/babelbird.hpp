@@ -329,6 +329,8 @@ enum class errc : std::uint8_t {
     data_mismatch,        ///< the callback's `data` differs from the expected value (or is absent)
     duplicate_parameter,  ///< a query parameter appears more than once
     invalid_percent_encoding, ///< a '%' is not followed by two hex digits
+    // The transport could not trust the server (class configuration, origin transport).
+    tls_verification_failed, ///< the server's TLS certificate or host name did not verify
 };
 
 /// A fixed description of an error code; never contains caller or server data.
@@ -412,6 +414,8 @@ constexpr std::string_view describe(errc code) noexcept {
         return "a query parameter appears more than once";
     case errc::invalid_percent_encoding:
         return "a value has an invalid percent-escape";
+    case errc::tls_verification_failed:
+        return "the server's TLS certificate could not be verified";
     }
     return "unknown error";
 }
@@ -683,17 +687,44 @@ public:
             ::new (static_cast<void*>(&error_)) babelbird::error(other.error_);
         }
     }
+    /// Copy assignment. When `T`'s copy constructor may throw but its move
+    /// constructor does not, the copy is made first, so a throw leaves `*this`
+    /// unchanged (strong guarantee). When both may throw, a throw leaves
+    /// `*this` holding `error::usage(errc::invalid_argument)` (basic guarantee):
+    /// never a destroyed value marked live.
     result& operator=(const result& other) {
-        if (this != &other) {
+        if (this == &other) {
+            return *this;
+        }
+        if (!other.has_value_) {
             destroy();
-            ::new (static_cast<void*>(this)) result(other);
+            construct_error(other.error_);
+        } else if constexpr (std::is_nothrow_copy_constructible_v<T>) {
+            destroy();
+            construct_value(other.value_);
+        } else if constexpr (std::is_nothrow_move_constructible_v<T>) {
+            T copy(other.value_); // may throw; *this is untouched
+            destroy();
+            construct_value(std::move(copy));
+        } else {
+            replace_value(other.value_);
         }
         return *this;
     }
+    /// Move assignment; if `T`'s move constructor throws, `*this` holds
+    /// `error::usage(errc::invalid_argument)` afterwards (basic guarantee).
     result& operator=(result&& other) noexcept(std::is_nothrow_move_constructible_v<T>) {
-        if (this != &other) {
+        if (this == &other) {
+            return *this;
+        }
+        if (!other.has_value_) {
             destroy();
-            ::new (static_cast<void*>(this)) result(std::move(other));
+            construct_error(other.error_);
+        } else if constexpr (std::is_nothrow_move_constructible_v<T>) {
+            destroy();
+            construct_value(std::move(other.value_));
+        } else {
+            replace_value(std::move(other.value_));
         }
         return *this;
     }
@@ -737,6 +768,37 @@ private:
         } else {
             error_.~error();
         }
+    }
+    void construct_error(const babelbird::error& e) noexcept {
+        ::new (static_cast<void*>(&error_)) babelbird::error(e);
+        has_value_ = false;
+    }
+    template <class U>
+    void construct_value(U&& v) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
+        ::new (static_cast<void*>(&value_)) T(std::forward<U>(v));
+        has_value_ = true;
+    }
+    /// Replaces the content by a value whose construction may throw: the
+    /// result is an error while the value is built, and is made one again by
+    /// the guard if the construction throws (works with and without
+    /// exceptions: no try/catch).
+    template <class U>
+    void replace_value(U&& v) {
+        destroy();
+        has_value_ = false;
+        struct fallback {
+            result* self;
+            bool armed = true;
+            ~fallback() {
+                if (armed) {
+                    self->construct_error(babelbird::error(
+                        errc::invalid_argument, error_class::usage, error_origin::caller));
+                }
+            }
+        } guard{this};
+        ::new (static_cast<void*>(&value_)) T(std::forward<U>(v));
+        guard.armed = false;
+        has_value_ = true;
     }
 
     union {
@@ -3679,23 +3741,34 @@ inline bool refresh_token_expired(const token_grant& grant, time_point now) noex
 
 // ---- begin babelbird/response.hpp ----
 /// @file response.hpp
-/// @brief The token response parser: status classification and a strict,
-/// one-pass simdjson on-demand walk over the token object.
+/// @brief The token response parser: status classification and a one-pass
+/// simdjson on-demand walk over the token object, strict where it matters and
+/// lenient where it is safe.
 ///
-/// Policies (DESIGN.md):
-/// - success is a 2xx whose body is a JSON object with a valid `access_token`
+/// Policies (docs/design.md, "Policies"):
+/// - success is a 2xx whose body is a JSON object with a usable `access_token`
 ///   and no `error`;
 /// - an `error` field in any body is an OAuth error (RFC 6749 section 5.2), typed when
-///   the code is known and kept as text otherwise;
+///   the code is known and kept as text otherwise; the class comes from
+///   `classify_failure` (`configuration`, `reauthorize`, `retry`, `protocol`);
 /// - non-2xx answers are classified by status even when the body is HTML or empty;
-/// - tokens are non-empty and header-safe (0x21-0x7E);
-/// - `expires_in` is a non-negative integer, as a JSON number or a digit string;
-/// - an absent `refresh_token` means it was not rotated;
-/// - known keys may appear once, and no key may be a case variant of one;
-/// - unknown fields are ignored but must be valid JSON;
-/// - `Content-Type` is ignored: the body is parsed by its content;
-/// - the body is capped before parsing; an optional JSON pointer selects an
-///   enveloped token object.
+/// - an access token is 1*VSCHAR without outer spaces (RFC 6749 A.12), a
+///   refresh token 1*VSCHAR (A.17, spaces allowed); control bytes never;
+/// - `expires_in` is a non-negative number (fractions floored) or a string of
+///   one, at most `response_options::max_expires_in`;
+/// - an absent, `null` or `""` `refresh_token` means it was not rotated;
+/// - nothing lost: a usable new refresh token in an otherwise rejected answer
+///   is salvaged (`token_response_result`); malformed informational fields
+///   (`scope`, `token_type`, `refresh_expires_in`) are dropped and flagged
+///   (`response_warnings`), never a rejection;
+/// - the document must be valid JSON and UTF-8 (RFC 8259); known keys may
+///   appear once, and no key may be a case variant of one (protocol errors,
+///   nothing salvaged);
+/// - unknown fields of any type are ignored but must be valid JSON;
+/// - `Content-Type` is ignored: the body is parsed by its content; a UTF-8 BOM
+///   is tolerated;
+/// - the body is capped before parsing (1 MiB by default); an optional JSON
+///   pointer selects an enveloped token object.
 
 #include <simdjson.h>
 
@@ -3711,6 +3784,303 @@ inline bool refresh_token_expired(const token_grant& grant, time_point now) noex
 #include <string_view>
 #include <utility>
 
+
+// ---- begin babelbird/detail/json_unescape.hpp ----
+/// @file detail/json_unescape.hpp
+/// @brief Unescaping of JSON strings (RFC 8259 section 7) into memory the
+/// caller owns, so that no unescaped token ever lands in a third-party buffer
+/// this library cannot zero (docs/design.md, "Policies", secrets).
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+
+namespace babelbird::detail {
+
+inline constexpr std::size_t bad_escape = static_cast<std::size_t>(-1);
+
+/// The four hex digits at `s[at]`, or -1.
+constexpr long hex4(std::string_view s, std::size_t at) noexcept {
+    if (at + 4 > s.size()) {
+        return -1;
+    }
+    long v = 0;
+    for (std::size_t i = at; i < at + 4; ++i) {
+        if (!is_hex_digit(s[i])) {
+            return -1;
+        }
+        v = v * 16 + hex_value(s[i]);
+    }
+    return v;
+}
+
+/// Unescapes the bytes between the quotes of a JSON string. `in` must hold no
+/// raw control byte and be valid UTF-8 (simdjson's first stage checks the
+/// whole document); this checks the escapes: `\" \\ \/ \b \f \n \r \t` and
+/// `\uXXXX`, where a UTF-16 surrogate must come as a high-low pair (a lone
+/// surrogate has no UTF-8 form).
+/// @param out at least `in.size()` bytes (the output is never longer than the
+///        input), or null to validate only
+/// @returns the number of bytes written, or `bad_escape`
+constexpr std::size_t json_unescape(std::string_view in, char* out) noexcept {
+    std::size_t w = 0;
+    const auto put = [&](std::uint32_t byte) noexcept {
+        if (out != nullptr) {
+            out[w] = static_cast<char>(static_cast<unsigned char>(byte));
+        }
+        ++w;
+    };
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        if (in[i] != '\\') {
+            put(static_cast<unsigned char>(in[i]));
+            continue;
+        }
+        if (++i >= in.size()) {
+            return bad_escape;
+        }
+        switch (in[i]) {
+        case '"':
+        case '\\':
+        case '/':
+            put(static_cast<unsigned char>(in[i]));
+            continue;
+        case 'b':
+            put('\b');
+            continue;
+        case 'f':
+            put('\f');
+            continue;
+        case 'n':
+            put('\n');
+            continue;
+        case 'r':
+            put('\r');
+            continue;
+        case 't':
+            put('\t');
+            continue;
+        case 'u':
+            break;
+        default:
+            return bad_escape;
+        }
+        const long first = hex4(in, i + 1);
+        if (first < 0) {
+            return bad_escape;
+        }
+        i += 4;
+        auto cp = static_cast<std::uint32_t>(first);
+        if (cp >= 0xDC00 && cp <= 0xDFFF) {
+            return bad_escape; // a low surrogate first
+        }
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+            if (i + 2 >= in.size() || in[i + 1] != '\\' || in[i + 2] != 'u') {
+                return bad_escape;
+            }
+            const long second = hex4(in, i + 3);
+            if (second < 0xDC00 || second > 0xDFFF) {
+                return bad_escape;
+            }
+            i += 6;
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (static_cast<std::uint32_t>(second) - 0xDC00);
+        }
+        if (cp < 0x80) {
+            put(cp);
+        } else if (cp < 0x800) {
+            put(0xC0 | (cp >> 6));
+            put(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            put(0xE0 | (cp >> 12));
+            put(0x80 | ((cp >> 6) & 0x3F));
+            put(0x80 | (cp & 0x3F));
+        } else {
+            put(0xF0 | (cp >> 18));
+            put(0x80 | ((cp >> 12) & 0x3F));
+            put(0x80 | ((cp >> 6) & 0x3F));
+            put(0x80 | (cp & 0x3F));
+        }
+    }
+    return w;
+}
+
+} // namespace babelbird::detail
+// ---- end babelbird/detail/json_unescape.hpp ----
+
+// ---- begin babelbird/retry_after.hpp ----
+/// @file retry_after.hpp
+/// @brief `Retry-After` (RFC 9110 section 10.2.3): how long a server asked the
+/// client to wait, from a 429/503 (or another retry-class) answer.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+
+// ---- begin babelbird/detail/http_date.hpp ----
+/// @file detail/http_date.hpp
+/// @brief The IMF-fixdate form of an HTTP-date (RFC 9110 section 5.6.7), as
+/// seconds since the Unix epoch. Pure, constexpr, no locale, no `time_t`.
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+
+namespace babelbird::detail {
+
+/// Days from 1970-01-01 to the proleptic Gregorian date y-m-d (H. Hinnant's
+/// `days_from_civil`, exact for every year).
+constexpr std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept {
+    y -= m <= 2 ? 1 : 0;
+    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const auto yoe = static_cast<unsigned>(y - era * 400);
+    const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+constexpr bool is_leap_year(unsigned y) noexcept {
+    return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+}
+
+constexpr unsigned days_in_month(unsigned y, unsigned m) noexcept {
+    constexpr unsigned days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return m == 2 && is_leap_year(y) ? 29 : days[m - 1];
+}
+
+/// `n` ASCII digits at `s[at]` as a number, or -1.
+constexpr int fixed_digits(std::string_view s, std::size_t at, std::size_t n) noexcept {
+    int v = 0;
+    for (std::size_t i = at; i < at + n; ++i) {
+        if (i >= s.size() || !is_digit(s[i])) {
+            return -1;
+        }
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/// Parses an IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT` (exactly 29
+/// bytes, names and `GMT` case-sensitive, RFC 9110 section 5.6.7), into
+/// seconds since 1970-01-01T00:00:00Z. The day name is checked for spelling
+/// only. The obsolete RFC 850 and asctime forms are not accepted.
+/// @returns empty for anything else (an impossible date like 31 Apr too).
+constexpr std::optional<std::int64_t> parse_imf_fixdate(std::string_view s) noexcept {
+    constexpr std::string_view day_names[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+    constexpr std::string_view month_names[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    // "Sun, 06 Nov 1994 08:49:37 GMT"
+    //  0123456789012345678901234567 8
+    if (s.size() != 29 || s.substr(3, 2) != ", " || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' ||
+        s[19] != ':' || s[22] != ':' || s.substr(25) != " GMT") {
+        return std::nullopt;
+    }
+    bool day_ok = false;
+    for (auto name : day_names) {
+        day_ok = day_ok || s.substr(0, 3) == name;
+    }
+    unsigned month = 0;
+    for (unsigned i = 0; i < 12; ++i) {
+        if (s.substr(8, 3) == month_names[i]) {
+            month = i + 1;
+        }
+    }
+    const int day = fixed_digits(s, 5, 2);
+    const int year = fixed_digits(s, 12, 4);
+    const int hour = fixed_digits(s, 17, 2);
+    const int minute = fixed_digits(s, 20, 2);
+    const int second = fixed_digits(s, 23, 2);
+    if (!day_ok || month == 0 || day < 1 || year < 0 || hour < 0 || hour > 23 || minute < 0 ||
+        minute > 59 || second < 0 || second > 60 ||
+        static_cast<unsigned>(day) > days_in_month(static_cast<unsigned>(year), month)) {
+        return std::nullopt;
+    }
+    return days_from_civil(year, month, static_cast<unsigned>(day)) * 86400 + hour * 3600 +
+           minute * 60 + second;
+}
+
+} // namespace babelbird::detail
+// ---- end babelbird/detail/http_date.hpp ----
+
+namespace babelbird {
+
+/// The delay a `Retry-After` value asks for.
+///
+/// @param value the field value: `delay-seconds` (1*DIGIT, e.g. `120`) or an
+///        HTTP-date in IMF-fixdate form (`Fri, 31 Dec 1999 23:59:59 GMT`);
+///        surrounding spaces and tabs are ignored
+/// @param date the answer's `Date` header, if any: an HTTP-date is measured
+///        from it, so clock skew between server and client does not matter
+/// @param now the client's clock reading, used for an HTTP-date when `date`
+///        is absent or not an IMF-fixdate
+/// @returns the delay in whole seconds (a date in the past gives 0; a huge
+///          number saturates); empty for anything else (garbage is ignored,
+///          as is an HTTP-date with neither `date` nor `now`)
+constexpr std::optional<std::chrono::seconds>
+parse_retry_after(std::string_view value, std::optional<std::string_view> date,
+                  std::optional<time_point> now) noexcept {
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
+        value.remove_prefix(1);
+    }
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) {
+        value.remove_suffix(1);
+    }
+    if (value.empty()) {
+        return std::nullopt;
+    }
+    if (detail::is_digit(value.front())) {
+        constexpr std::int64_t cap = std::int64_t{1} << 40; // saturate; error caps it further
+        std::int64_t n = 0;
+        for (char ch : value) {
+            if (!detail::is_digit(ch)) {
+                return std::nullopt;
+            }
+            n = n >= cap ? cap : n * 10 + (ch - '0');
+        }
+        return std::chrono::seconds(n);
+    }
+    const auto when = detail::parse_imf_fixdate(value);
+    if (!when) {
+        return std::nullopt;
+    }
+    std::optional<std::int64_t> reference;
+    if (date) {
+        reference = detail::parse_imf_fixdate(*date);
+    }
+    if (!reference && now) {
+        reference = std::chrono::floor<std::chrono::seconds>(now->time_since_epoch()).count();
+    }
+    if (!reference) {
+        return std::nullopt;
+    }
+    return std::chrono::seconds(*when > *reference ? *when - *reference : 0);
+}
+
+namespace detail {
+
+/// Sets `e.retry_after()` from the answer's `Retry-After` when `e` is a
+/// retry-class error about a server answer (429, 503, another 5xx, 408,
+/// `temporarily_unavailable`...). Garbage is ignored.
+inline void add_retry_after(error& e, const http_response& response,
+                            std::optional<time_point> now) noexcept {
+    if (e.kind() != error_class::retry || e.origin() != error_origin::server) {
+        return;
+    }
+    const auto value = response.header("Retry-After");
+    if (!value) {
+        return;
+    }
+    if (const auto delay = parse_retry_after(*value, response.header("Date"), now)) {
+        e.with_retry_after(*delay);
+    }
+}
+
+} // namespace detail
+
+} // namespace babelbird
+// ---- end babelbird/retry_after.hpp ----
 
 // ---- begin babelbird/token_response_result.hpp ----
 /// @file token_response_result.hpp
@@ -3933,12 +4303,72 @@ constexpr bool swar_any_above(std::uint64_t v, unsigned char n) noexcept {
     return (((v + swar_repeat(static_cast<unsigned char>(127 - n))) | v) & swar_repeat(0x80)) != 0;
 }
 
+/// Where a string's unescaped bytes go: a per-thread buffer this library
+/// owns and zeros after every parse (`json_scratch::release`). simdjson's own
+/// unescaping (`get_string`, `unescaped_key`) is never used, so no token is
+/// ever written into simdjson's string buffer, whose layout is not
+/// documented and which this library could not zero reliably.
+class unescape_arena {
+public:
+    static unescape_arena& for_this_thread() noexcept {
+        thread_local unescape_arena arena;
+        return arena;
+    }
+
+    /// Makes room for every string of a body of `body_size` bytes (the
+    /// output of a string is never longer than its input; twice the body
+    /// covers an envelope read twice).
+    void prepare(std::size_t body_size) {
+        const std::size_t need = 2 * body_size + 16;
+        if (need > capacity_) {
+            buffer_ = std::make_unique<char[]>(need);
+            capacity_ = need;
+        }
+        used_ = 0;
+    }
+
+    /// Unescapes `content` (the bytes between the quotes) into the arena.
+    /// @returns false for an invalid escape (or, defensively, no room)
+    bool unescape(std::string_view content, std::string_view& out) noexcept {
+        if (capacity_ - used_ < content.size()) {
+            return false;
+        }
+        char* const at = buffer_.get() + used_;
+        const std::size_t n = json_unescape(content, at);
+        if (n == bad_escape) {
+            secure_zero(at, content.size());
+            return false;
+        }
+        used_ += n;
+        out = std::string_view(at, n);
+        return true;
+    }
+
+    /// Zeros what the last parse wrote; frees an unusually large buffer.
+    void release(std::size_t keep_capacity) noexcept {
+        secure_zero(buffer_.get(), used_);
+        used_ = 0;
+        if (capacity_ > keep_capacity) {
+            buffer_.reset();
+            capacity_ = 0;
+        }
+    }
+
+    /// For tests: the whole buffer (zero-initialised when allocated).
+    std::span<char> memory_for_testing() noexcept { return {buffer_.get(), capacity_}; }
+
+private:
+    std::unique_ptr<char[]> buffer_;
+    std::size_t capacity_ = 0;
+    std::size_t used_ = 0;
+};
+
 /// The key of a field. A key without escapes is used in place, straight from
-/// the body copy (no unescaping, no copy); one with escapes is unescaped by
-/// simdjson, which also validates the escapes. `end` bounds the scan (the end
-/// of the padded body copy); stage 1 already found the closing quote.
-inline errc read_key(simdjson::ondemand::field& field, const char* end,
-                     std::string_view& key) noexcept {
+/// the body copy (no unescaping, no copy); one with escapes is unescaped into
+/// the arena (or, with `validate_only`, just checked). `end` bounds the scan
+/// (the end of the padded body copy); stage 1 already found the closing quote.
+inline errc read_key(simdjson::ondemand::field& field, const char* end, std::string_view& key,
+                     bool validate_only = false) noexcept {
     const char* const start = field.key().raw();
     const char* p = start;
     // Eight bytes at a time: the first '"' or '\\' decides.
@@ -3950,16 +4380,33 @@ inline errc read_key(simdjson::ondemand::field& field, const char* end,
             break;
         }
     }
+    bool escaped = false;
     for (; p < end; ++p) {
         if (*p == '"') {
-            key = std::string_view(start, static_cast<std::size_t>(p - start));
-            return errc{};
-        }
-        if (*p == '\\') {
             break;
         }
+        if (*p == '\\') {
+            escaped = true;
+            ++p; // skip the escaped byte (a '"' among them)
+        }
     }
-    return field.unescaped_key().get(key) == simdjson::SUCCESS ? errc{} : errc::invalid_json;
+    if (p >= end) {
+        return errc::invalid_json;
+    }
+    const std::string_view raw(start, static_cast<std::size_t>(p - start));
+    for (char ch : raw) {
+        if (static_cast<unsigned char>(ch) < 0x20) {
+            return errc::invalid_json; // RFC 8259 section 7: controls must be escaped
+        }
+    }
+    if (!escaped) {
+        key = raw;
+        return errc{};
+    }
+    if (validate_only) {
+        return json_unescape(raw, nullptr) == bad_escape ? errc::invalid_json : errc{};
+    }
+    return unescape_arena::for_this_thread().unescape(raw, key) ? errc{} : errc::invalid_json;
 }
 
 /// The raw token of a value without the whitespace simdjson leaves after it.
@@ -4043,12 +4490,13 @@ inline bool follows_rule(std::string_view s, string_rule rule) noexcept {
 }
 
 /// Reads a JSON string whose raw token is `raw` (trimmed, starting with '"').
-/// Without escapes the bytes are used in place (no copy); with escapes simdjson
-/// unescapes them. Raw control bytes are invalid JSON; DEL (0x7F) is legal.
+/// Without escapes the bytes are used in place (no copy); with escapes they
+/// are unescaped into the arena (`unescape_arena`). Raw control bytes are
+/// invalid JSON; DEL (0x7F) is legal.
 /// @returns `errc::invalid_json`, or `errc::invalid_token` when the string
 /// breaks `rule`.
-inline errc read_raw_string(simdjson::ondemand::value& v, std::string_view raw,
-                            std::string_view& out, string_rule rule) noexcept {
+inline errc read_raw_string(std::string_view raw, std::string_view& out,
+                            string_rule rule) noexcept {
     if (raw.size() < 2 || raw.back() != '"') {
         return errc::invalid_json;
     }
@@ -4059,19 +4507,28 @@ inline errc read_raw_string(simdjson::ondemand::value& v, std::string_view raw,
     }
     if (!r.escape) {
         out = content;
-    } else if (v.get_string().get(out) != simdjson::SUCCESS) {
+    } else if (!unescape_arena::for_this_thread().unescape(content, out)) {
         return errc::invalid_json;
     }
     return follows_rule(out, rule) ? errc{} : errc::invalid_token;
 }
 
-/// Reads a JSON string (any value that is not a string is invalid JSON here).
-inline errc read_string(simdjson::ondemand::value& v, std::string_view& out) noexcept {
+/// Checks a JSON string that nobody reads (an unknown field's): no raw
+/// control byte, valid escapes. Nothing is unescaped.
+inline errc check_string(simdjson::ondemand::value& v) noexcept {
     std::string_view raw;
     if (errc e = raw_token(v, raw); e != errc{}) {
         return e;
     }
-    return read_raw_string(v, raw, out, string_rule::text);
+    if (raw.size() < 2 || raw.front() != '"' || raw.back() != '"') {
+        return errc::invalid_json;
+    }
+    const std::string_view content = raw.substr(1, raw.size() - 2);
+    const byte_range r = scan_bytes(content);
+    if (r.control || (r.escape && json_unescape(content, nullptr) == bad_escape)) {
+        return errc::invalid_json;
+    }
+    return errc{};
 }
 
 inline errc read_type(simdjson::ondemand::value& v, simdjson::ondemand::json_type& t) noexcept {
@@ -4251,7 +4708,7 @@ inline errc read_token(simdjson::ondemand::value& v, const char* end, std::strin
     switch (kind) {
     case raw_kind::string:
         present = true;
-        return read_raw_string(v, raw, out, rule);
+        return read_raw_string(raw, out, rule);
     case raw_kind::null:
         return raw_null(raw);
     default:
@@ -4288,7 +4745,7 @@ inline errc read_seconds(simdjson::ondemand::value& v, const char* end, std::uin
         break;
     case raw_kind::string: {
         std::string_view text;
-        if (errc e = read_raw_string(v, raw, text, string_rule::text); e != errc{}) {
+        if (errc e = read_raw_string(raw, text, string_rule::text); e != errc{}) {
             return e;
         }
         // Digits (leading zeros allowed in a string), or a JSON number.
@@ -4324,7 +4781,7 @@ inline errc read_text(simdjson::ondemand::value& v, const char* end, std::string
         if (present != nullptr) {
             *present = true;
         }
-        return read_raw_string(v, raw, out, string_rule::text);
+        return read_raw_string(raw, out, string_rule::text);
     case raw_kind::null:
         out = {};
         return raw_null(raw);
@@ -4339,7 +4796,7 @@ inline errc read_text(simdjson::ondemand::value& v, const char* end, std::string
 /// element that is not a string, or a control byte (the field is then
 /// dropped); `errc::invalid_json` when the value is not valid JSON.
 inline errc read_scope(simdjson::ondemand::value& v, const char* end, std::string_view& out,
-                       std::string& joined, bool& is_joined) noexcept {
+                       std::string& joined, bool& is_joined) {
     std::string_view raw;
     raw_kind kind{};
     if (errc e = raw_of(v, raw, kind); e != errc{}) {
@@ -4378,7 +4835,7 @@ inline errc read_scope(simdjson::ondemand::value& v, const char* end, std::strin
             continue;
         }
         std::string_view text;
-        if (errc e = read_raw_string(element, element_raw, text, string_rule::text); e != errc{}) {
+        if (errc e = read_raw_string(element_raw, text, string_rule::text); e != errc{}) {
             return e;
         }
         if (has_control(text)) {
@@ -4421,7 +4878,7 @@ inline errc validate_value(simdjson::ondemand::value v, const char* end, int dep
             if (std::move(item).get(field) != simdjson::SUCCESS) {
                 return errc::invalid_json;
             }
-            if (errc e = read_key(field, end, key); e != errc{}) {
+            if (errc e = read_key(field, end, key, true); e != errc{}) {
                 return e;
             }
             if (errc e = validate_value(field.value(), end, depth + 1); e != errc{}) {
@@ -4455,10 +4912,8 @@ inline errc validate_value(simdjson::ondemand::value v, const char* end, int dep
         }
         return is_json_number(raw) ? errc{} : errc::invalid_json;
     }
-    case simdjson::ondemand::json_type::string: {
-        std::string_view s;
-        return read_string(v, s);
-    }
+    case simdjson::ondemand::json_type::string:
+        return check_string(v);
     case simdjson::ondemand::json_type::boolean: {
         bool b = false;
         return v.get_bool().get(b) == simdjson::SUCCESS ? errc{} : errc::invalid_json;
@@ -4580,8 +5035,16 @@ inline errc walk_object(simdjson::ondemand::object& obj, const response_options&
     return errc{};
 }
 
-/// A per-thread padded copy of the body and a reused parser: after the first
-/// call, parsing allocates nothing but the result.
+/// A per-thread padded copy of the body, the unescape arena and a reused
+/// parser: after the first call, parsing allocates nothing but the result.
+///
+/// Secret hygiene (docs/design.md, "Policies", secrets) rests only on memory
+/// this library owns: the body copy and the arena are zeroed after every
+/// parse. simdjson is only asked for structure and raw token positions
+/// (`raw_json_token`, `key().raw()`, types, iteration, `at_pointer`, which
+/// matches raw keys); it is never asked to unescape, so its string buffer
+/// never receives a byte of the body (test_secret_hygiene.cpp proves it by
+/// watching the parser's freed blocks).
 class json_scratch {
 public:
     static json_scratch& for_this_thread() noexcept {
@@ -4602,6 +5065,7 @@ public:
         std::memcpy(buffer_.get(), body.data(), body.size());
         std::memset(buffer_.get() + body.size(), ' ', simdjson::SIMDJSON_PADDING);
         used_ = body.size();
+        unescape_arena::for_this_thread().prepare(body.size());
 
         simdjson::ondemand::document doc;
         if (parser_.iterate(buffer_.get(), body.size(), capacity_).get(doc) != simdjson::SUCCESS) {
@@ -4641,38 +5105,33 @@ public:
         return errc{};
     }
 
-    /// Zeros what the parse left in this thread's buffers (the body copy, the
-    /// unescaped tokens and simdjson's string buffer), and gives back memory
-    /// grown for an unusually large body.
+    /// Zeros what the parse left in this thread's buffers (the body copy and
+    /// the unescaped strings), and gives back memory grown for an unusually
+    /// large body.
     void release(const token_fields& fields) noexcept {
         scrub_view(fields.access);
         scrub_view(fields.refresh);
         secure_zero(buffer_.get(), used_);
-        scrub_string_buffer(used_);
         used_ = 0;
+        unescape_arena::for_this_thread().release(2 * keep_capacity);
         if (capacity_ > keep_capacity) {
             buffer_.reset();
             capacity_ = 0;
             parser_ = simdjson::ondemand::parser{};
-            strings_ = nullptr;
-            strings_capacity_ = 0;
         }
     }
 
     /// For tests and fuzzers: the memory a parse copies body bytes into.
-    /// `body_copy` is the padded copy of the body (zero-initialised when
-    /// allocated); `strings` is the part of simdjson's string buffer that any
-    /// body within the parser's current capacity can reach, which `release`
-    /// zeroes (all of it when the buffer is new). Both views end at the next parse.
+    /// `body_copy` is the padded copy of the body, `strings` the unescape
+    /// arena (both zero-initialised when allocated and zeroed by `release`).
+    /// Both views end at the next parse.
     struct memory_view {
         std::span<char> body_copy;
         std::span<char> strings;
     };
     memory_view memory_for_testing() noexcept {
-        const bool located = strings_ != nullptr && strings_capacity_ == parser_.capacity();
         return {std::span<char>(buffer_.get(), capacity_),
-                std::span<char>(strings_,
-                                located ? strings_capacity_ + simdjson::SIMDJSON_PADDING : 0)};
+                unescape_arena::for_this_thread().memory_for_testing()};
     }
 
 private:
@@ -4699,43 +5158,8 @@ private:
         return e == simdjson::SUCCESS ? errc::trailing_content : errc::invalid_json;
     }
 
-    /// simdjson unescapes every key and escaped string it is asked for into the
-    /// parser's string buffer, from its start, in blocks of up to 64 bytes that
-    /// run past the string: after `{"access_token":"T"}` the buffer holds
-    /// `access_token":"T"}` though only the key was asked for. The writes of one
-    /// parse stay within its first `body size + SIMDJSON_PADDING` bytes, and
-    /// simdjson allocates 5/3 of its capacity plus the padding.
-    void scrub_string_buffer(std::size_t body_size) noexcept {
-        if (parser_.capacity() == 0) {
-            return;
-        }
-        std::size_t reach = body_size;
-        if (strings_ == nullptr || strings_capacity_ != parser_.capacity()) {
-            strings_ = locate_string_buffer();
-            strings_capacity_ = parser_.capacity();
-            reach = strings_capacity_; // a new buffer: zero all a parse can reach, once
-        }
-        if (strings_ != nullptr) {
-            secure_zero(strings_, reach + simdjson::SIMDJSON_PADDING);
-        }
-    }
-
-    /// Where the string buffer starts: an empty string unescapes to a view at
-    /// its start. Needed only after simdjson (re)allocated it.
-    char* locate_string_buffer() noexcept {
-        static constexpr char probe[2 + simdjson::SIMDJSON_PADDING] = "\"\"";
-        simdjson::ondemand::document doc;
-        std::string_view empty;
-        if (parser_.iterate(probe, 2, sizeof probe).get(doc) != simdjson::SUCCESS ||
-            doc.get_string().get(empty) != simdjson::SUCCESS) {
-            return nullptr;
-        }
-        // The view points into the parser's own (non-const) buffer.
-        return const_cast<char*>(empty.data());
-    }
-
-    /// The views point into buffers this object owns (the body copy or the
-    /// parser's string buffer), which are not const objects.
+    /// The views point into buffers this library owns (the body copy or the
+    /// unescape arena), which are not const objects.
     static void scrub_view(std::string_view v) noexcept {
         if (!v.empty()) {
             secure_zero(const_cast<char*>(v.data()), v.size());
@@ -4746,8 +5170,6 @@ private:
     std::unique_ptr<char[]> buffer_;
     std::size_t capacity_ = 0;
     std::size_t used_ = 0;
-    char* strings_ = nullptr;          ///< start of the parser's string buffer, once located
-    std::size_t strings_capacity_ = 0; ///< the parser capacity `strings_` was located for
 };
 
 /// Zeros the scratch buffers when the parse is over, whatever path it took.
@@ -4853,10 +5275,21 @@ inline token_response_result parse_token_response(int status, std::string_view b
         fields.expires_in, fields.refresh_expires_in, fields.warnings);
 }
 
-/// Parses a token endpoint's answer from the transport's response.
+/// Parses a token endpoint's answer from the transport's response, like the
+/// overload above. A `retry` error also gets `error::retry_after()` from the
+/// answer's `Retry-After` (RFC 9110 section 10.2.3): delay-seconds, or an
+/// HTTP-date measured from the answer's `Date` (without `Date` an HTTP-date is
+/// ignored here; `refresh()` and the machines measure it from their clock
+/// reading). Garbage is ignored.
 inline token_response_result parse_token_response(const http_response& response,
                                                   const response_options& options = {}) {
-    return parse_token_response(response.status, response.body, options);
+    auto parsed = parse_token_response(response.status, response.body, options);
+    if (!parsed && parsed.error().kind() == error_class::retry) {
+        error e = parsed.error();
+        detail::add_retry_after(e, response, std::nullopt);
+        return e; // a retry-class error never carries a salvaged token
+    }
+    return parsed;
 }
 
 } // namespace babelbird
@@ -4952,7 +5385,8 @@ inline token_grant make_salvaged_grant(const token_response_result& parsed, time
 /// OAuth code that overlaps one of them is not kept in the error. Shared by
 /// `exchange()` and `refresh_machine` so both read answers the same way.
 /// When the parser salvaged a new refresh token from a rejected answer, the
-/// result holds the error and `salvaged()` (see `make_salvaged_grant`).
+/// result holds the error and `salvaged()` (see `make_salvaged_grant`). A
+/// retry-class error carries the answer's `Retry-After` (see retry_after.hpp).
 inline grant_result finish_exchange(const transport_result& response, time_point issued_at,
                                     std::initializer_list<std::string_view> sent,
                                     secret_view used_refresh_token,
@@ -4967,6 +5401,8 @@ inline grant_result finish_exchange(const transport_result& response, time_point
         for (std::string_view s : sent) {
             e.forget_oauth_text_overlapping(s);
         }
+        // An HTTP-date without a Date header is measured from the clock reading.
+        detail::add_retry_after(e, *response, issued_at);
         if (parsed.has_salvaged_refresh_token()) {
             return grant_result(e, make_salvaged_grant(parsed, issued_at, options));
         }

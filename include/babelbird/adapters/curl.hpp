@@ -31,8 +31,14 @@
 ///   server closed it without answering;
 /// - `error::transport(errc::partial_body)`: the body ended before its
 ///   `Content-Length`;
-/// - `error::transport(errc::transport_failure)`: anything else (DNS, TLS,
-///   out of memory...);
+/// - `errc::tls_verification_failed`, class `configuration`, origin
+///   `transport`: the server's certificate, its issuer, its host name or a
+///   pinned key did not verify, or the CA/CRL file or the client certificate
+///   could not be used (docs/design.md, "Policies": signing in again cannot
+///   fix this, the client's TLS settings or the server's certificate must
+///   change);
+/// - `error::transport(errc::transport_failure)`: anything else (DNS, a TLS
+///   handshake failure, out of memory...);
 /// - `error::usage(errc::control_character)`: a method, header name or value with
 ///   CR, LF or another control byte (nothing was sent);
 /// - `error::server(errc::body_too_large, kind, status)`: the body (or the
@@ -422,7 +428,28 @@ private:
         case CURLE_UNSUPPORTED_PROTOCOL:
             return error::usage(errc::invalid_url);
         default:
-            return error::transport(errc::transport_failure);
+            break;
+        }
+        if (tls_configuration_failure(code)) {
+            return error(errc::tls_verification_failed, error_class::configuration,
+                         error_origin::transport);
+        }
+        return error::transport(errc::transport_failure);
+    }
+
+    /// A TLS failure no retry can fix (CURLE_SSL_CACERT is an alias of
+    /// CURLE_PEER_FAILED_VERIFICATION since curl 7.62, so it is not listed).
+    static bool tls_configuration_failure(CURLcode code) noexcept {
+        switch (code) {
+        case CURLE_PEER_FAILED_VERIFICATION:
+        case CURLE_SSL_CERTPROBLEM:
+        case CURLE_SSL_CACERT_BADFILE:
+        case CURLE_SSL_CRL_BADFILE:
+        case CURLE_SSL_ISSUER_ERROR:
+        case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+            return true;
+        default:
+            return false;
         }
     }
 
