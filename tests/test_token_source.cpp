@@ -718,3 +718,26 @@ TEST_CASE("token_source: a hook that fails to store a salvaged token: retry_pers
     CHECK_FALSE(source.persist_failed());
     CHECK(stored == std::vector<std::string>{"RT-2"});
 }
+
+TEST_CASE("token_source: a 429/503 with Retry-After: no refresh before it (end to end)") {
+    for (const int status : {429, 503}) {
+        CAPTURE(status);
+        ts::scripted_transport transport;
+        ts::fixed_clock clock;
+        clock.at = t0;
+        source_t source(script_ref{&transport}, ts::credentials(), ts::server(), refresh_seed("R0"),
+                        {}, ts::clock_ref{&clock});
+        transport.then_answer(babelbird::http_response(status, "", {{"Retry-After", "120"}}));
+        const auto busy = source.get();
+        REQUIRE_FALSE(busy);
+        CHECK(busy.error().kind() == babelbird::error_class::retry);
+        CHECK(busy.error().retry_after() == std::chrono::seconds(120));
+        clock.at = t0 + 120s - 1ns;
+        CHECK(source.get().error() == busy.error());
+        CHECK(transport.calls() == 1);
+        clock.at = t0 + 120s;
+        transport.then_answer(ts::token_answer("A1", "R1"));
+        CHECK(access_of(source.get()) == "A1");
+        CHECK(transport.sent == std::vector<std::string>{"R0", "R0"});
+    }
+}
