@@ -132,16 +132,28 @@ static_assert(!babelbird::detail::bearer_invalid_token(
     R"(Bearer error_description="invalid_token", error="x")"));
 static_assert(!babelbird::detail::bearer_invalid_token(""));
 
-static_assert(babelbird::detail::json_error_is_invalid_token(R"({"error":"invalid_token"})"));
-static_assert(babelbird::detail::json_error_is_invalid_token(
-    " {\"code\":401, \"data\":{\"x\":[1,{\"y\":\"}\"}]}, \"error\" : \"invalid_token\"}"));
-static_assert(!babelbird::detail::json_error_is_invalid_token(R"({"error":"invalid_grant"})"));
+// The challenge parser (RFC 9110 section 11.6.1): scheme and parameter names
+// case-insensitive, token or quoted value, other parameters and challenges
+// around it, token68, whitespace around '='.
+static_assert(babelbird::detail::bearer_invalid_token(R"(BEARER Error = "invalid_token")"));
+static_assert(babelbird::detail::bearer_invalid_token(R"(Bearer error="invalid\_token")"));
+static_assert(babelbird::detail::bearer_invalid_token(
+    R"(Negotiate a/b+c==, Bearer realm="x, error=y", error=invalid_token)"));
+static_assert(babelbird::detail::bearer_invalid_token(
+    R"(Newauth realm="apps", type=1, title="Login to \"apps\"", Bearer error="invalid_token")"));
 static_assert(
-    !babelbird::detail::json_error_is_invalid_token(R"({"data":{"error":"invalid_token"}})"));
-static_assert(!babelbird::detail::json_error_is_invalid_token(R"({"msg":"invalid_token"})"));
-static_assert(!babelbird::detail::json_error_is_invalid_token(R"(["error","invalid_token"])"));
-static_assert(!babelbird::detail::json_error_is_invalid_token(R"({"error":"invalid_tok)"));
-static_assert(!babelbird::detail::json_error_is_invalid_token(""));
+    babelbird::detail::bearer_invalid_token("Basic YWxhZGRpbg==,\tBearer error=invalid_token"));
+static_assert(!babelbird::detail::bearer_invalid_token(R"(Bearer error="INVALID_TOKEN")"));
+static_assert(!babelbird::detail::bearer_invalid_token(R"(Bearer error="invalid_token2")"));
+static_assert(!babelbird::detail::bearer_invalid_token(R"(Bearer realm="error=invalid_token")"));
+static_assert(!babelbird::detail::bearer_invalid_token(
+    R"(Bearer error_description="error=\"invalid_token\"")"));
+static_assert(!babelbird::detail::bearer_invalid_token(R"(Bearerx error="invalid_token")"));
+static_assert(!babelbird::detail::bearer_invalid_token(R"(Bearer, Basic error="invalid_token")"));
+static_assert(!babelbird::detail::bearer_invalid_token(R"(error="invalid_token")"));
+static_assert(!babelbird::detail::bearer_invalid_token(R"(Bearer error="invalid_token)"));
+static_assert(!babelbird::detail::bearer_invalid_token(R"(Bearer invalid_token)"));
+static_assert(!babelbird::detail::bearer_invalid_token("Bearer abc=="));
 
 TEST_CASE("send_authorized: an accepted token is sent once, nothing invalidated") {
     fake_provider provider;
@@ -192,7 +204,8 @@ TEST_CASE("send_authorized: a second rejection is returned, never a third send")
     CHECK(provider.invalidated == std::vector<std::string>{"TOKEN-1"});
 }
 
-TEST_CASE("send_authorized: invalid_token in WWW-Authenticate or in a JSON body also retries") {
+TEST_CASE(
+    "send_authorized: a 403 Bearer invalid_token retries; a 2xx invalid_token body does not") {
     {
         fake_provider provider;
         scripted_transport transport;
@@ -208,11 +221,13 @@ TEST_CASE("send_authorized: invalid_token in WWW-Authenticate or in a JSON body 
     {
         fake_provider provider;
         scripted_transport transport;
-        transport.answers = {answer(200, R"({"error":"invalid_token","code":-1})"), answer(200)};
+        // The caller's data (a file may hold anything), not a rejection.
+        transport.answers = {answer(200, R"({"error":"invalid_token","code":-1})")};
         const auto r = babelbird::send_authorized(transport, provider, request("HEAD"));
         REQUIRE(r);
-        CHECK(transport.requests.size() == 2);
-        CHECK(provider.invalidated == std::vector<std::string>{"TOKEN-1"});
+        CHECK(r->body == R"({"error":"invalid_token","code":-1})");
+        CHECK(transport.requests.size() == 1);
+        CHECK(provider.invalidated.empty());
     }
     {
         // Other rejections are the caller's to handle: no retry.
@@ -338,4 +353,65 @@ TEST_CASE("send_authorized: the caller's Authorization header is replaced") {
     }
     CHECK(count == 1);
     CHECK(bearer_of(transport.requests[0]) == std::optional<std::string_view>("Bearer TOKEN-1"));
+}
+
+TEST_CASE("send_authorized: which answers reject the token (classification table)") {
+    using hdrs = std::vector<babelbird::http_header>;
+    const babelbird::http_header bearer_invalid{"WWW-Authenticate",
+                                                R"(Bearer realm="disk", error="invalid_token")"};
+    const babelbird::http_header bearer_other{"WWW-Authenticate",
+                                              R"(Bearer error="invalid_request")"};
+    const babelbird::http_header bearer_scope{"www-authenticate",
+                                              R"(Bearer error="insufficient_scope")"};
+    const babelbird::http_header basic_invalid{"WWW-Authenticate",
+                                               R"(Basic realm="x", error="invalid_token")"};
+    const babelbird::http_header bearer_bare{"WWW-Authenticate", R"(Bearer realm="disk")"};
+    const babelbird::http_header not_challenge{"X-Error", R"(Bearer error="invalid_token")"};
+    const std::string invalid_body = R"({"error":"invalid_token"})";
+    struct row {
+        const char* what;
+        int status;
+        std::string body;
+        hdrs headers;
+        bool rejected;
+    };
+    const row rows[] = {
+        {"401 without a challenge", 401, "", {}, true},
+        {"401 with Bearer invalid_token", 401, "", {bearer_invalid}, true},
+        {"401 with another error", 401, "", {bearer_other}, true},
+        {"401 with another scheme", 401, "", {basic_invalid}, true},
+        {"400 with Bearer invalid_token", 400, "", {bearer_invalid}, true},
+        {"403 with Bearer invalid_token", 403, "", {bearer_invalid}, true},
+        {"403 with the challenge second", 403, "", {bearer_bare, bearer_invalid}, true},
+        {"400 with Bearer invalid_request", 400, "", {bearer_other}, false},
+        {"403 with Bearer insufficient_scope", 403, invalid_body, {bearer_scope}, false},
+        {"403 with Basic error=invalid_token", 403, "", {basic_invalid}, false},
+        {"403 with a Bearer challenge without error", 403, "", {bearer_bare}, false},
+        {"403 with the value in another header", 403, "", {not_challenge}, false},
+        {"403 with invalid_token only in the body", 403, invalid_body, {}, false},
+        {"400 without a challenge", 400, invalid_body, {}, false},
+        {"200 with an invalid_token body", 200, invalid_body, {}, false},
+        {"204 with Bearer invalid_token", 204, "", {bearer_invalid}, false},
+        {"404 with Bearer invalid_token", 404, "", {bearer_invalid}, false},
+        {"500 with Bearer invalid_token", 500, invalid_body, {bearer_invalid}, false},
+        {"503", 503, "", {}, false},
+        {"302", 302, "", {}, false},
+    };
+    for (const row& r : rows) {
+        CAPTURE(r.what);
+        const auto response = answer(r.status, r.body, r.headers);
+        CHECK(babelbird::is_invalid_token_response(response) == r.rejected);
+
+        fake_provider provider;
+        scripted_transport transport;
+        transport.answers = {response, answer(200, "second")};
+        const auto got = babelbird::send_authorized(transport, provider, request("GET"));
+        REQUIRE(got);
+        CHECK(transport.requests.size() == (r.rejected ? 2u : 1u));
+        CHECK(provider.invalidated.size() == (r.rejected ? 1u : 0u));
+        CHECK(got->status == (r.rejected ? 200 : r.status));
+        if (r.rejected) {
+            CHECK(bearer_of(transport.requests[1]) == "Bearer TOKEN-2");
+        }
+    }
 }

@@ -75,7 +75,8 @@ TEST_CASE("refresh_machine: complete() gives exactly what refresh(previous grant
     const char* bodies[] = {
         R"({"access_token":"A2","refresh_token":"R2","expires_in":"120","token_type":"bearer","scope":"files"})",
         R"({"access_token":"A2"})", // kept refresh token keeps its expiry, assumed lifetime
-        R"({"access_token":"A2","refresh_expires_in":50,"expires_in":18446744073709551615})",
+        // (expires_in at the parser's sanity bound, 1 year; above it is rejected)
+        R"({"access_token":"A2","refresh_expires_in":50,"expires_in":31536000})",
     };
     for (const char* body : bodies) {
         CAPTURE(body);
@@ -340,4 +341,374 @@ TEST_CASE("token_seed: validation") {
           babelbird::errc::control_character);
     CHECK(babelbird::token_seed::from_grant(ts::stored_grant("", "R", t0, 1h)));
     CHECK(babelbird::token_seed::from_grant(ts::stored_grant("A", "", t0, 1h)));
+}
+
+// --- Backoff: exponential with full jitter, Retry-After, reset on success ---
+
+namespace {
+
+babelbird::refresh_machine_options backoff_options(std::uint64_t seed) {
+    babelbird::refresh_machine_options options;
+    options.retry_backoff = 2s;
+    options.max_retry_backoff = 60s;
+    options.min_refresh_interval = 0ms;
+    options.jitter_seed = seed;
+    return options;
+}
+
+/// Fails one refresh of `m` at `at` with `e`; returns the delay it imposed.
+babelbird::time_point::duration fail_once(babelbird::refresh_machine& m, babelbird::time_point at,
+                                          const babelbird::error& e) {
+    REQUIRE(m.begin_refresh());
+    REQUIRE_FALSE(m.complete(e, at));
+    return m.retry_not_before() - at;
+}
+
+const babelbird::error timeout = babelbird::error::transport(babelbird::errc::timeout);
+
+} // namespace
+
+TEST_CASE("refresh_machine: backoff grows exponentially with full jitter, capped") {
+    // The n-th consecutive failure waits uniformly in [2 s, min(60 s, 2 s * 2^(n-1))].
+    constexpr int failures = 12;
+    std::chrono::nanoseconds lowest[failures + 1];
+    std::chrono::nanoseconds highest[failures + 1];
+    for (auto& d : lowest) {
+        d = std::chrono::nanoseconds::max();
+    }
+    for (auto& d : highest) {
+        d = std::chrono::nanoseconds::zero();
+    }
+    for (std::uint64_t seed = 1; seed <= 200; ++seed) {
+        auto m = machine_from(ts::refresh_token, backoff_options(seed));
+        auto at = t0;
+        for (int n = 1; n <= failures; ++n) {
+            const auto delay = fail_once(m, at, timeout);
+            CHECK(m.consecutive_failures() == static_cast<std::uint32_t>(n));
+            const auto ceiling = std::min<std::chrono::nanoseconds>(60s, 2s * (1LL << (n - 1)));
+            CHECK(delay >= 2s);
+            CHECK(delay <= ceiling);
+            // next() agrees with retry_not_before().
+            CHECK(m.next(at + delay - 1ns) == refresh_action::fail);
+            CHECK(m.next(at + delay) == refresh_action::refresh);
+            lowest[n] = std::min<std::chrono::nanoseconds>(lowest[n], delay);
+            highest[n] = std::max<std::chrono::nanoseconds>(highest[n], delay);
+            at += delay + 1s;
+        }
+    }
+    // The first failure waits exactly retry_backoff; later ones spread over
+    // their whole range (200 seeds: near the floor and near the ceiling).
+    CHECK(lowest[1] == 2s);
+    CHECK(highest[1] == 2s);
+    for (int n = 2; n <= failures; ++n) {
+        CAPTURE(n);
+        const auto ceiling = std::min<std::chrono::nanoseconds>(60s, 2s * (1LL << (n - 1)));
+        CHECK(lowest[n] < 2s + (ceiling - 2s) / 10);
+        CHECK(highest[n] > ceiling - (ceiling - 2s) / 10);
+    }
+    // Capped: from the 6th failure on (2 s * 32 = 64 s) the ceiling is 60 s.
+    CHECK(highest[failures] <= 60s);
+    CHECK(highest[failures] > 54s);
+}
+
+TEST_CASE("refresh_machine: the jitter is deterministic for a seed and differs between seeds") {
+    std::vector<babelbird::time_point::duration> a, b, c;
+    for (auto [seed, out] : {std::pair{7u, &a}, std::pair{7u, &b}, std::pair{8u, &c}}) {
+        auto m = machine_from(ts::refresh_token, backoff_options(seed));
+        auto at = t0;
+        for (int n = 0; n < 8; ++n) {
+            out->push_back(fail_once(m, at, timeout));
+            at = m.retry_not_before();
+        }
+    }
+    CHECK(a == b);
+    CHECK(a != c);
+}
+
+TEST_CASE("refresh_machine: Retry-After is honoured, beyond the cap too") {
+    auto options = backoff_options(3);
+    SUBCASE("longer than the backoff: the next attempt not before it") {
+        auto m = machine_from(ts::refresh_token, options);
+        const auto delay = fail_once(m, t0, babelbird::error(timeout).with_retry_after(45s));
+        CHECK(delay == 45s);
+        CHECK(m.next(t0 + 45s - 1ns) == refresh_action::fail);
+        CHECK(m.next(t0 + 45s) == refresh_action::refresh);
+        CHECK(m.failure()->retry_after() == std::chrono::seconds(45));
+    }
+    SUBCASE("beyond max_retry_backoff: still honoured") {
+        auto m = machine_from(ts::refresh_token, options);
+        CHECK(fail_once(m, t0, babelbird::error(timeout).with_retry_after(600s)) == 600s);
+    }
+    SUBCASE("shorter than the backoff: the backoff wins") {
+        auto m = machine_from(ts::refresh_token, options);
+        for (int n = 0; n < 5; ++n) {
+            (void)fail_once(m, t0, timeout);
+        }
+        const auto delay = fail_once(m, t0, babelbird::error(timeout).with_retry_after(1s));
+        CHECK(delay >= 2s);
+        CHECK(delay <= 60s);
+        CHECK(m.consecutive_failures() == 6);
+    }
+    SUBCASE("Retry-After: 0 changes nothing") {
+        auto m = machine_from(ts::refresh_token, options);
+        CHECK(fail_once(m, t0, babelbird::error(timeout).with_retry_after(0s)) == 2s);
+    }
+    SUBCASE("with a valid token: refresh ahead not before Retry-After") {
+        auto m = machine_from(ts::stored_grant("A1", "R1", t0, 3600s), options);
+        const auto at = t0 + 3240s;
+        CHECK(m.next(at) == refresh_action::refresh_ahead);
+        (void)fail_once(m, at, babelbird::error(timeout).with_retry_after(120s));
+        CHECK(m.next(at + 119s) == refresh_action::use_current);
+        CHECK(m.next_attempt() == at + 120s);
+        CHECK(m.next(at + 120s) == refresh_action::refresh_ahead);
+    }
+}
+
+TEST_CASE("refresh_machine: a success resets the backoff") {
+    auto m = machine_from(ts::refresh_token, backoff_options(11));
+    auto at = t0;
+    for (int n = 0; n < 6; ++n) {
+        at += fail_once(m, at, timeout);
+    }
+    CHECK(m.consecutive_failures() == 6);
+    REQUIRE(m.begin_refresh());
+    REQUIRE(m.complete(ts::token_answer("A1", "R1"), at));
+    CHECK(m.consecutive_failures() == 0);
+    CHECK_FALSE(m.failure());
+    CHECK(m.retry_not_before() == babelbird::time_point::min());
+    // The next failure is the first again: exactly retry_backoff.
+    CHECK(fail_once(m, at + 1h, timeout) == 2s);
+    CHECK(m.consecutive_failures() == 1);
+    // reset() also starts over.
+    (void)fail_once(m, at + 2h, timeout);
+    m.reset(babelbird::token_seed::from_refresh_token(babelbird::secret_view("R9")).value());
+    CHECK(m.consecutive_failures() == 0);
+    CHECK(fail_once(m, at + 3h, timeout) == 2s);
+}
+
+TEST_CASE("refresh_machine: configuration, reauthorize and usage failures block; no backoff") {
+    const babelbird::error blocking[] = {
+        babelbird::error(babelbird::errc::oauth_error_response,
+                         babelbird::error_class::configuration, babelbird::error_origin::server),
+        babelbird::error::server(babelbird::errc::oauth_error_response,
+                                 babelbird::error_class::reauthorize, 400,
+                                 babelbird::oauth_error::invalid_grant),
+        babelbird::error::usage(babelbird::errc::invalid_argument),
+    };
+    for (const auto& e : blocking) {
+        CAPTURE(babelbird::to_string(e.kind()));
+        auto m = machine_from(ts::refresh_token, backoff_options(5));
+        REQUIRE(m.begin_refresh());
+        REQUIRE_FALSE(m.complete(babelbird::error(e).with_retry_after(5s), t0));
+        CHECK(m.blocked());
+        CHECK(m.consecutive_failures() == 0);
+        CHECK(m.next(t0 + 1000h) == refresh_action::fail);
+        CHECK(m.next_attempt() == babelbird::time_point::max());
+        CHECK(m.begin_refresh().error().kind() == e.kind());
+        m.reset(babelbird::token_seed::from_refresh_token(babelbird::secret_view("R9")).value());
+        CHECK(m.next(t0) == refresh_action::refresh);
+    }
+}
+
+TEST_CASE("refresh_machine: backoff options at the edges") {
+    SUBCASE("max below retry_backoff counts as retry_backoff") {
+        auto options = backoff_options(1);
+        options.retry_backoff = 10s;
+        options.max_retry_backoff = 1s;
+        auto m = machine_from(ts::refresh_token, options);
+        for (int n = 0; n < 5; ++n) {
+            CHECK(fail_once(m, t0, timeout) == 10s);
+        }
+    }
+    SUBCASE("zero backoff never waits, however many failures") {
+        auto options = backoff_options(1);
+        options.retry_backoff = 0ms;
+        auto m = machine_from(ts::refresh_token, options);
+        for (int n = 0; n < 100; ++n) {
+            CHECK(fail_once(m, t0, timeout) == 0s);
+        }
+    }
+    SUBCASE("a huge cap saturates instead of overflowing") {
+        auto options = backoff_options(1);
+        options.max_retry_backoff = std::chrono::milliseconds::max();
+        auto m = machine_from(ts::refresh_token, options);
+        for (int n = 0; n < 80; ++n) {
+            REQUIRE(m.begin_refresh());
+            REQUIRE_FALSE(m.complete(timeout, t0));
+            CHECK(m.retry_not_before() >= t0 + 2s);
+        }
+    }
+}
+
+// --- Tiny lifetimes: no refresh storm, never an expired token ---
+
+TEST_CASE("refresh_machine: expires_in 0 gives a retry error until min_refresh_interval") {
+    auto m = machine_from(ts::refresh_token); // default: 30 s
+    CHECK(m.options().min_refresh_interval == 30s);
+    REQUIRE(m.begin_refresh());
+    const auto grant = m.complete(ts::token_answer("A1", "R1", 0), t0, t0);
+    // The grant is adopted (its refresh token is new: persist it) ...
+    REQUIRE(grant);
+    CHECK((*grant)->refresh_token.expose_secret() == "R1");
+    CHECK(m.refresh_not_before() == t0 + 30s);
+    // ... but its token is never reported usable.
+    CHECK_FALSE(m.usable_at(t0));
+    REQUIRE(m.failure());
+    CHECK(m.failure()->code() == babelbird::errc::invalid_expires_in);
+    CHECK(m.failure()->kind() == babelbird::error_class::retry);
+    CHECK(m.failure()->http_status() == 200);
+    CHECK_FALSE(m.blocked());
+    CHECK(m.next(t0) == refresh_action::fail);
+    CHECK(m.next(t0 + 30s - 1ns) == refresh_action::fail);
+    CHECK(m.next(t0 + 30s) == refresh_action::refresh);
+    const auto request = m.begin_refresh();
+    REQUIRE(request);
+    CHECK(ts::sent_refresh_token(*request) == "R1");
+    REQUIRE(m.complete(ts::token_answer("A2", "R2", 3600), t0 + 30s));
+    CHECK_FALSE(m.failure());
+    CHECK(m.next(t0 + 30s) == refresh_action::use_current);
+}
+
+TEST_CASE(
+    "refresh_machine: a lifetime below the skew margin: refresh ahead waits for the interval") {
+    auto m = machine_from(ts::refresh_token);
+    REQUIRE(m.begin_refresh());
+    // 40 s: usable for 20 s (skew capped at half), refresh-soon from 10 s.
+    REQUIRE(m.complete(ts::token_answer("A1", "R1", 40), t0));
+    CHECK(m.usable_at(t0));
+    REQUIRE(m.failure()); // it stops being usable before the next refresh may start
+    CHECK(m.failure()->code() == babelbird::errc::invalid_expires_in);
+    CHECK(m.state_at(t0 + 10s) == token_state::refresh_soon);
+    CHECK(m.next(t0 + 10s) == refresh_action::use_current); // not yet: 30 s apart
+    CHECK(m.next(t0 + 20s - 1ns) == refresh_action::use_current);
+    CHECK(m.next(t0 + 20s) == refresh_action::fail);
+    CHECK(m.next(t0 + 30s) == refresh_action::refresh);
+
+    // 80 s: usable for 40 s, refresh-soon from 20 s; the interval (30 s) ends
+    // while the token is still usable: no gap, no error.
+    auto n = machine_from(ts::refresh_token);
+    REQUIRE(n.begin_refresh());
+    REQUIRE(n.complete(ts::token_answer("A1", "R1", 80), t0));
+    CHECK_FALSE(n.failure());
+    CHECK(n.next(t0 + 20s) == refresh_action::use_current);
+    CHECK(n.next(t0 + 30s) == refresh_action::refresh_ahead);
+}
+
+TEST_CASE("refresh_machine: invalidate() skips min_refresh_interval; backoff still applies") {
+    auto m = machine_from(ts::refresh_token);
+    REQUIRE(m.begin_refresh());
+    REQUIRE(m.complete(ts::token_answer("A1", "R1"), t0));
+    CHECK(m.next_attempt() == t0 + 30s);
+    REQUIRE(m.invalidate(babelbird::secret_view("A1")));
+    CHECK(m.next(t0 + 1s) == refresh_action::refresh);
+    (void)fail_once(m, t0 + 1s, timeout);
+    CHECK(m.next(t0 + 2s) == refresh_action::fail);
+    CHECK(m.next(t0 + 3s) == refresh_action::refresh);
+}
+
+TEST_CASE(
+    "refresh_machine: min_refresh_interval 0 lets a token that arrives expired refresh at once") {
+    babelbird::refresh_machine_options options;
+    options.min_refresh_interval = 0ms;
+    auto m = machine_from(ts::refresh_token, options);
+    REQUIRE(m.begin_refresh());
+    REQUIRE(m.complete(ts::token_answer("A1", "R1", 0), t0));
+    CHECK_FALSE(m.usable_at(t0));
+    REQUIRE(m.failure()); // it arrived expired: the reason a driver reports
+    CHECK(m.failure()->code() == babelbird::errc::invalid_expires_in);
+    CHECK(m.next(t0) == refresh_action::refresh);
+}
+
+// --- Nothing lost: a rotated refresh token in a rejected answer is adopted ---
+
+TEST_CASE("refresh_machine: a rejected answer's new refresh token is adopted, not lost") {
+    const char* bodies[] = {
+        R"({"access_token":"","refresh_token":"R2","expires_in":3600})",
+        R"({"refresh_token":"R2","expires_in":3600})",
+        R"({"access_token":"A2","refresh_token":"R2","expires_in":-5})",
+        R"({"access_token":"A2","refresh_token":"R2","expires_in":"soon"})",
+    };
+    for (const char* body : bodies) {
+        CAPTURE(body);
+        auto options = backoff_options(1);
+        auto m = machine_from(ts::stored_grant("A1", "R1", t0, 3600s), options);
+        const auto at = t0 + 3300s; // refresh-soon: A1 valid until 3540 s
+        REQUIRE(m.next(at) == refresh_action::refresh_ahead);
+        REQUIRE(m.begin_refresh());
+        const auto failed = m.complete(babelbird::http_response(200, body), at);
+        REQUIRE_FALSE(failed);
+        CHECK(failed.error().kind() == babelbird::error_class::protocol);
+        CHECK(ts::remember(failed.error()).find("R2") == std::string::npos);
+        // The rescued grant, for the hook/store: no access token, the new refresh token.
+        REQUIRE(m.salvaged());
+        CHECK(m.salvaged()->access_token.empty());
+        CHECK(m.salvaged()->refresh_token.expose_secret() == "R2");
+        CHECK(m.salvaged()->refresh_token_rotated);
+        CHECK(m.salvaged()->refresh_expires_at == at + std::chrono::hours(24 * 30));
+        // current(): the access token it had (still valid), the new refresh token.
+        CHECK(m.current()->access_token.expose_secret() == "A1");
+        CHECK(m.current()->expires_at == t0 + 3600s);
+        CHECK(m.current()->refresh_token.expose_secret() == "R2");
+        CHECK(m.current()->refresh_expires_at == at + std::chrono::hours(24 * 30));
+        CHECK(m.usable_at(at));
+        // A failure like any other: backoff, then the next refresh sends R2.
+        CHECK(m.consecutive_failures() == 1);
+        CHECK(m.next(at + 1s) == refresh_action::use_current);
+        CHECK(m.next(at + 2s) == refresh_action::refresh_ahead);
+        const auto request = m.begin_refresh();
+        REQUIRE(request);
+        CHECK(ts::sent_refresh_token(*request) == "R2");
+        CHECK_FALSE(m.salvaged()); // cleared by the next attempt
+        REQUIRE(m.complete(ts::token_answer("A3", ""), at + 2s));
+        CHECK(m.current()->refresh_token.expose_secret() == "R2"); // kept, not rotated
+        CHECK(m.current()->refresh_expires_at == at + std::chrono::hours(24 * 30));
+    }
+}
+
+TEST_CASE("refresh_machine: without a valid token, a salvaged refresh token is used next") {
+    auto m = machine_from("R0", backoff_options(1));
+    REQUIRE(m.begin_refresh());
+    REQUIRE_FALSE(m.complete(
+        babelbird::http_response(200, R"({"access_token":"","refresh_token":"R1"})"), t0));
+    REQUIRE(m.salvaged());
+    CHECK(m.current()->access_token.empty());
+    CHECK(m.current()->refresh_token.expose_secret() == "R1");
+    CHECK(m.next(t0 + 1s) == refresh_action::fail);
+    CHECK(m.next(t0 + 2s) == refresh_action::refresh);
+    const auto request = m.begin_refresh();
+    REQUIRE(request);
+    CHECK(ts::sent_refresh_token(*request) == "R1");
+    // An invalidate() of the (absent) token changes nothing.
+    CHECK_FALSE(m.invalidate(babelbird::secret_view("")));
+}
+
+TEST_CASE("refresh_machine: nothing is salvaged from what is not a usable answer") {
+    const babelbird::transport_result answers[] = {
+        babelbird::http_response(200, R"({"access_token":"","refresh_token":"R2")"), // bad JSON
+        babelbird::http_response(400, R"({"error":"invalid_grant","refresh_token":"R2"})"),
+        babelbird::http_response(200, R"({"access_token":"","refresh_token":""})"),
+        babelbird::error::transport(babelbird::errc::timeout),
+    };
+    for (const auto& answer : answers) {
+        auto m = machine_from(ts::stored_grant("A1", "R1", t0, 3600s), backoff_options(1));
+        REQUIRE(m.begin_refresh());
+        REQUIRE_FALSE(m.complete(answer, t0 + 3300s));
+        CHECK_FALSE(m.salvaged());
+        CHECK(m.current()->refresh_token.expose_secret() == "R1");
+        CHECK_FALSE(m.current()->refresh_token_rotated);
+    }
+}
+
+TEST_CASE("refresh_machine: a salvage keeps a rejected token rejected; reset() forgets it") {
+    auto m = machine_from(ts::stored_grant("A1", "R1", t0, 3600s), backoff_options(1));
+    REQUIRE(m.invalidate(babelbird::secret_view("A1")));
+    REQUIRE(m.begin_refresh());
+    REQUIRE_FALSE(m.complete(
+        babelbird::http_response(200, R"({"access_token":"","refresh_token":"R2"})"), t0));
+    CHECK(m.rejected());
+    CHECK_FALSE(m.usable_at(t0));
+    CHECK(m.current()->refresh_token.expose_secret() == "R2");
+    m.reset(babelbird::token_seed::from_refresh_token(babelbird::secret_view("R9")).value());
+    CHECK_FALSE(m.salvaged());
+    CHECK(m.current()->refresh_token.expose_secret() == "R9");
 }

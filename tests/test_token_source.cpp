@@ -362,11 +362,16 @@ TEST_CASE("token_source: a failing hook: the new tokens are used, the failure is
 }
 
 TEST_CASE("token_source: waiters share the one refresh in flight and its outcome") {
-    for (const bool succeed : {true, false}) {
-        CAPTURE(succeed);
+    // The third kind: the refresh succeeds but its token arrives expired
+    // (expires_in 0): everyone in the flight gets the same retry error.
+    for (const int kind : {0, 1, 2}) {
+        const bool succeed = kind == 0;
+        CAPTURE(kind);
         gated_transport transport;
-        if (!succeed) {
+        if (kind == 1) {
             transport.answer = babelbird::error::transport(babelbird::errc::timeout);
+        } else if (kind == 2) {
+            transport.answer = ts::token_answer("A2", "R2", 0);
         }
         atomic_clock clock;
         babelbird::token_source<gated_transport&, atomic_clock_ref> source(
@@ -392,7 +397,9 @@ TEST_CASE("token_source: waiters share the one refresh in flight and its outcome
                 CHECK(r->access_token().expose_secret() == "A2");
             } else {
                 REQUIRE_FALSE(r);
-                CHECK(r.error().code() == babelbird::errc::timeout);
+                CHECK(r.error().code() ==
+                      (kind == 1 ? babelbird::errc::timeout : babelbird::errc::invalid_expires_in));
+                CHECK(r.error().is_retryable());
             }
         }
     }
@@ -451,4 +458,286 @@ TEST_CASE("token_source: default clock, lambda transport and class template argu
     babelbird::token_source source(transport, ts::credentials(), ts::server(), refresh_seed("R0"));
     CHECK(access_of(source.get()) == "A1");
     CHECK(source.current().grant().expires_at == source.current().grant().issued_at + 60s);
+}
+
+// --- docs/design.md "tiny lifetimes", "retry backoff" ---
+
+TEST_CASE("token_source: tiny lifetimes: no refresh storm, never an expired token") {
+    // 100 get() calls, 1.7 s of virtual time apart, against a server whose
+    // tokens live `lifetime` seconds. At most one refresh per 30 s
+    // (min_refresh_interval, the default), and no get() returns a token that
+    // is expired at the clock reading it took.
+    for (const long lifetime : {0L, 1L, 20L, 45L, 61L, 119L}) {
+        CAPTURE(lifetime);
+        ts::scripted_transport transport;
+        ts::fixed_clock clock;
+        clock.at = t0;
+        std::vector<babelbird::time_point> sent_at;
+        for (int i = 1; i <= 100; ++i) {
+            transport.then([&, i](const babelbird::http_request&) -> babelbird::transport_result {
+                sent_at.push_back(clock.at);
+                const std::string g = std::to_string(i);
+                return ts::token_answer("A" + g, "R" + g, lifetime);
+            });
+        }
+        source_t source(script_ref{&transport}, ts::credentials(), ts::server(), refresh_seed("R0"),
+                        {}, ts::clock_ref{&clock});
+        int served = 0;
+        int refused = 0;
+        for (int call = 0; call < 100; ++call) {
+            const auto now = clock.at;
+            const auto got = source.get();
+            if (got) {
+                ++served;
+                const auto& g = got->grant();
+                CHECK(now < babelbird::expiry_window_for(g.issued_at, g.expires_at).usable_until);
+            } else {
+                ++refused;
+                CHECK(got.error().code() == babelbird::errc::invalid_expires_in);
+                CHECK(got.error().is_retryable());
+                CHECK(ts::remember(got.error()).find('A') == std::string::npos);
+            }
+            clock.at += 1700ms;
+        }
+        // 168.3 s of calls: refreshes at 0, >= 30, >= 60, ... at most 6.
+        CHECK(sent_at.size() >= 2);
+        CHECK(sent_at.size() <= 6);
+        for (std::size_t i = 1; i < sent_at.size(); ++i) {
+            CHECK(sent_at[i] - sent_at[i - 1] >= 30s);
+        }
+        // Each refresh sent the refresh token of the one before.
+        for (std::size_t i = 0; i < transport.sent.size(); ++i) {
+            CHECK(transport.sent[i] == "R" + std::to_string(i));
+        }
+        CHECK(transport.exhausted == 0);
+        if (lifetime == 0) {
+            CHECK(served == 0);
+        }
+        if (lifetime >= 61) { // usable for >= 30.5 s: always a token, no error
+            CHECK(refused == 0);
+        }
+        CHECK(served + refused == 100);
+    }
+}
+
+TEST_CASE("token_source: tiny lifetimes: the interval is an option; invalidate() skips it") {
+    ts::scripted_transport transport;
+    ts::fixed_clock clock;
+    clock.at = t0;
+    babelbird::token_source_options options;
+    options.min_refresh_interval = 5s;
+    source_t source(script_ref{&transport}, ts::credentials(), ts::server(), refresh_seed("R0"),
+                    options, ts::clock_ref{&clock});
+    transport.then_answer(ts::token_answer("A1", "R1", 0));
+    CHECK(source.get().error().code() == babelbird::errc::invalid_expires_in);
+    clock.at = t0 + 4s;
+    CHECK(source.get().error().code() == babelbird::errc::invalid_expires_in);
+    CHECK(transport.calls() == 1);
+    clock.at = t0 + 5s;
+    transport.then_answer(ts::token_answer("A2", "R2", 3600));
+    CHECK(access_of(source.get()) == "A2");
+    // A rejection is the server's word, not the clock's: refresh at once.
+    source.invalidate(babelbird::secret_view("A2"));
+    transport.then_answer(ts::token_answer("A3", "R3", 3600));
+    CHECK(access_of(source.get()) == "A3");
+    CHECK(transport.calls() == 3);
+    CHECK(transport.sent == std::vector<std::string>{"R0", "R1", "R2"});
+}
+
+TEST_CASE("token_source: Retry-After: no refresh before it; backoff grows; success resets") {
+    ts::scripted_transport transport;
+    ts::fixed_clock clock;
+    clock.at = t0;
+    babelbird::token_source_options options;
+    options.retry_backoff = 2s;
+    options.max_retry_backoff = 16s;
+    options.jitter_seed = 42;
+    source_t source(script_ref{&transport}, ts::credentials(), ts::server(), refresh_seed("R0"),
+                    options, ts::clock_ref{&clock});
+    transport.then([](const babelbird::http_request&) -> babelbird::transport_result {
+        return babelbird::error::transport(babelbird::errc::connection_refused)
+            .with_retry_after(90s);
+    });
+    const auto first = source.get();
+    REQUIRE_FALSE(first);
+    CHECK(first.error().retry_after() == std::chrono::seconds(90));
+    for (auto after : {1s, 30s, 89s}) {
+        clock.at = t0 + after;
+        CHECK(source.get().error().code() == babelbird::errc::connection_refused);
+    }
+    CHECK(transport.calls() == 1);
+
+    // Failure n (the Retry-After one was the first) waits a delay in
+    // [2 s, min(16 s, 2 s * 2^(n-1))]: no call just before 2 s, a call at the ceiling.
+    auto at = t0 + 90s;
+    for (int n = 2; n <= 7; ++n) {
+        CAPTURE(n);
+        const auto ceiling = std::min<std::chrono::nanoseconds>(16s, 2s * (1LL << (n - 1)));
+        clock.at = at;
+        transport.then_fail(babelbird::errc::timeout);
+        CHECK(source.get().error().code() == babelbird::errc::timeout);
+        REQUIRE(transport.calls() == static_cast<std::size_t>(n));
+        clock.at = at + 2s - 1ns;
+        CHECK(source.get().error().code() == babelbird::errc::timeout);
+        CHECK(transport.calls() == static_cast<std::size_t>(n)); // still backing off
+        at += std::chrono::duration_cast<babelbird::time_point::duration>(
+            std::max<std::chrono::nanoseconds>(ceiling, 2s));
+    }
+    // A success resets the count: after it, a failure waits exactly 2 s.
+    clock.at = at;
+    transport.then_answer(ts::token_answer("A1", "R1"));
+    CHECK(access_of(source.get()) == "A1");
+    source.invalidate(babelbird::secret_view("A1"));
+    transport.then_fail(babelbird::errc::timeout);
+    CHECK_FALSE(source.get());
+    clock.at = at + 2s - 1ns;
+    CHECK_FALSE(source.get());
+    CHECK(transport.calls() == 9);
+    clock.at = at + 2s;
+    transport.then_answer(ts::token_answer("A2", "R2"));
+    CHECK(access_of(source.get()) == "A2");
+    CHECK(transport.exhausted == 0);
+    CHECK(transport.sent.back() == "R1");
+}
+
+// --- docs/design.md "nothing lost": salvaged refresh tokens ---
+
+TEST_CASE("token_source: the server rotates, then the answer is rejected: nothing lost") {
+    const char* bodies[] = {
+        R"({"access_token":"","refresh_token":"RT-2","expires_in":3600})",
+        R"({"access_token":"A1","refresh_token":"RT-2","expires_in":"an hour"})",
+        R"({"access_token":"A1","refresh_token":"RT-2","expires_in":-1})",
+    };
+    for (const char* body : bodies) {
+        CAPTURE(body);
+        ts::scripted_transport transport; // records the refresh token of each call
+        ts::fixed_clock clock;
+        clock.at = t0 + 3600s; // the stored grant has expired
+        std::vector<babelbird::token_grant> hooked;
+        std::vector<std::string> visible_in_hook;
+        source_t* self = nullptr;
+        babelbird::token_source_options options;
+        options.on_rotate = [&](const babelbird::token_grant& g) {
+            hooked.push_back(g);
+            // Persist before publish: nobody sees the new refresh token yet.
+            visible_in_hook.emplace_back(self->current().grant().refresh_token.expose_secret());
+            return true;
+        };
+        source_t source(script_ref{&transport}, ts::credentials(), ts::server(),
+                        grant_seed("A0", "RT-1"), options, ts::clock_ref{&clock});
+        self = &source;
+
+        transport.then_answer(babelbird::http_response(200, body));
+        const auto failed = source.get();
+        REQUIRE_FALSE(failed); // the error reaches the caller
+        CHECK(failed.error().kind() == babelbird::error_class::protocol);
+        CHECK(ts::remember(failed.error()).find("RT-2") == std::string::npos);
+        // The hook got the salvaged grant: empty access token, the new refresh token.
+        REQUIRE(hooked.size() == 1);
+        CHECK(hooked[0].access_token.empty());
+        CHECK(hooked[0].refresh_token.expose_secret() == "RT-2");
+        CHECK(hooked[0].refresh_token_rotated);
+        CHECK(hooked[0].refresh_expires_at == clock.at + std::chrono::hours(24 * 30));
+        CHECK(visible_in_hook == std::vector<std::string>{"RT-1"});
+        CHECK_FALSE(source.persist_failed());
+        CHECK(source.current().grant().refresh_token.expose_secret() == "RT-2");
+
+        // After the backoff (2 s) the next refresh sends RT-2, never RT-1 again.
+        clock.at += 2s;
+        transport.then_answer(ts::token_answer("A3", "RT-3"));
+        CHECK(access_of(source.get()) == "A3");
+        source.invalidate(babelbird::secret_view("A3"));
+        transport.then_answer(ts::token_answer("A4", ""));
+        CHECK(access_of(source.get()) == "A4");
+        CHECK(transport.sent == std::vector<std::string>{"RT-1", "RT-2", "RT-3"});
+        REQUIRE(hooked.size() == 3);
+        CHECK(hooked[1].refresh_token.expose_secret() == "RT-3");
+        CHECK(hooked[2].refresh_token.expose_secret() == "RT-3");
+        CHECK(transport.exhausted == 0);
+    }
+}
+
+TEST_CASE("token_source: a salvage during refresh ahead: the valid token is still served") {
+    ts::scripted_transport transport;
+    ts::fixed_clock clock;
+    clock.at = t0 + 3300s; // refresh-soon: A0 valid until 3540 s
+    std::vector<std::string> stored;
+    babelbird::token_source_options options;
+    options.on_rotate = [&](const babelbird::token_grant& g) {
+        stored.emplace_back(g.refresh_token.expose_secret());
+        return true;
+    };
+    source_t source(script_ref{&transport}, ts::credentials(), ts::server(),
+                    grant_seed("A0", "RT-1"), options, ts::clock_ref{&clock});
+    transport.then_answer(
+        babelbird::http_response(200, R"({"access_token":" A1","refresh_token":"RT-2"})"));
+    const auto got = source.get();
+    REQUIRE(got);
+    CHECK(got->access_token().expose_secret() == "A0");
+    // The handle's grant carries the refresh token to store, not the retired one.
+    CHECK(got->grant().refresh_token.expose_secret() == "RT-2");
+    CHECK(stored == std::vector<std::string>{"RT-2"});
+    REQUIRE(source.last_error());
+    CHECK(source.last_error()->kind() == babelbird::error_class::protocol);
+    // Served without calling the server until the backoff ends.
+    clock.at += 1s;
+    CHECK(access_of(source.get()) == "A0");
+    CHECK(transport.calls() == 1);
+    clock.at += 1s;
+    transport.then_answer(ts::token_answer("A1", "RT-3"));
+    CHECK(access_of(source.get()) == "A1");
+    CHECK(transport.sent == std::vector<std::string>{"RT-1", "RT-2"});
+}
+
+TEST_CASE("token_source: a hook that fails to store a salvaged token: retry_persist() stores it") {
+    ts::scripted_transport transport;
+    ts::fixed_clock clock;
+    clock.at = t0;
+    bool accept = false;
+    std::vector<std::string> stored;
+    babelbird::token_source_options options;
+    options.on_rotate = [&](const babelbird::token_grant& g) {
+        if (!accept) {
+            return false;
+        }
+        CHECK(g.access_token.empty()); // the salvaged grant itself
+        stored.emplace_back(g.refresh_token.expose_secret());
+        return true;
+    };
+    source_t source(script_ref{&transport}, ts::credentials(), ts::server(), refresh_seed("RT-1"),
+                    options, ts::clock_ref{&clock});
+    transport.then_answer(
+        babelbird::http_response(200, R"({"access_token":"","refresh_token":"RT-2"})"));
+    CHECK_FALSE(source.get());
+    CHECK(source.persist_failed());
+    // Used anyway: the server has retired RT-1.
+    CHECK(source.current().grant().refresh_token.expose_secret() == "RT-2");
+    CHECK_FALSE(source.retry_persist());
+    accept = true;
+    CHECK(source.retry_persist());
+    CHECK_FALSE(source.persist_failed());
+    CHECK(stored == std::vector<std::string>{"RT-2"});
+}
+
+TEST_CASE("token_source: a 429/503 with Retry-After: no refresh before it (end to end)") {
+    for (const int status : {429, 503}) {
+        CAPTURE(status);
+        ts::scripted_transport transport;
+        ts::fixed_clock clock;
+        clock.at = t0;
+        source_t source(script_ref{&transport}, ts::credentials(), ts::server(), refresh_seed("R0"),
+                        {}, ts::clock_ref{&clock});
+        transport.then_answer(babelbird::http_response(status, "", {{"Retry-After", "120"}}));
+        const auto busy = source.get();
+        REQUIRE_FALSE(busy);
+        CHECK(busy.error().kind() == babelbird::error_class::retry);
+        CHECK(busy.error().retry_after() == std::chrono::seconds(120));
+        clock.at = t0 + 120s - 1ns;
+        CHECK(source.get().error() == busy.error());
+        CHECK(transport.calls() == 1);
+        clock.at = t0 + 120s;
+        transport.then_answer(ts::token_answer("A1", "R1"));
+        CHECK(access_of(source.get()) == "A1");
+        CHECK(transport.sent == std::vector<std::string>{"R0", "R0"});
+    }
 }

@@ -105,148 +105,147 @@ constexpr bool is_http_space(char ch) noexcept {
     return ch == ' ' || ch == '\t';
 }
 
-/// Whether a `WWW-Authenticate` value has a Bearer challenge with
-/// `error="invalid_token"` (RFC 6750 section 3; the value may be quoted or not).
-constexpr bool bearer_invalid_token(std::string_view value) noexcept {
-    bool in_bearer = false;
+/// RFC 9110 section 11.2 `token68` characters (the trailing '=' aside).
+constexpr bool is_token68_char(char ch) noexcept {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '-' || ch == '.' || ch == '_' || ch == '~' || ch == '+' || ch == '/';
+}
+
+/// Whether the quoted-string `q` (without its quotes, escapes still in it)
+/// unescapes to exactly `want` (RFC 9110 section 5.6.4).
+constexpr bool quoted_equals(std::string_view q, std::string_view want) noexcept {
+    std::size_t w = 0;
+    for (std::size_t i = 0; i < q.size(); ++i) {
+        const char ch = q[i] == '\\' && i + 1 < q.size() ? q[++i] : q[i];
+        if (w >= want.size() || want[w] != ch) {
+            return false;
+        }
+        ++w;
+    }
+    return w == want.size();
+}
+
+/// Whether a `WWW-Authenticate` field value holds a `Bearer` challenge with
+/// the auth-param `error="invalid_token"` (RFC 6750 section 3), parsed with the
+/// RFC 9110 section 11.6.1 grammar: several challenges separated by commas;
+/// scheme and parameter names case-insensitive; the value a token or a
+/// quoted-string (with backslash escapes), compared case-sensitively; other
+/// parameters, a token68 and whitespace around '=' allowed. A parameter of
+/// another scheme, or text inside another parameter's quoted value, does not
+/// count. Parsing stops at the first malformed element (no match from there on).
+constexpr bool bearer_invalid_token(std::string_view v) noexcept {
+    const std::size_t n = v.size();
     std::size_t i = 0;
-    while (i < value.size()) {
-        while (i < value.size() && (is_http_space(value[i]) || value[i] == ',')) {
+    bool in_bearer = false;
+    bool after_scheme = false; // a scheme was read and no comma has followed yet
+    const auto skip_space = [&](std::size_t at) {
+        while (at < n && is_http_space(v[at])) {
+            ++at;
+        }
+        return at;
+    };
+    while (true) {
+        // Empty list elements and whitespace (RFC 9110 section 5.6.1).
+        while (i < n && (is_http_space(v[i]) || v[i] == ',')) {
+            after_scheme = after_scheme && v[i] != ',';
             ++i;
+        }
+        if (i >= n) {
+            return false;
         }
         std::size_t j = i;
-        while (j < value.size() && value[j] != '=' && value[j] != ',' && !is_http_space(value[j])) {
+        while (j < n && is_tchar(v[j])) {
             ++j;
         }
-        const std::string_view word = value.substr(i, j - i);
-        std::size_t k = j;
-        while (k < value.size() && is_http_space(value[k])) {
-            ++k;
-        }
-        if (k < value.size() && value[k] == '=' && !word.empty()) {
-            // auth-param: name = token / quoted-string
-            ++k;
-            while (k < value.size() && is_http_space(value[k])) {
-                ++k;
-            }
-            std::string_view param;
-            if (k < value.size() && value[k] == '"') {
-                std::size_t end = k + 1;
-                while (end < value.size() && value[end] != '"') {
-                    end += value[end] == '\\' ? std::size_t{2} : std::size_t{1};
+        const std::string_view name = v.substr(i, j - i);
+        const std::size_t eq = skip_space(j);
+        const std::size_t value_at = eq < n && v[eq] == '=' ? skip_space(eq + 1) : n;
+        // "name=value" is a parameter; "abc==" or "abc=" (then ',' or the end)
+        // is a token68 with its padding.
+        const bool is_param =
+            !name.empty() && value_at < n && (v[value_at] == '"' || is_tchar(v[value_at]));
+        if (is_param) {
+            // auth-param = token BWS "=" BWS ( token / quoted-string )
+            std::size_t end = value_at;
+            bool match = false;
+            if (v[value_at] == '"') {
+                end = value_at + 1;
+                while (end < n && v[end] != '"') {
+                    end += v[end] == '\\' ? std::size_t{2} : std::size_t{1};
                 }
-                param = value.substr(k + 1, (end < value.size() ? end : value.size()) - k - 1);
-                k = end + 1;
+                if (end >= n) {
+                    return false; // unterminated quoted-string
+                }
+                match = quoted_equals(v.substr(value_at + 1, end - value_at - 1), "invalid_token");
+                ++end;
             } else {
-                std::size_t end = k;
-                while (end < value.size() && value[end] != ',' && !is_http_space(value[end])) {
+                while (end < n && is_tchar(v[end])) {
                     ++end;
                 }
-                param = value.substr(k, end - k);
-                k = end;
+                match = v.substr(value_at, end - value_at) == "invalid_token";
             }
-            if (in_bearer && iequals(word, "error") && param == "invalid_token") {
+            if (in_bearer && iequals(name, "error") && match) {
                 return true;
             }
-            i = k;
-        } else if (!word.empty()) {
-            // A new challenge starts with its scheme.
-            in_bearer = iequals(word, "Bearer");
-            i = j;
-        } else {
-            i = j + 1;
-        }
-    }
-    return false;
-}
-
-constexpr bool is_json_whitespace(char ch) noexcept {
-    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
-}
-
-/// Whether a body is a JSON object whose top-level `error` member is the
-/// string "invalid_token". A small scanner, not a parser: strings and nesting
-/// are skipped; a key or value written with escapes does not match (the
-/// answer then counts as not an invalid-token answer, and is not retried).
-constexpr bool json_error_is_invalid_token(std::string_view body) noexcept {
-    std::size_t i = 0;
-    const auto skip_space = [&] {
-        while (i < body.size() && is_json_whitespace(body[i])) {
-            ++i;
-        }
-    };
-    // Reads a string at `i` (which is '"'); returns its raw content.
-    const auto read_string = [&](std::string_view& out) {
-        const std::size_t start = ++i;
-        while (i < body.size() && body[i] != '"') {
-            i += body[i] == '\\' ? std::size_t{2} : std::size_t{1};
-        }
-        if (i >= body.size()) {
-            return false;
-        }
-        out = body.substr(start, i - start);
-        ++i;
-        return true;
-    };
-    skip_space();
-    if (i >= body.size() || body[i] != '{') {
-        return false;
-    }
-    ++i;
-    int depth = 1;
-    bool expect_key = true;
-    bool value_of_error = false;
-    while (i < body.size() && depth > 0) {
-        skip_space();
-        if (i >= body.size()) {
-            return false;
-        }
-        const char ch = body[i];
-        if (ch == '"') {
-            std::string_view s;
-            if (!read_string(s)) {
+            i = skip_space(end);
+            if (i < n && v[i] != ',') {
+                return false; // junk after a parameter
+            }
+            after_scheme = false;
+        } else if (after_scheme) {
+            // token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+            std::size_t end = i;
+            while (end < n && is_token68_char(v[end])) {
+                ++end;
+            }
+            if (end == i) {
                 return false;
             }
-            if (depth == 1 && expect_key) {
-                value_of_error = s == "error";
-                expect_key = false;
-            } else if (depth == 1 && value_of_error) {
-                if (s == "invalid_token") {
-                    return true;
-                }
-                value_of_error = false;
+            while (end < n && v[end] == '=') {
+                ++end;
             }
-            continue;
+            i = skip_space(end);
+            if (i < n && v[i] != ',') {
+                return false;
+            }
+            after_scheme = false;
+        } else if (!name.empty() && (j >= n || is_http_space(v[j]) || v[j] == ',')) {
+            // A new challenge starts with its scheme.
+            in_bearer = iequals(name, "Bearer");
+            after_scheme = true;
+            i = j;
+        } else {
+            return false;
         }
-        if (ch == '{' || ch == '[') {
-            ++depth;
-        } else if (ch == '}' || ch == ']') {
-            --depth;
-        } else if (ch == ',' && depth == 1) {
-            expect_key = true;
-            value_of_error = false;
-        }
-        ++i;
     }
-    return false;
 }
 
 } // namespace detail
 
-/// Whether an answer says the access token was rejected: status 401, a
-/// `WWW-Authenticate: Bearer error="invalid_token"` challenge (any status), or
-/// a JSON body whose top-level `error` is "invalid_token" (any status; some
-/// deployments answer 200 or 403 with such a body).
+/// Whether a file-API answer says the access token was rejected
+/// (docs/design.md, "authorized call machine"; RFC 6750 section 3.1):
+/// - status 401, with or without a challenge;
+/// - status 400 or 403 with a `WWW-Authenticate` challenge `Bearer` carrying
+///   `error="invalid_token"` (see `detail::bearer_invalid_token` for the parse).
+///
+/// Nothing else: another error code (`insufficient_scope`, `invalid_request`),
+/// another scheme, another status (a 5xx is the server's trouble, not the
+/// token's), and the body are not looked at. A 2xx body holding
+/// `"error":"invalid_token"` is the caller's data (a file may contain anything),
+/// never a rejection. Pure, noexcept, thread-safe.
 inline bool is_invalid_token_response(const http_response& response) noexcept {
     if (response.status == 401) {
         return true;
+    }
+    if (response.status != 400 && response.status != 403) {
+        return false;
     }
     for (const auto& h : response.headers) {
         if (detail::iequals(h.name, "WWW-Authenticate") && detail::bearer_invalid_token(h.value)) {
             return true;
         }
     }
-    return detail::json_error_is_invalid_token(response.body);
+    return false;
 }
 
 /// Sends `request` with `Authorization: Bearer <token from provider.get()>`;

@@ -28,16 +28,35 @@
 /// - In the refresh-soon window one caller refreshes ahead while the others
 ///   keep getting the old token. If that refresh fails (any class) the old
 ///   token is still served while it is valid.
-/// - After a `retry`/`protocol` failure the next attempt waits `retry_backoff`;
-///   a `reauthorize`/`usage` failure is remembered and never retried: the
-///   transport is not called again until `reset()` gives a new seed.
+/// - After a `retry`/`protocol` failure the next attempt waits an exponential
+///   backoff with full jitter (`retry_backoff` doubling per consecutive failure
+///   up to `max_retry_backoff`, at least the server's `Retry-After`; reset by a
+///   success). A `reauthorize`/`configuration`/`usage` failure is remembered
+///   and never retried: the transport is not called again until `reset()`
+///   gives a new seed. See refresh_machine.hpp for the exact rules.
+/// - Tiny lifetimes (docs/design.md, "Policies"): refreshes that `get()` starts
+///   because of the clock are at least `min_refresh_interval` apart, and
+///   `get()` never returns a token that is expired at the reading it took. A
+///   refresh whose token arrives already expired gives every caller of that
+///   flight (the one that ran it and all waiters) the same error,
+///   `errc::invalid_expires_in` with class `retry`; so does `get()` until the
+///   interval has passed. `invalidate()` skips the interval.
+/// - Nothing lost (docs/design.md, "Policies"): when a refresh fails but the
+///   answer carried a new refresh token, the source adopts it (the next refresh
+///   sends it, the old one is never sent again), persists it through the hook
+///   and only then publishes it; the callers get the error. The current access
+///   token stays in use until its own expiry: the server retired the refresh
+///   token, not necessarily the access token.
 /// - The transport is never called while holding a lock that readers need.
 ///
 /// The rotation hook (`token_source_options::on_rotate`):
 /// - called exactly once per successful refresh (rotated or not, see
-///   `token_grant::refresh_token_rotated`), by the thread that ran the refresh,
+///   `token_grant::refresh_token_rotated`), and once per failed refresh whose
+///   answer carried a new refresh token (then with the salvaged grant: its
+///   `access_token` is EMPTY, its `refresh_token` is the new one to store,
+///   see `grant_result::salvaged()`), by the thread that ran the refresh,
 ///   never concurrently with itself, BEFORE any caller (that thread included)
-///   can get the new access token;
+///   can get the new grant;
 /// - returns `true` when the grant is stored durably. On `false` the source
 ///   still uses the new grant (the server may already have retired the old
 ///   refresh token), `persist_failed()` becomes true, and the grant stays
@@ -108,8 +127,17 @@ struct token_source_options {
     client_options client{};
     /// When a token is refreshed ahead and when it counts as expired.
     expiry_policy expiry{};
-    /// The least time between attempts after a `retry`/`protocol` failure.
+    /// The least time between attempts after a `retry`/`protocol` failure, and
+    /// the base of the exponential backoff (see `refresh_machine_options`).
     std::chrono::milliseconds retry_backoff{2000};
+    /// The cap of the exponential backoff (`Retry-After` may exceed it).
+    std::chrono::milliseconds max_retry_backoff{std::chrono::minutes(5)};
+    /// The least time between the start of a successful refresh and the next
+    /// refresh started because of the clock (0 disables; see the file comment).
+    std::chrono::milliseconds min_refresh_interval{30000};
+    /// The seed of the backoff jitter; empty: a per-source seed from the
+    /// clocks, the source's address and a process-wide counter.
+    std::optional<std::uint64_t> jitter_seed{};
     /// Called with each new grant before anyone can use it (see the file comment).
     rotation_hook on_rotate{};
 };
@@ -134,8 +162,10 @@ public:
         : transport_(std::forward<Transport>(transport)), clock_(std::forward<Clock>(clock)),
           on_rotate_(std::move(options.on_rotate)),
           machine_(std::move(credentials), std::move(server), std::move(seed),
-                   refresh_machine_options{std::move(options.client), options.expiry,
-                                           options.retry_backoff}) {
+                   refresh_machine_options{
+                       std::move(options.client), options.expiry, options.retry_backoff,
+                       options.max_retry_backoff, options.min_refresh_interval,
+                       options.jitter_seed ? *options.jitter_seed : default_seed()}) {
         publish(make_snapshot());
     }
 
@@ -143,10 +173,13 @@ public:
     token_source& operator=(const token_source&) = delete;
 
     /// A usable access token: the cached one, or a refreshed one.
+    /// Thread-safe; a reader of a valid token takes no lock held across a refresh.
     /// @returns the error of the refresh that was needed: `reauthorize` (the
-    /// user must authorize again; remembered until `reset()`), `retry` (try
-    /// later; remembered for `retry_backoff`), `protocol`, or `usage` (the seed
-    /// cannot be sent).
+    /// user must authorize again; remembered until `reset()`), `configuration`
+    /// (fix the client's settings; remembered until `reset()`), `retry` (try
+    /// later; remembered for the backoff; `errc::invalid_expires_in` when the
+    /// server's token lifetime is too short to use and `min_refresh_interval`
+    /// has not passed), `protocol`, or `usage` (the seed cannot be sent).
     result<token_handle> get() {
         const time_point now = clock_.now();
         std::shared_ptr<const snapshot> snap = load_snapshot();
@@ -303,14 +336,30 @@ private:
             }
             const std::shared_ptr<flight> f = flight_;
             done_.wait(lock, [&f] { return f->done; });
+            // The outcome was checked at the flight's end; a waiter whose
+            // reading is later (a slow waiter, a tiny lifetime) checks again.
+            if (f->outcome) {
+                const token_grant& g = f->outcome->grant();
+                if (expiry_window_for(g.issued_at, g.expires_at, machine_.options().expiry)
+                        .state_at(now) == token_state::expired) {
+                    return machine_.failure().value_or(
+                        error::server(errc::invalid_expires_in, error_class::retry, 0));
+                }
+            }
             return f->outcome;
         }
         switch (machine_.next(now)) {
         case refresh_action::refresh_ahead: {
             auto fresh = run_flight(lock);
-            // A failed refresh ahead: the old token is still served while valid.
-            if (!fresh && usable && snap->usable_at(clock_.now())) {
-                return handle_of(std::move(snap));
+            // A failed refresh ahead: the old token is still served while
+            // valid, from the published snapshot (it carries a salvaged
+            // refresh token, if any).
+            if (!fresh && usable) {
+                auto latest = load_snapshot();
+                if (latest->holds(snap->grant->access_token.view()) &&
+                    latest->usable_at(clock_.now())) {
+                    return handle_of(std::move(latest));
+                }
             }
             return fresh;
         }
@@ -348,13 +397,14 @@ private:
                         lock->lock();
                     }
                     self->machine_.abandon();
-                    self->end_flight(*f, nullptr);
+                    self->end_flight(*f, nullptr, time_point{});
                     lock->unlock();
                 }
             }
         } guard{this, &lock, f.get()};
 
         std::shared_ptr<const token_grant> fresh;
+        time_point completed_at{};
         auto request = machine_.begin_refresh();
         if (!request) {
             f->outcome = request.error();
@@ -362,20 +412,27 @@ private:
             lock.unlock();
             const time_point issued_at = clock_.now();
             const transport_result response = transport_(*request);
-            const time_point completed_at = clock_.now();
+            completed_at = clock_.now();
             lock.lock();
             auto grant = machine_.complete(response, issued_at, completed_at);
+            // Persist before publish: a new grant, or on failure the refresh
+            // token salvaged from the answer (its access token is empty).
+            std::shared_ptr<const token_grant> to_persist;
             if (!grant) {
                 f->outcome = grant.error();
+                to_persist = machine_.salvaged();
             } else {
                 fresh = std::move(*grant);
+                to_persist = fresh;
+            }
+            if (to_persist) {
                 lock.unlock();
-                persist(fresh);
+                persist(to_persist);
                 lock.lock();
             }
         }
         guard.armed = false;
-        end_flight(*f, fresh);
+        end_flight(*f, fresh, completed_at);
         lock.unlock();
         return f->outcome;
     }
@@ -401,16 +458,37 @@ private:
     }
 
     /// Requires `mutex_`: publishes the machine's state, hands the flight its
-    /// outcome and wakes the waiters.
-    void end_flight(flight& f, const std::shared_ptr<const token_grant>& fresh) {
+    /// outcome and wakes the waiters. A new token that is not usable at
+    /// `completed_at` is published (it is the current grant) but not handed
+    /// out: the flight's outcome is the machine's short-lifetime error.
+    void end_flight(flight& f, const std::shared_ptr<const token_grant>& fresh,
+                    time_point completed_at) {
         auto snap = make_snapshot();
         if (fresh) {
-            f.outcome = handle_of(snap);
+            if (snap->usable_at(completed_at)) {
+                f.outcome = handle_of(snap);
+            } else {
+                f.outcome = machine_.failure().value_or(
+                    error::server(errc::invalid_expires_in, error_class::retry, 0));
+            }
         }
         publish(std::move(snap));
         f.done = true;
         flight_.reset();
         done_.notify_all();
+    }
+
+    /// A seed that differs between sources and processes (no std::random_device:
+    /// it may throw, and the library throws nothing).
+    std::uint64_t default_seed() const noexcept {
+        static std::atomic<std::uint64_t> counter{0};
+        const auto mono =
+            static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+        const auto wall =
+            static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
+        const auto self = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(this));
+        return mono ^ (wall << 1) ^ (self << 7) ^
+               (counter.fetch_add(1, std::memory_order_relaxed) * 0x9e3779b97f4a7c15u);
     }
 
     Transport transport_;

@@ -2809,148 +2809,147 @@ constexpr bool is_http_space(char ch) noexcept {
     return ch == ' ' || ch == '\t';
 }
 
-/// Whether a `WWW-Authenticate` value has a Bearer challenge with
-/// `error="invalid_token"` (RFC 6750 section 3; the value may be quoted or not).
-constexpr bool bearer_invalid_token(std::string_view value) noexcept {
-    bool in_bearer = false;
+/// RFC 9110 section 11.2 `token68` characters (the trailing '=' aside).
+constexpr bool is_token68_char(char ch) noexcept {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '-' || ch == '.' || ch == '_' || ch == '~' || ch == '+' || ch == '/';
+}
+
+/// Whether the quoted-string `q` (without its quotes, escapes still in it)
+/// unescapes to exactly `want` (RFC 9110 section 5.6.4).
+constexpr bool quoted_equals(std::string_view q, std::string_view want) noexcept {
+    std::size_t w = 0;
+    for (std::size_t i = 0; i < q.size(); ++i) {
+        const char ch = q[i] == '\\' && i + 1 < q.size() ? q[++i] : q[i];
+        if (w >= want.size() || want[w] != ch) {
+            return false;
+        }
+        ++w;
+    }
+    return w == want.size();
+}
+
+/// Whether a `WWW-Authenticate` field value holds a `Bearer` challenge with
+/// the auth-param `error="invalid_token"` (RFC 6750 section 3), parsed with the
+/// RFC 9110 section 11.6.1 grammar: several challenges separated by commas;
+/// scheme and parameter names case-insensitive; the value a token or a
+/// quoted-string (with backslash escapes), compared case-sensitively; other
+/// parameters, a token68 and whitespace around '=' allowed. A parameter of
+/// another scheme, or text inside another parameter's quoted value, does not
+/// count. Parsing stops at the first malformed element (no match from there on).
+constexpr bool bearer_invalid_token(std::string_view v) noexcept {
+    const std::size_t n = v.size();
     std::size_t i = 0;
-    while (i < value.size()) {
-        while (i < value.size() && (is_http_space(value[i]) || value[i] == ',')) {
+    bool in_bearer = false;
+    bool after_scheme = false; // a scheme was read and no comma has followed yet
+    const auto skip_space = [&](std::size_t at) {
+        while (at < n && is_http_space(v[at])) {
+            ++at;
+        }
+        return at;
+    };
+    while (true) {
+        // Empty list elements and whitespace (RFC 9110 section 5.6.1).
+        while (i < n && (is_http_space(v[i]) || v[i] == ',')) {
+            after_scheme = after_scheme && v[i] != ',';
             ++i;
+        }
+        if (i >= n) {
+            return false;
         }
         std::size_t j = i;
-        while (j < value.size() && value[j] != '=' && value[j] != ',' && !is_http_space(value[j])) {
+        while (j < n && is_tchar(v[j])) {
             ++j;
         }
-        const std::string_view word = value.substr(i, j - i);
-        std::size_t k = j;
-        while (k < value.size() && is_http_space(value[k])) {
-            ++k;
-        }
-        if (k < value.size() && value[k] == '=' && !word.empty()) {
-            // auth-param: name = token / quoted-string
-            ++k;
-            while (k < value.size() && is_http_space(value[k])) {
-                ++k;
-            }
-            std::string_view param;
-            if (k < value.size() && value[k] == '"') {
-                std::size_t end = k + 1;
-                while (end < value.size() && value[end] != '"') {
-                    end += value[end] == '\\' ? std::size_t{2} : std::size_t{1};
+        const std::string_view name = v.substr(i, j - i);
+        const std::size_t eq = skip_space(j);
+        const std::size_t value_at = eq < n && v[eq] == '=' ? skip_space(eq + 1) : n;
+        // "name=value" is a parameter; "abc==" or "abc=" (then ',' or the end)
+        // is a token68 with its padding.
+        const bool is_param =
+            !name.empty() && value_at < n && (v[value_at] == '"' || is_tchar(v[value_at]));
+        if (is_param) {
+            // auth-param = token BWS "=" BWS ( token / quoted-string )
+            std::size_t end = value_at;
+            bool match = false;
+            if (v[value_at] == '"') {
+                end = value_at + 1;
+                while (end < n && v[end] != '"') {
+                    end += v[end] == '\\' ? std::size_t{2} : std::size_t{1};
                 }
-                param = value.substr(k + 1, (end < value.size() ? end : value.size()) - k - 1);
-                k = end + 1;
+                if (end >= n) {
+                    return false; // unterminated quoted-string
+                }
+                match = quoted_equals(v.substr(value_at + 1, end - value_at - 1), "invalid_token");
+                ++end;
             } else {
-                std::size_t end = k;
-                while (end < value.size() && value[end] != ',' && !is_http_space(value[end])) {
+                while (end < n && is_tchar(v[end])) {
                     ++end;
                 }
-                param = value.substr(k, end - k);
-                k = end;
+                match = v.substr(value_at, end - value_at) == "invalid_token";
             }
-            if (in_bearer && iequals(word, "error") && param == "invalid_token") {
+            if (in_bearer && iequals(name, "error") && match) {
                 return true;
             }
-            i = k;
-        } else if (!word.empty()) {
-            // A new challenge starts with its scheme.
-            in_bearer = iequals(word, "Bearer");
-            i = j;
-        } else {
-            i = j + 1;
-        }
-    }
-    return false;
-}
-
-constexpr bool is_json_whitespace(char ch) noexcept {
-    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
-}
-
-/// Whether a body is a JSON object whose top-level `error` member is the
-/// string "invalid_token". A small scanner, not a parser: strings and nesting
-/// are skipped; a key or value written with escapes does not match (the
-/// answer then counts as not an invalid-token answer, and is not retried).
-constexpr bool json_error_is_invalid_token(std::string_view body) noexcept {
-    std::size_t i = 0;
-    const auto skip_space = [&] {
-        while (i < body.size() && is_json_whitespace(body[i])) {
-            ++i;
-        }
-    };
-    // Reads a string at `i` (which is '"'); returns its raw content.
-    const auto read_string = [&](std::string_view& out) {
-        const std::size_t start = ++i;
-        while (i < body.size() && body[i] != '"') {
-            i += body[i] == '\\' ? std::size_t{2} : std::size_t{1};
-        }
-        if (i >= body.size()) {
-            return false;
-        }
-        out = body.substr(start, i - start);
-        ++i;
-        return true;
-    };
-    skip_space();
-    if (i >= body.size() || body[i] != '{') {
-        return false;
-    }
-    ++i;
-    int depth = 1;
-    bool expect_key = true;
-    bool value_of_error = false;
-    while (i < body.size() && depth > 0) {
-        skip_space();
-        if (i >= body.size()) {
-            return false;
-        }
-        const char ch = body[i];
-        if (ch == '"') {
-            std::string_view s;
-            if (!read_string(s)) {
+            i = skip_space(end);
+            if (i < n && v[i] != ',') {
+                return false; // junk after a parameter
+            }
+            after_scheme = false;
+        } else if (after_scheme) {
+            // token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+            std::size_t end = i;
+            while (end < n && is_token68_char(v[end])) {
+                ++end;
+            }
+            if (end == i) {
                 return false;
             }
-            if (depth == 1 && expect_key) {
-                value_of_error = s == "error";
-                expect_key = false;
-            } else if (depth == 1 && value_of_error) {
-                if (s == "invalid_token") {
-                    return true;
-                }
-                value_of_error = false;
+            while (end < n && v[end] == '=') {
+                ++end;
             }
-            continue;
+            i = skip_space(end);
+            if (i < n && v[i] != ',') {
+                return false;
+            }
+            after_scheme = false;
+        } else if (!name.empty() && (j >= n || is_http_space(v[j]) || v[j] == ',')) {
+            // A new challenge starts with its scheme.
+            in_bearer = iequals(name, "Bearer");
+            after_scheme = true;
+            i = j;
+        } else {
+            return false;
         }
-        if (ch == '{' || ch == '[') {
-            ++depth;
-        } else if (ch == '}' || ch == ']') {
-            --depth;
-        } else if (ch == ',' && depth == 1) {
-            expect_key = true;
-            value_of_error = false;
-        }
-        ++i;
     }
-    return false;
 }
 
 } // namespace detail
 
-/// Whether an answer says the access token was rejected: status 401, a
-/// `WWW-Authenticate: Bearer error="invalid_token"` challenge (any status), or
-/// a JSON body whose top-level `error` is "invalid_token" (any status; some
-/// deployments answer 200 or 403 with such a body).
+/// Whether a file-API answer says the access token was rejected
+/// (docs/design.md, "authorized call machine"; RFC 6750 section 3.1):
+/// - status 401, with or without a challenge;
+/// - status 400 or 403 with a `WWW-Authenticate` challenge `Bearer` carrying
+///   `error="invalid_token"` (see `detail::bearer_invalid_token` for the parse).
+///
+/// Nothing else: another error code (`insufficient_scope`, `invalid_request`),
+/// another scheme, another status (a 5xx is the server's trouble, not the
+/// token's), and the body are not looked at. A 2xx body holding
+/// `"error":"invalid_token"` is the caller's data (a file may contain anything),
+/// never a rejection. Pure, noexcept, thread-safe.
 inline bool is_invalid_token_response(const http_response& response) noexcept {
     if (response.status == 401) {
         return true;
+    }
+    if (response.status != 400 && response.status != 403) {
+        return false;
     }
     for (const auto& h : response.headers) {
         if (detail::iequals(h.name, "WWW-Authenticate") && detail::bearer_invalid_token(h.value)) {
             return true;
         }
     }
-    return detail::json_error_is_invalid_token(response.body);
+    return false;
 }
 
 /// Sends `request` with `Authorization: Bearer <token from provider.get()>`;
@@ -5577,40 +5576,65 @@ inline std::string form_encode(std::string_view bytes) {
 
 // ---- begin babelbird/refresh_machine.hpp ----
 /// @file refresh_machine.hpp
-/// @brief The refresh state machine: no threads, no I/O. It says what to do at an
-/// instant, hands out the refresh request, takes what the transport returned and
-/// yields the new grant or the classified error. For async stacks (callback-based
-/// HTTP clients, coroutines); `token_source` is the thread-safe cache over it.
+/// @brief The token lifecycle machine: no threads, no I/O, no clock, no locks.
+/// It says what to do at an instant, hands out the refresh request, takes what
+/// the transport returned and yields the new grant or the classified error. For
+/// async stacks (callback-based HTTP clients, coroutines); `token_source` is
+/// the thread-safe cache over it. See docs/design.md, "token lifecycle machine".
 ///
 /// @code
-/// babelbird::refresh_machine m(credentials, server,
-/// *babelbird::token_seed::from_refresh_token(rt)); switch (m.next(clock.now())) { case
-/// babelbird::refresh_action::refresh:        // no usable token: refresh first case
-/// babelbird::refresh_action::refresh_ahead: { // usable, but refresh now
-///     auto request = m.begin_refresh();            // an error when nothing may be sent
-///     const auto issued_at = clock.now();          // read before sending
+/// auto seed = babelbird::token_seed::from_refresh_token(rt);
+/// babelbird::refresh_machine m(credentials, server, *seed);
+/// switch (m.next(clock.now())) {
+/// case babelbird::refresh_action::refresh:         // no usable token: refresh first
+/// case babelbird::refresh_action::refresh_ahead: { // usable, but refresh now
+///     auto request = m.begin_refresh();             // an error when nothing may be sent
+///     const auto issued_at = clock.now();           // read before sending
 ///     http.async_send(*request, [&, issued_at](babelbird::transport_result r) {
-///         auto grant = m.complete(r, issued_at);   // new grant, or the classified error
-///         if (grant) persist((*grant)->refresh_token);
+///         auto grant = m.complete(r, issued_at, clock.now());
+///         if (grant) persist(**grant);              // before anyone uses it
+///         else if (m.salvaged()) persist(*m.salvaged()); // a rotated refresh token
 ///     });
 ///     break;
 /// }
-/// case babelbird::refresh_action::use_current:    // m.current()->access_token
-/// case babelbird::refresh_action::wait:           // a refresh is in flight
-/// case babelbird::refresh_action::fail:           // *m.failure() says why
+/// case babelbird::refresh_action::use_current:     // m.current()->access_token
+/// case babelbird::refresh_action::wait:            // a refresh is in flight
+/// case babelbird::refresh_action::fail:            // *m.failure() says why
 ///     break;
 /// }
 /// @endcode
 ///
-/// Failure policy:
-/// - `reauthorize` and `usage` failures are remembered ("blocked"): `next()`
-///   never asks for another refresh until `reset()` gives a new seed, so a
-///   revoked refresh token is not sent again and again. The current token is
-///   still used while it is valid.
-/// - `retry` and `protocol` failures are remembered with a backoff: attempts
-///   start at least `retry_backoff` after the failed attempt ended (or, when
-///   its end time is not given, after it started). Meanwhile a still-valid token is used, and
-///   without one `next()` says `fail` with that error.
+/// Failure policy (docs/design.md, "Policies"):
+/// - `reauthorize`, `configuration` and `usage` failures are remembered
+///   ("blocked"): `next()` never asks for another refresh until `reset()` gives
+///   a new seed, so a revoked refresh token or a rejected client is not sent
+///   again and again. The current token is still used while it is valid.
+/// - `retry` and `protocol` failures are remembered with a backoff. The n-th
+///   consecutive failure waits a uniformly random delay ("full jitter") in
+///   `[retry_backoff, min(max_retry_backoff, retry_backoff * 2^(n-1))]`, and at
+///   least the server's `Retry-After` (`error::retry_after()`), counted from
+///   the end of the failed attempt (from its start when its end is not given).
+///   A success resets the count. Meanwhile a still-valid token is used, and
+///   without one `next()` says `fail` with that error. The randomness comes from
+///   a small PRNG seeded by `refresh_machine_options::jitter_seed`: the machine
+///   stays deterministic for a given seed.
+/// - Tiny lifetimes: a refresh that succeeded at `t` (its `issued_at`) is
+///   followed by the next one no earlier than `t + min_refresh_interval`, so a
+///   server that sends `expires_in: 0` (or anything below the skew margin)
+///   cannot cause a refresh storm. In between, an expired token is never
+///   reported usable: `next()` says `fail`, and `failure()` holds
+///   `errc::invalid_expires_in` with class `retry` (origin `server`, the
+///   status of the answer): "the token the server issued stops being usable
+///   before the next refresh may start" (the `expires_in` it sent cannot be
+///   used; error.hpp has no narrower code). Only `invalidate()` (the server
+///   rejected the token) skips this interval: that is a fresh signal from the
+///   server, not the clock; retry backoff still applies.
+/// - Nothing lost: when a refresh fails but the answer carried a new refresh
+///   token (`grant_result::salvaged()`), the machine adopts that refresh token
+///   (the next refresh sends it; the old one, which the server has retired, is
+///   never sent again) and `salvaged()` hands the rescued grant out for
+///   persisting. The current access token is kept until its own expiry: the
+///   server retired the refresh token it was sent, not the access token.
 
 #include <chrono>
 #include <cstdint>
@@ -5671,15 +5695,27 @@ private:
     token_grant grant_;
 };
 
-/// Options of the refresh machine.
+/// Options of the refresh machine (see the file comment for the policies).
 /// @warning `client.response` holds views (`envelope`, `fields`): they must
 /// outlive the machine.
 struct refresh_machine_options {
     client_options client{};
     expiry_policy expiry{};
-    /// How long to wait after a `retry` or `protocol` failure before the next
-    /// attempt. Zero retries at once.
+    /// The least wait after a `retry` or `protocol` failure before the next
+    /// attempt, and the base of the exponential backoff. Zero retries at once
+    /// (unless the server sent `Retry-After`). Negative counts as zero.
     std::chrono::milliseconds retry_backoff{2000};
+    /// The cap of the exponential backoff (`Retry-After` may exceed it). A cap
+    /// below `retry_backoff` counts as `retry_backoff`.
+    std::chrono::milliseconds max_retry_backoff{std::chrono::minutes(5)};
+    /// The least time between the start of a successful refresh and the start
+    /// of the next refresh that `next()` asks for, unless the token was
+    /// rejected with `invalidate()`. Zero disables it. Negative counts as zero.
+    std::chrono::milliseconds min_refresh_interval{30000};
+    /// Seeds the jitter of the backoff (a splitmix64 generator). Give each
+    /// process its own seed (for example from `std::random_device`), or many
+    /// clients that failed together retry together.
+    std::uint64_t jitter_seed = 0;
 };
 
 /// What to do at an instant.
@@ -5697,7 +5733,7 @@ public:
     refresh_machine(client_credentials credentials, endpoint server, token_seed seed,
                     refresh_machine_options options = {})
         : credentials_(std::move(credentials)), server_(std::move(server)),
-          options_(std::move(options)) {
+          options_(std::move(options)), rng_(options_.jitter_seed) {
         adopt(std::make_shared<const token_grant>(std::move(seed.grant_)));
     }
 
@@ -5720,21 +5756,36 @@ public:
     }
 
     bool in_flight() const noexcept { return in_flight_; }
-    /// The remembered failure: the blocking one, or the last transient one.
+    /// The remembered failure: the blocking one, the last transient one, or
+    /// after a success whose token stops being usable before the next refresh
+    /// may start, `errc::invalid_expires_in` (class `retry`; see the file comment).
     const std::optional<error>& failure() const noexcept { return failure_; }
-    /// Whether a `reauthorize` or `usage` failure stops further refreshes
-    /// until `reset()`.
+    /// Whether a `reauthorize`, `configuration` or `usage` failure stops further
+    /// refreshes until `reset()`.
     bool blocked() const noexcept { return blocked_; }
-    /// After a transient failure, the earliest start of the next attempt.
+    /// After a transient failure, the earliest start of the next attempt
+    /// (`time_point::min()` when there is no backoff).
     time_point retry_not_before() const noexcept { return retry_not_before_; }
+    /// The earliest start of the next refresh after the last successful one
+    /// (`issued_at + min_refresh_interval`; `time_point::min()` after a seed).
+    time_point refresh_not_before() const noexcept { return refresh_not_before_; }
+    /// How many refreshes failed in a row with a `retry` or `protocol` error
+    /// (the exponent of the backoff); 0 after a success or `reset()`.
+    std::uint32_t consecutive_failures() const noexcept { return consecutive_failures_; }
     /// The earliest instant at which `next()` may ask for a refresh while the
     /// current token is usable: `time_point::max()` when blocked or in flight.
     time_point next_attempt() const noexcept {
         if (blocked_ || in_flight_) {
             return time_point::max();
         }
-        return retry_not_before_;
+        return retry_not_before_ > refresh_not_before_ ? retry_not_before_ : refresh_not_before_;
     }
+    /// The grant rescued by the last `complete()`, when it failed but the answer
+    /// carried a new refresh token (`grant_result::salvaged()`); null otherwise.
+    /// Its `access_token` is EMPTY and its `refresh_token` is the one `current()`
+    /// now holds: persist it (the server has retired the one that was sent).
+    /// Cleared by the next `begin_refresh()`, `complete()` or `reset()`.
+    const std::shared_ptr<const token_grant>& salvaged() const noexcept { return salvaged_; }
 
     /// What to do at `now` (see `refresh_action`).
     refresh_action next(time_point now) const noexcept {
@@ -5753,10 +5804,16 @@ public:
         if (blocked_ || (failure_ && now < retry_not_before_)) {
             return refresh_action::fail;
         }
+        // A token that expired by the clock, too soon after the last refresh:
+        // failure() holds the short-lifetime error (set by complete()).
+        if (!rejected_ && failure_ && now < refresh_not_before_) {
+            return refresh_action::fail;
+        }
         return refresh_action::refresh;
     }
 
-    /// Starts a refresh of `current()`'s refresh token, whatever `next()` says:
+    /// Starts a refresh of `current()`'s refresh token, whatever `next()` says
+    /// (backoff and `min_refresh_interval` are `next()`'s advice):
     /// the request to send. Read the clock right before sending it and pass
     /// that reading to `complete()`.
     /// @returns the blocking failure when blocked; `errc::invalid_argument`
@@ -5770,6 +5827,7 @@ public:
         if (in_flight_) {
             return error::usage(errc::invalid_argument);
         }
+        salvaged_.reset();
         auto request = build_refresh_request(credentials_, server_, current_->refresh_token);
         if (!request) {
             failure_ = request.error();
@@ -5786,12 +5844,20 @@ public:
     /// @param issued_at the clock reading taken before the request was sent
     /// @param completed_at the clock reading when the answer (or failure)
     ///        arrived; the backoff after a transient failure counts from it
-    ///        (from `issued_at` when not given)
+    ///        (from `issued_at` when not given), and a new token not usable at
+    ///        that instant counts as arrived expired
     /// @returns the new grant, now `current()`; or the classified error, now
     /// `failure()` (see the failure policy). `errc::invalid_argument` (class
     /// `usage`, state unchanged) when no refresh is in flight.
-    /// @warning Persist the new grant's refresh token before relying on it: a
-    /// rotated refresh token replaces the old one on the server.
+    /// - A new grant whose token is already unusable at `completed_at`, or stops
+    ///   being usable before `refresh_not_before()`, is still returned (persist
+    ///   it: its refresh token may be new) and `failure()` then holds
+    ///   `errc::invalid_expires_in` (class `retry`): check `next()` or
+    ///   `usable_at()` before handing its access token out.
+    /// - On an error with a salvaged refresh token, `salvaged()` holds it and
+    ///   `current()` keeps its access token with the new refresh token.
+    /// @warning Persist the new grant's refresh token (or `salvaged()`) before
+    /// relying on it: a rotated refresh token replaces the old one on the server.
     result<std::shared_ptr<const token_grant>>
     complete(const transport_result& response, time_point issued_at,
              std::optional<time_point> completed_at = std::nullopt) {
@@ -5799,16 +5865,30 @@ public:
             return error::usage(errc::invalid_argument);
         }
         in_flight_ = false;
+        salvaged_.reset();
+        const time_point ended_at = completed_at.value_or(issued_at);
         const token_grant& used = *current_;
         auto grant = detail::finish_exchange(
             response, issued_at,
             {used.refresh_token.expose_secret(), credentials_.client_secret().expose_secret()},
             used.refresh_token.view(), used.refresh_expires_at, options_.client);
         if (!grant) {
-            record_failure(grant.error(), completed_at.value_or(issued_at));
+            if (const auto& rescued = grant.salvaged();
+                rescued && !rescued->refresh_token.empty()) {
+                adopt_salvaged(*rescued);
+            }
+            record_failure(grant.error(), ended_at);
             return grant.error();
         }
         adopt(std::make_shared<const token_grant>(std::move(*grant)));
+        refresh_not_before_ = detail::add_ticks_saturating(
+            issued_at, detail::saturating_ticks(options_.min_refresh_interval));
+        if (window_.usable_until <= ended_at || window_.usable_until < refresh_not_before_) {
+            // docs/design.md, "tiny lifetimes": never hand out an expired token,
+            // never refresh again before min_refresh_interval.
+            failure_ = error::server(errc::invalid_expires_in, error_class::retry,
+                                     response ? response->status : 0);
+        }
         return current_;
     }
 
@@ -5834,6 +5914,7 @@ public:
     /// the failure, the rejection and any refresh in flight.
     void reset(token_seed seed) {
         in_flight_ = false;
+        salvaged_.reset();
         adopt(std::make_shared<const token_grant>(std::move(seed.grant_)));
     }
 
@@ -5842,6 +5923,24 @@ public:
     const endpoint& server() const noexcept { return server_; }
 
 private:
+    /// splitmix64 (Steele, Lea, Flood 2014): tiny, and every seed is good.
+    struct splitmix64 {
+        std::uint64_t state;
+        explicit splitmix64(std::uint64_t seed) noexcept : state(seed) {}
+        std::uint64_t next() noexcept {
+            std::uint64_t z = (state += 0x9e3779b97f4a7c15u);
+            z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+            z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+            return z ^ (z >> 31);
+        }
+        /// Uniform in [0, bound] (the modulo bias is below 2^-40 for the spans
+        /// of a backoff, irrelevant for jitter).
+        std::uint64_t up_to(std::uint64_t bound) noexcept {
+            const std::uint64_t r = next();
+            return bound == UINT64_MAX ? r : r % (bound + 1);
+        }
+    };
+
     void adopt(std::shared_ptr<const token_grant> grant) noexcept {
         current_ = std::move(grant);
         window_ = expiry_window_for(current_->issued_at, current_->expires_at, options_.expiry);
@@ -5849,16 +5948,51 @@ private:
         failure_.reset();
         blocked_ = false;
         retry_not_before_ = time_point::min();
+        refresh_not_before_ = time_point::min();
+        consecutive_failures_ = 0;
+    }
+
+    /// The current grant with the salvaged refresh token: the access token (and
+    /// its window and rejection) stay as they are.
+    void adopt_salvaged(const token_grant& rescued) {
+        auto merged = std::make_shared<token_grant>(*current_);
+        merged->refresh_token = rescued.refresh_token;
+        merged->refresh_token_rotated = true;
+        merged->refresh_expires_at = rescued.refresh_expires_at;
+        current_ = std::move(merged);
+        salvaged_ = std::make_shared<const token_grant>(rescued);
     }
 
     void record_failure(const error& e, time_point ended_at) noexcept {
         failure_ = e;
-        if (e.kind() == error_class::reauthorize || e.kind() == error_class::usage) {
+        if (e.kind() == error_class::reauthorize || e.kind() == error_class::usage ||
+            e.kind() == error_class::configuration) {
             blocked_ = true;
-        } else {
-            retry_not_before_ = detail::add_ticks_saturating(
-                ended_at, detail::saturating_ticks(options_.retry_backoff));
+            return;
         }
+        if (consecutive_failures_ < UINT32_MAX) {
+            ++consecutive_failures_;
+        }
+        detail::tick_rep delay = backoff_ticks(consecutive_failures_);
+        if (const auto after = e.retry_after()) {
+            const detail::tick_rep asked = detail::saturating_ticks(*after);
+            delay = asked > delay ? asked : delay;
+        }
+        retry_not_before_ = detail::add_ticks_saturating(ended_at, delay);
+    }
+
+    /// Full jitter: uniform in [base, min(cap, base * 2^(n-1))].
+    detail::tick_rep backoff_ticks(std::uint32_t n) noexcept {
+        const detail::tick_rep base = detail::saturating_ticks(options_.retry_backoff);
+        detail::tick_rep cap = detail::saturating_ticks(options_.max_retry_backoff);
+        cap = cap < base ? base : cap;
+        detail::tick_rep ceiling = base;
+        for (std::uint32_t i = 1; i < n && ceiling != 0 && ceiling < cap; ++i) {
+            ceiling = ceiling > cap / 2 ? cap : ceiling * 2;
+        }
+        ceiling = ceiling > cap ? cap : ceiling;
+        const auto span = static_cast<std::uint64_t>(ceiling - base);
+        return base + static_cast<detail::tick_rep>(rng_.up_to(span));
     }
 
     client_credentials credentials_;
@@ -5867,7 +6001,11 @@ private:
     std::shared_ptr<const token_grant> current_;
     expiry_window window_{};
     std::optional<error> failure_;
+    std::shared_ptr<const token_grant> salvaged_;
+    splitmix64 rng_;
     time_point retry_not_before_ = time_point::min();
+    time_point refresh_not_before_ = time_point::min();
+    std::uint32_t consecutive_failures_ = 0;
     bool rejected_ = false;
     bool in_flight_ = false;
     bool blocked_ = false;
@@ -5907,16 +6045,35 @@ private:
 /// - In the refresh-soon window one caller refreshes ahead while the others
 ///   keep getting the old token. If that refresh fails (any class) the old
 ///   token is still served while it is valid.
-/// - After a `retry`/`protocol` failure the next attempt waits `retry_backoff`;
-///   a `reauthorize`/`usage` failure is remembered and never retried: the
-///   transport is not called again until `reset()` gives a new seed.
+/// - After a `retry`/`protocol` failure the next attempt waits an exponential
+///   backoff with full jitter (`retry_backoff` doubling per consecutive failure
+///   up to `max_retry_backoff`, at least the server's `Retry-After`; reset by a
+///   success). A `reauthorize`/`configuration`/`usage` failure is remembered
+///   and never retried: the transport is not called again until `reset()`
+///   gives a new seed. See refresh_machine.hpp for the exact rules.
+/// - Tiny lifetimes (docs/design.md, "Policies"): refreshes that `get()` starts
+///   because of the clock are at least `min_refresh_interval` apart, and
+///   `get()` never returns a token that is expired at the reading it took. A
+///   refresh whose token arrives already expired gives every caller of that
+///   flight (the one that ran it and all waiters) the same error,
+///   `errc::invalid_expires_in` with class `retry`; so does `get()` until the
+///   interval has passed. `invalidate()` skips the interval.
+/// - Nothing lost (docs/design.md, "Policies"): when a refresh fails but the
+///   answer carried a new refresh token, the source adopts it (the next refresh
+///   sends it, the old one is never sent again), persists it through the hook
+///   and only then publishes it; the callers get the error. The current access
+///   token stays in use until its own expiry: the server retired the refresh
+///   token, not necessarily the access token.
 /// - The transport is never called while holding a lock that readers need.
 ///
 /// The rotation hook (`token_source_options::on_rotate`):
 /// - called exactly once per successful refresh (rotated or not, see
-///   `token_grant::refresh_token_rotated`), by the thread that ran the refresh,
+///   `token_grant::refresh_token_rotated`), and once per failed refresh whose
+///   answer carried a new refresh token (then with the salvaged grant: its
+///   `access_token` is EMPTY, its `refresh_token` is the new one to store,
+///   see `grant_result::salvaged()`), by the thread that ran the refresh,
 ///   never concurrently with itself, BEFORE any caller (that thread included)
-///   can get the new access token;
+///   can get the new grant;
 /// - returns `true` when the grant is stored durably. On `false` the source
 ///   still uses the new grant (the server may already have retired the old
 ///   refresh token), `persist_failed()` becomes true, and the grant stays
@@ -5976,8 +6133,17 @@ struct token_source_options {
     client_options client{};
     /// When a token is refreshed ahead and when it counts as expired.
     expiry_policy expiry{};
-    /// The least time between attempts after a `retry`/`protocol` failure.
+    /// The least time between attempts after a `retry`/`protocol` failure, and
+    /// the base of the exponential backoff (see `refresh_machine_options`).
     std::chrono::milliseconds retry_backoff{2000};
+    /// The cap of the exponential backoff (`Retry-After` may exceed it).
+    std::chrono::milliseconds max_retry_backoff{std::chrono::minutes(5)};
+    /// The least time between the start of a successful refresh and the next
+    /// refresh started because of the clock (0 disables; see the file comment).
+    std::chrono::milliseconds min_refresh_interval{30000};
+    /// The seed of the backoff jitter; empty: a per-source seed from the
+    /// clocks, the source's address and a process-wide counter.
+    std::optional<std::uint64_t> jitter_seed{};
     /// Called with each new grant before anyone can use it (see the file comment).
     rotation_hook on_rotate{};
 };
@@ -6002,8 +6168,10 @@ public:
         : transport_(std::forward<Transport>(transport)), clock_(std::forward<Clock>(clock)),
           on_rotate_(std::move(options.on_rotate)),
           machine_(std::move(credentials), std::move(server), std::move(seed),
-                   refresh_machine_options{std::move(options.client), options.expiry,
-                                           options.retry_backoff}) {
+                   refresh_machine_options{
+                       std::move(options.client), options.expiry, options.retry_backoff,
+                       options.max_retry_backoff, options.min_refresh_interval,
+                       options.jitter_seed ? *options.jitter_seed : default_seed()}) {
         publish(make_snapshot());
     }
 
@@ -6011,10 +6179,13 @@ public:
     token_source& operator=(const token_source&) = delete;
 
     /// A usable access token: the cached one, or a refreshed one.
+    /// Thread-safe; a reader of a valid token takes no lock held across a refresh.
     /// @returns the error of the refresh that was needed: `reauthorize` (the
-    /// user must authorize again; remembered until `reset()`), `retry` (try
-    /// later; remembered for `retry_backoff`), `protocol`, or `usage` (the seed
-    /// cannot be sent).
+    /// user must authorize again; remembered until `reset()`), `configuration`
+    /// (fix the client's settings; remembered until `reset()`), `retry` (try
+    /// later; remembered for the backoff; `errc::invalid_expires_in` when the
+    /// server's token lifetime is too short to use and `min_refresh_interval`
+    /// has not passed), `protocol`, or `usage` (the seed cannot be sent).
     result<token_handle> get() {
         const time_point now = clock_.now();
         std::shared_ptr<const snapshot> snap = load_snapshot();
@@ -6171,14 +6342,30 @@ private:
             }
             const std::shared_ptr<flight> f = flight_;
             done_.wait(lock, [&f] { return f->done; });
+            // The outcome was checked at the flight's end; a waiter whose
+            // reading is later (a slow waiter, a tiny lifetime) checks again.
+            if (f->outcome) {
+                const token_grant& g = f->outcome->grant();
+                if (expiry_window_for(g.issued_at, g.expires_at, machine_.options().expiry)
+                        .state_at(now) == token_state::expired) {
+                    return machine_.failure().value_or(
+                        error::server(errc::invalid_expires_in, error_class::retry, 0));
+                }
+            }
             return f->outcome;
         }
         switch (machine_.next(now)) {
         case refresh_action::refresh_ahead: {
             auto fresh = run_flight(lock);
-            // A failed refresh ahead: the old token is still served while valid.
-            if (!fresh && usable && snap->usable_at(clock_.now())) {
-                return handle_of(std::move(snap));
+            // A failed refresh ahead: the old token is still served while
+            // valid, from the published snapshot (it carries a salvaged
+            // refresh token, if any).
+            if (!fresh && usable) {
+                auto latest = load_snapshot();
+                if (latest->holds(snap->grant->access_token.view()) &&
+                    latest->usable_at(clock_.now())) {
+                    return handle_of(std::move(latest));
+                }
             }
             return fresh;
         }
@@ -6216,13 +6403,14 @@ private:
                         lock->lock();
                     }
                     self->machine_.abandon();
-                    self->end_flight(*f, nullptr);
+                    self->end_flight(*f, nullptr, time_point{});
                     lock->unlock();
                 }
             }
         } guard{this, &lock, f.get()};
 
         std::shared_ptr<const token_grant> fresh;
+        time_point completed_at{};
         auto request = machine_.begin_refresh();
         if (!request) {
             f->outcome = request.error();
@@ -6230,20 +6418,27 @@ private:
             lock.unlock();
             const time_point issued_at = clock_.now();
             const transport_result response = transport_(*request);
-            const time_point completed_at = clock_.now();
+            completed_at = clock_.now();
             lock.lock();
             auto grant = machine_.complete(response, issued_at, completed_at);
+            // Persist before publish: a new grant, or on failure the refresh
+            // token salvaged from the answer (its access token is empty).
+            std::shared_ptr<const token_grant> to_persist;
             if (!grant) {
                 f->outcome = grant.error();
+                to_persist = machine_.salvaged();
             } else {
                 fresh = std::move(*grant);
+                to_persist = fresh;
+            }
+            if (to_persist) {
                 lock.unlock();
-                persist(fresh);
+                persist(to_persist);
                 lock.lock();
             }
         }
         guard.armed = false;
-        end_flight(*f, fresh);
+        end_flight(*f, fresh, completed_at);
         lock.unlock();
         return f->outcome;
     }
@@ -6269,16 +6464,37 @@ private:
     }
 
     /// Requires `mutex_`: publishes the machine's state, hands the flight its
-    /// outcome and wakes the waiters.
-    void end_flight(flight& f, const std::shared_ptr<const token_grant>& fresh) {
+    /// outcome and wakes the waiters. A new token that is not usable at
+    /// `completed_at` is published (it is the current grant) but not handed
+    /// out: the flight's outcome is the machine's short-lifetime error.
+    void end_flight(flight& f, const std::shared_ptr<const token_grant>& fresh,
+                    time_point completed_at) {
         auto snap = make_snapshot();
         if (fresh) {
-            f.outcome = handle_of(snap);
+            if (snap->usable_at(completed_at)) {
+                f.outcome = handle_of(snap);
+            } else {
+                f.outcome = machine_.failure().value_or(
+                    error::server(errc::invalid_expires_in, error_class::retry, 0));
+            }
         }
         publish(std::move(snap));
         f.done = true;
         flight_.reset();
         done_.notify_all();
+    }
+
+    /// A seed that differs between sources and processes (no std::random_device:
+    /// it may throw, and the library throws nothing).
+    std::uint64_t default_seed() const noexcept {
+        static std::atomic<std::uint64_t> counter{0};
+        const auto mono =
+            static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+        const auto wall =
+            static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
+        const auto self = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(this));
+        return mono ^ (wall << 1) ^ (self << 7) ^
+               (counter.fetch_add(1, std::memory_order_relaxed) * 0x9e3779b97f4a7c15u);
     }
 
     Transport transport_;
