@@ -29,6 +29,8 @@ int main(int argc, char** argv) {
         status = cli::run_token(args);
     } else if (args.command == "authorize-url") {
         status = cli::run_authorize_url(args);
+    } else if (args.command == "call") {
+        status = cli::run_call(args);
     } else if (args.command == "serve-fake") {
         status = cli::run_serve_fake(args);
     } else if (args.command == "demo") {
