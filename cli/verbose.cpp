@@ -168,9 +168,10 @@ void redactor::learn_from_body(std::string_view body) {
                (body[j] == ' ' || body[j] == '\t' || body[j] == '\n' || body[j] == '\r')) {
             ++j;
         }
-        const bool secret_key = contains_ci(key, "token") || contains_ci(key, "secret") ||
-                                babelbird::detail::iequals(key, "code") ||
-                                contains_ci(key, "password");
+        const bool secret_key =
+            (contains_ci(key, "token") && !babelbird::detail::iequals(key, "token_type")) ||
+            contains_ci(key, "secret") || babelbird::detail::iequals(key, "code") ||
+            contains_ci(key, "password");
         if (j < body.size() && body[j] == '"') {
             std::size_t end = j + 1;
             while (end < body.size() && body[end] != '"') {

@@ -30,7 +30,7 @@ public:
     /// and lower-case hex), form-encoded, JSON-escaped.
     void add(std::string_view value);
     /// Learns the values of token-like fields in a JSON-looking text (keys
-    /// containing "token", "secret", "code", "password"), e.g. the tokens of a
+    /// containing "token" but `token_type`, "secret", "password", and `code`), e.g. the tokens of a
     /// token answer, even when the text is not valid JSON.
     void learn_from_body(std::string_view body);
     /// `text` with every known value replaced by `[redacted]`, longest first.
