@@ -222,10 +222,18 @@ std::variant<arguments, argument_error> parse_arguments(int argc, const char* co
 
 const char* usage_text() noexcept {
     return R"(usage:
-  babelbird-cli refresh --base-url URL [--timeout SECONDS] [--verbose]
-      env BABELBIRD_CLIENT_ID, BABELBIRD_CLIENT_SECRET, BABELBIRD_REFRESH_TOKEN
-  babelbird-cli token --base-url URL --redirect-uri URI [--timeout SECONDS] [--verbose]
+  babelbird-cli refresh --base-url URL [--store file:PATH] [--timeout SECONDS] [--verbose]
+      env BABELBIRD_CLIENT_ID, BABELBIRD_CLIENT_SECRET, and BABELBIRD_REFRESH_TOKEN
+      unless the store file exists
+  babelbird-cli token --base-url URL --redirect-uri URI [--store file:PATH]
+                      [--timeout SECONDS] [--verbose]
       env BABELBIRD_CLIENT_ID, BABELBIRD_CLIENT_SECRET, BABELBIRD_AUTH_CODE
+  babelbird-cli call METHOD PATH --base-url URL --store file:PATH [--data JSON]
+                     [--header 'Name: value']... [--timeout SECONDS] [--verbose]
+      a Bearer call to the file API (PATH under the base URL, e.g.
+      /api/v1/file/list); refreshes first when the token is expired or due and
+      once after a rejected token; prints the answer body
+      env BABELBIRD_CLIENT_ID, BABELBIRD_CLIENT_SECRET
   babelbird-cli authorize-url --base-url URL --redirect-uri URI [--data DATA]
       env BABELBIRD_CLIENT_ID
   babelbird-cli serve-fake [--port N] [--context-path /PATH]
@@ -236,9 +244,14 @@ const char* usage_text() noexcept {
 
 refresh and token print one JSON object on stdout: access_token, refresh_token,
 expires_in, expires_at, refresh_expires_at[, token_type][, scope].
+--store file:PATH keeps that object (mode 0600, replaced atomically) and is
+written before exit 0; if it cannot be, the grant is printed as a rescue copy.
+--basic-encoding rfc6749 form-encodes the client id and secret (for a ':' in
+the id). --verbose redacts every secret it knows, wherever it appears.
 Failures print one line on stderr; exit status 2 usage, 3 reauthorize,
-4 retry, 5 protocol. Plain http:// only for loopback hosts; --timeout bounds
-the whole exchange (default 30 s).
+4 retry (also: a grant received but not delivered), 5 protocol (call: a
+non-2xx answer), 6 configuration. Plain http:// only for loopback hosts;
+--timeout bounds each exchange (default 30 s).
 )";
 }
 

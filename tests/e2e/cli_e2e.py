@@ -364,6 +364,10 @@ fault_case("refresh_503", "retry", "answer", b"<html>maintenance</html>", status
            content_type="text/html", says="HTTP 503")
 fault_case("refresh_429", "retry", "answer", b'{"error":"slow_down"}', status="429",
            says="HTTP 429")
+fault_case("refresh_503_retry_after", "retry", "answer", b'{"error":"temporarily_unavailable"}',
+           status="503", retry_after="120", says="retry after 120 s")
+fault_case("refresh_429_retry_after", "retry", "answer", b'{"error":"slow_down"}',
+           status="429", retry_after="7", says="retry after 7 s")
 fault_case("refresh_garbage", "protocol", "answer", b"<html>welcome</html>", status="200",
            content_type="text/html", says="not valid JSON")
 fault_case("refresh_truncated_json", "protocol", "answer",
