@@ -87,6 +87,11 @@ int run_call(const arguments& args) {
         request->set_header(name, value);
     }
 
+    auto locked = store_lock::acquire(*store, args.timeout);
+    if (const auto* e = std::get_if<store_error>(&locked)) {
+        return fail(babelbird::error_class::retry, e->message);
+    }
+    const store_lock lock = std::move(std::get<store_lock>(locked));
     auto read = read_store(*store);
     if (const auto* e = std::get_if<store_error>(&read)) {
         return fail_usage(e->message);
@@ -154,7 +159,7 @@ int run_call(const arguments& args) {
     }
     const int http_status = answer->status;
     const std::string what = "the file API answered HTTP " + std::to_string(http_status);
-    const int e = write_stdout_and_scrub(answer->body);
+    const int e = write_stdout_and_scrub(answer->body, false); // the body exactly
     const int closed = e == 0 ? close_stdout() : 0;
     if (e != 0 || closed != 0) {
         return fail(babelbird::error_class::retry,

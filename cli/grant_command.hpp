@@ -35,6 +35,14 @@ int run_grant_command(const arguments& args, const char* grant_env, bool use_sto
     if (!client) {
         return status;
     }
+    std::optional<store_lock> lock;
+    if (store) {
+        auto locked = store_lock::acquire(*store, args.timeout);
+        if (const auto* e = std::get_if<store_error>(&locked)) {
+            return fail(babelbird::error_class::retry, e->message);
+        }
+        lock.emplace(std::move(std::get<store_lock>(locked)));
+    }
     std::optional<babelbird::token_grant> stored;
     if (store && use_store_grant) {
         auto read = read_store(*store);

@@ -91,8 +91,8 @@ std::string grant_json(const babelbird::token_grant& grant) {
     return out;
 }
 
-int write_stdout_and_scrub(std::string& text) {
-    if (text.empty() || text.back() != '\n') {
+int write_stdout_and_scrub(std::string& text, bool newline) {
+    if (newline && (text.empty() || text.back() != '\n')) {
         text += '\n';
     }
     errno = 0;

@@ -24,11 +24,11 @@ std::string rfc3339_utc(babelbird::time_point t);
 /// @warning The text holds the tokens; write it with `write_stdout_and_scrub`.
 std::string grant_json(const babelbird::token_grant& grant);
 
-/// Writes `text` and a newline (unless it ends with one) to stdout, flushes,
-/// and zeros `text`.
+/// Writes `text` and, with `newline`, a newline (unless it ends with one) to
+/// stdout, flushes, and zeros `text`.
 /// @returns 0, or the errno of the failed write or flush (e.g. ENOSPC for
 /// /dev/full): the text did not reach its reader.
-int write_stdout_and_scrub(std::string& text);
+int write_stdout_and_scrub(std::string& text, bool newline = true);
 
 /// Closes stdout (the last check that its data was delivered).
 /// @returns 0, or the errno of the failure.

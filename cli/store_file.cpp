@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <thread>
 
 #include "json_out.hpp"
 
@@ -150,6 +152,46 @@ std::variant<store_location, store_error> parse_store_location(std::string_view 
         return store_error{"--store redis://... is not supported by this build; use file:PATH"};
     }
     return store_error{"--store must be file:PATH"};
+}
+
+std::variant<store_lock, store_error> store_lock::acquire(const store_location& where,
+                                                          std::chrono::milliseconds timeout) {
+    const std::string dir = directory_of(where.path);
+    const std::string lock_path =
+        (dir == "/" ? "/" : dir + "/") + "." + name_of(where.path) + ".lock";
+    const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        const int e = errno;
+        if (e == ENOENT || e == EACCES || e == EROFS) {
+            // No directory to lock in: the store cannot be written either,
+            // which the write reports (with a rescue copy).
+            return store_lock(-1);
+        }
+        return store_error{"cannot open the lock file of the store " + where.path + ": " +
+                           errno_text(e)};
+    }
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            const int e = errno;
+            ::close(fd);
+            return store_error{"cannot lock the store " + where.path + ": " + errno_text(e)};
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+            ::close(fd);
+            return store_error{
+                "the store " + where.path +
+                " is in use by another babelbird-cli (still locked after the timeout)"};
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return store_lock(fd);
+}
+
+store_lock::~store_lock() {
+    if (fd_ >= 0) {
+        ::close(fd_); // releases the flock
+    }
 }
 
 std::string temporary_prefix(const store_location& where) {

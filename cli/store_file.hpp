@@ -8,6 +8,7 @@
 
 #include <babelbird/token.hpp>
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -44,5 +45,27 @@ std::optional<store_error> write_store(const store_location& where,
 
 /// The temporaries a write of `where` may leave behind when killed (for tests).
 std::string temporary_prefix(const store_location& where);
+
+/// An exclusive advisory lock (flock) on `.<name>.lock` next to the store,
+/// held from before the store is read until the new grant is written, so that
+/// two runs never refresh the same grant at once (with rotating refresh tokens
+/// the second would send a retired token). Released on destruction, and by the
+/// kernel when the process dies.
+class store_lock {
+public:
+    /// Waits up to `timeout` for the lock.
+    /// @returns the lock, or a message (the store is busy, or the lock file
+    /// cannot be opened).
+    static std::variant<store_lock, store_error> acquire(const store_location& where,
+                                                         std::chrono::milliseconds timeout);
+    store_lock(store_lock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+    store_lock& operator=(store_lock&&) = delete;
+    store_lock(const store_lock&) = delete;
+    ~store_lock();
+
+private:
+    explicit store_lock(int fd) noexcept : fd_(fd) {}
+    int fd_;
+};
 
 } // namespace cli

@@ -802,6 +802,28 @@ def store_kill_atomic():
 
 
 @case
+def store_concurrent_refresh():
+    """Four `refresh --store` at once: the store's lock makes them take turns,
+    each sends the refresh token the previous one stored, all exit 0."""
+    with FakeServer() as s, StoreDir() as st:
+        expect_success("store_concurrent_refresh", "refresh --store (first)",
+                       refresh(s.base_url, extra=["--store", st.spec]))
+        s.control("clear")
+        procs = [subprocess.Popen([CLI, "refresh", "--base-url", s.base_url, "--store", st.spec],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  env=client_env()) for _ in range(4)]
+        outs = [p.communicate(timeout=60) for p in procs]
+        for p, (out, err) in zip(procs, outs):
+            check(p.returncode == 0, f"a concurrent run exited {p.returncode}: {err!r}")
+        sent = [dict(r["params"])["refresh_token"] for r in s.requests()]
+        check(len(sent) == 4 and len(set(sent)) == 4, "four refreshes, each with its own token")
+        issued = [json.loads(out)["refresh_token"] for out, _ in outs]
+        check(st.load()[0]["refresh_token"] in issued, "the store holds one of the new grants")
+        check(sorted(sent[1:]) == sorted(t for t in issued if t != st.load()[0]["refresh_token"]),
+              "each run sent the token the previous run stored")
+
+
+@case
 def stdout_dev_full():
     """A grant that cannot be written to stdout is never exit 0."""
     with FakeServer() as s, StoreDir() as st:

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "../../cli/args.hpp"
+#include "../../cli/deliver.hpp"
 #include "../../cli/env.hpp"
 #include "../../cli/failure.hpp"
 #include "../../cli/json_out.hpp"
@@ -333,4 +334,42 @@ TEST_CASE("cli store: strict reading, and never the content in a message") {
               R"({"access_token":null,"refresh_token":null,"expires_at":"2030-01-01T00:00:00Z"})")
               .find("no token") != std::string::npos);
     CHECK(parse_error("") == "the store file is not a valid grant: not valid JSON");
+}
+
+TEST_CASE("cli store: a rescued refresh token is stored before the failure is reported") {
+    const std::string dir = temp_dir();
+    const std::optional<cli::store_location> where(cli::store_location{dir + "/grant.json"});
+    babelbird::token_grant rescued;
+    rescued.refresh_token = babelbird::secret("rt-rotated");
+    rescued.refresh_token_rotated = true;
+    rescued.expires_at = babelbird::time_point(std::chrono::seconds(1'700'000'000));
+    const auto e = babelbird::error::server(babelbird::errc::invalid_token,
+                                            babelbird::error_class::protocol, 200);
+    CHECK(cli::deliver_salvaged(rescued, where, e) == 5);
+    auto read = cli::read_store(*where);
+    REQUIRE(std::holds_alternative<std::optional<babelbird::token_grant>>(read));
+    const auto& back = std::get<std::optional<babelbird::token_grant>>(read);
+    REQUIRE(back);
+    CHECK(back->refresh_token.expose_secret() == "rt-rotated");
+    CHECK(back->access_token.empty());
+    ::unlink(where->path.c_str());
+    ::rmdir(dir.c_str());
+}
+
+TEST_CASE("cli store: one run at a time holds the store's lock") {
+    using namespace std::chrono_literals;
+    const std::string dir = temp_dir();
+    const cli::store_location where{dir + "/grant.json"};
+    {
+        auto first = cli::store_lock::acquire(where, 100ms);
+        REQUIRE(std::holds_alternative<cli::store_lock>(first));
+        // flock locks belong to the open file: a second open waits, then gives up.
+        auto second = cli::store_lock::acquire(where, 50ms);
+        REQUIRE(std::holds_alternative<cli::store_error>(second));
+        CHECK(std::get<cli::store_error>(second).message.find("in use") != std::string::npos);
+    }
+    auto third = cli::store_lock::acquire(where, 50ms);
+    CHECK(std::holds_alternative<cli::store_lock>(third));
+    ::unlink((dir + "/.grant.json.lock").c_str());
+    ::rmdir(dir.c_str());
 }
