@@ -1,5 +1,5 @@
 // Failures of a command: one line on stderr, "babelbird-cli: <class>: <message>",
-// and the exit status of the class (DESIGN.md's command-line contract).
+// and the exit status of the class (docs/design.md, command-line client contract).
 #pragma once
 
 #include <babelbird/error.hpp>
