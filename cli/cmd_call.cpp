@@ -123,6 +123,7 @@ int run_call(const arguments& args) {
     auto curl = make_transport(client->server.is_loopback(), args.timeout);
     logging_transport transport(curl, args.verbose, secrets);
     std::string persist_error;
+    bool salvage_stored = false; // a rotated refresh token of a rejected answer
     babelbird::token_source_options options;
     options.on_rotate = [&](const babelbird::token_grant& g) {
         secrets.add(g.access_token.expose_secret());
@@ -131,6 +132,7 @@ int run_call(const arguments& args) {
             persist_error = failed->message;
             return false;
         }
+        salvage_stored = g.access_token.empty();
         return true;
     };
     source_type source(transport, client->credentials, client->server, std::move(*seed),
@@ -150,11 +152,17 @@ int run_call(const arguments& args) {
         const int e = write_stdout_and_scrub(rescue);
         return fail_undelivered(
             "a new grant was received but could not be delivered to the store: " + persist_error +
-            (e == 0 ? "; it is printed on stdout as a rescue copy and the call was not completed"
+            (e == 0 ? "; it is printed on stdout as a rescue copy instead of the answer"
                     : std::string("; writing it to stdout failed too (") + std::strerror(e) +
                           "): the stored refresh token may now be stale"));
     }
     if (!answer) {
+        if (salvage_stored) {
+            return fail(answer.error().kind(),
+                        answer.error().message() +
+                            "; the server's new refresh token was saved in the store " +
+                            store->path);
+        }
         return fail(answer.error());
     }
     const int http_status = answer->status;

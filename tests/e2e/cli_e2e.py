@@ -971,6 +971,28 @@ def call_401_retry():
 
 
 @case
+def call_salvage():
+    """call whose refresh is answered rotate-then-reject: the token_source's
+    hook stores the salvaged refresh token, the call fails (non-zero), and the
+    next call works with the stored token."""
+    with FakeServer() as s, StoreDir() as st:
+        grant = stored_grant(s, st)
+        grant["expires_at"] = "2001-01-01T00:00:00Z"
+        st.save(grant)
+        s.fault("rotate_reject", bad="access_token")
+        run = call(s.base_url, st.spec, "GET", "/api/v1/file/list")
+        OBSERVED.append(("call_salvage", "call GET (rotate-then-reject)", run))
+        check(run.status != 0, "exit 0 for a rejected refresh")
+        check(len(run.err.splitlines()) == 1, f"one stderr line: {run.err!r}")
+        stored, _ = st.load()
+        check(stored["refresh_token"] != grant["refresh_token"],
+              f"the store holds the salvaged refresh token: {run.err!r}")
+        run = call(s.base_url, st.spec, "GET", "/api/v1/file/list")
+        check(run.status == 0, f"the next call: exit {run.status}: {run.err!r}")
+        check(token_paths(s)[-2:] == ["refresh", "GET /api/v1/file/list"], "refresh, then GET")
+
+
+@case
 def call_non_2xx():
     """A non-2xx answer that is not a token rejection: exit 5 with the status."""
     with FakeServer() as s, StoreDir() as st:
@@ -1032,7 +1054,7 @@ def call_usage():
 def salvage_rotate_reject():
     """2xx with a new refresh token but an unusable access token: the store
     holds the new refresh token, the exit status is non-zero."""
-    for bad in ("access_token", "expires_in"):
+    for bad in ("access_token", "expires_in", "missing"):
         with FakeServer() as s, StoreDir() as st:
             s.fault("rotate_reject", bad=bad)
             run = refresh(s.base_url, extra=["--store", st.spec])

@@ -42,9 +42,9 @@
 ///   answer body; `retry_after` sets a `Retry-After` header, e.g. for 429/503),
 ///   `kind=hang`, `kind=oversize[&bytes=N][&chunked=1]`, `kind=redirect[&location=URL]`,
 ///   `kind=omit_refresh_token`, `kind=partial`, `kind=invalid_client` (401
-///   `invalid_client`), `kind=rotate_reject[&bad=access_token|expires_in]` (the
-///   refresh token is rotated, then the 200 answer carries the new refresh token
-///   next to an unusable access token or `expires_in`);
+///   `invalid_client`), `kind=rotate_reject[&bad=access_token|expires_in|missing]`
+///   (the refresh token is rotated, then the 200 answer carries the new refresh
+///   token next to an unusable or missing access token, or a negative `expires_in`);
 /// - `POST /_fake/file-fault?status=N` (body = answer body): the next file-API
 ///   request, after its token check, gets that answer;
 /// - `POST /_fake/rotation?enabled=0|1`, `POST /_fake/advance?seconds=N`,
@@ -163,7 +163,8 @@ struct fault {
     std::string location = "https://disk.example.com/elsewhere";
     /// A `Retry-After` header value for `answer` (empty: none).
     std::string retry_after;
-    /// For `rotate_reject`: "access_token" or "expires_in".
+    /// For `rotate_reject`: "access_token" (a control byte in it), "expires_in"
+    /// (negative) or "missing" (no `access_token` at all).
     std::string bad_field = "access_token";
 
     static fault answer(int status, std::string body,
@@ -803,11 +804,12 @@ private:
         if (reject_field == "expires_in") {
             lifetime = "-5"; // negative: the access token is unusable
         } else if (!reject_field.empty()) {
-            access_json = "\"at with spaces\""; // not header-safe
+            access_json = "\"at-\\u0001-control\""; // a control byte: never a usable token
         } else {
             access_tokens_[access] = now + options_.access_token_lifetime;
         }
-        std::string body = "{\"access_token\":" + access_json +
+        std::string body = (reject_field == "missing" ? std::string("{\"access\":null")
+                                                      : "{\"access_token\":" + access_json) +
                            ",\"token_type\":\"bearer\",\"expires_in\":" +
                            (options_.expires_in_as_string ? "\"" + lifetime + "\"" : lifetime);
         if (!refresh_token.empty()) {
