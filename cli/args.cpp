@@ -11,13 +11,18 @@ namespace {
 
 struct command_spec {
     std::string_view name;
-    std::array<std::string_view, 5> options; // the options it accepts
+    std::array<std::string_view, 8> options; // the options it accepts
+    int positionals = 0;                     // how many plain arguments it takes
 };
 
-constexpr std::array<command_spec, 5> commands = {{
-    {"refresh", {"--base-url", "--timeout", "--verbose"}},
-    {"token", {"--base-url", "--redirect-uri", "--timeout", "--verbose"}},
+constexpr std::array<command_spec, 6> commands = {{
+    {"refresh", {"--base-url", "--store", "--timeout", "--verbose", "--basic-encoding"}},
+    {"token",
+     {"--base-url", "--redirect-uri", "--store", "--timeout", "--verbose", "--basic-encoding"}},
     {"authorize-url", {"--base-url", "--redirect-uri", "--data"}},
+    {"call",
+     {"--base-url", "--store", "--data", "--header", "--timeout", "--verbose", "--basic-encoding"},
+     2},
     {"serve-fake", {"--port", "--context-path"}},
     {"demo", {}},
 }};
@@ -77,6 +82,45 @@ std::optional<std::uint16_t> parse_port(std::string_view text) {
     return static_cast<std::uint16_t>(value);
 }
 
+bool is_tchar(char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           std::string_view("!#$%&'*+-.^_`|~").find(ch) != std::string_view::npos;
+}
+
+/// `Name: value` with an RFC 9110 token name and a value of visible ASCII and
+/// spaces; the Authorization header is the CLI's own.
+std::optional<argument_error> parse_header(std::string_view text,
+                                           std::vector<std::pair<std::string, std::string>>& out) {
+    const std::size_t colon = text.find(':');
+    if (colon == std::string_view::npos || colon == 0) {
+        return argument_error{"--header must look like 'Name: value'"};
+    }
+    const std::string_view name = text.substr(0, colon);
+    if (!std::all_of(name.begin(), name.end(), is_tchar)) {
+        return argument_error{"--header: the name must be an HTTP token"};
+    }
+    std::string_view value = text.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
+        value.remove_prefix(1);
+    }
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) {
+        value.remove_suffix(1);
+    }
+    if (!std::all_of(value.begin(), value.end(),
+                     [](char ch) { return ch == '\t' || (ch >= 0x20 && ch <= 0x7E); })) {
+        return argument_error{"--header: the value must be printable ASCII"};
+    }
+    std::string lower(name);
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](char ch) {
+        return ch >= 'A' && ch <= 'Z' ? static_cast<char>(ch - 'A' + 'a') : ch;
+    });
+    if (lower == "authorization" || lower == "host" || lower == "content-length") {
+        return argument_error{"--header cannot set " + lower + " (the CLI sets it)"};
+    }
+    out.emplace_back(std::string(name), std::string(value));
+    return std::nullopt;
+}
+
 } // namespace
 
 std::variant<arguments, argument_error> parse_arguments(int argc, const char* const* argv) {
@@ -96,6 +140,7 @@ std::variant<arguments, argument_error> parse_arguments(int argc, const char* co
         return argument_error{"unknown command (try --help)"};
     }
     out.command = std::string(first);
+    int positionals = 0;
     for (int i = 2; i < argc; ++i) {
         std::string_view arg = argv[i];
         if (arg == "--help" || arg == "-h") {
@@ -103,7 +148,11 @@ std::variant<arguments, argument_error> parse_arguments(int argc, const char* co
             continue;
         }
         if (arg.substr(0, 2) != "--") {
-            return argument_error{"unexpected argument (options start with --)"};
+            if (positionals >= spec->positionals) {
+                return argument_error{"unexpected argument (options start with --)"};
+            }
+            (positionals++ == 0 ? out.method : out.path) = std::string(arg);
+            continue;
         }
         std::optional<std::string_view> value;
         const std::size_t eq = arg.find('=');
@@ -140,6 +189,17 @@ std::variant<arguments, argument_error> parse_arguments(int argc, const char* co
             out.data = std::string(*value);
         } else if (arg == "--context-path") {
             out.context_path = std::string(*value);
+        } else if (arg == "--store") {
+            out.store = std::string(*value);
+        } else if (arg == "--header") {
+            if (auto bad = parse_header(*value, out.headers)) {
+                return *bad;
+            }
+        } else if (arg == "--basic-encoding") {
+            if (*value != "raw" && *value != "rfc6749") {
+                return argument_error{"--basic-encoding must be raw or rfc6749"};
+            }
+            out.basic_rfc6749 = *value == "rfc6749";
         } else if (arg == "--timeout") {
             const auto t = parse_seconds(*value);
             if (!t) {
@@ -154,15 +214,26 @@ std::variant<arguments, argument_error> parse_arguments(int argc, const char* co
             out.port = *p;
         }
     }
+    if (positionals < spec->positionals && !out.help) {
+        return argument_error{out.command + " needs METHOD and PATH (try --help)"};
+    }
     return out;
 }
 
 const char* usage_text() noexcept {
     return R"(usage:
-  babelbird-cli refresh --base-url URL [--timeout SECONDS] [--verbose]
-      env BABELBIRD_CLIENT_ID, BABELBIRD_CLIENT_SECRET, BABELBIRD_REFRESH_TOKEN
-  babelbird-cli token --base-url URL --redirect-uri URI [--timeout SECONDS] [--verbose]
+  babelbird-cli refresh --base-url URL [--store file:PATH] [--timeout SECONDS] [--verbose]
+      env BABELBIRD_CLIENT_ID, BABELBIRD_CLIENT_SECRET, and BABELBIRD_REFRESH_TOKEN
+      unless the store file exists
+  babelbird-cli token --base-url URL --redirect-uri URI [--store file:PATH]
+                      [--timeout SECONDS] [--verbose]
       env BABELBIRD_CLIENT_ID, BABELBIRD_CLIENT_SECRET, BABELBIRD_AUTH_CODE
+  babelbird-cli call METHOD PATH --base-url URL --store file:PATH [--data JSON]
+                     [--header 'Name: value']... [--timeout SECONDS] [--verbose]
+      a Bearer call to the file API (PATH under the base URL, e.g.
+      /api/v1/file/list); refreshes first when the token is expired or due and
+      once after a rejected token; prints the answer body
+      env BABELBIRD_CLIENT_ID, BABELBIRD_CLIENT_SECRET
   babelbird-cli authorize-url --base-url URL --redirect-uri URI [--data DATA]
       env BABELBIRD_CLIENT_ID
   babelbird-cli serve-fake [--port N] [--context-path /PATH]
@@ -173,9 +244,14 @@ const char* usage_text() noexcept {
 
 refresh and token print one JSON object on stdout: access_token, refresh_token,
 expires_in, expires_at, refresh_expires_at[, token_type][, scope].
+--store file:PATH keeps that object (mode 0600, replaced atomically) and is
+written before exit 0; if it cannot be, the grant is printed as a rescue copy.
+--basic-encoding rfc6749 form-encodes the client id and secret (for a ':' in
+the id). --verbose redacts every secret it knows, wherever it appears.
 Failures print one line on stderr; exit status 2 usage, 3 reauthorize,
-4 retry, 5 protocol. Plain http:// only for loopback hosts; --timeout bounds
-the whole exchange (default 30 s).
+4 retry (also: a grant received but not delivered), 5 protocol (call: a
+non-2xx answer), 6 configuration. Plain http:// only for loopback hosts;
+--timeout bounds each exchange (default 30 s).
 )";
 }
 

@@ -6,7 +6,9 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
+#include <vector>
 
 namespace cli {
 
@@ -17,6 +19,16 @@ struct arguments {
     std::optional<std::string> redirect_uri;
     std::optional<std::string> data;
     std::optional<std::string> context_path;
+    /// `--store STORE`, as given (see store_file.hpp for its syntax).
+    std::optional<std::string> store;
+    /// `--basic-encoding raw|rfc6749`; true for rfc6749.
+    bool basic_rfc6749 = false;
+    /// `call METHOD PATH`: the two positional arguments.
+    std::optional<std::string> method;
+    std::optional<std::string> path;
+    /// `--header 'Name: value'`, in order, split at the first ':' (the value
+    /// without surrounding spaces).
+    std::vector<std::pair<std::string, std::string>> headers;
     std::chrono::milliseconds timeout{std::chrono::seconds(30)};
     std::uint16_t port = 0;
     bool verbose = false;

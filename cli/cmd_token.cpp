@@ -1,4 +1,6 @@
-// babelbird-cli token --base-url URL --redirect-uri URI [--timeout SECONDS] [--verbose]
+// babelbird-cli token --base-url URL --redirect-uri URI [--store file:PATH]
+//                     [--timeout SECONDS] [--verbose]
+// The code always comes from BABELBIRD_AUTH_CODE; --store receives the grant.
 #include <babelbird/babelbird.hpp>
 
 #include "commands.hpp"
@@ -14,9 +16,10 @@ int run_token(const arguments& args) {
         return fail_usage("token needs --redirect-uri URI");
     }
     const std::string& redirect_uri = *args.redirect_uri;
-    return run_grant_command(args, "BABELBIRD_AUTH_CODE",
+    return run_grant_command(args, "BABELBIRD_AUTH_CODE", false,
                              [&](auto&& transport, const auto& credentials, const auto& server,
-                                 babelbird::secret_view code) {
+                                 const std::optional<babelbird::token_grant>&,
+                                 babelbird::secret_view code) -> babelbird::grant_result {
                                  return babelbird::exchange_code(transport, credentials, server,
                                                                  code, redirect_uri);
                              });

@@ -33,7 +33,11 @@ int fail(babelbird::error_class kind, std::string_view message) {
 }
 
 int fail(const babelbird::error& e) {
-    return fail(e.kind(), e.message());
+    std::string message = e.message();
+    if (const auto delay = e.retry_after()) {
+        message += "; the server asks to retry after " + std::to_string(delay->count()) + " s";
+    }
+    return fail(e.kind(), message);
 }
 
 int fail_usage(std::string_view message) {

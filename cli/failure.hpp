@@ -1,5 +1,5 @@
 // Failures of a command: one line on stderr, "babelbird-cli: <class>: <message>",
-// and the exit status of the class (DESIGN.md's command-line contract).
+// and the exit status of the class (docs/design.md, command-line client contract).
 #pragma once
 
 #include <babelbird/error.hpp>
@@ -8,7 +8,7 @@
 
 namespace cli {
 
-/// 0 success; 2 usage, 3 reauthorize, 4 retry, 5 protocol.
+/// 0 success; 2 usage, 3 reauthorize, 4 retry, 5 protocol, 6 configuration.
 int exit_status(babelbird::error_class kind) noexcept;
 
 /// Prints the failure line and returns the exit status of `kind`.
@@ -16,7 +16,8 @@ int exit_status(babelbird::error_class kind) noexcept;
 /// `babelbird::error::message()`, which never does.
 int fail(babelbird::error_class kind, std::string_view message);
 
-/// A library error: its class and its secret-free message.
+/// A library error: its class and its secret-free message, with the server's
+/// `Retry-After` delay when it sent one.
 int fail(const babelbird::error& e);
 
 /// A usage failure (bad arguments, missing environment).

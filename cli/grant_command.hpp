@@ -1,53 +1,80 @@
-// What `refresh` and `token` share: read the configuration and the secrets from
-// the environment, run one token-endpoint exchange over libcurl, print the grant.
+// What `refresh` and `token` share: read the configuration and the secrets
+// (environment or --store), run one token-endpoint exchange over libcurl, and
+// deliver the grant (store first, then stdout; see deliver.hpp).
 #pragma once
 
 #include <babelbird/babelbird.hpp>
 
+#include <optional>
 #include <string>
+#include <variant>
 
 #include "args.hpp"
+#include "client_env.hpp"
+#include "deliver.hpp"
 #include "env.hpp"
 #include "failure.hpp"
-#include "json_out.hpp"
+#include "store_file.hpp"
 #include "verbose.hpp"
 
 namespace cli {
 
-/// `grant_env` names the variable holding the grant's secret (refresh token or
-/// code); `exchange(transport, credentials, server, secret)` sends it.
+/// `exchange(transport, credentials, server, stored, secret)` sends the
+/// request: `stored` is the grant read from the store (when `use_store_grant`
+/// and the file exists), else `secret` is the value of `grant_env`.
 template <class Exchange>
-int run_grant_command(const arguments& args, const char* grant_env, Exchange&& exchange) {
-    const auto server = babelbird::endpoint::make(*args.base_url);
-    if (!server) {
-        return fail(server.error());
+int run_grant_command(const arguments& args, const char* grant_env, bool use_store_grant,
+                      Exchange&& exchange) {
+    int status = 0;
+    const auto store = store_of(args, status);
+    if (status != 0) {
+        return status;
     }
-    const auto client_id = read_env("BABELBIRD_CLIENT_ID");
-    if (!client_id) {
-        return fail_usage("BABELBIRD_CLIENT_ID is not set");
+    redactor secrets;
+    const auto client = read_client(args, secrets, status);
+    if (!client) {
+        return status;
     }
-    const auto client_secret = take_secret_env("BABELBIRD_CLIENT_SECRET");
-    if (!client_secret) {
-        return fail_usage("BABELBIRD_CLIENT_SECRET is not set");
+    std::optional<store_lock> lock;
+    if (store) {
+        auto locked = store_lock::acquire(*store, args.timeout);
+        if (const auto* e = std::get_if<store_error>(&locked)) {
+            return fail(babelbird::error_class::retry, e->message);
+        }
+        lock.emplace(std::move(std::get<store_lock>(locked)));
     }
-    const auto grant_secret = take_secret_env(grant_env);
-    if (!grant_secret) {
-        return fail_usage(std::string(grant_env) + " is not set");
+    std::optional<babelbird::token_grant> stored;
+    if (store && use_store_grant) {
+        auto read = read_store(*store);
+        if (const auto* e = std::get_if<store_error>(&read)) {
+            return fail_usage(e->message);
+        }
+        stored = std::move(std::get<std::optional<babelbird::token_grant>>(read));
     }
-    const auto credentials =
-        babelbird::client_credentials::make(*client_id, client_secret->expose_secret());
-    if (!credentials) {
-        return fail(credentials.error());
+    std::optional<babelbird::secret> grant_secret;
+    if (stored) {
+        secrets.add(stored->refresh_token.expose_secret());
+        secrets.add(stored->access_token.expose_secret());
+    } else {
+        grant_secret = take_secret_env(grant_env);
+        if (!grant_secret) {
+            return fail_usage(
+                std::string(grant_env) + " is not set" +
+                (store && use_store_grant ? " and the store file does not exist" : ""));
+        }
+        secrets.add(grant_secret->expose_secret());
     }
-    auto curl = make_transport(server->is_loopback(), args.timeout);
-    const auto grant = exchange(logging_transport(curl, args.verbose), *credentials, *server,
-                                grant_secret->view());
+    auto curl = make_transport(client->server.is_loopback(), args.timeout);
+    const babelbird::grant_result grant = exchange(
+        logging_transport(curl, args.verbose, secrets), client->credentials, client->server, stored,
+        grant_secret ? grant_secret->view() : babelbird::secret_view());
     if (!grant) {
+        if (grant.salvaged()) {
+            return deliver_salvaged(*grant.salvaged(), store, grant.error());
+        }
         return fail(grant.error());
     }
-    std::string out = grant_json(*grant);
-    write_stdout_and_scrub(out);
-    return 0;
+    return deliver_grant(*grant, store);
 }
 
 } // namespace cli

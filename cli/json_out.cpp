@@ -2,6 +2,7 @@
 
 #include <babelbird/detail/secure_zero.hpp>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -61,7 +62,11 @@ std::string grant_json(const babelbird::token_grant& grant) {
     out.reserve(2 * (grant.access_token.size() + grant.refresh_token.size()) +
                 2 * (grant.token_type.size() + grant.scope.size()) * 3 + 256);
     out += "{\"access_token\":";
-    append_json_string(out, grant.access_token.expose_secret());
+    if (grant.access_token.empty()) {
+        out += "null"; // a rescued refresh token without a usable access token
+    } else {
+        append_json_string(out, grant.access_token.expose_secret());
+    }
     out += ",\"refresh_token\":";
     if (grant.refresh_token.empty()) {
         out += "null";
@@ -86,11 +91,28 @@ std::string grant_json(const babelbird::token_grant& grant) {
     return out;
 }
 
-void write_stdout_and_scrub(std::string& text) {
-    text += '\n';
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fflush(stdout);
+int write_stdout_and_scrub(std::string& text, bool newline) {
+    if (newline && (text.empty() || text.back() != '\n')) {
+        text += '\n';
+    }
+    errno = 0;
+    const std::size_t size = text.size();
+    const std::size_t written = std::fwrite(text.data(), 1, size, stdout);
+    int e = errno;
     babelbird::detail::scrub(text);
+    if (written != size || std::fflush(stdout) != 0 || std::ferror(stdout) != 0) {
+        e = errno != 0 ? errno : (e != 0 ? e : EIO);
+        return e;
+    }
+    return 0;
+}
+
+int close_stdout() {
+    errno = 0;
+    if (std::fclose(stdout) != 0) {
+        return errno != 0 ? errno : EIO;
+    }
+    return 0;
 }
 
 } // namespace cli

@@ -1,15 +1,18 @@
 // babelbird-cli: a command-line client for the BabelBird Docs authentication
-// API, built on babelbird and libcurl. See DESIGN.md for the contract.
+// API, built on babelbird and libcurl. See docs/design.md for the contract.
 #include <curl/curl.h>
 
 #include <cstdio>
+#include <new>
 #include <variant>
 
 #include "args.hpp"
 #include "commands.hpp"
 #include "failure.hpp"
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
     const auto parsed = cli::parse_arguments(argc, argv);
     if (const auto* bad = std::get_if<cli::argument_error>(&parsed)) {
         return cli::fail_usage(bad->message);
@@ -29,6 +32,8 @@ int main(int argc, char** argv) {
         status = cli::run_token(args);
     } else if (args.command == "authorize-url") {
         status = cli::run_authorize_url(args);
+    } else if (args.command == "call") {
+        status = cli::run_call(args);
     } else if (args.command == "serve-fake") {
         status = cli::run_serve_fake(args);
     } else if (args.command == "demo") {
@@ -36,4 +41,20 @@ int main(int argc, char** argv) {
     }
     curl_global_cleanup();
     return status;
+}
+
+} // namespace
+
+// No exception escapes: the library throws none, but an allocation (or
+// cpp-httplib, in serve-fake) can. Fixed texts, so that nothing allocates here.
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const std::bad_alloc&) {
+        std::fputs("babelbird-cli: retry: out of memory\n", stderr);
+        return 4;
+    } catch (...) {
+        std::fputs("babelbird-cli: protocol: internal error (an unexpected exception)\n", stderr);
+        return 5;
+    }
 }

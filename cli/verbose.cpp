@@ -1,7 +1,9 @@
 #include "verbose.hpp"
 
 #include <babelbird/detail/ascii.hpp>
+#include <babelbird/detail/secure_zero.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -86,27 +88,193 @@ std::string redact_header(std::string_view name, std::string_view value) {
     return std::string(value.substr(0, space + 1)) + std::string(redacted);
 }
 
+void redactor::add_one(std::string value) {
+    if (value.empty()) {
+        return;
+    }
+    for (const auto& v : values_) {
+        if (v.expose_secret() == value) {
+            babelbird::detail::scrub(value);
+            return;
+        }
+    }
+    values_.emplace_back(std::string_view(value));
+    babelbird::detail::scrub(value);
+}
+
+void redactor::add(std::string_view value) {
+    static constexpr char upper[] = "0123456789ABCDEF";
+    static constexpr char lower[] = "0123456789abcdef";
+    add_one(std::string(value));
+    std::string pct_upper;
+    std::string pct_lower;
+    std::string form;
+    std::string json;
+    for (char ch : value) {
+        const auto c = static_cast<unsigned char>(ch);
+        const bool unreserved = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                                (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' ||
+                                ch == '~';
+        if (unreserved) {
+            pct_upper += ch;
+            pct_lower += ch;
+            form += ch;
+        } else {
+            pct_upper += '%';
+            pct_upper += upper[c >> 4];
+            pct_upper += upper[c & 15];
+            pct_lower += '%';
+            pct_lower += lower[c >> 4];
+            pct_lower += lower[c & 15];
+            if (ch == ' ') {
+                form += '+';
+            } else {
+                form += '%';
+                form += upper[c >> 4];
+                form += upper[c & 15];
+            }
+        }
+        if (ch == '"' || ch == '\\' || ch == '/') {
+            json += '\\';
+        }
+        json += ch;
+    }
+    add_one(std::move(pct_upper));
+    add_one(std::move(pct_lower));
+    add_one(std::move(form));
+    add_one(std::move(json));
+}
+
+void redactor::learn_from_body(std::string_view body) {
+    // "key" : "value" pairs, found lexically so that a broken answer is covered too.
+    std::size_t i = 0;
+    while ((i = body.find('"', i)) != std::string_view::npos) {
+        const std::size_t key_end = body.find('"', i + 1);
+        if (key_end == std::string_view::npos) {
+            return;
+        }
+        const std::string_view key = body.substr(i + 1, key_end - i - 1);
+        std::size_t j = key_end + 1;
+        while (j < body.size() &&
+               (body[j] == ' ' || body[j] == '\t' || body[j] == '\n' || body[j] == '\r')) {
+            ++j;
+        }
+        if (j >= body.size() || body[j] != ':') {
+            i = key_end + 1;
+            continue;
+        }
+        ++j;
+        while (j < body.size() &&
+               (body[j] == ' ' || body[j] == '\t' || body[j] == '\n' || body[j] == '\r')) {
+            ++j;
+        }
+        const bool secret_key =
+            (contains_ci(key, "token") && !babelbird::detail::iequals(key, "token_type")) ||
+            contains_ci(key, "secret") || babelbird::detail::iequals(key, "code") ||
+            contains_ci(key, "password");
+        if (j < body.size() && body[j] == '"') {
+            std::size_t end = j + 1;
+            while (end < body.size() && body[end] != '"') {
+                end += body[end] == '\\' ? std::size_t{2} : std::size_t{1};
+            }
+            const std::string_view raw = body.substr(j + 1, std::min(end, body.size()) - j - 1);
+            if (secret_key) {
+                add(raw); // as it appears (JSON-escaped)
+                std::string plain;
+                for (std::size_t k = 0; k < raw.size(); ++k) {
+                    if (raw[k] == '\\' && k + 1 < raw.size() &&
+                        (raw[k + 1] == '"' || raw[k + 1] == '\\' || raw[k + 1] == '/')) {
+                        ++k;
+                    }
+                    plain += raw[k];
+                }
+                add(plain); // the value itself and its wire forms
+                babelbird::detail::scrub(plain);
+            }
+            i = end + 1;
+        } else {
+            i = j;
+        }
+    }
+}
+
+std::string redactor::apply(std::string_view text) const {
+    std::vector<const babelbird::secret*> order;
+    for (const auto& v : values_) {
+        order.push_back(&v);
+    }
+    std::sort(order.begin(), order.end(),
+              [](const babelbird::secret* a, const babelbird::secret* b) {
+                  return a->size() > b->size();
+              });
+    std::string out(text);
+    for (const auto* v : order) {
+        const std::string_view needle = v->expose_secret();
+        std::size_t at = 0;
+        while ((at = out.find(needle, at)) != std::string::npos) {
+            out.replace(at, needle.size(), redacted);
+            at += redacted.size();
+        }
+    }
+    return out;
+}
+
+namespace {
+
+/// A body as it may be shown: redacted, at most 2 KiB, control bytes escaped.
+std::string shown_body(const redactor& secrets, std::string_view body) {
+    constexpr std::size_t limit = 2048;
+    std::string text = secrets.apply(body);
+    std::string out;
+    for (std::size_t i = 0; i < text.size() && i < limit; ++i) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        if (c < 0x20 || c > 0x7E) {
+            char hex[8];
+            std::snprintf(hex, sizeof hex, "\\x%02x", c);
+            out += hex;
+        } else {
+            out += text[i];
+        }
+    }
+    if (text.size() > limit) {
+        out += "...";
+    }
+    babelbird::detail::scrub(text);
+    return "[body: " + std::to_string(body.size()) + " bytes] " + out;
+}
+
+} // namespace
+
 babelbird::transport_result logging_transport::operator()(const babelbird::http_request& request) {
     if (!on_) {
         return inner_(request);
     }
-    say("> ", request.method + " " + redact_url(request.url));
+    const redactor& secrets = *secrets_;
+    say("> ", secrets.apply(request.method + " " + redact_url(request.url)));
     for (const auto& h : request.headers) {
-        say("> ", h.name + ": " + redact_header(h.name, h.value));
+        say("> ", secrets.apply(h.name + ": " + redact_header(h.name, h.value)));
     }
     if (!request.body.empty()) {
-        say("> ", "[body: " + std::to_string(request.body.size()) + " bytes, not shown]");
+        secrets_->learn_from_body(request.body);
+        say("> ", shown_body(secrets, request.body));
     }
     auto response = inner_(request);
     if (!response) {
         say("* ", "no response: " + response.error().message());
     } else {
+        secrets_->learn_from_body(response->body);
+        for (const auto& h : response->headers) {
+            if (contains_ci(h.name, "token") || contains_ci(h.name, "secret")) {
+                secrets_->add(h.value);
+            }
+        }
         say("< ", "HTTP " + std::to_string(response->status));
         for (const auto& h : response->headers) {
-            say("< ", h.name + ": " + redact_header(h.name, h.value));
+            say("< ", secrets.apply(h.name + ": " + redact_header(h.name, h.value)));
         }
-        say("< ", "[body: " + std::to_string(response->body.size()) +
-                      " bytes, not shown: it may carry tokens]");
+        if (!response->body.empty()) {
+            say("< ", shown_body(secrets, response->body));
+        }
     }
     std::fflush(stderr);
     return response;

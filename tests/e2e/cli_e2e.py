@@ -11,17 +11,27 @@ left running, even when a case fails.
     cli_e2e.py --list
 
 Every failure case checks: the exit status of its class (2 usage,
-3 reauthorize, 4 retry, 5 protocol), an empty stdout, and one stderr line
+3 reauthorize, 4 retry, 5 protocol, 6 configuration), an empty stdout (unless
+the case expects a rescue copy or an answer body there), and one stderr line
 `babelbird-cli: <class>: <message>` that holds none of the known secrets.
+
+The --store cases check the grant file: written atomically (mode 0600, never
+half-written, even when the CLI is killed with SIGKILL at random points), read
+strictly, and holding the server's newest refresh token before exit 0.
 """
 
 import argparse
 import base64
 import http.client
+import glob
 import json
 import os
+import random
 import re
 import resource
+import shutil
+import stat
+import tempfile
 import select
 import signal
 import socket
@@ -38,7 +48,9 @@ REDIRECT_URI = "https://app.example.com/cb?tenant=a+b&x=%2F"
 CONTEXT = "/babel"
 EXPECTED_BASIC = "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
-CLASS_STATUS = {"usage": 2, "reauthorize": 3, "retry": 4, "protocol": 5}
+CLASS_STATUS = {"usage": 2, "reauthorize": 3, "retry": 4, "protocol": 5, "configuration": 6}
+STORE_FIELDS = {"access_token", "refresh_token", "expires_in", "expires_at", "refresh_expires_at",
+                "token_type", "scope"}
 
 CLI = None
 OBSERVED = []  # (case, command, run) for the report
@@ -151,9 +163,10 @@ def sanitized():
     return b"__asan_init" in image or b"__tsan_init" in image or b"__msan_init" in image
 
 
-def run_cli(args, env_extra, timeout=30, data_limit=None):
+def run_cli(args, env_extra, timeout=30, data_limit=None, stdout_path=None):
     """Runs the CLI; also measures its wall time and its peak RSS (wait4). With
-    `data_limit` (bytes) the CLI runs under that RLIMIT_DATA."""
+    `data_limit` (bytes) the CLI runs under that RLIMIT_DATA; with `stdout_path`
+    its stdout is that file (e.g. /dev/full) instead of a pipe."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BABELBIRD_")}
     env.update(env_extra)
 
@@ -162,17 +175,24 @@ def run_cli(args, env_extra, timeout=30, data_limit=None):
             resource.setrlimit(resource.RLIMIT_DATA, (data_limit, data_limit))
 
     start = time.monotonic()
-    proc = subprocess.Popen([CLI] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=env, preexec_fn=limit)
+    sink = open(stdout_path, "wb") if stdout_path else subprocess.PIPE
+    try:
+        proc = subprocess.Popen([CLI] + args, stdout=sink, stderr=subprocess.PIPE, env=env,
+                                preexec_fn=limit)
+    finally:
+        if stdout_path:
+            sink.close()
     timer = threading.Timer(timeout, proc.kill)
     timer.start()
     try:
-        out, err = proc.stdout.read(), proc.stderr.read()  # small: never fills a pipe
+        out = proc.stdout.read() if proc.stdout else b""  # small: never fills a pipe
+        err = proc.stderr.read()
         _, status, usage = os.wait4(proc.pid, 0)
     finally:
         timer.cancel()
     proc.returncode = os.waitstatus_to_exitcode(status)
-    proc.stdout.close()
+    if proc.stdout:
+        proc.stdout.close()
     proc.stderr.close()
     return Run(proc.returncode, out.decode(), err.decode(), time.monotonic() - start,
                usage.ru_maxrss)
@@ -221,12 +241,13 @@ def expect_success(case, command, run, secrets=()):
     return obj
 
 
-def expect_failure(case, command, run, kind, secrets=(), within=None, says=None):
+def expect_failure(case, command, run, kind, secrets=(), within=None, says=None, stdout_ok=False):
     OBSERVED.append((case, command, run))
     check(run.status == CLASS_STATUS[kind],
           f"{command}: exit {run.status}, wanted {CLASS_STATUS[kind]} ({kind}); "
           f"stderr {run.err!r}")
-    check(run.out == "", f"{command}: stdout not empty on failure: {run.out!r}")
+    if not stdout_ok:
+        check(run.out == "", f"{command}: stdout not empty on failure: {run.out!r}")
     lines = run.err.splitlines()
     check(len(lines) == 1, f"{command}: stderr is not one line: {run.err!r}")
     check(lines[0].startswith(f"babelbird-cli: {kind}: "), f"stderr format: {lines[0]!r}")
@@ -316,9 +337,10 @@ def refresh_invalid_grant():
 
 @case
 def refresh_wrong_secret():
+    # invalid_client: signing in again cannot help, the client is misconfigured.
     with FakeServer() as s:
         line = expect_failure("refresh_wrong_secret", "refresh",
-                              refresh(s.base_url, secret="wrong+/=secret"), "reauthorize",
+                              refresh(s.base_url, secret="wrong+/=secret"), "configuration",
                               ["wrong+/=secret"])
         check("invalid_client" in line and "401" in line, line)
 
@@ -342,6 +364,10 @@ fault_case("refresh_503", "retry", "answer", b"<html>maintenance</html>", status
            content_type="text/html", says="HTTP 503")
 fault_case("refresh_429", "retry", "answer", b'{"error":"slow_down"}', status="429",
            says="HTTP 429")
+fault_case("refresh_503_retry_after", "retry", "answer", b'{"error":"temporarily_unavailable"}',
+           status="503", retry_after="120", says="retry after 120 s")
+fault_case("refresh_429_retry_after", "retry", "answer", b'{"error":"slow_down"}',
+           status="429", retry_after="7", says="retry after 7 s")
 fault_case("refresh_garbage", "protocol", "answer", b"<html>welcome</html>", status="200",
            content_type="text/html", says="not valid JSON")
 fault_case("refresh_truncated_json", "protocol", "answer",
@@ -515,7 +541,7 @@ def token_wrong_secret():
     with FakeServer() as s:
         code = s.authorize_code()
         line = expect_failure("token_wrong_secret", "token",
-                              token(s.base_url, code, secret="wrong+/=secret"), "reauthorize",
+                              token(s.base_url, code, secret="wrong+/=secret"), "configuration",
                               [code, "wrong+/=secret"])
         check("invalid_client" in line, line)
 
@@ -590,6 +616,461 @@ def demo():
     check("demo finished" in run.out, "the demo ran to the end")
     check("HTTP 401" in run.out and "(rotated)" in run.out, "expiry and rotation shown")
     check("demo-secret" not in run.out, "the client secret is not shown")
+
+# --- --store, delivery, call (issue 10) -------------------------------------------
+
+
+class StoreDir:
+    """A private temporary directory for a store file, removed afterwards."""
+
+    def __enter__(self):
+        self.dir = tempfile.mkdtemp(prefix="babelbird-e2e-")
+        self.path = os.path.join(self.dir, "grant.json")
+        self.spec = "file:" + self.path
+        return self
+
+    def __exit__(self, *exc):
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return False
+
+    def temporaries(self):
+        return glob.glob(os.path.join(self.dir, ".grant.json.tmp-*"))
+
+    def load(self):
+        with open(self.path, "rb") as f:
+            raw = f.read()
+        obj = json.loads(raw)
+        check(isinstance(obj, dict) and set(obj) <= STORE_FIELDS, f"store fields {sorted(obj)}")
+        for key in ("access_token", "refresh_token", "expires_in", "expires_at",
+                    "refresh_expires_at"):
+            check(key in obj, f"the store lacks {key}")
+        return obj, raw
+
+    def mode(self):
+        return stat.S_IMODE(os.stat(self.path).st_mode)
+
+    def save(self, obj):
+        with open(self.path, "w") as f:
+            json.dump(obj, f)
+        os.chmod(self.path, 0o600)
+
+
+def client_env(**extra):
+    env = dict(BABELBIRD_CLIENT_ID=CLIENT_ID, BABELBIRD_CLIENT_SECRET=CLIENT_SECRET)
+    env.update(extra)
+    return env
+
+
+def call(server_url, store, method, path, extra=(), env=None, stdout_path=None):
+    return run_cli(["call", method, path, "--base-url", server_url, "--store", store]
+                   + list(extra), env if env is not None else client_env(),
+                   stdout_path=stdout_path)
+
+
+def token_paths(server):
+    """The paths of the requests the server saw, shortened (refresh, list, ...)."""
+    names = []
+    for r in server.requests():
+        path = r["path"][len(CONTEXT):]
+        names.append({"/api/refreshToken.do": "refresh", "/api/token.do": "token"}.get(
+            path, r["method"] + " " + path))
+    return names
+
+
+def bearer_of(request):
+    for k, v in request["headers"]:
+        if k.lower() == "authorization":
+            return v
+    return None
+
+
+@case
+def store_refresh_persists():
+    """refresh --store: seeded from the environment, then from the store alone;
+    every rotation is in the store (mode 0600) before exit 0."""
+    with FakeServer() as s, StoreDir() as st:
+        obj = expect_success("store_refresh_persists", "refresh --store (env seed)",
+                             refresh(s.base_url, extra=["--store", st.spec]))
+        stored, _ = st.load()
+        check(stored == obj, "the store holds the stdout object")
+        check(st.mode() == 0o600, f"store mode {oct(st.mode())}")
+        check(not st.temporaries(), "no temporary left")
+        # Now without BABELBIRD_REFRESH_TOKEN: the store is the source.
+        run = run_cli(["refresh", "--base-url", s.base_url, "--store", st.spec], client_env())
+        second = expect_success("store_refresh_persists", "refresh --store (store only)", run)
+        check(second["refresh_token"] != obj["refresh_token"], "rotated")
+        check(st.load()[0] == second, "the rotation is in the store")
+        seen = s.requests()
+        check([p for n, p in seen[-1]["params"] if n == "refresh_token"] ==
+              [obj["refresh_token"]], "the stored refresh token was sent")
+        # token --store: the code from the environment, the grant into the store.
+        code = s.authorize_code()
+        third = expect_success("store_refresh_persists", "token --store",
+                               token(s.base_url, code, extra=["--store", st.spec]))
+        check(st.load()[0] == third, "token wrote the store")
+
+
+@case
+def store_strict_read():
+    """A store that is not exactly a grant is refused (exit 2) without showing
+    its content and without sending anything."""
+    marker = "rt-SECRET-IN-THE-FILE-0123456789"
+    bad = {
+        "not JSON": '{"access_token":"' + marker,
+        "not an object": '["' + marker + '"]',
+        "unknown field": json.dumps({"access_token": "at-1", "refresh_token": marker,
+                                     "expires_in": 3600, "expires_at": "2030-01-01T00:00:00Z",
+                                     "refresh_expires_at": None, "password": marker}),
+        "repeated field": '{"access_token":"at-1","refresh_token":"' + marker +
+                          '","refresh_token":"x","expires_in":1,"expires_at":'
+                          '"2030-01-01T00:00:00Z","refresh_expires_at":null}',
+        "wrong type": json.dumps({"access_token": "at-1", "refresh_token": marker,
+                                  "expires_in": "3600", "expires_at": "2030-01-01T00:00:00Z",
+                                  "refresh_expires_at": None}),
+        "bad time": json.dumps({"access_token": "at-1", "refresh_token": marker,
+                                "expires_in": 3600, "expires_at": "tomorrow",
+                                "refresh_expires_at": None}),
+        "empty file": "",
+    }
+    with FakeServer() as s, StoreDir() as st:
+        for what, text in bad.items():
+            with open(st.path, "w") as f:
+                f.write(text)
+            for command in (["refresh"], ["call", "GET", "/api/v1/file/list"]):
+                run = run_cli(command + ["--base-url", s.base_url, "--store", st.spec],
+                              client_env(BABELBIRD_REFRESH_TOKEN=REFRESH_TOKEN))
+                line = expect_failure("store_strict_read", f"{command[0]} ({what})", run,
+                                      "usage", [marker])
+                check("store" in line, line)
+        check(s.requests() == [], "nothing was sent")
+
+
+@case
+def store_kill_atomic():
+    """SIGKILL at random points of `refresh --store`, again and again: the file
+    always parses and is the old or the new grant, mode 0600; at most one stale
+    temporary is left, and the next run removes it."""
+    kills, outcomes, stale_seen, finished = 0, {"old": 0, "new": 0}, 0, 0
+    rng = random.Random(os.environ.get("BABELBIRD_E2E_SEED"))
+    with FakeServer() as s, StoreDir() as st:
+        expect_success("store_kill_atomic", "refresh --store (first)",
+                       refresh(s.base_url, extra=["--store", st.spec]))
+        timings = []
+        for _ in range(3):
+            run = run_cli(["refresh", "--base-url", s.base_url, "--store", st.spec], client_env())
+            check(run.status == 0, f"warm-up run: {run.err!r}")
+            timings.append(run.seconds)
+        span = max(timings)
+        attempts = 0
+        while kills < 25 and attempts < 200:
+            attempts += 1
+            before, before_raw = st.load()
+            proc = subprocess.Popen([CLI, "refresh", "--base-url", s.base_url, "--store",
+                                     st.spec], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL, env=client_env())
+            time.sleep(rng.uniform(0, span))
+            hit = proc.poll() is None
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            if hit and proc.returncode == -signal.SIGKILL:
+                kills += 1
+            after, after_raw = st.load()  # parses: never half-written
+            check(st.mode() == 0o600, f"mode {oct(st.mode())} after a kill")
+            temps = st.temporaries()
+            check(len(temps) <= 1, f"{len(temps)} temporaries after a kill")
+            stale_seen += len(temps)
+            changed = after_raw != before_raw
+            if changed:
+                check(after["refresh_token"] != before["refresh_token"], "a new grant")
+                check(after["access_token"] and RFC3339.match(after["expires_at"]), "whole grant")
+            if hit and proc.returncode == -signal.SIGKILL:
+                outcomes["new" if changed else "old"] += 1
+            else:
+                finished += 1
+            # A kill after the server rotated but before the rename loses the new
+            # token by nature; re-arm the stored one so that the loop goes on.
+            s.control("refresh-token", body=after["refresh_token"].encode())
+        check(kills >= 20, f"only {kills} kills landed in {attempts} attempts")
+        final = expect_success("store_kill_atomic", "refresh --store (after the kills)",
+                               run_cli(["refresh", "--base-url", s.base_url, "--store",
+                                        st.spec], client_env()))
+        check(st.load()[0] == final, "the store holds the last grant")
+        check(not st.temporaries(), "the next run removed the stale temporary")
+    print(f"  kill test: {kills} kills in {attempts} attempts ({finished} runs ended before "
+          f"the kill); after a kill the store held {outcomes['old']}x the old grant, "
+          f"{outcomes['new']}x the new one; stale temporaries seen: {stale_seen}")
+
+
+@case
+def store_concurrent_refresh():
+    """Four `refresh --store` at once: the store's lock makes them take turns,
+    each sends the refresh token the previous one stored, all exit 0."""
+    with FakeServer() as s, StoreDir() as st:
+        expect_success("store_concurrent_refresh", "refresh --store (first)",
+                       refresh(s.base_url, extra=["--store", st.spec]))
+        s.control("clear")
+        procs = [subprocess.Popen([CLI, "refresh", "--base-url", s.base_url, "--store", st.spec],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  env=client_env()) for _ in range(4)]
+        outs = [p.communicate(timeout=60) for p in procs]
+        for p, (out, err) in zip(procs, outs):
+            check(p.returncode == 0, f"a concurrent run exited {p.returncode}: {err!r}")
+        sent = [dict(r["params"])["refresh_token"] for r in s.requests()]
+        check(len(sent) == 4 and len(set(sent)) == 4, "four refreshes, each with its own token")
+        issued = [json.loads(out)["refresh_token"] for out, _ in outs]
+        check(st.load()[0]["refresh_token"] in issued, "the store holds one of the new grants")
+        check(sorted(sent[1:]) == sorted(t for t in issued if t != st.load()[0]["refresh_token"]),
+              "each run sent the token the previous run stored")
+
+
+@case
+def stdout_dev_full():
+    """A grant that cannot be written to stdout is never exit 0."""
+    with FakeServer() as s, StoreDir() as st:
+        for extra in ([], ["--store", st.spec]):
+            first_rt = REFRESH_TOKEN
+            if extra:
+                s.control("refresh-token", body=REFRESH_TOKEN.encode())
+            run = run_cli(["refresh", "--base-url", s.base_url] + extra,
+                          client_env(BABELBIRD_REFRESH_TOKEN=first_rt), stdout_path="/dev/full")
+            line = expect_failure("stdout_dev_full", "refresh >/dev/full " + " ".join(extra),
+                                  run, "retry")
+            check("could not be delivered" in line and "No space left" in line, line)
+            if extra:
+                stored, _ = st.load()
+                check(stored["refresh_token"] != REFRESH_TOKEN, "the store has the new grant")
+                check("stored in" in line, line)
+            else:
+                check("stale" in line, line)
+        code = s.authorize_code()
+        run = run_cli(["token", "--base-url", s.base_url, "--redirect-uri", REDIRECT_URI],
+                      client_env(BABELBIRD_AUTH_CODE=code), stdout_path="/dev/full")
+        expect_failure("stdout_dev_full", "token >/dev/full", run, "retry", [code],
+                       says="could not be delivered")
+
+
+@case
+def store_write_fails_rescue():
+    """The store cannot be written after the server rotated: the grant is
+    printed on stdout as a rescue copy, exit non-zero."""
+    with FakeServer() as s:
+        spec = "file:/nonexistent-babelbird-dir/grant.json"
+        run = refresh(s.base_url, extra=["--store", spec])
+        line = expect_failure("store_write_fails_rescue", "refresh --store (unwritable)", run,
+                              "retry", stdout_ok=True)
+        check("could not be delivered" in line and "rescue copy" in line, line)
+        rescue = json.loads(run.out)
+        check(rescue["refresh_token"] != REFRESH_TOKEN, "the rescue copy has the new token")
+        expect_success("store_write_fails_rescue", "refresh (with the rescued token)",
+                       refresh(s.base_url, rescue["refresh_token"]))
+
+
+@case
+def verbose_echo_redacts():
+    """--verbose while the server echoes every request secret in a header and
+    in the body: no secret, sent or received, shows on stderr."""
+    with FakeServer() as s, StoreDir() as st:
+        s.control("echo", {"enabled": "1"})
+        run = refresh(s.base_url, extra=["--verbose", "--store", st.spec])
+        OBSERVED.append(("verbose_echo_redacts", "refresh --verbose --store", run))
+        check(run.status == 0, f"exit {run.status}: {run.err!r}")
+        new = json.loads(run.out)
+        check("X-Echo: " in run.err, "the echo header is shown (redacted)")
+        check('"echo":' in run.err, "the echoing body is shown (redacted)")
+        check("[redacted]" in run.err, "something was redacted")
+        leaked = secrets_in(run.err, [new["access_token"], new["refresh_token"]])
+        check(not leaked, f"refresh --verbose shows a secret: {leaked}")
+
+        code = s.authorize_code()
+        run = token(s.base_url, code, extra=["--verbose"])
+        OBSERVED.append(("verbose_echo_redacts", "token --verbose", run))
+        check(run.status == 0, f"token exit {run.status}: {run.err!r}")
+        got = json.loads(run.out)
+        leaked = secrets_in(run.err, [code, got["access_token"], got["refresh_token"]])
+        check(not leaked, f"token --verbose shows a secret: {leaked}")
+
+        # call: the stored grant, then a refresh (server-side expiry), echoed too.
+        s.control("advance", {"seconds": "3601"})
+        old = st.load()[0]
+        run = call(s.base_url, st.spec, "GET", "/api/v1/file/list", ["--verbose"])
+        OBSERVED.append(("verbose_echo_redacts", "call --verbose", run))
+        check(run.status == 0, f"call exit {run.status}: {run.err!r}")
+        now = st.load()[0]
+        leaked = secrets_in(run.err, [old["access_token"], old["refresh_token"],
+                                      now["access_token"], now["refresh_token"]])
+        check(not leaked, f"call --verbose shows a secret: {leaked}")
+        check("Authorization: Bearer [redacted]" in run.err, "Bearer redacted")
+
+
+@case
+def refresh_invalid_client():
+    """invalid_client is a configuration failure: exit 6."""
+    with FakeServer() as s:
+        s.fault("invalid_client")
+        line = expect_failure("refresh_invalid_client", "refresh", refresh(s.base_url),
+                              "configuration")
+        check("invalid_client" in line, line)
+
+
+@case
+def client_id_colon():
+    """A ':' in the client id: the message says what the user can do."""
+    run = run_cli(["refresh", "--base-url", "https://disk.example.com/babel"],
+                  dict(BABELBIRD_CLIENT_ID="tenant:app", BABELBIRD_CLIENT_SECRET=CLIENT_SECRET,
+                       BABELBIRD_REFRESH_TOKEN=REFRESH_TOKEN))
+    line = expect_failure("client_id_colon", "refresh", run, "usage")
+    check("BABELBIRD_CLIENT_ID" in line and "--basic-encoding rfc6749" in line, line)
+
+
+def stored_grant(s, st):
+    """A grant in the store, issued by the server (refresh --store)."""
+    obj = expect_success("stored_grant", "refresh --store", refresh(s.base_url,
+                                                                    extra=["--store", st.spec]))
+    s.control("clear")
+    return obj
+
+
+@case
+def call_expired_store():
+    """call with an expired stored grant: one refresh first (persisted), then
+    one 200."""
+    with FakeServer() as s, StoreDir() as st:
+        grant = stored_grant(s, st)
+        grant["expires_at"] = "2001-01-01T00:00:00Z"  # expired for the CLI
+        st.save(grant)
+        s.control("advance", {"seconds": "3601"})  # and for the server
+        run = call(s.base_url, st.spec, "GET", "/api/v1/file/list")
+        OBSERVED.append(("call_expired_store", "call GET (expired)", run))
+        check(run.status == 0, f"exit {run.status}: {run.err!r}")
+        check(json.loads(run.out)["files"], "the answer body is on stdout")
+        check(token_paths(s) == ["refresh", "GET /api/v1/file/list"],
+              f"requests {token_paths(s)}")
+        now, _ = st.load()
+        check(now["refresh_token"] != grant["refresh_token"], "the rotation is in the store")
+        check(bearer_of(s.requests()[1]) == "Bearer " + now["access_token"],
+              "the call used the stored new access token")
+        check(st.mode() == 0o600, "mode 0600")
+
+
+@case
+def call_401_retry():
+    """call whose token the server rejects (server-side expiry): one refresh,
+    one retry, the rotation persisted."""
+    with FakeServer() as s, StoreDir() as st:
+        grant = stored_grant(s, st)
+        s.control("advance", {"seconds": "3601"})  # only the server knows
+        run = call(s.base_url, st.spec, "GET", "/api/v1/file/list")
+        OBSERVED.append(("call_401_retry", "call GET (401)", run))
+        check(run.status == 0, f"exit {run.status}: {run.err!r}")
+        check(token_paths(s) == ["GET /api/v1/file/list", "refresh", "GET /api/v1/file/list"],
+              f"requests {token_paths(s)}")
+        now, _ = st.load()
+        check(now["refresh_token"] != grant["refresh_token"], "the rotation is in the store")
+        check(bearer_of(s.requests()[2]) == "Bearer " + now["access_token"], "retried with it")
+        check(json.loads(run.out)["files"], "the answer body is on stdout")
+
+
+@case
+def call_salvage():
+    """call whose refresh is answered rotate-then-reject: the token_source's
+    hook stores the salvaged refresh token, the call fails (non-zero), and the
+    next call works with the stored token."""
+    with FakeServer() as s, StoreDir() as st:
+        grant = stored_grant(s, st)
+        grant["expires_at"] = "2001-01-01T00:00:00Z"
+        st.save(grant)
+        s.fault("rotate_reject", bad="access_token")
+        run = call(s.base_url, st.spec, "GET", "/api/v1/file/list")
+        OBSERVED.append(("call_salvage", "call GET (rotate-then-reject)", run))
+        check(run.status != 0, "exit 0 for a rejected refresh")
+        check(len(run.err.splitlines()) == 1, f"one stderr line: {run.err!r}")
+        stored, _ = st.load()
+        check(stored["refresh_token"] != grant["refresh_token"],
+              f"the store holds the salvaged refresh token: {run.err!r}")
+        run = call(s.base_url, st.spec, "GET", "/api/v1/file/list")
+        check(run.status == 0, f"the next call: exit {run.status}: {run.err!r}")
+        check(token_paths(s)[-2:] == ["refresh", "GET /api/v1/file/list"], "refresh, then GET")
+
+
+@case
+def call_non_2xx():
+    """A non-2xx answer that is not a token rejection: exit 5 with the status."""
+    with FakeServer() as s, StoreDir() as st:
+        stored_grant(s, st)
+        s.control("file-fault", {"status": "500"}, b'{"error":"disk_on_fire"}')
+        run = call(s.base_url, st.spec, "GET", "/api/v1/file/list")
+        expect_failure("call_non_2xx", "call GET (500)", run, "protocol", says="HTTP 500",
+                       stdout_ok=True)
+        check("disk_on_fire" in run.out, "the answer body is on stdout")
+        run = call(s.base_url, st.spec, "GET", "/api/v1/no/such/thing")
+        expect_failure("call_non_2xx", "call GET (404)", run, "protocol", says="HTTP 404",
+                       stdout_ok=True)
+        check(token_paths(s).count("refresh") == 0, "no refresh for a valid token")
+
+
+@case
+def call_post_data():
+    """call POST with --data and --header; the context path is kept."""
+    with FakeServer() as s, StoreDir() as st:
+        stored_grant(s, st)
+        body = '{"name":"notes.txt","parent":"/docs"}'
+        run = call(s.base_url, st.spec, "POST", "/api/v1/file/create",
+                   ["--data", body, "--header", "X-Trace-Id: abc 123"])
+        OBSERVED.append(("call_post_data", "call POST", run))
+        check(run.status == 0, f"exit {run.status}: {run.err!r}")
+        check(json.loads(run.out) == {"created": True, "bytes": len(body)}, run.out)
+        r = s.requests()[-1]
+        check(r["path"] == CONTEXT + "/api/v1/file/create", r["path"])
+        check(r["body"] == body, "the body as given")
+        headers = {k.lower(): v for k, v in r["headers"]}
+        check(headers.get("content-type", "").startswith("application/json"), "Content-Type")
+        check(headers.get("x-trace-id") == "abc 123", "the extra header")
+
+
+@case
+def call_usage():
+    with FakeServer() as s, StoreDir() as st:
+        stored_grant(s, st)
+        env = client_env()
+        runs = {
+            "no --store": run_cli(["call", "GET", "/api/v1/file/list", "--base-url",
+                                   s.base_url], env),
+            "no PATH": run_cli(["call", "GET", "--base-url", s.base_url, "--store", st.spec],
+                               env),
+            "bad method": call(s.base_url, st.spec, "G T", "/api/v1/file/list"),
+            "dot segment": call(s.base_url, st.spec, "GET", "/api/../admin"),
+            "Authorization header": call(s.base_url, st.spec, "GET", "/api/v1/file/list",
+                                         ["--header", "Authorization: Bearer x"]),
+            "bad header": call(s.base_url, st.spec, "GET", "/api/v1/file/list",
+                               ["--header", "no colon"]),
+            "redis store": call(s.base_url, "redis://127.0.0.1:6379/k", "GET", "/x"),
+        }
+        for what, run in runs.items():
+            expect_failure("call_usage", what, run, "usage")
+        check(s.requests() == [], "nothing was sent")
+
+
+@case
+def salvage_rotate_reject():
+    """2xx with a new refresh token but an unusable access token: the store
+    holds the new refresh token, the exit status is non-zero."""
+    for bad in ("access_token", "expires_in", "missing"):
+        with FakeServer() as s, StoreDir() as st:
+            s.fault("rotate_reject", bad=bad)
+            run = refresh(s.base_url, extra=["--store", st.spec])
+            OBSERVED.append(("salvage_rotate_reject", f"refresh --store ({bad})", run))
+            check(run.status != 0, f"{bad}: exit 0 for a rejected answer")
+            check(len(run.err.splitlines()) == 1, f"one stderr line: {run.err!r}")
+            check(os.path.exists(st.path), f"{bad}: nothing stored: {run.err!r}")
+            stored, _ = st.load()
+            check(stored["refresh_token"] not in (None, REFRESH_TOKEN),
+                  f"{bad}: the store holds the new refresh token")
+            check(st.mode() == 0o600, "mode 0600")
+            # The salvaged token works.
+            expect_success("salvage_rotate_reject", "refresh --store (salvaged)",
+                           run_cli(["refresh", "--base-url", s.base_url, "--store", st.spec],
+                                   client_env()))
+
 
 
 def main():

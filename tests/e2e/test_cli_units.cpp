@@ -1,17 +1,27 @@
 // The pure pieces of babelbird-cli: argument parsing, redaction for --verbose,
-// JSON output, exit statuses, secrets taken from the environment.
+// JSON output, exit statuses, secrets taken from the environment, the grant
+// store (strict reading, atomic writing).
 #include <doctest/doctest.h>
 
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <variant>
 #include <vector>
 
 #include "../../cli/args.hpp"
+#include "../../cli/deliver.hpp"
 #include "../../cli/env.hpp"
 #include "../../cli/failure.hpp"
 #include "../../cli/json_out.hpp"
+#include "../../cli/store_file.hpp"
 #include "../../cli/verbose.hpp"
 
 using namespace std::chrono_literals;
@@ -111,6 +121,7 @@ TEST_CASE("cli failure: exit statuses by class") {
     CHECK(cli::exit_status(babelbird::error_class::reauthorize) == 3);
     CHECK(cli::exit_status(babelbird::error_class::retry) == 4);
     CHECK(cli::exit_status(babelbird::error_class::protocol) == 5);
+    CHECK(cli::exit_status(babelbird::error_class::configuration) == 6);
 }
 
 TEST_CASE("cli env: a secret is taken once and zeroed in the environment") {
@@ -122,4 +133,243 @@ TEST_CASE("cli env: a secret is taken once and zeroed in the environment") {
     ::setenv("BABELBIRD_TEST_SECRET", "", 1);
     CHECK_FALSE(cli::read_env("BABELBIRD_TEST_SECRET"));
     ::unsetenv("BABELBIRD_TEST_SECRET");
+}
+
+TEST_CASE("cli args: call takes METHOD PATH, --store, --data and repeated --header") {
+    const auto r =
+        parse({"call", "POST", "/api/v1/file/create", "--base-url", "https://d.example", "--store",
+               "file:/tmp/g.json", "--data", R"({"a":1})", "--header", "X-One:  1 ",
+               "--header=X-Two: two words", "--basic-encoding", "rfc6749"});
+    REQUIRE(std::holds_alternative<cli::arguments>(r));
+    const auto& a = std::get<cli::arguments>(r);
+    CHECK(a.command == "call");
+    CHECK(a.method == std::optional<std::string>("POST"));
+    CHECK(a.path == std::optional<std::string>("/api/v1/file/create"));
+    CHECK(a.store == std::optional<std::string>("file:/tmp/g.json"));
+    CHECK(a.data == std::optional<std::string>(R"({"a":1})"));
+    REQUIRE(a.headers.size() == 2);
+    CHECK(a.headers[0] == std::pair<std::string, std::string>("X-One", "1"));
+    CHECK(a.headers[1] == std::pair<std::string, std::string>("X-Two", "two words"));
+    CHECK(a.basic_rfc6749);
+
+    const auto f = std::get<cli::arguments>(parse({"refresh", "--store", "file:g.json"}));
+    CHECK(f.store == std::optional<std::string>("file:g.json"));
+    CHECK_FALSE(f.basic_rfc6749);
+}
+
+TEST_CASE("cli args: call's errors") {
+    CHECK(error_of({"call", "GET"}) == "call needs METHOD and PATH (try --help)");
+    CHECK(error_of({"call", "GET", "/x", "s3cr3t"}).find("s3cr3t") == std::string::npos);
+    CHECK(error_of({"refresh", "GET"}).find("unexpected argument") == 0);
+    CHECK(error_of({"call", "GET", "/x", "--header", "no colon"}).find("--header") == 0);
+    CHECK(error_of({"call", "GET", "/x", "--header", "Bad Name: v"}).find("--header") == 0);
+    CHECK(error_of({"call", "GET", "/x", "--header", "X: a\nb"}).find("--header") == 0);
+    CHECK(error_of({"call", "GET", "/x", "--header", "authorization: Bearer s3cr3t"}) ==
+          "--header cannot set authorization (the CLI sets it)");
+    CHECK(error_of({"refresh", "--basic-encoding", "base64"}) ==
+          "--basic-encoding must be raw or rfc6749");
+    CHECK(error_of({"authorize-url", "--store", "file:x"}) ==
+          "authorize-url does not take --store");
+}
+
+TEST_CASE("cli verbose: secrets are redacted by value, in their wire forms too") {
+    cli::redactor r;
+    r.add("s3cr3t+/=:%!value");
+    r.add("rt with space");
+    CHECK(r.apply("X-Echo: s3cr3t+/=:%!value and more") == "X-Echo: [redacted] and more");
+    CHECK(r.apply("q=s3cr3t%2B%2F%3D%3A%25%21value") == "q=[redacted]");
+    CHECK(r.apply("q=s3cr3t%2b%2f%3d%3a%25%21value") == "q=[redacted]");
+    CHECK(r.apply("rt+with+space") == "[redacted]");
+    CHECK(r.apply(R"({"echo":"s3cr3t+\/=:%!value"})") == R"({"echo":"[redacted]"})");
+    CHECK(r.apply("nothing here") == "nothing here");
+
+    // Tokens of an answer are learned before it is shown, even from broken JSON.
+    cli::redactor learned;
+    learned.learn_from_body(
+        R"({"access_token":"at-1\/2","refresh_token": "rt-9","expires_in":3600,)"
+        R"("code":"c-7","error_code":"kept","token_type":"bearer")");
+    CHECK(learned.apply("at-1/2 rt-9 c-7 kept 3600") ==
+          "[redacted] [redacted] [redacted] kept 3600");
+    CHECK(learned.apply(R"("at-1\/2")") == R"("[redacted]")");
+    CHECK(learned.apply("bearer") == "bearer"); // token_type is not a secret
+}
+
+namespace {
+
+std::string temp_dir() {
+    char path[] = "/tmp/babelbird-units-XXXXXX";
+    REQUIRE(::mkdtemp(path) != nullptr);
+    return path;
+}
+
+std::vector<std::string> entries(const std::string& dir) {
+    std::vector<std::string> out;
+    if (DIR* d = ::opendir(dir.c_str())) {
+        while (const dirent* e = ::readdir(d)) {
+            const std::string name = e->d_name;
+            if (name != "." && name != "..") {
+                out.push_back(name);
+            }
+        }
+        ::closedir(d);
+    }
+    return out;
+}
+
+std::string slurp(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+babelbird::token_grant sample_grant() {
+    babelbird::token_grant g;
+    g.access_token = babelbird::secret("at-1+/=");
+    g.refresh_token = babelbird::secret("rt-2 with space");
+    g.expires_in = 3600;
+    g.expires_at = babelbird::time_point(std::chrono::seconds(1'700'003'600));
+    g.refresh_expires_at = babelbird::time_point(std::chrono::seconds(1'702'592'000));
+    g.token_type = "bearer";
+    g.scope = "files read";
+    return g;
+}
+
+} // namespace
+
+TEST_CASE("cli store: file:PATH, and nothing else in this build") {
+    const auto ok = cli::parse_store_location("file:/var/lib/app/grant.json");
+    REQUIRE(std::holds_alternative<cli::store_location>(ok));
+    CHECK(std::get<cli::store_location>(ok).path == "/var/lib/app/grant.json");
+    for (const char* bad : {"file:", "file:/tmp/", "/tmp/g.json", "redis://h:6379/k"}) {
+        CAPTURE(bad);
+        CHECK(std::holds_alternative<cli::store_error>(cli::parse_store_location(bad)));
+    }
+}
+
+TEST_CASE("cli store: written atomically with mode 0600, read back to the same grant") {
+    const std::string dir = temp_dir();
+    const cli::store_location where{dir + "/grant.json"};
+    // A stale temporary of a killed run is removed by the next write.
+    std::fclose(std::fopen((dir + "/" + cli::temporary_prefix(where) + "abc123").c_str(), "w"));
+
+    auto absent = cli::read_store(where);
+    REQUIRE(std::holds_alternative<std::optional<babelbird::token_grant>>(absent));
+    CHECK_FALSE(std::get<std::optional<babelbird::token_grant>>(absent));
+
+    const auto g = sample_grant();
+    CHECK_FALSE(cli::write_store(where, g));
+    CHECK(entries(dir) == std::vector<std::string>{"grant.json"});
+    struct stat st {};
+    REQUIRE(::stat(where.path.c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+    const std::string text = slurp(where.path);
+    CHECK(text == cli::grant_json(g) + "\n");
+
+    auto read = cli::read_store(where);
+    REQUIRE(std::holds_alternative<std::optional<babelbird::token_grant>>(read));
+    const auto& back = std::get<std::optional<babelbird::token_grant>>(read);
+    REQUIRE(back);
+    CHECK(back->access_token.expose_secret() == "at-1+/=");
+    CHECK(back->refresh_token.expose_secret() == "rt-2 with space");
+    CHECK(back->expires_in == std::optional<std::uint64_t>(3600));
+    CHECK(back->expires_at == g.expires_at);
+    CHECK(back->issued_at == g.expires_at - std::chrono::seconds(3600));
+    CHECK(back->refresh_expires_at == g.refresh_expires_at);
+    CHECK(back->token_type == "bearer");
+    CHECK(back->scope == "files read");
+
+    // A rescued refresh token: no access token (null), still a valid store.
+    babelbird::token_grant rescued;
+    rescued.refresh_token = babelbird::secret("rt-new");
+    rescued.expires_at = g.expires_at;
+    CHECK_FALSE(cli::write_store(where, rescued));
+    auto again = cli::read_store(where);
+    REQUIRE(std::holds_alternative<std::optional<babelbird::token_grant>>(again));
+    CHECK(std::get<std::optional<babelbird::token_grant>>(again)->access_token.empty());
+
+    // Unwritable: an error, and no temporary left behind.
+    const cli::store_location nowhere{dir + "/missing/grant.json"};
+    const auto failed = cli::write_store(nowhere, g);
+    REQUIRE(failed);
+    CHECK(failed->message.find("rt-2") == std::string::npos);
+    ::unlink(where.path.c_str());
+    ::rmdir(dir.c_str());
+}
+
+TEST_CASE("cli store: strict reading, and never the content in a message") {
+    const auto parse_error = [](std::string_view text) {
+        const auto r = cli::parse_store_json(text);
+        REQUIRE(std::holds_alternative<cli::store_error>(r));
+        const std::string m = std::get<cli::store_error>(r).message;
+        CHECK(m.find("SECRET") == std::string::npos);
+        return m;
+    };
+    const std::string tail =
+        R"(,"expires_in":3600,"expires_at":"2030-01-01T00:00:00Z","refresh_expires_at":null})";
+    CHECK(std::holds_alternative<babelbird::token_grant>(
+        cli::parse_store_json(R"({"access_token":"at","refresh_token":"rt-SECRET")" + tail)));
+    CHECK(parse_error(R"({"access_token":"at","refresh_token":"rt-SECRET")") ==
+          "the store file is not a valid grant: not valid JSON");
+    CHECK(parse_error(R"(["rt-SECRET"])") ==
+          "the store file is not a valid grant: not a JSON object");
+    CHECK(parse_error(R"({"refresh_token":"rt-SECRET","refresh_token":"x")" + tail)
+              .find("repeated") != std::string::npos);
+    CHECK(
+        parse_error(R"({"refresh_token":"rt-SECRET","Refresh_Token":"x")" + tail).find("unknown") !=
+        std::string::npos);
+    CHECK(parse_error(R"({"refresh_token":"rt-SECRET","access_token":7)" + tail).find("string") !=
+          std::string::npos);
+    CHECK(
+        parse_error(R"({"refresh_token":"rt-SECRET","access_token":"a b")" + tail).find("header") !=
+        std::string::npos);
+    CHECK(parse_error(R"({"refresh_token":"rt-SECRET","expires_at":"2030-01-01 00:00:00"})")
+              .find("time") != std::string::npos);
+    CHECK(
+        parse_error(
+            R"({"refresh_token":"rt-SECRET","expires_in":-1,"expires_at":"2030-01-01T00:00:00Z"})")
+            .find("expires_in") != std::string::npos);
+    CHECK(parse_error(R"({"refresh_token":"rt-SECRET"})").find("expires_at") != std::string::npos);
+    CHECK(parse_error(
+              R"({"access_token":null,"refresh_token":null,"expires_at":"2030-01-01T00:00:00Z"})")
+              .find("no token") != std::string::npos);
+    CHECK(parse_error("") == "the store file is not a valid grant: not valid JSON");
+}
+
+TEST_CASE("cli store: a rescued refresh token is stored before the failure is reported") {
+    const std::string dir = temp_dir();
+    const std::optional<cli::store_location> where(cli::store_location{dir + "/grant.json"});
+    babelbird::token_grant rescued;
+    rescued.refresh_token = babelbird::secret("rt-rotated");
+    rescued.refresh_token_rotated = true;
+    rescued.expires_at = babelbird::time_point(std::chrono::seconds(1'700'000'000));
+    const auto e = babelbird::error::server(babelbird::errc::invalid_token,
+                                            babelbird::error_class::protocol, 200);
+    CHECK(cli::deliver_salvaged(rescued, where, e) == 5);
+    auto read = cli::read_store(*where);
+    REQUIRE(std::holds_alternative<std::optional<babelbird::token_grant>>(read));
+    const auto& back = std::get<std::optional<babelbird::token_grant>>(read);
+    REQUIRE(back);
+    CHECK(back->refresh_token.expose_secret() == "rt-rotated");
+    CHECK(back->access_token.empty());
+    ::unlink(where->path.c_str());
+    ::rmdir(dir.c_str());
+}
+
+TEST_CASE("cli store: one run at a time holds the store's lock") {
+    using namespace std::chrono_literals;
+    const std::string dir = temp_dir();
+    const cli::store_location where{dir + "/grant.json"};
+    {
+        auto first = cli::store_lock::acquire(where, 100ms);
+        REQUIRE(std::holds_alternative<cli::store_lock>(first));
+        // flock locks belong to the open file: a second open waits, then gives up.
+        auto second = cli::store_lock::acquire(where, 50ms);
+        REQUIRE(std::holds_alternative<cli::store_error>(second));
+        CHECK(std::get<cli::store_error>(second).message.find("in use") != std::string::npos);
+    }
+    auto third = cli::store_lock::acquire(where, 50ms);
+    CHECK(std::holds_alternative<cli::store_lock>(third));
+    ::unlink((dir + "/.grant.json.lock").c_str());
+    ::rmdir(dir.c_str());
 }

@@ -4,10 +4,12 @@
 #include <babelbird/adapters/curl.hpp>
 #include <babelbird/babelbird.hpp>
 #include <babelbird/testing/fake_server.hpp>
+#include <babelbird/token_source.hpp>
 
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -144,7 +146,9 @@ TEST_CASE("e2e curl: rotation off and a missing refresh_token keep the token tha
     CHECK(s.server.refresh_token_valid(std::string(seed_refresh)));
 }
 
-TEST_CASE("e2e curl: a wrong client secret is invalid_client, reauthorize") {
+// The class follows docs/design.md (configuration since issue 10; the parser
+// change is on issue10-parser).
+TEST_CASE("e2e curl: a wrong client secret is invalid_client, configuration") {
     running_server s;
     auto t = transport();
     const auto r = babelbird::refresh(t, credentials("not-the-secret"), s.endpoint(),
@@ -152,7 +156,7 @@ TEST_CASE("e2e curl: a wrong client secret is invalid_client, reauthorize") {
     REQUIRE_FALSE(r);
     CHECK(r.error().oauth_code() == babelbird::oauth_error::invalid_client);
     CHECK(r.error().http_status() == 401);
-    CHECK(r.error().kind() == babelbird::error_class::reauthorize);
+    CHECK(r.error().kind() == babelbird::error_class::configuration);
     check_no_secret(r.error());
 }
 
@@ -365,4 +369,62 @@ TEST_CASE("e2e server: expires_in as a string and a configurable access-token li
     CHECK(s.server.access_token_valid(std::string(grant->access_token.expose_secret())));
     s.server.advance(1s);
     CHECK_FALSE(s.server.access_token_valid(std::string(grant->access_token.expose_secret())));
+}
+
+namespace {
+
+/// The server's virtual clock as the token source's clock: `advance()` moves
+/// both, so the test never sleeps.
+struct server_clock {
+    const bt::fake_server* server;
+    babelbird::time_point now() const { return server->now(); }
+};
+
+} // namespace
+
+// Needs the Retry-After parsing (issue10-parser) and the Retry-After backoff of
+// token_source (issue10-lifecycle): without them the second request goes out
+// after retry_backoff (1 s) instead of after the server's 120 s.
+TEST_CASE("e2e curl: token_source honours Retry-After of a 429/503 (no request before the delay)") {
+    for (const int status : {429, 503}) {
+        CAPTURE(status);
+        running_server s;
+        auto f =
+            bt::fault::answer(status, status == 429 ? R"({"error":"slow_down"})"
+                                                    : R"({"error":"temporarily_unavailable"})");
+        f.retry_after = "120";
+        s.server.push_fault(std::move(f));
+        auto t = transport();
+        babelbird::token_source_options options;
+        options.retry_backoff = 1s; // shorter than Retry-After: the server's delay must win
+        babelbird::token_source<babelbird::curl_transport&, server_clock> source(
+            t, credentials(), s.endpoint(),
+            babelbird::token_seed::from_refresh_token(babelbird::secret_view(seed_refresh)).value(),
+            options, server_clock{&s.server});
+
+        const auto first = source.get();
+        REQUIRE_FALSE(first);
+        CHECK(first.error().kind() == babelbird::error_class::retry);
+        CHECK(first.error().retry_after() == std::optional<std::chrono::seconds>(120s));
+        check_no_secret(first.error());
+        REQUIRE(s.server.requests().size() == 1);
+
+        // 2 s, 32 s, 92 s, 119 s after the answer: still waiting, no request.
+        for (const auto step : {2s, 30s, 60s, 27s}) {
+            s.server.advance(step);
+            const auto again = source.get();
+            CHECK_FALSE(again);
+            if (!again) {
+                CHECK(again.error().kind() == babelbird::error_class::retry);
+            }
+            CHECK(s.server.requests().size() == 1);
+        }
+
+        // Past the delay: the refresh goes out and succeeds.
+        s.server.advance(6s);
+        const auto later = source.get();
+        REQUIRE(later);
+        CHECK(s.server.requests().size() == 2);
+        CHECK(s.server.access_token_valid(std::string(later->access_token().expose_secret())));
+    }
 }

@@ -16,7 +16,16 @@
 ///   live 30 days, access tokens 3600 s (both configurable);
 /// - `GET  /api/v1/file/list`: Bearer-protected; 401 `{"error":"invalid_token"}`
 ///   with `WWW-Authenticate: Bearer error="invalid_token"` for a missing, unknown
-///   or expired access token.
+///   or expired access token;
+/// - `POST /api/v1/file/create`: Bearer-protected like the list; takes a JSON
+///   body (`Content-Type: application/json...`, else 415) and answers 201
+///   `{"created":true,"bytes":N}`.
+///
+/// Echo mode (`set_echo(true)`) reflects the secrets of each request in the
+/// answer, as a careless server might: header `X-Echo` holds the request's
+/// `Authorization` value, its raw query and the decoded query values, and a JSON
+/// object answer gains a first member `"echo"` with the same text plus the
+/// request body. For testing that clients never log what they receive.
 ///
 /// Errors are OAuth JSON: `invalid_client` (401), `invalid_grant` (400),
 /// `invalid_request` (400), `unsupported_grant_type` (400).
@@ -29,10 +38,17 @@
 ///
 /// With `fake_server_options::control` the server also answers a small control
 /// API under `/_fake/` (used by `babelbird-cli serve-fake` and the e2e tests):
-/// - `POST /_fake/fault?kind=answer&status=N[&content_type=T]` (body = answer body),
+/// - `POST /_fake/fault?kind=answer&status=N[&content_type=T][&retry_after=V]` (body =
+///   answer body; `retry_after` sets a `Retry-After` header, e.g. for 429/503),
 ///   `kind=hang`, `kind=oversize[&bytes=N][&chunked=1]`, `kind=redirect[&location=URL]`,
-///   `kind=omit_refresh_token`, `kind=partial`;
-/// - `POST /_fake/rotation?enabled=0|1`, `POST /_fake/advance?seconds=N`;
+///   `kind=omit_refresh_token`, `kind=partial`, `kind=invalid_client` (401
+///   `invalid_client`), `kind=rotate_reject[&bad=access_token|expires_in|missing]`
+///   (the refresh token is rotated, then the 200 answer carries the new refresh
+///   token next to an unusable or missing access token, or a negative `expires_in`);
+/// - `POST /_fake/file-fault?status=N` (body = answer body): the next file-API
+///   request, after its token check, gets that answer;
+/// - `POST /_fake/rotation?enabled=0|1`, `POST /_fake/advance?seconds=N`,
+///   `POST /_fake/echo?enabled=0|1`;
 /// - `POST /_fake/refresh-token` (body = a refresh token to accept);
 /// - `GET  /_fake/requests` (the recorded requests as JSON), `POST /_fake/clear`.
 /// Control requests are not recorded.
@@ -84,6 +100,8 @@ struct fake_server_options {
     bool expires_in_as_string = false;
     /// The Bearer-protected file endpoint, relative to the context path.
     std::string file_path = "/api/v1/file/list";
+    /// The Bearer-protected endpoint that takes a POSTed JSON body.
+    std::string file_post_path = "/api/v1/file/create";
     /// Answer the `/_fake/` control API.
     bool control = false;
 };
@@ -131,6 +149,10 @@ struct fault {
         redirect,           ///< 302 to `location`
         omit_refresh_token, ///< a success without `refresh_token`; no rotation happens
         partial,            ///< declare a Content-Length, send less, close the connection
+        invalid_client,     ///< 401 `invalid_client` (the client itself is rejected)
+        rotate_reject,      ///< rotate the refresh token, then answer 200 with the new one
+                            ///< and an unusable `access_token` (or `expires_in` when
+                            ///< `bad_field` is "expires_in")
     };
     kind what = kind::answer;
     int status = 200;
@@ -139,6 +161,11 @@ struct fault {
     std::size_t bytes = std::size_t{8} << 20;
     bool chunked = false;
     std::string location = "https://disk.example.com/elsewhere";
+    /// A `Retry-After` header value for `answer` (empty: none).
+    std::string retry_after;
+    /// For `rotate_reject`: "access_token" (a control byte in it), "expires_in"
+    /// (negative) or "missing" (no `access_token` at all).
+    std::string bad_field = "access_token";
 
     static fault answer(int status, std::string body,
                         std::string content_type = "application/json") {
@@ -390,6 +417,16 @@ public:
         std::lock_guard lock(mutex_);
         options_.rotate_refresh_tokens = rotate;
     }
+    /// Echo mode (see the file comment).
+    void set_echo(bool echo) {
+        std::lock_guard lock(mutex_);
+        echo_ = echo;
+    }
+    /// The next file-API request (with a valid token) gets this answer.
+    void push_file_fault(int status, std::string body) {
+        std::lock_guard lock(mutex_);
+        file_faults_.emplace_back(status, std::move(body));
+    }
 
     // --- faults and records -----------------------------------------------------------
 
@@ -401,6 +438,7 @@ public:
     void clear_faults() {
         std::lock_guard lock(mutex_);
         faults_.clear();
+        file_faults_.clear();
     }
     /// Every request seen so far (control requests excluded).
     std::vector<recorded_request> requests() const {
@@ -506,6 +544,38 @@ private:
             return;
         }
         const std::string path = r.path.substr(ctx.size());
+        dispatch(r, path, res);
+        bool echo = false;
+        {
+            std::lock_guard lock(mutex_);
+            echo = echo_;
+        }
+        if (echo) {
+            add_echo(r, res);
+        }
+    }
+
+    /// Reflects the request's secrets in the answer (echo mode).
+    static void add_echo(const recorded_request& r, httplib::Response& res) {
+        std::string text = r.header("Authorization").value_or("");
+        text += " " + r.query;
+        for (const auto& p : r.params) {
+            text += " " + p.second;
+        }
+        for (char& ch : text) {
+            if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7F) {
+                ch = '?'; // a header value stays one line
+            }
+        }
+        res.set_header("X-Echo", text);
+        if (!res.body.empty() && res.body.front() == '{') {
+            const bool empty_object = res.body.size() >= 2 && res.body[1] == '}';
+            res.body.insert(1, "\"echo\":" + detail::json_string(text + " " + r.body) +
+                                   (empty_object ? "" : ","));
+        }
+    }
+
+    void dispatch(const recorded_request& r, const std::string& path, httplib::Response& res) {
         if (path == "/api/authorize.do" || path == "/api/authorizeByJWT.do") {
             if (r.method != "GET") {
                 send_json(res, 405, R"({"error":"method_not_allowed"})");
@@ -519,7 +589,9 @@ private:
             }
             token_endpoint(r, res, path == "/api/refreshToken.do");
         } else if (path == options_.file_path) {
-            file_endpoint(r, res);
+            file_endpoint(r, res, false);
+        } else if (path == options_.file_post_path) {
+            file_endpoint(r, res, true);
         } else {
             send_json(res, 404, R"({"error":"not_found"})");
         }
@@ -567,7 +639,7 @@ private:
     }
 
     /// Applies the next queued fault; true when it produced the answer.
-    bool apply_fault(httplib::Response& res, bool& omit_refresh) {
+    bool apply_fault(httplib::Response& res, bool& omit_refresh, std::string& reject_field) {
         std::optional<fault> f;
         {
             std::lock_guard lock(mutex_);
@@ -582,8 +654,17 @@ private:
         switch (f->what) {
         case fault::kind::answer:
             res.status = f->status;
+            if (!f->retry_after.empty()) {
+                res.set_header("Retry-After", f->retry_after);
+            }
             res.set_content(f->body, f->content_type);
             return true;
+        case fault::kind::invalid_client:
+            send_oauth_error(res, 401, "invalid_client", "the client is not known");
+            return true;
+        case fault::kind::rotate_reject:
+            reject_field = f->bad_field.empty() ? std::string("access_token") : f->bad_field;
+            return false;
         case fault::kind::hang: {
             std::unique_lock lock(mutex_);
             wake_.wait_for(lock, std::chrono::minutes(2), [this] { return stopping_; });
@@ -653,7 +734,8 @@ private:
 
     void token_endpoint(const recorded_request& r, httplib::Response& res, bool refreshing) {
         bool omit_refresh = false;
-        if (apply_fault(res, omit_refresh)) {
+        std::string reject_field; // rotate_reject: the field to spoil
+        if (apply_fault(res, omit_refresh, reject_field)) {
             return;
         }
         if (!basic_ok(r)) {
@@ -717,9 +799,17 @@ private:
             }
         }
         const std::string access = random_token("at-");
-        access_tokens_[access] = now + options_.access_token_lifetime;
-        const std::string lifetime = std::to_string(options_.access_token_lifetime.count());
-        std::string body = "{\"access_token\":" + detail::json_string(access) +
+        std::string lifetime = std::to_string(options_.access_token_lifetime.count());
+        std::string access_json = detail::json_string(access);
+        if (reject_field == "expires_in") {
+            lifetime = "-5"; // negative: the access token is unusable
+        } else if (!reject_field.empty()) {
+            access_json = "\"at-\\u0001-control\""; // a control byte: never a usable token
+        } else {
+            access_tokens_[access] = now + options_.access_token_lifetime;
+        }
+        std::string body = (reject_field == "missing" ? std::string("{\"access\":null")
+                                                      : "{\"access_token\":" + access_json) +
                            ",\"token_type\":\"bearer\",\"expires_in\":" +
                            (options_.expires_in_as_string ? "\"" + lifetime + "\"" : lifetime);
         if (!refresh_token.empty()) {
@@ -729,7 +819,7 @@ private:
         send_json(res, 200, body);
     }
 
-    void file_endpoint(const recorded_request& r, httplib::Response& res) {
+    void file_endpoint(const recorded_request& r, httplib::Response& res, bool create) {
         const auto auth = r.header("Authorization");
         constexpr std::string_view bearer = "Bearer ";
         bool ok = false;
@@ -742,6 +832,32 @@ private:
         if (!ok) {
             res.set_header("WWW-Authenticate", "Bearer error=\"invalid_token\"");
             send_json(res, 401, R"({"error":"invalid_token"})");
+            return;
+        }
+        std::optional<std::pair<int, std::string>> forced;
+        {
+            std::lock_guard lock(mutex_);
+            if (!file_faults_.empty()) {
+                forced = std::move(file_faults_.front());
+                file_faults_.pop_front();
+            }
+        }
+        if (forced) {
+            send_json(res, forced->first, forced->second);
+            return;
+        }
+        if (create) {
+            if (r.method != "POST") {
+                send_json(res, 405, R"({"error":"method_not_allowed"})");
+                return;
+            }
+            const auto type = r.header("Content-Type").value_or("");
+            if (type.rfind("application/json", 0) != 0) {
+                send_json(res, 415, R"({"error":"unsupported_media_type"})");
+                return;
+            }
+            send_json(res, 201,
+                      "{\"created\":true,\"bytes\":" + std::to_string(r.body.size()) + "}");
             return;
         }
         send_json(res, 200,
@@ -776,6 +892,7 @@ private:
             if (kind == "answer") {
                 f = fault::answer(static_cast<int>(number("status", 200)), r.body,
                                   r.param("content_type").value_or("application/json"));
+                f.retry_after = r.param("retry_after").value_or("");
             } else if (kind == "hang") {
                 f = fault::of(fault::kind::hang);
             } else if (kind == "oversize") {
@@ -790,6 +907,11 @@ private:
                 f = fault::of(fault::kind::omit_refresh_token);
             } else if (kind == "partial") {
                 f = fault::of(fault::kind::partial);
+            } else if (kind == "invalid_client") {
+                f = fault::of(fault::kind::invalid_client);
+            } else if (kind == "rotate_reject") {
+                f = fault::of(fault::kind::rotate_reject);
+                f.bad_field = r.param("bad").value_or("access_token");
             } else {
                 send_json(res, 400, R"({"error":"unknown fault kind"})");
                 return;
@@ -797,6 +919,10 @@ private:
             push_fault(std::move(f));
         } else if (what == "rotation") {
             set_rotation(number("enabled", 1) != 0);
+        } else if (what == "echo") {
+            set_echo(number("enabled", 1) != 0);
+        } else if (what == "file-fault") {
+            push_file_fault(static_cast<int>(number("status", 500)), r.body);
         } else if (what == "advance") {
             advance(std::chrono::seconds(number("seconds", 0)));
         } else if (what == "refresh-token") {
@@ -856,6 +982,8 @@ private:
     std::map<std::string, clock_time> access_tokens_;
     std::map<std::string, code_entry> codes_;
     std::deque<fault> faults_;
+    std::deque<std::pair<int, std::string>> file_faults_;
+    bool echo_ = false;
     std::vector<recorded_request> requests_;
     std::size_t oversize_written_ = 0;
     std::unique_ptr<httplib::Server> server_;
