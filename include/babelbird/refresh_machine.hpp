@@ -35,6 +35,8 @@
 ///   without one `next()` says `fail` with that error.
 #pragma once
 
+#include "babelbird/detail/compiler_check.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <memory>

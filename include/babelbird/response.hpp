@@ -18,6 +18,8 @@
 ///   enveloped token object.
 #pragma once
 
+#include "babelbird/detail/compiler_check.hpp"
+
 #include <simdjson.h>
 
 #include <bit>
