@@ -222,6 +222,24 @@ def case_versions_agree(tmp):
         raise Failure(f"versions differ: {versions}")
 
 
+def case_cxx20_check_first(tmp):
+    """Every public header (all but detail/) includes detail/compiler_check.hpp as
+    its first include, so that each of them, included alone below C++20, stops
+    with babelbird's own message (tests/compile_fail/below_cxx20.cpp checks the
+    message)."""
+    include = ROOT / "include"
+    wrong = []
+    for header in sorted(include.glob("babelbird/**/*.hpp")):
+        rel = header.relative_to(include).as_posix()
+        if rel.startswith("babelbird/detail/"):
+            continue
+        includes = re.findall(r"^\s*#\s*include\s*[<\"]([^>\"]+)[>\"]", header.read_text(), re.M)
+        if not includes or includes[0] != "babelbird/detail/compiler_check.hpp":
+            wrong.append(f"{rel} (first include: {includes[0] if includes else 'none'})")
+    if wrong:
+        raise Failure("the first include must be \"babelbird/detail/compiler_check.hpp\" in: " + ", ".join(wrong))
+
+
 CASES = {name[len("case_"):]: fn for name, fn in sorted(globals().items()) if name.startswith("case_")}
 
 
