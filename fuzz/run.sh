@@ -22,9 +22,12 @@ if [ -z "${FUZZ_TARGETS:-}" ]; then
 fi
 
 if [ ! -f "$build/build.ninja" ]; then
-  CXX=${CXX:-clang++} meson setup "$build" "$root" -Dfuzz=true -Dtests=false -Dcli=disabled \
-    -Dbench=false -Db_lundef=false >"$build.setup.log" 2>&1 ||
-    { cat "$build.setup.log"; echo "0 passed, 1 failed"; exit 1; }
+  # The setup log goes into the build directory once it exists (the work tree stays clean).
+  setup_log=$(mktemp)
+  CXX=${CXX:-clang++} meson setup "$build" "$root" -Dwarning_level=3 -Dwerror=true -Dfuzz=true -Dtests=false -Dcli=disabled \
+    -Dbench=false -Db_lundef=false >"$setup_log" 2>&1 ||
+    { cat "$setup_log"; rm -f "$setup_log"; echo "0 passed, 1 failed"; exit 1; }
+  mv "$setup_log" "$build/fuzz-setup.log"
 fi
 build_targets=()
 for t in $FUZZ_TARGETS; do build_targets+=("fuzz/fuzz_$t"); done

@@ -8,6 +8,8 @@
 /// others `%XX` upper-case, so a space is `%20` and '+' is `%2B`).
 #pragma once
 
+#include "babelbird/detail/compiler_check.hpp"
+
 #include <array>
 #include <cstddef>
 #include <optional>

@@ -9,6 +9,8 @@
 ///   the next `get()` refreshes, unless another caller already replaced it.
 #pragma once
 
+#include "babelbird/detail/compiler_check.hpp"
+
 #include <concepts>
 #include <cstddef>
 #include <string_view>

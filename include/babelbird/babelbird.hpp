@@ -23,6 +23,8 @@
 /// - `secret`, `secret_view`: redacted when printed, zeroed when destroyed.
 #pragma once
 
+#include "babelbird/detail/compiler_check.hpp"
+
 #include "babelbird/authorize.hpp"
 #include "babelbird/authorized_call.hpp"
 #include "babelbird/callback.hpp"

@@ -18,6 +18,8 @@
 /// - the code must be non-empty and header-safe (bytes 0x21-0x7E).
 #pragma once
 
+#include "babelbird/detail/compiler_check.hpp"
+
 #include <cstddef>
 #include <optional>
 #include <string>

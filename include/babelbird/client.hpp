@@ -3,6 +3,8 @@
 /// the answer, stamp absolute times.
 #pragma once
 
+#include "babelbird/detail/compiler_check.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <initializer_list>

@@ -2,6 +2,8 @@
 /// @brief The clock concept: time comes from an injected clock, so tests never sleep.
 #pragma once
 
+#include "babelbird/detail/compiler_check.hpp"
+
 #include <chrono>
 #include <concepts>
 #include <cstdint>

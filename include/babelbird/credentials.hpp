@@ -2,6 +2,8 @@
 /// @brief Client credentials and the `Authorization: Basic` value of the token endpoints.
 #pragma once
 
+#include "babelbird/detail/compiler_check.hpp"
+
 #include <string>
 #include <string_view>
 

@@ -5,6 +5,8 @@
 /// `babelbird::detail` (`base64_encode_to`, `percent_encode_to`, ...).
 #pragma once
 
+#include "babelbird/detail/compiler_check.hpp"
+
 #include <string>
 #include <string_view>
 

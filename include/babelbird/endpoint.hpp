@@ -2,6 +2,8 @@
 /// @brief The server's base URL (with optional context path) and its endpoint paths.
 #pragma once
 
+#include "babelbird/detail/compiler_check.hpp"
+
 #include <string>
 #include <string_view>
 

@@ -8,6 +8,8 @@
 /// code (RFC 6749 section 5.2). Errors never hold a secret, a token or a raw body.
 #pragma once
 
+#include "babelbird/detail/compiler_check.hpp"
+
 #include <cassert>
 #include <chrono>
 #include <cstddef>

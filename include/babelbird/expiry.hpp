@@ -21,6 +21,8 @@
 /// ends of `time_point`'s range instead of overflowing, for any input.
 #pragma once
 
+#include "babelbird/detail/compiler_check.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <limits>

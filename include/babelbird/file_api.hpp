@@ -5,6 +5,8 @@
 /// parsing (a JSON body is passed through as given).
 #pragma once
 
+#include "babelbird/detail/compiler_check.hpp"
+
 #include <cstddef>
 #include <optional>
 #include <span>

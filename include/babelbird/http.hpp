@@ -5,6 +5,8 @@
 /// transport and reads the `http_response` that comes back.
 #pragma once
 
+#include "babelbird/detail/compiler_check.hpp"
+
 #include <optional>
 #include <string>
 #include <string_view>

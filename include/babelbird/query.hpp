@@ -4,6 +4,8 @@
 /// serialisation, and the redirect-URI check. No I/O, no JSON.
 #pragma once
 
+#include "babelbird/detail/compiler_check.hpp"
+
 #include <cstddef>
 #include <span>
 #include <string>

@@ -60,6 +60,8 @@
 ///   server retired the refresh token it was sent, not the access token.
 #pragma once
 
+#include "babelbird/detail/compiler_check.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <memory>

@@ -2,6 +2,8 @@
 /// @brief Pure builders of the token-endpoint requests. No I/O, no JSON.
 #pragma once
 
+#include "babelbird/detail/compiler_check.hpp"
+
 #include <cstddef>
 #include <initializer_list>
 #include <string>

@@ -29,6 +29,8 @@
 ///   pointer selects an enveloped token object.
 #pragma once
 
+#include "babelbird/detail/compiler_check.hpp"
+
 #include <simdjson.h>
 
 #include <bit>

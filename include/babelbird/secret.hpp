@@ -3,6 +3,8 @@
 /// through the explicit, greppable `expose_secret()`.
 #pragma once
 
+#include "babelbird/detail/compiler_check.hpp"
+
 #include <cstddef>
 #include <iosfwd>
 #include <string>

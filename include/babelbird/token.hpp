@@ -3,6 +3,8 @@
 /// function returns (`token_grant`: the tokens with absolute expiry times).
 #pragma once
 
+#include "babelbird/detail/compiler_check.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>

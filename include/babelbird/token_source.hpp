@@ -68,6 +68,8 @@
 ///   running the hook).
 #pragma once
 
+#include "babelbird/detail/compiler_check.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>

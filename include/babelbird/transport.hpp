@@ -13,6 +13,8 @@
 /// @endcode
 #pragma once
 
+#include "babelbird/detail/compiler_check.hpp"
+
 #include <concepts>
 #include <type_traits>
 

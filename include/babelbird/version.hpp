@@ -2,6 +2,8 @@
 /// @brief The library version, as macros and as constants.
 #pragma once
 
+#include "babelbird/detail/compiler_check.hpp"
+
 #define BABELBIRD_VERSION_MAJOR 0
 #define BABELBIRD_VERSION_MINOR 1
 #define BABELBIRD_VERSION_PATCH 0

@@ -29,6 +29,22 @@
 /// - `secret`, `secret_view`: redacted when printed, zeroed when destroyed.
 
 
+// ---- begin babelbird/detail/compiler_check.hpp ----
+/// @file detail/compiler_check.hpp
+/// @brief Fails early, with one clear message, below C++20.
+///
+/// Every public header includes this first, so a C++17 build stops here with
+/// our message before any error about concepts or `std::span`. MSVC keeps
+/// `__cplusplus` at 199711L unless `/Zc:__cplusplus` is given; `_MSVC_LANG`
+/// carries its real language level.
+
+#if !((defined(__cplusplus) && __cplusplus >= 202002L) ||                                          \
+      (defined(_MSVC_LANG) && _MSVC_LANG >= 202002L))
+#error "babelbird needs C++20 or newer: compile with -std=c++20 (MSVC: /std:c++20)"
+#endif
+// ---- end babelbird/detail/compiler_check.hpp ----
+
+
 // ---- begin babelbird/authorize.hpp ----
 /// @file authorize.hpp
 /// @brief Authorization URLs: the browser login (`/api/authorize.do`) and the
@@ -38,6 +54,7 @@
 /// caller's extra parameters in the caller's order. Every name and value is
 /// percent-encoded as UTF-8 (RFC 3986 section 2.1: unreserved bytes kept, all
 /// others `%XX` upper-case, so a space is `%20` and '+' is `%2B`).
+
 
 #include <array>
 #include <cstddef>
@@ -210,6 +227,7 @@ constexpr bool is_valid_utf8(std::string_view s) noexcept {
 /// @file endpoint.hpp
 /// @brief The server's base URL (with optional context path) and its endpoint paths.
 
+
 #include <string>
 #include <string_view>
 
@@ -231,6 +249,7 @@ constexpr bool is_valid_utf8(std::string_view s) noexcept {
 /// went wrong (`errc`), *what to do next* (`error_class`), *where* it came from
 /// (`error_origin`) and, for server answers, the HTTP status and the OAuth error
 /// code (RFC 6749 section 5.2). Errors never hold a secret, a token or a raw body.
+
 
 #include <cassert>
 #include <chrono>
@@ -1103,6 +1122,7 @@ private:
 /// builders: the public `query_parameter` pair, its percent-encoded
 /// serialisation, and the redirect-URI check. No I/O, no JSON.
 
+
 #include <cstddef>
 #include <span>
 #include <string>
@@ -1581,6 +1601,7 @@ constexpr errc extra_parameters_error(std::span<const query_parameter> extra,
 /// @file requests.hpp
 /// @brief Pure builders of the token-endpoint requests. No I/O, no JSON.
 
+
 #include <cstddef>
 #include <initializer_list>
 #include <string>
@@ -1591,6 +1612,7 @@ constexpr errc extra_parameters_error(std::span<const query_parameter> extra,
 // ---- begin babelbird/credentials.hpp ----
 /// @file credentials.hpp
 /// @brief Client credentials and the `Authorization: Basic` value of the token endpoints.
+
 
 #include <string>
 #include <string_view>
@@ -1641,6 +1663,7 @@ inline void scrub(std::string& s) noexcept {
 /// @file secret.hpp
 /// @brief Types for secrets: redacted when printed, zeroed when destroyed, read only
 /// through the explicit, greppable `expose_secret()`.
+
 
 #include <cstddef>
 #include <iosfwd>
@@ -1960,6 +1983,7 @@ private:
 ///
 /// The library never does I/O: it hands an `http_request` to the caller's
 /// transport and reads the `http_response` that comes back.
+
 
 #include <optional>
 #include <string>
@@ -2454,6 +2478,7 @@ inline result<secret> build_authorize_jwt_url(const endpoint& server,
 /// - `p.invalidate(secret_view seen)` tells it the server rejected `seen`, so
 ///   the next `get()` refreshes, unless another caller already replaced it.
 
+
 #include <concepts>
 #include <cstddef>
 #include <string_view>
@@ -2467,6 +2492,7 @@ inline result<secret> build_authorize_jwt_url(const endpoint& server,
 /// path, UTF-8 query, optional JSON body, `Accept`) and `add_bearer`, which puts
 /// `Authorization: Bearer <access_token>` on any request. Pure: no I/O, no JSON
 /// parsing (a JSON body is passed through as given).
+
 
 #include <cstddef>
 #include <optional>
@@ -2680,6 +2706,7 @@ inline result<void> add_bearer(http_request& request, secret_view access_token) 
 ///     return babelbird::http_response{status, body, headers};
 /// };
 /// @endcode
+
 
 #include <concepts>
 #include <type_traits>
@@ -3038,6 +3065,7 @@ result<http_response> send_authorized(Transport&& transport, Provider&& provider
 ///   never copied into the error (they are free text that may echo input);
 /// - the code must be non-empty and header-safe (bytes 0x21-0x7E).
 
+
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -3253,6 +3281,7 @@ parse_callback_url(std::string_view url, std::optional<std::string_view> expecte
 /// @brief Client functions: build the request, call the caller's transport, parse
 /// the answer, stamp absolute times.
 
+
 #include <chrono>
 #include <cstdint>
 #include <initializer_list>
@@ -3265,6 +3294,7 @@ parse_callback_url(std::string_view url, std::optional<std::string_view> expecte
 // ---- begin babelbird/clock.hpp ----
 /// @file clock.hpp
 /// @brief The clock concept: time comes from an injected clock, so tests never sleep.
+
 
 #include <chrono>
 #include <concepts>
@@ -3334,6 +3364,7 @@ constexpr time_point add_seconds_saturating(time_point t, std::uint64_t seconds)
 /// lifetime is expired from `expires_at` on. Every computation saturates at the
 /// ends of `time_point`'s range instead of overflowing, for any input.
 
+
 #include <chrono>
 #include <cstdint>
 #include <limits>
@@ -3346,6 +3377,7 @@ constexpr time_point add_seconds_saturating(time_point t, std::uint64_t seconds)
 /// @file token.hpp
 /// @brief What a token endpoint answered (`token_response`) and what a client
 /// function returns (`token_grant`: the tokens with absolute expiry times).
+
 
 #include <chrono>
 #include <cstddef>
@@ -3769,6 +3801,7 @@ inline bool refresh_token_expired(const token_grant& grant, time_point now) noex
 ///   is tolerated;
 /// - the body is capped before parsing (1 MiB by default); an optional JSON
 ///   pointer selects an enveloped token object.
+
 
 #include <simdjson.h>
 
@@ -5522,6 +5555,7 @@ grant_result exchange_code(Transport&& transport, const client_credentials& cred
 /// The constant-expression forms that write into a caller's buffer live in
 /// `babelbird::detail` (`base64_encode_to`, `percent_encode_to`, ...).
 
+
 #include <string>
 #include <string_view>
 
@@ -5635,6 +5669,7 @@ inline std::string form_encode(std::string_view bytes) {
 ///   never sent again) and `salvaged()` hands the rescued grant out for
 ///   persisting. The current access token is kept until its own expiry: the
 ///   server retired the refresh token it was sent, not the access token.
+
 
 #include <chrono>
 #include <cstdint>
@@ -6084,6 +6119,7 @@ private:
 ///   `retry_persist()` of the same source (they wait for the refresh that is
 ///   running the hook).
 
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -6523,6 +6559,7 @@ private:
 // ---- begin babelbird/version.hpp ----
 /// @file version.hpp
 /// @brief The library version, as macros and as constants.
+
 
 #define BABELBIRD_VERSION_MAJOR 0
 #define BABELBIRD_VERSION_MINOR 1

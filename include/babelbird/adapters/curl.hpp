@@ -52,6 +52,8 @@
 /// handle: use one per thread.
 #pragma once
 
+#include "babelbird/detail/compiler_check.hpp"
+
 #include <curl/curl.h>
 
 #include <chrono>

@@ -56,6 +56,8 @@
 /// @warning This is a test server: plain HTTP, loopback only, tokens in memory.
 #pragma once
 
+#include "babelbird/detail/compiler_check.hpp"
+
 #include <httplib.h>
 
 #include <algorithm>
