@@ -7,6 +7,9 @@
 #include <concepts>
 #include <string>
 
+// A namespace per file: the unit tests are compiled as unity chunks.
+namespace test_authorize {
+
 using babelbird::errc;
 using babelbird::query_parameter;
 namespace ts = test_support;
@@ -222,3 +225,5 @@ TEST_CASE("JWT authorize URL: custom path") {
     CHECK(url->expose_secret() ==
           "https://disk.example.com/sso/jwt?response_type=code&client_id=c&jwt_token=J.W.T");
 }
+
+} // namespace test_authorize

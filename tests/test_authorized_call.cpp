@@ -8,6 +8,9 @@
 #include <string>
 #include <vector>
 
+// A namespace per file: the unit tests are compiled as unity chunks.
+namespace test_authorized_call {
+
 using babelbird::errc;
 namespace ts = test_support;
 
@@ -322,7 +325,7 @@ TEST_CASE("send_authorized: transport failures are returned, not retried") {
 
 TEST_CASE("send_authorized: a token that is not header-safe is refused before sending") {
     fake_provider provider;
-    provider.tokens = {"BAD TOKEN"};
+    provider.tokens = {"BAD TOKEN "}; // a trailing space cannot go into a header
     scripted_transport transport;
     const auto r = babelbird::send_authorized(transport, provider, request());
     REQUIRE_FALSE(r);
@@ -415,3 +418,5 @@ TEST_CASE("send_authorized: which answers reject the token (classification table
         }
     }
 }
+
+} // namespace test_authorized_call

@@ -9,6 +9,9 @@
 #include <type_traits>
 #include <utility>
 
+// A namespace per file: the unit tests are compiled as unity chunks.
+namespace test_callback {
+
 using babelbird::errc;
 using babelbird::error_class;
 namespace ts = test_support;
@@ -283,3 +286,5 @@ TEST_CASE("callback: the data comparison has no early exit (see the static_asser
     REQUIRE_FALSE(last);
     CHECK(first.error() == last.error());
 }
+
+} // namespace test_callback

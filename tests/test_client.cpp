@@ -5,6 +5,9 @@
 
 #include <chrono>
 
+// A namespace per file: the unit tests are compiled as unity chunks.
+namespace test_client {
+
 using namespace std::chrono_literals;
 namespace ts = test_support;
 
@@ -286,3 +289,5 @@ TEST_CASE("refresh: Retry-After on 429/503, an HTTP-date measured from the clock
     REQUIRE_FALSE(c);
     CHECK(c.error().retry_after() == 5s);
 }
+
+} // namespace test_client

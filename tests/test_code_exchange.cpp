@@ -7,6 +7,9 @@
 #include <chrono>
 #include <string>
 
+// A namespace per file: the unit tests are compiled as unity chunks.
+namespace test_code_exchange {
+
 using namespace std::chrono_literals;
 using babelbird::errc;
 namespace ts = test_support;
@@ -231,3 +234,5 @@ TEST_CASE("exchange_code: a refresh token in a rejected answer is salvaged") {
     REQUIRE_FALSE(none);
     CHECK_FALSE(none.salvaged());
 }
+
+} // namespace test_code_exchange

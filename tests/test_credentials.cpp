@@ -3,6 +3,9 @@
 
 #include <doctest/doctest.h>
 
+// A namespace per file: the unit tests are compiled as unity chunks.
+namespace test_credentials {
+
 using babelbird::basic_encoding;
 using babelbird::client_credentials;
 using babelbird::errc;
@@ -75,3 +78,5 @@ TEST_CASE("credentials: invalid input is a usage error before anything is built"
 TEST_CASE("credentials: a colon in the id is fine in rfc6749 mode") {
     CHECK(client_credentials::make("a:b", "s", basic_encoding::rfc6749));
 }
+
+} // namespace test_credentials

@@ -6,6 +6,9 @@
 
 #include <string>
 
+// A namespace per file: the unit tests are compiled as unity chunks.
+namespace test_encoding {
+
 namespace bd = babelbird::detail;
 
 namespace {
@@ -149,3 +152,5 @@ TEST_CASE("utf-8 validation is strict") {
 }
 static_assert(bd::is_valid_utf8("\xC3\xA9"));
 static_assert(!bd::is_valid_utf8("\xC0\x80"));
+
+} // namespace test_encoding

@@ -3,6 +3,9 @@
 
 #include <doctest/doctest.h>
 
+// A namespace per file: the unit tests are compiled as unity chunks.
+namespace test_endpoint {
+
 using babelbird::endpoint;
 using babelbird::errc;
 
@@ -98,3 +101,5 @@ TEST_CASE("endpoint: paths default to the documented ones and can be changed") {
         CHECK(r.error().code() == errc::invalid_path);
     }
 }
+
+} // namespace test_endpoint

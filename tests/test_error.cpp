@@ -5,6 +5,9 @@
 
 #include <system_error>
 
+// A namespace per file: the unit tests are compiled as unity chunks.
+namespace test_error {
+
 using babelbird::errc;
 namespace ts = test_support;
 
@@ -211,3 +214,5 @@ TEST_CASE("no error message contains a secret, token or body text") {
         }
     }
 }
+
+} // namespace test_error

@@ -9,6 +9,9 @@
 #include <limits>
 #include <optional>
 
+// A namespace per file: the unit tests are compiled as unity chunks.
+namespace test_expiry {
+
 using namespace std::chrono_literals;
 using babelbird::time_point;
 using babelbird::token_state;
@@ -203,3 +206,5 @@ TEST_CASE("expiry: refresh() stamps times through the same policy functions") {
     const auto w = babelbird::expiry_window_for(grant->issued_at, grant->expires_at, policy);
     CHECK(w.state_at(clock.at + 29s) == token_state::refresh_soon);
 }
+
+} // namespace test_expiry

@@ -1,5 +1,5 @@
 // The hostile-input corpus: every body in tests/hostile/ with its status gives
-// exactly the outcome its manifest row names (DESIGN.md policies), and no
+// exactly the outcome its manifest row names (docs/design.md policies), and no
 // error message carries a byte of the body.
 #include "hostile_corpus.hpp"
 #include "support.hpp"
@@ -7,6 +7,9 @@
 #include <doctest/doctest.h>
 
 #include <map>
+
+// A namespace per file: the unit tests are compiled as unity chunks.
+namespace test_hostile {
 
 namespace ts = test_support;
 
@@ -59,3 +62,5 @@ TEST_CASE("hostile corpus: each entry maps to its exact class and code") {
         MESSAGE(code << ": " << count);
     }
 }
+
+} // namespace test_hostile

@@ -3,6 +3,9 @@
 
 #include <doctest/doctest.h>
 
+// A namespace per file: the unit tests are compiled as unity chunks.
+namespace test_http {
+
 TEST_CASE("http_request: header lookup ignores letter case") {
     babelbird::http_request r("GET", "https://h/x", {{"Content-Type", "text/plain"}});
     CHECK(r.header("content-type") == std::optional<std::string_view>("text/plain"));
@@ -53,3 +56,5 @@ TEST_CASE("transport concept: which callables qualify") {
     REQUIRE(answered);
     CHECK(answered->status == 0);
 }
+
+} // namespace test_http

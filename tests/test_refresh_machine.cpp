@@ -7,6 +7,9 @@
 #include <chrono>
 #include <string>
 
+// A namespace per file: the unit tests are compiled as unity chunks.
+namespace test_refresh_machine {
+
 using namespace std::chrono_literals;
 using babelbird::refresh_action;
 using babelbird::token_state;
@@ -323,8 +326,11 @@ TEST_CASE("refresh_machine: an OAuth error text that echoes a sent secret is dro
 TEST_CASE("token_seed: validation") {
     CHECK(babelbird::token_seed::from_refresh_token(babelbird::secret_view("")).error().code() ==
           babelbird::errc::empty_value);
-    CHECK(babelbird::token_seed::from_refresh_token(babelbird::secret_view("a b")).error().code() ==
-          babelbird::errc::token_not_header_safe);
+    // RFC 6749 A.17: a refresh token is 1*VSCHAR, inner and outer spaces included.
+    CHECK(babelbird::token_seed::from_refresh_token(babelbird::secret_view(" a b ")));
+    CHECK(babelbird::token_seed::from_refresh_token(babelbird::secret_view("a\xC3\xA9"))
+              .error()
+              .code() == babelbird::errc::token_not_header_safe);
     CHECK(
         babelbird::token_seed::from_refresh_token(babelbird::secret_view("a\nb")).error().code() ==
         babelbird::errc::control_character);
@@ -335,7 +341,9 @@ TEST_CASE("token_seed: validation") {
     CHECK(with_expiry->grant().access_token.empty());
 
     CHECK(babelbird::token_seed::from_grant({}).error().code() == babelbird::errc::empty_value);
-    CHECK(babelbird::token_seed::from_grant(ts::stored_grant("A B", "R", t0, 1h)).error().code() ==
+    // An access token goes into a header: inner spaces only (RFC 6749 A.12).
+    CHECK(babelbird::token_seed::from_grant(ts::stored_grant("A B", "R S", t0, 1h)));
+    CHECK(babelbird::token_seed::from_grant(ts::stored_grant("A ", "R", t0, 1h)).error().code() ==
           babelbird::errc::token_not_header_safe);
     CHECK(babelbird::token_seed::from_grant(ts::stored_grant("A", "R\r", t0, 1h)).error().code() ==
           babelbird::errc::control_character);
@@ -554,7 +562,7 @@ TEST_CASE("refresh_machine: expires_in 0 gives a retry error until min_refresh_i
     // ... but its token is never reported usable.
     CHECK_FALSE(m.usable_at(t0));
     REQUIRE(m.failure());
-    CHECK(m.failure()->code() == babelbird::errc::invalid_expires_in);
+    CHECK(m.failure()->code() == babelbird::errc::token_lifetime_too_short);
     CHECK(m.failure()->kind() == babelbird::error_class::retry);
     CHECK(m.failure()->http_status() == 200);
     CHECK_FALSE(m.blocked());
@@ -577,7 +585,7 @@ TEST_CASE(
     REQUIRE(m.complete(ts::token_answer("A1", "R1", 40), t0));
     CHECK(m.usable_at(t0));
     REQUIRE(m.failure()); // it stops being usable before the next refresh may start
-    CHECK(m.failure()->code() == babelbird::errc::invalid_expires_in);
+    CHECK(m.failure()->code() == babelbird::errc::token_lifetime_too_short);
     CHECK(m.state_at(t0 + 10s) == token_state::refresh_soon);
     CHECK(m.next(t0 + 10s) == refresh_action::use_current); // not yet: 30 s apart
     CHECK(m.next(t0 + 20s - 1ns) == refresh_action::use_current);
@@ -615,7 +623,7 @@ TEST_CASE(
     REQUIRE(m.complete(ts::token_answer("A1", "R1", 0), t0));
     CHECK_FALSE(m.usable_at(t0));
     REQUIRE(m.failure()); // it arrived expired: the reason a driver reports
-    CHECK(m.failure()->code() == babelbird::errc::invalid_expires_in);
+    CHECK(m.failure()->code() == babelbird::errc::token_lifetime_too_short);
     CHECK(m.next(t0) == refresh_action::refresh);
 }
 
@@ -712,3 +720,5 @@ TEST_CASE("refresh_machine: a salvage keeps a rejected token rejected; reset() f
     CHECK_FALSE(m.salvaged());
     CHECK(m.current()->refresh_token.expose_secret() == "R9");
 }
+
+} // namespace test_refresh_machine

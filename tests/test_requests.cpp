@@ -3,6 +3,9 @@
 
 #include <doctest/doctest.h>
 
+// A namespace per file: the unit tests are compiled as unity chunks.
+namespace test_requests {
+
 namespace ts = test_support;
 
 TEST_CASE("refresh request: exact bytes") {
@@ -112,3 +115,5 @@ TEST_CASE("refresh request: header values never contain CR, LF or NUL") {
     }
     CHECK_FALSE(babelbird::detail::has_control(r->url));
 }
+
+} // namespace test_requests

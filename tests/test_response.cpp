@@ -6,6 +6,9 @@
 
 #include <string>
 
+// A namespace per file: the unit tests are compiled as unity chunks.
+namespace test_response {
+
 using babelbird::errc;
 using babelbird::error_class;
 namespace ts = test_support;
@@ -763,3 +766,5 @@ TEST_CASE("json_unescape: escapes, UTF-8 and surrogates (RFC 8259 section 7)") {
     }
     static_assert(json_unescape("abc", nullptr) == 3);
 }
+
+} // namespace test_response

@@ -7,6 +7,9 @@
 #include <sstream>
 #include <vector>
 
+// A namespace per file: the unit tests are compiled as unity chunks.
+namespace test_secret {
+
 namespace {
 /// An allocator that, on deallocation, records the bytes it is handed back.
 /// The storage is inspected *before* it is freed, so there is no use-after-free.
@@ -82,3 +85,5 @@ TEST_CASE("constant_time_equals compares bytes, not prefixes") {
 }
 static_assert(babelbird::constant_time_equals("same", "same"));
 static_assert(!babelbird::constant_time_equals("same", "samf"));
+
+} // namespace test_secret

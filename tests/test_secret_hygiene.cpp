@@ -173,6 +173,9 @@ void operator delete[](void* p, const std::nothrow_t&) noexcept {
     release(p);
 }
 
+// A namespace per file: the unit tests are compiled as unity chunks.
+namespace test_secret_hygiene {
+
 // --- secret values -------------------------------------------------------------------------------
 namespace {
 
@@ -590,3 +593,5 @@ TEST_CASE("secret hygiene: simdjson's own buffers never receive a token") {
         w.stop();
     }
 }
+
+} // namespace test_secret_hygiene

@@ -13,6 +13,9 @@
 #include <thread>
 #include <vector>
 
+// A namespace per file: the unit tests are compiled as unity chunks.
+namespace test_token_source {
+
 using namespace std::chrono_literals;
 using babelbird::token_state;
 namespace ts = test_support;
@@ -397,8 +400,8 @@ TEST_CASE("token_source: waiters share the one refresh in flight and its outcome
                 CHECK(r->access_token().expose_secret() == "A2");
             } else {
                 REQUIRE_FALSE(r);
-                CHECK(r.error().code() ==
-                      (kind == 1 ? babelbird::errc::timeout : babelbird::errc::invalid_expires_in));
+                CHECK(r.error().code() == (kind == 1 ? babelbird::errc::timeout
+                                                     : babelbird::errc::token_lifetime_too_short));
                 CHECK(r.error().is_retryable());
             }
         }
@@ -493,7 +496,7 @@ TEST_CASE("token_source: tiny lifetimes: no refresh storm, never an expired toke
                 CHECK(now < babelbird::expiry_window_for(g.issued_at, g.expires_at).usable_until);
             } else {
                 ++refused;
-                CHECK(got.error().code() == babelbird::errc::invalid_expires_in);
+                CHECK(got.error().code() == babelbird::errc::token_lifetime_too_short);
                 CHECK(got.error().is_retryable());
                 CHECK(ts::remember(got.error()).find('A') == std::string::npos);
             }
@@ -529,9 +532,9 @@ TEST_CASE("token_source: tiny lifetimes: the interval is an option; invalidate()
     source_t source(script_ref{&transport}, ts::credentials(), ts::server(), refresh_seed("R0"),
                     options, ts::clock_ref{&clock});
     transport.then_answer(ts::token_answer("A1", "R1", 0));
-    CHECK(source.get().error().code() == babelbird::errc::invalid_expires_in);
+    CHECK(source.get().error().code() == babelbird::errc::token_lifetime_too_short);
     clock.at = t0 + 4s;
-    CHECK(source.get().error().code() == babelbird::errc::invalid_expires_in);
+    CHECK(source.get().error().code() == babelbird::errc::token_lifetime_too_short);
     CHECK(transport.calls() == 1);
     clock.at = t0 + 5s;
     transport.then_answer(ts::token_answer("A2", "R2", 3600));
@@ -741,3 +744,5 @@ TEST_CASE("token_source: a 429/503 with Retry-After: no refresh before it (end t
         CHECK(transport.sent == std::vector<std::string>{"R0", "R0"});
     }
 }
+
+} // namespace test_token_source

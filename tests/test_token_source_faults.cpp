@@ -11,6 +11,9 @@
 #include <string>
 #include <vector>
 
+// A namespace per file: the unit tests are compiled as unity chunks.
+namespace test_token_source_faults {
+
 using namespace std::chrono_literals;
 namespace ts = test_support;
 
@@ -254,7 +257,7 @@ TEST_CASE("faults: a slow answer is stamped from the reading before sending") {
     // but the grant is adopted, stored and stamped from the reading before sending.
     const auto got = r.source.get();
     REQUIRE_FALSE(got);
-    CHECK(got.error().code() == babelbird::errc::invalid_expires_in);
+    CHECK(got.error().code() == babelbird::errc::token_lifetime_too_short);
     CHECK(got.error().is_retryable());
     CHECK(r.stored.back() == "R2");
     const auto current = r.source.current();
@@ -360,3 +363,5 @@ TEST_CASE("faults: a hook that throws on a salvaged token: state stays consisten
     CHECK(transport.sent == std::vector<std::string>{"R0", "R1"});
 }
 #endif
+
+} // namespace test_token_source_faults

@@ -25,7 +25,7 @@
 #include "babelbird/requests.hpp"
 #include "babelbird/secret.hpp"
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// The browser authorization (RFC 6749 section 4.1.1).
 /// @warning All members are views: they must outlive the builder call.
@@ -194,4 +194,4 @@ inline result<secret> build_authorize_jwt_url(const endpoint& server,
         [&](char* w) { detail::write_url(w, server.base_url(), path, documented, params.extra); });
 }
 
-} // namespace babelbird
+} // namespace babelbird::inline v1

@@ -24,7 +24,7 @@
 #include "babelbird/secret.hpp"
 #include "babelbird/transport.hpp"
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 namespace detail {
 template <class T>
@@ -313,4 +313,4 @@ result<http_response> send_authorized(Transport&& transport, Provider&& provider
     }
 }
 
-} // namespace babelbird
+} // namespace babelbird::inline v1

@@ -32,7 +32,7 @@
 #include "babelbird/error.hpp"
 #include "babelbird/secret.hpp"
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// How a callback query is decoded.
 struct callback_options {
@@ -233,4 +233,4 @@ parse_callback_url(std::string_view url, std::optional<std::string_view> expecte
                                 expected_data, options);
 }
 
-} // namespace babelbird
+} // namespace babelbird::inline v1

@@ -25,7 +25,7 @@
 #include "babelbird/token.hpp"
 #include "babelbird/transport.hpp"
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// Options of the client functions.
 struct client_options {
@@ -242,4 +242,4 @@ grant_result exchange_code(Transport&& transport, const client_credentials& cred
     }
 }
 
-} // namespace babelbird
+} // namespace babelbird::inline v1

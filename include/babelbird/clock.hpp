@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <limits>
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// Wall-clock instants (expiry times are printed as RFC 3339 UTC).
 using time_point = std::chrono::system_clock::time_point;
@@ -46,4 +46,4 @@ constexpr time_point add_seconds_saturating(time_point t, std::uint64_t seconds)
 }
 } // namespace detail
 
-} // namespace babelbird
+} // namespace babelbird::inline v1

@@ -15,7 +15,7 @@
 #include "babelbird/error.hpp"
 #include "babelbird/secret.hpp"
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// How the client id and secret become the Basic credentials.
 enum class basic_encoding {
@@ -127,4 +127,4 @@ private:
     basic_encoding encoding_;
 };
 
-} // namespace babelbird
+} // namespace babelbird::inline v1

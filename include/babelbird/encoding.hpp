@@ -14,7 +14,7 @@
 #include "babelbird/detail/percent.hpp"
 #include "babelbird/error.hpp"
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// Base64 with padding (RFC 4648 section 4). One allocation.
 inline std::string base64_encode(std::string_view bytes) {
@@ -59,4 +59,4 @@ inline std::string form_encode(std::string_view bytes) {
     return out;
 }
 
-} // namespace babelbird
+} // namespace babelbird::inline v1

@@ -11,7 +11,7 @@
 #include "babelbird/detail/url.hpp"
 #include "babelbird/error.hpp"
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// Endpoint paths, relative to the base URL. Deployments may move them.
 struct endpoint_paths {
@@ -82,4 +82,4 @@ private:
     endpoint_paths paths_;
 };
 
-} // namespace babelbird
+} // namespace babelbird::inline v1

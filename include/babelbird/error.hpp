@@ -22,7 +22,7 @@
 #include <type_traits>
 #include <utility>
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// What the caller should do next.
 enum class error_class : std::uint8_t {
@@ -109,6 +109,9 @@ enum class errc : std::uint8_t {
     invalid_percent_encoding, ///< a '%' is not followed by two hex digits
     // The transport could not trust the server (class configuration, origin transport).
     tls_verification_failed, ///< the server's TLS certificate or host name did not verify
+    // The lifecycle's "tiny lifetimes" policy (class retry, origin server).
+    token_lifetime_too_short, ///< the new access token stops being usable before the next
+                              ///< refresh may start (`min_refresh_interval`)
 };
 
 /// A fixed description of an error code; never contains caller or server data.
@@ -194,6 +197,8 @@ constexpr std::string_view describe(errc code) noexcept {
         return "a value has an invalid percent-escape";
     case errc::tls_verification_failed:
         return "the server's TLS certificate could not be verified";
+    case errc::token_lifetime_too_short:
+        return "the new access token expires before the next refresh is allowed";
     }
     return "unknown error";
 }
@@ -609,7 +614,7 @@ private:
     bool has_value_ = true;
 };
 
-} // namespace babelbird
+} // namespace babelbird::inline v1
 
 template <>
 struct std::is_error_code_enum<babelbird::errc> : std::true_type {};

@@ -33,7 +33,7 @@
 #include "babelbird/clock.hpp"
 #include "babelbird/token.hpp"
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// The state of an access token at an instant.
 enum class token_state : std::uint8_t {
@@ -219,4 +219,4 @@ inline bool refresh_token_expired(const token_grant& grant, time_point now) noex
     return grant.refresh_expires_at.has_value() && now >= *grant.refresh_expires_at;
 }
 
-} // namespace babelbird
+} // namespace babelbird::inline v1

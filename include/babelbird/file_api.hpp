@@ -25,7 +25,7 @@
 #include "babelbird/requests.hpp"
 #include "babelbird/secret.hpp"
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// The `Content-Type` of a JSON body.
 inline constexpr std::string_view json_content_type = "application/json; charset=utf-8";
@@ -191,12 +191,12 @@ inline result<http_request> build_file_api_request(const endpoint& server,
 /// `request`, replacing any `Authorization` header it had; the replaced values
 /// are zeroed first.
 /// @returns `empty_value`, `control_character` or `token_not_header_safe`
-/// (class `usage`) for a token that is not a non-empty run of bytes
-/// 0x21-0x7E; the request is then left unchanged.
+/// (class `usage`) for a token that is not VSCHAR (0x20-0x7E) without leading
+/// or trailing space (RFC 6749 appendix A.12); the request is then left unchanged.
 /// @warning The request now carries the token: it zeros it when destroyed,
 /// but do not log its headers.
 inline result<void> add_bearer(http_request& request, secret_view access_token) {
-    if (auto ok = detail::check_token_input(access_token.expose_secret()); !ok) {
+    if (auto ok = detail::check_access_token_input(access_token.expose_secret()); !ok) {
         return ok;
     }
     constexpr std::string_view scheme = "Bearer ";
@@ -213,4 +213,4 @@ inline result<void> add_bearer(http_request& request, secret_view access_token) 
     return {};
 }
 
-} // namespace babelbird
+} // namespace babelbird::inline v1

@@ -16,7 +16,7 @@
 #include "babelbird/detail/ascii.hpp"
 #include "babelbird/detail/secure_zero.hpp"
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// One header field. Names compare case-insensitively (RFC 9110 section 5.1).
 struct http_header {
@@ -154,4 +154,4 @@ private:
     }
 };
 
-} // namespace babelbird
+} // namespace babelbird::inline v1

@@ -16,7 +16,7 @@
 #include "babelbird/detail/utf8.hpp"
 #include "babelbird/error.hpp"
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// One query parameter given by the caller. Name and value are both
 /// percent-encoded (RFC 3986 section 2.1, unreserved bytes kept, UTF-8) when a
@@ -194,4 +194,4 @@ constexpr errc extra_parameters_error(std::span<const query_parameter> extra,
 
 } // namespace detail
 
-} // namespace babelbird
+} // namespace babelbird::inline v1

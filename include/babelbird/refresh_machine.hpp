@@ -46,10 +46,8 @@
 ///   server that sends `expires_in: 0` (or anything below the skew margin)
 ///   cannot cause a refresh storm. In between, an expired token is never
 ///   reported usable: `next()` says `fail`, and `failure()` holds
-///   `errc::invalid_expires_in` with class `retry` (origin `server`, the
-///   status of the answer): "the token the server issued stops being usable
-///   before the next refresh may start" (the `expires_in` it sent cannot be
-///   used; error.hpp has no narrower code). Only `invalidate()` (the server
+///   `errc::token_lifetime_too_short` with class `retry` (origin `server`, the
+///   status of the answer). Only `invalidate()` (the server
 ///   rejected the token) skips this interval: that is a fresh signal from the
 ///   server, not the clock; retry backoff still applies.
 /// - Nothing lost: when a refresh fails but the answer carried a new refresh
@@ -80,7 +78,7 @@
 #include "babelbird/token.hpp"
 #include "babelbird/transport.hpp"
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// Where a token source or refresh machine starts: a stored refresh token (the
 /// first use refreshes) or a whole stored grant (its access token is used while
@@ -90,11 +88,12 @@ public:
     /// A seed without an access token.
     /// @param refresh_expires_at the stored token's expiry, if known
     /// @returns `errc::empty_value`, `errc::control_character` or
-    /// `errc::token_not_header_safe` (class `usage`) for a bad token.
+    /// `errc::token_not_header_safe` (class `usage`) for a token that is not
+    /// 1*VSCHAR (RFC 6749 appendix A.17: spaces allowed, control bytes never).
     static result<token_seed>
     from_refresh_token(secret_view refresh_token,
                        std::optional<time_point> refresh_expires_at = {}) {
-        if (auto ok = detail::check_token_input(refresh_token.expose_secret()); !ok) {
+        if (auto ok = detail::check_refresh_token_input(refresh_token.expose_secret()); !ok) {
             return ok.error();
         }
         token_grant grant;
@@ -108,16 +107,23 @@ public:
     /// accepted (the grant is used until it expires; the refresh then fails with
     /// `errc::empty_value`, class `usage`).
     /// @returns `errc::empty_value` when both tokens are empty; the errors of
-    /// `from_refresh_token` for a non-empty token that is not header-safe.
+    /// `from_refresh_token` for a refresh token that is not 1*VSCHAR, and for an
+    /// access token that is not VSCHAR without leading or trailing space (it
+    /// goes into a header; RFC 6749 appendix A.12).
     static result<token_seed> from_grant(token_grant grant) {
         if (grant.access_token.empty() && grant.refresh_token.empty()) {
             return error::usage(errc::empty_value);
         }
-        for (const secret* s : {&grant.access_token, &grant.refresh_token}) {
-            if (!s->empty()) {
-                if (auto ok = detail::check_token_input(s->expose_secret()); !ok) {
-                    return ok.error();
-                }
+        if (!grant.access_token.empty()) {
+            if (auto ok = detail::check_access_token_input(grant.access_token.expose_secret());
+                !ok) {
+                return ok.error();
+            }
+        }
+        if (!grant.refresh_token.empty()) {
+            if (auto ok = detail::check_refresh_token_input(grant.refresh_token.expose_secret());
+                !ok) {
+                return ok.error();
             }
         }
         return token_seed(std::move(grant));
@@ -195,7 +201,7 @@ public:
     bool in_flight() const noexcept { return in_flight_; }
     /// The remembered failure: the blocking one, the last transient one, or
     /// after a success whose token stops being usable before the next refresh
-    /// may start, `errc::invalid_expires_in` (class `retry`; see the file comment).
+    /// may start, `errc::token_lifetime_too_short` (class `retry`; see the file comment).
     const std::optional<error>& failure() const noexcept { return failure_; }
     /// Whether a `reauthorize`, `configuration` or `usage` failure stops further
     /// refreshes until `reset()`.
@@ -289,7 +295,7 @@ public:
     /// - A new grant whose token is already unusable at `completed_at`, or stops
     ///   being usable before `refresh_not_before()`, is still returned (persist
     ///   it: its refresh token may be new) and `failure()` then holds
-    ///   `errc::invalid_expires_in` (class `retry`): check `next()` or
+    ///   `errc::token_lifetime_too_short` (class `retry`): check `next()` or
     ///   `usable_at()` before handing its access token out.
     /// - On an error with a salvaged refresh token, `salvaged()` holds it and
     ///   `current()` keeps its access token with the new refresh token.
@@ -323,7 +329,7 @@ public:
         if (window_.usable_until <= ended_at || window_.usable_until < refresh_not_before_) {
             // docs/design.md, "tiny lifetimes": never hand out an expired token,
             // never refresh again before min_refresh_interval.
-            failure_ = error::server(errc::invalid_expires_in, error_class::retry,
+            failure_ = error::server(errc::token_lifetime_too_short, error_class::retry,
                                      response ? response->status : 0);
         }
         return current_;
@@ -448,4 +454,4 @@ private:
     bool blocked_ = false;
 };
 
-} // namespace babelbird
+} // namespace babelbird::inline v1

@@ -19,7 +19,7 @@
 #include "babelbird/query.hpp"
 #include "babelbird/secret.hpp"
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 namespace detail {
 
@@ -65,57 +65,40 @@ inline std::vector<http_header> token_endpoint_headers(const client_credentials&
     return headers;
 }
 
-/// A code or JWT as input: non-empty and header-safe (bytes 0x21-0x7E).
+/// A token as input: non-empty, no control byte, and `well_formed(token)`.
 /// @returns `errc::empty_value`, `errc::control_character` (C0 or DEL) or
-/// `errc::token_not_header_safe`, class `usage`.
-inline result<void> check_token_input(std::string_view token) {
+/// `errc::token_not_header_safe` (what `well_formed` refuses), class `usage`.
+inline result<void> check_token_shape(std::string_view token,
+                                      bool (*well_formed)(std::string_view)) {
     if (token.empty()) {
         return error::usage(errc::empty_value);
     }
     if (has_control(token)) {
         return error::usage(errc::control_character);
     }
-    if (!is_header_safe_token(token)) {
+    if (!well_formed(token)) {
         return error::usage(errc::token_not_header_safe);
     }
     return {};
+}
+
+/// A code or JWT as input: header-safe (bytes 0x21-0x7E); see `check_token_shape`.
+inline result<void> check_token_input(std::string_view token) {
+    return check_token_shape(token, [](std::string_view t) { return is_header_safe_token(t); });
 }
 
 /// A refresh token as input: 1*VSCHAR, spaces allowed (RFC 6749 appendix
 /// A.17, docs/design.md "Policies"); it travels percent-encoded in the query.
-/// Control bytes never. Accepts every refresh token the parser accepts.
-/// @returns `errc::empty_value`, `errc::control_character` or
-/// `errc::token_not_header_safe` (a byte above 0x7E), class `usage`.
+/// Accepts every refresh token the parser accepts; see `check_token_shape`.
 inline result<void> check_refresh_token_input(std::string_view token) {
-    if (token.empty()) {
-        return error::usage(errc::empty_value);
-    }
-    if (has_control(token)) {
-        return error::usage(errc::control_character);
-    }
-    if (!is_refresh_token(token)) {
-        return error::usage(errc::token_not_header_safe);
-    }
-    return {};
+    return check_token_shape(token, [](std::string_view t) { return is_refresh_token(t); });
 }
 
 /// An access token as input: 1*VSCHAR without a leading or trailing space
-/// (RFC 6749 appendix A.12; it goes into a header). Control bytes never.
-/// Accepts every access token the parser accepts.
-/// @returns `errc::empty_value`, `errc::control_character` or
-/// `errc::token_not_header_safe` (a byte above 0x7E or an outer space),
-/// class `usage`.
+/// (RFC 6749 appendix A.12; it goes into a header). Accepts every access token
+/// the parser accepts; see `check_token_shape`.
 inline result<void> check_access_token_input(std::string_view token) {
-    if (token.empty()) {
-        return error::usage(errc::empty_value);
-    }
-    if (has_control(token)) {
-        return error::usage(errc::control_character);
-    }
-    if (!is_access_token(token)) {
-        return error::usage(errc::token_not_header_safe);
-    }
-    return {};
+    return check_token_shape(token, [](std::string_view t) { return is_access_token(t); });
 }
 
 } // namespace detail
@@ -178,4 +161,4 @@ inline result<http_request> build_code_exchange_request(const client_credentials
     return request;
 }
 
-} // namespace babelbird
+} // namespace babelbird::inline v1

@@ -56,7 +56,7 @@
 #include "babelbird/token.hpp"
 #include "babelbird/token_response_result.hpp"
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// The JSON names of the response fields; deployments may rename them.
 /// @warning The views must outlive every parse that uses them.
@@ -1207,4 +1207,4 @@ inline token_response_result parse_token_response(const http_response& response,
     return parsed;
 }
 
-} // namespace babelbird
+} // namespace babelbird::inline v1

@@ -8,10 +8,12 @@
 /// values, only which field was affected, so they are safe to log.
 #pragma once
 
+#include "babelbird/detail/compiler_check.hpp"
+
 #include <cstdint>
 #include <string_view>
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// A bitmask of the adjustments the parser made to an accepted answer (or to
 /// the part it salvaged from a rejected one). `none` when the answer was clean.
@@ -68,4 +70,4 @@ constexpr std::string_view to_string(response_warnings flag) noexcept {
     }
 }
 
-} // namespace babelbird
+} // namespace babelbird::inline v1

@@ -3,6 +3,8 @@
 /// client to wait, from a 429/503 (or another retry-class) answer.
 #pragma once
 
+#include "babelbird/detail/compiler_check.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -14,7 +16,7 @@
 #include "babelbird/error.hpp"
 #include "babelbird/http.hpp"
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// The delay a `Retry-After` value asks for.
 ///
@@ -89,4 +91,4 @@ inline void add_retry_after(error& e, const http_response& response,
 
 } // namespace detail
 
-} // namespace babelbird
+} // namespace babelbird::inline v1

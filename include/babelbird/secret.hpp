@@ -13,7 +13,7 @@
 
 #include "babelbird/detail/secure_zero.hpp"
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// What a secret prints as.
 inline constexpr std::string_view redacted_text = "[redacted]";
@@ -200,4 +200,4 @@ private:
 /// The secret type used throughout the library.
 using secret = basic_secret<>;
 
-} // namespace babelbird
+} // namespace babelbird::inline v1

@@ -17,7 +17,7 @@
 #include "babelbird/response_warnings.hpp"
 #include "babelbird/secret.hpp"
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 namespace detail {
 struct token_response_builder;
@@ -135,4 +135,4 @@ struct token_grant {
     response_warnings warnings = response_warnings::none;
 };
 
-} // namespace babelbird
+} // namespace babelbird::inline v1

@@ -4,6 +4,8 @@
 /// rejected answer.
 #pragma once
 
+#include "babelbird/detail/compiler_check.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <utility>
@@ -13,7 +15,7 @@
 #include "babelbird/secret.hpp"
 #include "babelbird/token.hpp"
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// The parsed answer, or an error and possibly a salvaged refresh token.
 ///
@@ -58,4 +60,4 @@ private:
     response_warnings salvaged_warnings_ = response_warnings::none;
 };
 
-} // namespace babelbird
+} // namespace babelbird::inline v1

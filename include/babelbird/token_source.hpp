@@ -39,7 +39,7 @@
 ///   `get()` never returns a token that is expired at the reading it took. A
 ///   refresh whose token arrives already expired gives every caller of that
 ///   flight (the one that ran it and all waiters) the same error,
-///   `errc::invalid_expires_in` with class `retry`; so does `get()` until the
+///   `errc::token_lifetime_too_short` with class `retry`; so does `get()` until the
 ///   interval has passed. `invalidate()` skips the interval.
 /// - Nothing lost (docs/design.md, "Policies"): when a refresh fails but the
 ///   answer carried a new refresh token, the source adopts it (the next refresh
@@ -92,7 +92,7 @@
 #include "babelbird/token.hpp"
 #include "babelbird/transport.hpp"
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// A cheap, copyable reference to one immutable grant. It keeps the grant alive
 /// (and its secrets in memory) while any copy exists.
@@ -179,7 +179,7 @@ public:
     /// @returns the error of the refresh that was needed: `reauthorize` (the
     /// user must authorize again; remembered until `reset()`), `configuration`
     /// (fix the client's settings; remembered until `reset()`), `retry` (try
-    /// later; remembered for the backoff; `errc::invalid_expires_in` when the
+    /// later; remembered for the backoff; `errc::token_lifetime_too_short` when the
     /// server's token lifetime is too short to use and `min_refresh_interval`
     /// has not passed), `protocol`, or `usage` (the seed cannot be sent).
     result<token_handle> get() {
@@ -345,7 +345,7 @@ private:
                 if (expiry_window_for(g.issued_at, g.expires_at, machine_.options().expiry)
                         .state_at(now) == token_state::expired) {
                     return machine_.failure().value_or(
-                        error::server(errc::invalid_expires_in, error_class::retry, 0));
+                        error::server(errc::token_lifetime_too_short, error_class::retry, 0));
                 }
             }
             return f->outcome;
@@ -471,7 +471,7 @@ private:
                 f.outcome = handle_of(snap);
             } else {
                 f.outcome = machine_.failure().value_or(
-                    error::server(errc::invalid_expires_in, error_class::retry, 0));
+                    error::server(errc::token_lifetime_too_short, error_class::retry, 0));
             }
         }
         publish(std::move(snap));
@@ -513,4 +513,4 @@ private:
     std::atomic<bool> persist_failed_{false};
 };
 
-} // namespace babelbird
+} // namespace babelbird::inline v1

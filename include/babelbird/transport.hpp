@@ -21,7 +21,7 @@
 #include "babelbird/error.hpp"
 #include "babelbird/http.hpp"
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// What a transport returns.
 using transport_result = result<http_response>;
@@ -59,4 +59,4 @@ constexpr bool check_transport() noexcept {
 }
 } // namespace detail
 
-} // namespace babelbird
+} // namespace babelbird::inline v1

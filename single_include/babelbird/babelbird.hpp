@@ -70,7 +70,7 @@
 
 #include <string_view>
 
-namespace babelbird::detail {
+namespace babelbird::inline v1::detail {
 
 /// C0 controls and DEL: never allowed in a header value or a URL.
 constexpr bool is_control(char ch) noexcept {
@@ -159,7 +159,7 @@ constexpr int hex_value(char ch) noexcept {
     return is_digit(ch) ? ch - '0' : (to_lower(ch) - 'a' + 10);
 }
 
-} // namespace babelbird::detail
+} // namespace babelbird::inline v1::detail
 // ---- end babelbird/detail/ascii.hpp ----
 
 // ---- begin babelbird/detail/utf8.hpp ----
@@ -169,7 +169,7 @@ constexpr int hex_value(char ch) noexcept {
 #include <cstddef>
 #include <string_view>
 
-namespace babelbird::detail {
+namespace babelbird::inline v1::detail {
 
 constexpr bool is_valid_utf8(std::string_view s) noexcept {
     std::size_t i = 0;
@@ -220,7 +220,7 @@ constexpr bool is_valid_utf8(std::string_view s) noexcept {
     return true;
 }
 
-} // namespace babelbird::detail
+} // namespace babelbird::inline v1::detail
 // ---- end babelbird/detail/utf8.hpp ----
 
 // ---- begin babelbird/endpoint.hpp ----
@@ -263,7 +263,7 @@ constexpr bool is_valid_utf8(std::string_view s) noexcept {
 #include <type_traits>
 #include <utility>
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// What the caller should do next.
 enum class error_class : std::uint8_t {
@@ -350,6 +350,9 @@ enum class errc : std::uint8_t {
     invalid_percent_encoding, ///< a '%' is not followed by two hex digits
     // The transport could not trust the server (class configuration, origin transport).
     tls_verification_failed, ///< the server's TLS certificate or host name did not verify
+    // The lifecycle's "tiny lifetimes" policy (class retry, origin server).
+    token_lifetime_too_short, ///< the new access token stops being usable before the next
+                              ///< refresh may start (`min_refresh_interval`)
 };
 
 /// A fixed description of an error code; never contains caller or server data.
@@ -435,6 +438,8 @@ constexpr std::string_view describe(errc code) noexcept {
         return "a value has an invalid percent-escape";
     case errc::tls_verification_failed:
         return "the server's TLS certificate could not be verified";
+    case errc::token_lifetime_too_short:
+        return "the new access token expires before the next refresh is allowed";
     }
     return "unknown error";
 }
@@ -850,13 +855,13 @@ private:
     bool has_value_ = true;
 };
 
-} // namespace babelbird
+} // namespace babelbird::inline v1
 
 template <>
 struct std::is_error_code_enum<babelbird::errc> : std::true_type {};
 // ---- end babelbird/error.hpp ----
 
-namespace babelbird::detail {
+namespace babelbird::inline v1::detail {
 
 /// RFC 3986 pchar minus '%' (checked separately) plus '/': what a path may hold.
 constexpr bool is_path_char(char ch) noexcept {
@@ -1039,10 +1044,10 @@ inline result<base_url_parts> parse_base_url(std::string_view url) noexcept {
     return parts;
 }
 
-} // namespace babelbird::detail
+} // namespace babelbird::inline v1::detail
 // ---- end babelbird/detail/url.hpp ----
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// Endpoint paths, relative to the base URL. Deployments may move them.
 struct endpoint_paths {
@@ -1113,7 +1118,7 @@ private:
     endpoint_paths paths_;
 };
 
-} // namespace babelbird
+} // namespace babelbird::inline v1
 // ---- end babelbird/endpoint.hpp ----
 
 // ---- begin babelbird/query.hpp ----
@@ -1148,7 +1153,7 @@ private:
 #include <cstdint>
 #include <string_view>
 
-namespace babelbird::detail {
+namespace babelbird::inline v1::detail {
 
 inline constexpr char base64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -1264,10 +1269,10 @@ constexpr decode_outcome base64_decode_to(std::string_view in, char* out) noexce
     return {written, true};
 }
 
-} // namespace babelbird::detail
+} // namespace babelbird::inline v1::detail
 // ---- end babelbird/detail/base64.hpp ----
 
-namespace babelbird::detail {
+namespace babelbird::inline v1::detail {
 
 inline constexpr char upper_hex[] = "0123456789ABCDEF";
 
@@ -1413,10 +1418,10 @@ constexpr decode_outcome percent_decode_to(std::string_view in, char* out,
     return {w, true};
 }
 
-} // namespace babelbird::detail
+} // namespace babelbird::inline v1::detail
 // ---- end babelbird/detail/percent.hpp ----
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// One query parameter given by the caller. Name and value are both
 /// percent-encoded (RFC 3986 section 2.1, unreserved bytes kept, UTF-8) when a
@@ -1594,7 +1599,7 @@ constexpr errc extra_parameters_error(std::span<const query_parameter> extra,
 
 } // namespace detail
 
-} // namespace babelbird
+} // namespace babelbird::inline v1
 // ---- end babelbird/query.hpp ----
 
 // ---- begin babelbird/requests.hpp ----
@@ -1626,7 +1631,7 @@ constexpr errc extra_parameters_error(std::span<const query_parameter> extra,
 #include <cstring>
 #include <string>
 
-namespace babelbird::detail {
+namespace babelbird::inline v1::detail {
 
 /// Overwrites `size` bytes at `data` with zeros. A plain memset before a free is
 /// a dead store the compiler may delete; the empty asm statement makes the
@@ -1656,7 +1661,7 @@ inline void scrub(std::string& s) noexcept {
     s.clear();
 }
 
-} // namespace babelbird::detail
+} // namespace babelbird::inline v1::detail
 // ---- end babelbird/detail/secure_zero.hpp ----
 
 // ---- begin babelbird/secret.hpp ----
@@ -1672,7 +1677,7 @@ inline void scrub(std::string& s) noexcept {
 #include <utility>
 
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// What a secret prints as.
 inline constexpr std::string_view redacted_text = "[redacted]";
@@ -1859,10 +1864,10 @@ private:
 /// The secret type used throughout the library.
 using secret = basic_secret<>;
 
-} // namespace babelbird
+} // namespace babelbird::inline v1
 // ---- end babelbird/secret.hpp ----
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// How the client id and secret become the Basic credentials.
 enum class basic_encoding {
@@ -1974,7 +1979,7 @@ private:
     basic_encoding encoding_;
 };
 
-} // namespace babelbird
+} // namespace babelbird::inline v1
 // ---- end babelbird/credentials.hpp ----
 
 // ---- begin babelbird/http.hpp ----
@@ -1992,7 +1997,7 @@ private:
 #include <vector>
 
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// One header field. Names compare case-insensitively (RFC 9110 section 5.1).
 struct http_header {
@@ -2130,10 +2135,10 @@ private:
     }
 };
 
-} // namespace babelbird
+} // namespace babelbird::inline v1
 // ---- end babelbird/http.hpp ----
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 namespace detail {
 
@@ -2179,57 +2184,40 @@ inline std::vector<http_header> token_endpoint_headers(const client_credentials&
     return headers;
 }
 
-/// A code or JWT as input: non-empty and header-safe (bytes 0x21-0x7E).
+/// A token as input: non-empty, no control byte, and `well_formed(token)`.
 /// @returns `errc::empty_value`, `errc::control_character` (C0 or DEL) or
-/// `errc::token_not_header_safe`, class `usage`.
-inline result<void> check_token_input(std::string_view token) {
+/// `errc::token_not_header_safe` (what `well_formed` refuses), class `usage`.
+inline result<void> check_token_shape(std::string_view token,
+                                      bool (*well_formed)(std::string_view)) {
     if (token.empty()) {
         return error::usage(errc::empty_value);
     }
     if (has_control(token)) {
         return error::usage(errc::control_character);
     }
-    if (!is_header_safe_token(token)) {
+    if (!well_formed(token)) {
         return error::usage(errc::token_not_header_safe);
     }
     return {};
+}
+
+/// A code or JWT as input: header-safe (bytes 0x21-0x7E); see `check_token_shape`.
+inline result<void> check_token_input(std::string_view token) {
+    return check_token_shape(token, [](std::string_view t) { return is_header_safe_token(t); });
 }
 
 /// A refresh token as input: 1*VSCHAR, spaces allowed (RFC 6749 appendix
 /// A.17, docs/design.md "Policies"); it travels percent-encoded in the query.
-/// Control bytes never. Accepts every refresh token the parser accepts.
-/// @returns `errc::empty_value`, `errc::control_character` or
-/// `errc::token_not_header_safe` (a byte above 0x7E), class `usage`.
+/// Accepts every refresh token the parser accepts; see `check_token_shape`.
 inline result<void> check_refresh_token_input(std::string_view token) {
-    if (token.empty()) {
-        return error::usage(errc::empty_value);
-    }
-    if (has_control(token)) {
-        return error::usage(errc::control_character);
-    }
-    if (!is_refresh_token(token)) {
-        return error::usage(errc::token_not_header_safe);
-    }
-    return {};
+    return check_token_shape(token, [](std::string_view t) { return is_refresh_token(t); });
 }
 
 /// An access token as input: 1*VSCHAR without a leading or trailing space
-/// (RFC 6749 appendix A.12; it goes into a header). Control bytes never.
-/// Accepts every access token the parser accepts.
-/// @returns `errc::empty_value`, `errc::control_character` or
-/// `errc::token_not_header_safe` (a byte above 0x7E or an outer space),
-/// class `usage`.
+/// (RFC 6749 appendix A.12; it goes into a header). Accepts every access token
+/// the parser accepts; see `check_token_shape`.
 inline result<void> check_access_token_input(std::string_view token) {
-    if (token.empty()) {
-        return error::usage(errc::empty_value);
-    }
-    if (has_control(token)) {
-        return error::usage(errc::control_character);
-    }
-    if (!is_access_token(token)) {
-        return error::usage(errc::token_not_header_safe);
-    }
-    return {};
+    return check_token_shape(token, [](std::string_view t) { return is_access_token(t); });
 }
 
 } // namespace detail
@@ -2292,10 +2280,10 @@ inline result<http_request> build_code_exchange_request(const client_credentials
     return request;
 }
 
-} // namespace babelbird
+} // namespace babelbird::inline v1
 // ---- end babelbird/requests.hpp ----
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// The browser authorization (RFC 6749 section 4.1.1).
 /// @warning All members are views: they must outlive the builder call.
@@ -2464,7 +2452,7 @@ inline result<secret> build_authorize_jwt_url(const endpoint& server,
         [&](char* w) { detail::write_url(w, server.base_url(), path, documented, params.extra); });
 }
 
-} // namespace babelbird
+} // namespace babelbird::inline v1
 // ---- end babelbird/authorize.hpp ----
 
 // ---- begin babelbird/authorized_call.hpp ----
@@ -2501,7 +2489,7 @@ inline result<secret> build_authorize_jwt_url(const endpoint& server,
 #include <string_view>
 
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// The `Content-Type` of a JSON body.
 inline constexpr std::string_view json_content_type = "application/json; charset=utf-8";
@@ -2667,12 +2655,12 @@ inline result<http_request> build_file_api_request(const endpoint& server,
 /// `request`, replacing any `Authorization` header it had; the replaced values
 /// are zeroed first.
 /// @returns `empty_value`, `control_character` or `token_not_header_safe`
-/// (class `usage`) for a token that is not a non-empty run of bytes
-/// 0x21-0x7E; the request is then left unchanged.
+/// (class `usage`) for a token that is not VSCHAR (0x20-0x7E) without leading
+/// or trailing space (RFC 6749 appendix A.12); the request is then left unchanged.
 /// @warning The request now carries the token: it zeros it when destroyed,
 /// but do not log its headers.
 inline result<void> add_bearer(http_request& request, secret_view access_token) {
-    if (auto ok = detail::check_token_input(access_token.expose_secret()); !ok) {
+    if (auto ok = detail::check_access_token_input(access_token.expose_secret()); !ok) {
         return ok;
     }
     constexpr std::string_view scheme = "Bearer ";
@@ -2689,7 +2677,7 @@ inline result<void> add_bearer(http_request& request, secret_view access_token) 
     return {};
 }
 
-} // namespace babelbird
+} // namespace babelbird::inline v1
 // ---- end babelbird/file_api.hpp ----
 
 // ---- begin babelbird/transport.hpp ----
@@ -2712,7 +2700,7 @@ inline result<void> add_bearer(http_request& request, secret_view access_token) 
 #include <type_traits>
 
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// What a transport returns.
 using transport_result = result<http_response>;
@@ -2750,10 +2738,10 @@ constexpr bool check_transport() noexcept {
 }
 } // namespace detail
 
-} // namespace babelbird
+} // namespace babelbird::inline v1
 // ---- end babelbird/transport.hpp ----
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 namespace detail {
 template <class T>
@@ -3042,7 +3030,7 @@ result<http_response> send_authorized(Transport&& transport, Provider&& provider
     }
 }
 
-} // namespace babelbird
+} // namespace babelbird::inline v1
 // ---- end babelbird/authorized_call.hpp ----
 
 // ---- begin babelbird/callback.hpp ----
@@ -3072,7 +3060,7 @@ result<http_response> send_authorized(Transport&& transport, Provider&& provider
 #include <string_view>
 
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// How a callback query is decoded.
 struct callback_options {
@@ -3273,7 +3261,7 @@ parse_callback_url(std::string_view url, std::optional<std::string_view> expecte
                                 expected_data, options);
 }
 
-} // namespace babelbird
+} // namespace babelbird::inline v1
 // ---- end babelbird/callback.hpp ----
 
 // ---- begin babelbird/client.hpp ----
@@ -3301,7 +3289,7 @@ parse_callback_url(std::string_view url, std::optional<std::string_view> expecte
 #include <cstdint>
 #include <limits>
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// Wall-clock instants (expiry times are printed as RFC 3339 UTC).
 using time_point = std::chrono::system_clock::time_point;
@@ -3338,7 +3326,7 @@ constexpr time_point add_seconds_saturating(time_point t, std::uint64_t seconds)
 }
 } // namespace detail
 
-} // namespace babelbird
+} // namespace babelbird::inline v1
 // ---- end babelbird/clock.hpp ----
 
 // ---- begin babelbird/expiry.hpp ----
@@ -3398,10 +3386,11 @@ constexpr time_point add_seconds_saturating(time_point t, std::uint64_t seconds)
 /// rejection. A malformed one is dropped and flagged here. The flags hold no
 /// values, only which field was affected, so they are safe to log.
 
+
 #include <cstdint>
 #include <string_view>
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// A bitmask of the adjustments the parser made to an accepted answer (or to
 /// the part it salvaged from a rejected one). `none` when the answer was clean.
@@ -3458,10 +3447,10 @@ constexpr std::string_view to_string(response_warnings flag) noexcept {
     }
 }
 
-} // namespace babelbird
+} // namespace babelbird::inline v1
 // ---- end babelbird/response_warnings.hpp ----
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 namespace detail {
 struct token_response_builder;
@@ -3579,10 +3568,10 @@ struct token_grant {
     response_warnings warnings = response_warnings::none;
 };
 
-} // namespace babelbird
+} // namespace babelbird::inline v1
 // ---- end babelbird/token.hpp ----
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// The state of an access token at an instant.
 enum class token_state : std::uint8_t {
@@ -3768,7 +3757,7 @@ inline bool refresh_token_expired(const token_grant& grant, time_point now) noex
     return grant.refresh_expires_at.has_value() && now >= *grant.refresh_expires_at;
 }
 
-} // namespace babelbird
+} // namespace babelbird::inline v1
 // ---- end babelbird/expiry.hpp ----
 
 // ---- begin babelbird/response.hpp ----
@@ -3829,7 +3818,7 @@ inline bool refresh_token_expired(const token_grant& grant, time_point now) noex
 #include <string_view>
 
 
-namespace babelbird::detail {
+namespace babelbird::inline v1::detail {
 
 inline constexpr std::size_t bad_escape = static_cast<std::size_t>(-1);
 
@@ -3937,13 +3926,14 @@ constexpr std::size_t json_unescape(std::string_view in, char* out) noexcept {
     return w;
 }
 
-} // namespace babelbird::detail
+} // namespace babelbird::inline v1::detail
 // ---- end babelbird/detail/json_unescape.hpp ----
 
 // ---- begin babelbird/retry_after.hpp ----
 /// @file retry_after.hpp
 /// @brief `Retry-After` (RFC 9110 section 10.2.3): how long a server asked the
 /// client to wait, from a 429/503 (or another retry-class) answer.
+
 
 #include <chrono>
 #include <cstdint>
@@ -3961,7 +3951,7 @@ constexpr std::size_t json_unescape(std::string_view in, char* out) noexcept {
 #include <string_view>
 
 
-namespace babelbird::detail {
+namespace babelbird::inline v1::detail {
 
 /// Days from 1970-01-01 to the proleptic Gregorian date y-m-d (H. Hinnant's
 /// `days_from_civil`, exact for every year).
@@ -4034,10 +4024,10 @@ constexpr std::optional<std::int64_t> parse_imf_fixdate(std::string_view s) noex
            minute * 60 + second;
 }
 
-} // namespace babelbird::detail
+} // namespace babelbird::inline v1::detail
 // ---- end babelbird/detail/http_date.hpp ----
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// The delay a `Retry-After` value asks for.
 ///
@@ -4112,7 +4102,7 @@ inline void add_retry_after(error& e, const http_response& response,
 
 } // namespace detail
 
-} // namespace babelbird
+} // namespace babelbird::inline v1
 // ---- end babelbird/retry_after.hpp ----
 
 // ---- begin babelbird/token_response_result.hpp ----
@@ -4121,12 +4111,13 @@ inline void add_retry_after(error& e, const http_response& response,
 /// `result<token_response>` that can carry a refresh token rescued from a
 /// rejected answer.
 
+
 #include <cstdint>
 #include <optional>
 #include <utility>
 
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// The parsed answer, or an error and possibly a salvaged refresh token.
 ///
@@ -4171,10 +4162,10 @@ private:
     response_warnings salvaged_warnings_ = response_warnings::none;
 };
 
-} // namespace babelbird
+} // namespace babelbird::inline v1
 // ---- end babelbird/token_response_result.hpp ----
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// The JSON names of the response fields; deployments may rename them.
 /// @warning The views must outlive every parse that uses them.
@@ -5325,10 +5316,10 @@ inline token_response_result parse_token_response(const http_response& response,
     return parsed;
 }
 
-} // namespace babelbird
+} // namespace babelbird::inline v1
 // ---- end babelbird/response.hpp ----
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// Options of the client functions.
 struct client_options {
@@ -5545,7 +5536,7 @@ grant_result exchange_code(Transport&& transport, const client_credentials& cred
     }
 }
 
-} // namespace babelbird
+} // namespace babelbird::inline v1
 // ---- end babelbird/client.hpp ----
 
 // ---- begin babelbird/encoding.hpp ----
@@ -5560,7 +5551,7 @@ grant_result exchange_code(Transport&& transport, const client_credentials& cred
 #include <string_view>
 
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// Base64 with padding (RFC 4648 section 4). One allocation.
 inline std::string base64_encode(std::string_view bytes) {
@@ -5605,7 +5596,7 @@ inline std::string form_encode(std::string_view bytes) {
     return out;
 }
 
-} // namespace babelbird
+} // namespace babelbird::inline v1
 // ---- end babelbird/encoding.hpp ----
 
 // ---- begin babelbird/refresh_machine.hpp ----
@@ -5657,10 +5648,8 @@ inline std::string form_encode(std::string_view bytes) {
 ///   server that sends `expires_in: 0` (or anything below the skew margin)
 ///   cannot cause a refresh storm. In between, an expired token is never
 ///   reported usable: `next()` says `fail`, and `failure()` holds
-///   `errc::invalid_expires_in` with class `retry` (origin `server`, the
-///   status of the answer): "the token the server issued stops being usable
-///   before the next refresh may start" (the `expires_in` it sent cannot be
-///   used; error.hpp has no narrower code). Only `invalidate()` (the server
+///   `errc::token_lifetime_too_short` with class `retry` (origin `server`, the
+///   status of the answer). Only `invalidate()` (the server
 ///   rejected the token) skips this interval: that is a fresh signal from the
 ///   server, not the clock; retry backoff still applies.
 /// - Nothing lost: when a refresh fails but the answer carried a new refresh
@@ -5678,7 +5667,7 @@ inline std::string form_encode(std::string_view bytes) {
 #include <utility>
 
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// Where a token source or refresh machine starts: a stored refresh token (the
 /// first use refreshes) or a whole stored grant (its access token is used while
@@ -5688,11 +5677,12 @@ public:
     /// A seed without an access token.
     /// @param refresh_expires_at the stored token's expiry, if known
     /// @returns `errc::empty_value`, `errc::control_character` or
-    /// `errc::token_not_header_safe` (class `usage`) for a bad token.
+    /// `errc::token_not_header_safe` (class `usage`) for a token that is not
+    /// 1*VSCHAR (RFC 6749 appendix A.17: spaces allowed, control bytes never).
     static result<token_seed>
     from_refresh_token(secret_view refresh_token,
                        std::optional<time_point> refresh_expires_at = {}) {
-        if (auto ok = detail::check_token_input(refresh_token.expose_secret()); !ok) {
+        if (auto ok = detail::check_refresh_token_input(refresh_token.expose_secret()); !ok) {
             return ok.error();
         }
         token_grant grant;
@@ -5706,16 +5696,23 @@ public:
     /// accepted (the grant is used until it expires; the refresh then fails with
     /// `errc::empty_value`, class `usage`).
     /// @returns `errc::empty_value` when both tokens are empty; the errors of
-    /// `from_refresh_token` for a non-empty token that is not header-safe.
+    /// `from_refresh_token` for a refresh token that is not 1*VSCHAR, and for an
+    /// access token that is not VSCHAR without leading or trailing space (it
+    /// goes into a header; RFC 6749 appendix A.12).
     static result<token_seed> from_grant(token_grant grant) {
         if (grant.access_token.empty() && grant.refresh_token.empty()) {
             return error::usage(errc::empty_value);
         }
-        for (const secret* s : {&grant.access_token, &grant.refresh_token}) {
-            if (!s->empty()) {
-                if (auto ok = detail::check_token_input(s->expose_secret()); !ok) {
-                    return ok.error();
-                }
+        if (!grant.access_token.empty()) {
+            if (auto ok = detail::check_access_token_input(grant.access_token.expose_secret());
+                !ok) {
+                return ok.error();
+            }
+        }
+        if (!grant.refresh_token.empty()) {
+            if (auto ok = detail::check_refresh_token_input(grant.refresh_token.expose_secret());
+                !ok) {
+                return ok.error();
             }
         }
         return token_seed(std::move(grant));
@@ -5793,7 +5790,7 @@ public:
     bool in_flight() const noexcept { return in_flight_; }
     /// The remembered failure: the blocking one, the last transient one, or
     /// after a success whose token stops being usable before the next refresh
-    /// may start, `errc::invalid_expires_in` (class `retry`; see the file comment).
+    /// may start, `errc::token_lifetime_too_short` (class `retry`; see the file comment).
     const std::optional<error>& failure() const noexcept { return failure_; }
     /// Whether a `reauthorize`, `configuration` or `usage` failure stops further
     /// refreshes until `reset()`.
@@ -5887,7 +5884,7 @@ public:
     /// - A new grant whose token is already unusable at `completed_at`, or stops
     ///   being usable before `refresh_not_before()`, is still returned (persist
     ///   it: its refresh token may be new) and `failure()` then holds
-    ///   `errc::invalid_expires_in` (class `retry`): check `next()` or
+    ///   `errc::token_lifetime_too_short` (class `retry`): check `next()` or
     ///   `usable_at()` before handing its access token out.
     /// - On an error with a salvaged refresh token, `salvaged()` holds it and
     ///   `current()` keeps its access token with the new refresh token.
@@ -5921,7 +5918,7 @@ public:
         if (window_.usable_until <= ended_at || window_.usable_until < refresh_not_before_) {
             // docs/design.md, "tiny lifetimes": never hand out an expired token,
             // never refresh again before min_refresh_interval.
-            failure_ = error::server(errc::invalid_expires_in, error_class::retry,
+            failure_ = error::server(errc::token_lifetime_too_short, error_class::retry,
                                      response ? response->status : 0);
         }
         return current_;
@@ -6046,7 +6043,7 @@ private:
     bool blocked_ = false;
 };
 
-} // namespace babelbird
+} // namespace babelbird::inline v1
 // ---- end babelbird/refresh_machine.hpp ----
 
 // ---- begin babelbird/token_source.hpp ----
@@ -6091,7 +6088,7 @@ private:
 ///   `get()` never returns a token that is expired at the reading it took. A
 ///   refresh whose token arrives already expired gives every caller of that
 ///   flight (the one that ran it and all waiters) the same error,
-///   `errc::invalid_expires_in` with class `retry`; so does `get()` until the
+///   `errc::token_lifetime_too_short` with class `retry`; so does `get()` until the
 ///   interval has passed. `invalidate()` skips the interval.
 /// - Nothing lost (docs/design.md, "Policies"): when a refresh fails but the
 ///   answer carried a new refresh token, the source adopts it (the next refresh
@@ -6132,7 +6129,7 @@ private:
 #include <utility>
 
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// A cheap, copyable reference to one immutable grant. It keeps the grant alive
 /// (and its secrets in memory) while any copy exists.
@@ -6219,7 +6216,7 @@ public:
     /// @returns the error of the refresh that was needed: `reauthorize` (the
     /// user must authorize again; remembered until `reset()`), `configuration`
     /// (fix the client's settings; remembered until `reset()`), `retry` (try
-    /// later; remembered for the backoff; `errc::invalid_expires_in` when the
+    /// later; remembered for the backoff; `errc::token_lifetime_too_short` when the
     /// server's token lifetime is too short to use and `min_refresh_interval`
     /// has not passed), `protocol`, or `usage` (the seed cannot be sent).
     result<token_handle> get() {
@@ -6385,7 +6382,7 @@ private:
                 if (expiry_window_for(g.issued_at, g.expires_at, machine_.options().expiry)
                         .state_at(now) == token_state::expired) {
                     return machine_.failure().value_or(
-                        error::server(errc::invalid_expires_in, error_class::retry, 0));
+                        error::server(errc::token_lifetime_too_short, error_class::retry, 0));
                 }
             }
             return f->outcome;
@@ -6511,7 +6508,7 @@ private:
                 f.outcome = handle_of(snap);
             } else {
                 f.outcome = machine_.failure().value_or(
-                    error::server(errc::invalid_expires_in, error_class::retry, 0));
+                    error::server(errc::token_lifetime_too_short, error_class::retry, 0));
             }
         }
         publish(std::move(snap));
@@ -6553,7 +6550,7 @@ private:
     std::atomic<bool> persist_failed_{false};
 };
 
-} // namespace babelbird
+} // namespace babelbird::inline v1
 // ---- end babelbird/token_source.hpp ----
 
 // ---- begin babelbird/version.hpp ----
@@ -6566,11 +6563,15 @@ private:
 #define BABELBIRD_VERSION_PATCH 0
 #define BABELBIRD_VERSION_STRING "0.1.0"
 
-namespace babelbird {
+// Every public name lives in the inline namespace `babelbird::v1`: users write
+// `babelbird::secret`, while the mangled names carry `v1`, so two
+// incompatible versions linked into one program fail to link instead of
+// silently mixing layouts.
+namespace babelbird::inline v1 {
 inline constexpr int version_major = BABELBIRD_VERSION_MAJOR;
 inline constexpr int version_minor = BABELBIRD_VERSION_MINOR;
 inline constexpr int version_patch = BABELBIRD_VERSION_PATCH;
 inline constexpr const char* version_string = BABELBIRD_VERSION_STRING;
-} // namespace babelbird
+} // namespace babelbird::inline v1
 // ---- end babelbird/version.hpp ----
 // ---- end babelbird/babelbird.hpp ----

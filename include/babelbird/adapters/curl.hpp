@@ -70,7 +70,7 @@
 #include "babelbird/http.hpp"
 #include "babelbird/transport.hpp"
 
-namespace babelbird {
+namespace babelbird::inline v1 {
 
 /// Options of `curl_transport`.
 struct curl_options {
@@ -461,4 +461,4 @@ private:
 
 static_assert(transport<curl_transport>, "curl_transport must satisfy babelbird::transport");
 
-} // namespace babelbird
+} // namespace babelbird::inline v1

@@ -4,7 +4,7 @@
 
 #include <string_view>
 
-namespace babelbird::detail {
+namespace babelbird::inline v1::detail {
 
 /// C0 controls and DEL: never allowed in a header value or a URL.
 constexpr bool is_control(char ch) noexcept {
@@ -93,4 +93,4 @@ constexpr int hex_value(char ch) noexcept {
     return is_digit(ch) ? ch - '0' : (to_lower(ch) - 'a' + 10);
 }
 
-} // namespace babelbird::detail
+} // namespace babelbird::inline v1::detail

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string_view>
 
-namespace babelbird::detail {
+namespace babelbird::inline v1::detail {
 
 inline constexpr char base64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -122,4 +122,4 @@ constexpr decode_outcome base64_decode_to(std::string_view in, char* out) noexce
     return {written, true};
 }
 
-} // namespace babelbird::detail
+} // namespace babelbird::inline v1::detail

@@ -9,7 +9,7 @@
 
 #include "babelbird/detail/ascii.hpp"
 
-namespace babelbird::detail {
+namespace babelbird::inline v1::detail {
 
 /// Days from 1970-01-01 to the proleptic Gregorian date y-m-d (H. Hinnant's
 /// `days_from_civil`, exact for every year).
@@ -82,4 +82,4 @@ constexpr std::optional<std::int64_t> parse_imf_fixdate(std::string_view s) noex
            minute * 60 + second;
 }
 
-} // namespace babelbird::detail
+} // namespace babelbird::inline v1::detail

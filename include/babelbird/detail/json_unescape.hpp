@@ -10,7 +10,7 @@
 
 #include "babelbird/detail/ascii.hpp"
 
-namespace babelbird::detail {
+namespace babelbird::inline v1::detail {
 
 inline constexpr std::size_t bad_escape = static_cast<std::size_t>(-1);
 
@@ -118,4 +118,4 @@ constexpr std::size_t json_unescape(std::string_view in, char* out) noexcept {
     return w;
 }
 
-} // namespace babelbird::detail
+} // namespace babelbird::inline v1::detail

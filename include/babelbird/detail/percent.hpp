@@ -11,7 +11,7 @@
 #include "babelbird/detail/ascii.hpp"
 #include "babelbird/detail/base64.hpp"
 
-namespace babelbird::detail {
+namespace babelbird::inline v1::detail {
 
 inline constexpr char upper_hex[] = "0123456789ABCDEF";
 
@@ -157,4 +157,4 @@ constexpr decode_outcome percent_decode_to(std::string_view in, char* out,
     return {w, true};
 }
 
-} // namespace babelbird::detail
+} // namespace babelbird::inline v1::detail

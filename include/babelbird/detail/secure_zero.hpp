@@ -6,7 +6,7 @@
 #include <cstring>
 #include <string>
 
-namespace babelbird::detail {
+namespace babelbird::inline v1::detail {
 
 /// Overwrites `size` bytes at `data` with zeros. A plain memset before a free is
 /// a dead store the compiler may delete; the empty asm statement makes the
@@ -36,4 +36,4 @@ inline void scrub(std::string& s) noexcept {
     s.clear();
 }
 
-} // namespace babelbird::detail
+} // namespace babelbird::inline v1::detail

@@ -8,7 +8,7 @@
 #include "babelbird/detail/ascii.hpp"
 #include "babelbird/error.hpp"
 
-namespace babelbird::detail {
+namespace babelbird::inline v1::detail {
 
 /// RFC 3986 pchar minus '%' (checked separately) plus '/': what a path may hold.
 constexpr bool is_path_char(char ch) noexcept {
@@ -191,4 +191,4 @@ inline result<base_url_parts> parse_base_url(std::string_view url) noexcept {
     return parts;
 }
 
-} // namespace babelbird::detail
+} // namespace babelbird::inline v1::detail

@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <string_view>
 
-namespace babelbird::detail {
+namespace babelbird::inline v1::detail {
 
 constexpr bool is_valid_utf8(std::string_view s) noexcept {
     std::size_t i = 0;
@@ -56,4 +56,4 @@ constexpr bool is_valid_utf8(std::string_view s) noexcept {
     return true;
 }
 
-} // namespace babelbird::detail
+} // namespace babelbird::inline v1::detail

@@ -81,7 +81,7 @@
 #include "babelbird/error.hpp"
 #include "babelbird/secret.hpp"
 
-namespace babelbird::testing {
+namespace babelbird::inline v1::testing {
 
 /// How the server behaves.
 struct fake_server_options {
@@ -993,4 +993,4 @@ private:
     std::uint16_t port_ = 0;
 };
 
-} // namespace babelbird::testing
+} // namespace babelbird::inline v1::testing
