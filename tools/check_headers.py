@@ -25,6 +25,10 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 INCLUDE = ROOT / "include"
 WARNINGS = ["-Wall", "-Wextra", "-Wpedantic", "-Wconversion", "-Wsign-conversion", "-Wshadow",
             "-Werror"]
+# Headers that exist only for BABELBIRD_SEPARATE_COMPILATION builds.
+DEFINES = {
+    "src.hpp": ["-DBABELBIRD_SEPARATE_COMPILATION"],
+}
 # pkg-config packages a header needs besides simdjson (by path under include/babelbird/).
 PACKAGES = {
     "adapters/curl.hpp": ["libcurl"],
@@ -43,7 +47,8 @@ def compile_one(cxx, extra, header, workdir):
     rel = header.relative_to(INCLUDE / "babelbird").as_posix()
     tu = pathlib.Path(workdir) / (rel.replace("/", "__") + ".cpp")
     tu.write_text(f"#include <babelbird/{rel}>\n#include <babelbird/{rel}>\n", encoding="ascii")
-    cmd = cxx + ["-std=c++20", "-fsyntax-only"] + WARNINGS + extra + ["-I", str(INCLUDE)]
+    cmd = cxx + ["-std=c++20", "-fsyntax-only"] + WARNINGS + extra + DEFINES.get(rel, [])
+    cmd += ["-I", str(INCLUDE)]
     cmd += pkg_cflags(["simdjson"] + PACKAGES.get(rel, [])) + [str(tu)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     return rel, r.returncode == 0, r.stdout + r.stderr
