@@ -9,6 +9,7 @@
 #include "commands.hpp"
 #include "env.hpp"
 #include "failure.hpp"
+#include "fake_control.hpp"
 #include "json_out.hpp"
 
 namespace cli {
@@ -16,7 +17,7 @@ namespace cli {
 int run_serve_fake(const arguments& args) {
     babelbird::testing::fake_server_options options;
     options.port = args.port;
-    options.control = true;
+    options.intercept = fake_control;
     if (args.context_path) {
         const std::string& p = *args.context_path;
         if (p.empty() || p.front() != '/' || p.back() == '/' ||

@@ -36,22 +36,9 @@
 /// headers, body). Faults for the token endpoints are queued with `push_fault`
 /// and consumed, in order, by the next requests to `token.do`/`refreshToken.do`.
 ///
-/// With `fake_server_options::control` the server also answers a small control
-/// API under `/_fake/` (used by `babelbird-cli serve-fake` and the e2e tests):
-/// - `POST /_fake/fault?kind=answer&status=N[&content_type=T][&retry_after=V]` (body =
-///   answer body; `retry_after` sets a `Retry-After` header, e.g. for 429/503),
-///   `kind=hang`, `kind=oversize[&bytes=N][&chunked=1]`, `kind=redirect[&location=URL]`,
-///   `kind=omit_refresh_token`, `kind=partial`, `kind=invalid_client` (401
-///   `invalid_client`), `kind=rotate_reject[&bad=access_token|expires_in|missing]`
-///   (the refresh token is rotated, then the 200 answer carries the new refresh
-///   token next to an unusable or missing access token, or a negative `expires_in`);
-/// - `POST /_fake/file-fault?status=N` (body = answer body): the next file-API
-///   request, after its token check, gets that answer;
-/// - `POST /_fake/rotation?enabled=0|1`, `POST /_fake/advance?seconds=N`,
-///   `POST /_fake/echo?enabled=0|1`;
-/// - `POST /_fake/refresh-token` (body = a refresh token to accept);
-/// - `GET  /_fake/requests` (the recorded requests as JSON), `POST /_fake/clear`.
-/// Control requests are not recorded.
+/// `fake_server_options::intercept` sees every request first and may answer it
+/// itself: `babelbird-cli serve-fake` puts its `/_fake/` control API there
+/// (cli/fake_control.hpp), so tests in another process can steer the server.
 ///
 /// @warning This is a test server: plain HTTP, loopback only, tokens in memory.
 #pragma once
@@ -67,6 +54,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -82,6 +70,9 @@
 #include "babelbird/secret.hpp"
 
 namespace babelbird::inline v1::testing {
+
+class fake_server;
+struct recorded_request;
 
 /// How the server behaves.
 struct fake_server_options {
@@ -104,8 +95,10 @@ struct fake_server_options {
     std::string file_path = "/api/v1/file/list";
     /// The Bearer-protected endpoint that takes a POSTed JSON body.
     std::string file_post_path = "/api/v1/file/create";
-    /// Answer the `/_fake/` control API.
-    bool control = false;
+    /// Sees each request before the server does (from the server's threads);
+    /// returns true when it has answered it, and the request is then neither
+    /// recorded nor served. Empty: every request is served.
+    std::function<bool(fake_server&, const recorded_request&, httplib::Response&)> intercept;
 };
 
 /// One request as the server saw it.
@@ -532,8 +525,7 @@ private:
 
     void handle(const httplib::Request& req, httplib::Response& res) {
         recorded_request r = record_of(req);
-        if (options_.control && r.path.rfind("/_fake/", 0) == 0) {
-            control(r, res);
+        if (options_.intercept && options_.intercept(*this, r, res)) {
             return;
         }
         {
@@ -865,107 +857,6 @@ private:
         send_json(res, 200,
                   R"({"files":[{"name":"report.docx","size":48213},)"
                   R"({"name":"budget.xlsx","size":10240}]})");
-    }
-
-    void control(const recorded_request& r, httplib::Response& res) {
-        const std::string what = r.path.substr(7);
-        const auto number = [&](std::string_view name, long long fallback) {
-            const auto v = r.param(name);
-            if (!v || v->empty()) {
-                return fallback;
-            }
-            try {
-                return std::stoll(*v);
-            } catch (...) {
-                return fallback;
-            }
-        };
-        if (what == "requests" && r.method == "GET") {
-            send_json(res, 200, requests_json());
-            return;
-        }
-        if (r.method != "POST") {
-            send_json(res, 405, R"({"error":"method_not_allowed"})");
-            return;
-        }
-        if (what == "fault") {
-            const std::string kind = r.param("kind").value_or("answer");
-            fault f;
-            if (kind == "answer") {
-                f = fault::answer(static_cast<int>(number("status", 200)), r.body,
-                                  r.param("content_type").value_or("application/json"));
-                f.retry_after = r.param("retry_after").value_or("");
-            } else if (kind == "hang") {
-                f = fault::of(fault::kind::hang);
-            } else if (kind == "oversize") {
-                f = fault::of(fault::kind::oversize);
-                f.bytes = static_cast<std::size_t>(
-                    std::max(64LL, number("bytes", static_cast<long long>(f.bytes))));
-                f.chunked = number("chunked", 0) != 0;
-            } else if (kind == "redirect") {
-                f = fault::of(fault::kind::redirect);
-                f.location = r.param("location").value_or(f.location);
-            } else if (kind == "omit_refresh_token") {
-                f = fault::of(fault::kind::omit_refresh_token);
-            } else if (kind == "partial") {
-                f = fault::of(fault::kind::partial);
-            } else if (kind == "invalid_client") {
-                f = fault::of(fault::kind::invalid_client);
-            } else if (kind == "rotate_reject") {
-                f = fault::of(fault::kind::rotate_reject);
-                f.bad_field = r.param("bad").value_or("access_token");
-            } else {
-                send_json(res, 400, R"({"error":"unknown fault kind"})");
-                return;
-            }
-            push_fault(std::move(f));
-        } else if (what == "rotation") {
-            set_rotation(number("enabled", 1) != 0);
-        } else if (what == "echo") {
-            set_echo(number("enabled", 1) != 0);
-        } else if (what == "file-fault") {
-            push_file_fault(static_cast<int>(number("status", 500)), r.body);
-        } else if (what == "advance") {
-            advance(std::chrono::seconds(number("seconds", 0)));
-        } else if (what == "refresh-token") {
-            if (r.body.empty()) {
-                send_json(res, 400, R"({"error":"empty token"})");
-                return;
-            }
-            add_refresh_token(r.body);
-        } else if (what == "clear") {
-            clear_requests();
-            clear_faults();
-        } else {
-            send_json(res, 404, R"({"error":"not_found"})");
-            return;
-        }
-        send_json(res, 200, R"({"ok":true})");
-    }
-
-    std::string requests_json() const {
-        std::lock_guard lock(mutex_);
-        std::string out = "[";
-        for (const auto& r : requests_) {
-            if (out.size() > 1) {
-                out += ',';
-            }
-            out += "{\"method\":" + detail::json_string(r.method) +
-                   ",\"path\":" + detail::json_string(r.path) +
-                   ",\"query\":" + detail::json_string(r.query) + ",\"params\":[";
-            for (std::size_t i = 0; i < r.params.size(); ++i) {
-                out += (i ? ",[" : "[") + detail::json_string(r.params[i].first) + "," +
-                       detail::json_string(r.params[i].second) + "]";
-            }
-            out += "],\"headers\":[";
-            for (std::size_t i = 0; i < r.headers.size(); ++i) {
-                out += (i ? ",[" : "[") + detail::json_string(r.headers[i].first) + "," +
-                       detail::json_string(r.headers[i].second) + "]";
-            }
-            out += "],\"body\":" + detail::json_string(r.body) + "}";
-        }
-        out += "]";
-        return out;
     }
 
     struct code_entry {
