@@ -850,6 +850,25 @@ def stdout_dev_full():
 
 
 @case
+def stdout_dev_full_other_commands():
+    """authorize-url, --help, demo and serve-fake with stdout on /dev/full: a
+    non-zero exit and one stderr line, never a silent exit 0 (nor, for
+    serve-fake, a server that runs on without telling anyone its address)."""
+    runs = [
+        ("authorize-url >/dev/full",
+         ["authorize-url", "--base-url", "https://disk.example.com/babel", "--redirect-uri",
+          REDIRECT_URI], dict(BABELBIRD_CLIENT_ID=CLIENT_ID), 10),
+        ("--help >/dev/full", ["--help"], {}, 10),
+        ("demo >/dev/full", ["demo"], {}, 60),
+        ("serve-fake >/dev/full", ["serve-fake"], {}, 10),
+    ]
+    for what, argv, env, timeout in runs:
+        run = run_cli(argv, env, timeout=timeout, stdout_path="/dev/full")
+        expect_failure("stdout_dev_full_other_commands", what, run, "retry",
+                       [CLIENT_SECRET], within=timeout - 2, says="stdout")
+
+
+@case
 def store_write_fails_rescue():
     """The store cannot be written after the server rotated: the grant is
     printed on stdout as a rescue copy, exit non-zero."""
