@@ -251,6 +251,21 @@ babelbird::token_grant sample_grant() {
 
 } // namespace
 
+TEST_CASE("cli store: a store readable by others is tightened to 0600 when read") {
+    // The store holds the grant: a copy made with the umask (0644) or a
+    // chmod by hand must not stay readable by other users.
+    const std::string dir = temp_dir();
+    const cli::store_location where{dir + "/grant.json"};
+    CHECK_FALSE(cli::write_store(where, sample_grant()));
+    REQUIRE(::chmod(where.path.c_str(), 0644) == 0);
+    auto read = cli::read_store(where);
+    REQUIRE(std::holds_alternative<std::optional<babelbird::token_grant>>(read));
+    CHECK(std::get<std::optional<babelbird::token_grant>>(read));
+    struct stat st {};
+    REQUIRE(::stat(where.path.c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+}
+
 TEST_CASE("cli store: file:PATH, and nothing else in this build") {
     const auto ok = cli::parse_store_location("file:/var/lib/app/grant.json");
     REQUIRE(std::holds_alternative<cli::store_location>(ok));
