@@ -89,7 +89,7 @@ int run_call(const arguments& args) {
 
     auto locked = store_lock::acquire(*store, args.timeout);
     if (const auto* e = std::get_if<store_error>(&locked)) {
-        return fail(babelbird::error_class::retry, e->message);
+        return e->busy ? fail(babelbird::error_class::retry, e->message) : fail_usage(e->message);
     }
     const store_lock lock = std::move(std::get<store_lock>(locked));
     auto read = read_store(*store);

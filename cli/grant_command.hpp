@@ -39,7 +39,8 @@ int run_grant_command(const arguments& args, const char* grant_env, bool use_sto
     if (store) {
         auto locked = store_lock::acquire(*store, args.timeout);
         if (const auto* e = std::get_if<store_error>(&locked)) {
-            return fail(babelbird::error_class::retry, e->message);
+            return e->busy ? fail(babelbird::error_class::retry, e->message)
+                           : fail_usage(e->message);
         }
         lock.emplace(std::move(std::get<store_lock>(locked)));
     }

@@ -181,7 +181,8 @@ std::variant<store_lock, store_error> store_lock::acquire(const store_location& 
             ::close(fd);
             return store_error{
                 "the store " + where.path +
-                " is in use by another babelbird-cli (still locked after the timeout)"};
+                    " is in use by another babelbird-cli (still locked after the timeout)",
+                true};
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }

@@ -869,6 +869,26 @@ def stdout_dev_full_other_commands():
 
 
 @case
+def store_path_under_a_file():
+    """A store whose directory is a regular file (ENOTDIR) is a bad --store
+    argument: usage (exit 2), nothing sent; not 'retry', which running again
+    cannot fix."""
+    with FakeServer() as s, StoreDir() as st:
+        not_a_dir = os.path.join(st.dir, "plain-file")
+        with open(not_a_dir, "w") as f:
+            f.write("x")
+        spec = "file:" + not_a_dir + "/grant.json"
+        expect_failure("store_path_under_a_file", "refresh --store FILE/grant.json",
+                       refresh(s.base_url, extra=["--store", spec]), "usage", [REFRESH_TOKEN],
+                       says="store")
+        expect_failure("store_path_under_a_file", "call --store FILE/grant.json",
+                       call(s.base_url, spec, "GET", "/api/v1/file/list",
+                            env=client_env(BABELBIRD_REFRESH_TOKEN=REFRESH_TOKEN)),
+                       "usage", [REFRESH_TOKEN], says="store")
+        check(token_paths(s) == [], f"nothing sent: {token_paths(s)}")
+
+
+@case
 def store_write_fails_rescue():
     """The store cannot be written after the server rotated: the grant is
     printed on stdout as a rescue copy, exit non-zero."""
