@@ -52,6 +52,13 @@ int run_grant_command(const arguments& args, const char* grant_env, bool use_sto
         }
         stored = std::move(std::get<std::optional<babelbird::token_grant>>(read));
     }
+    if (stored && stored->refresh_token.empty()) {
+        // Only an access token was kept (the server issued no refresh token):
+        // nothing to refresh with, the grant is dead.
+        return fail(babelbird::error_class::reauthorize,
+                    "the store " + store->path +
+                        " holds no refresh token: sign in again (babelbird-cli token)");
+    }
     std::optional<babelbird::secret> grant_secret;
     if (stored) {
         secrets.add(stored->refresh_token.expose_secret());

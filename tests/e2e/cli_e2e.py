@@ -889,6 +889,23 @@ def store_path_under_a_file():
 
 
 @case
+def store_without_refresh_token():
+    """A store that holds only an expired access token (the server issued no
+    refresh token): the grant is dead, so refresh and call say reauthorize
+    (exit 3), send nothing, and do not blame the caller's input (usage)."""
+    with FakeServer() as s, StoreDir() as st:
+        st.save({"access_token": "at-old", "refresh_token": None, "expires_in": 3600,
+                 "expires_at": "2001-01-01T00:00:00Z", "refresh_expires_at": None})
+        expect_failure("store_without_refresh_token", "refresh --store (no refresh token)",
+                       run_cli(["refresh", "--base-url", s.base_url, "--store", st.spec],
+                               client_env()), "reauthorize", says="no refresh token")
+        expect_failure("store_without_refresh_token", "call (no refresh token)",
+                       call(s.base_url, st.spec, "GET", "/api/v1/file/list"), "reauthorize",
+                       says="no refresh token")
+        check(token_paths(s) == [], f"nothing sent: {token_paths(s)}")
+
+
+@case
 def store_write_fails_rescue():
     """The store cannot be written after the server rotated: the grant is
     printed on stdout as a rescue copy, exit non-zero."""
