@@ -906,6 +906,22 @@ def store_without_refresh_token():
 
 
 @case
+def client_env_control_character():
+    """A control character in BABELBIRD_CLIENT_ID or BABELBIRD_CLIENT_SECRET:
+    usage, nothing sent, and the line names the variables to fix (not just
+    'a value'), without echoing the value."""
+    with FakeServer() as s:
+        for name in ("BABELBIRD_CLIENT_ID", "BABELBIRD_CLIENT_SECRET"):
+            env = client_env(BABELBIRD_REFRESH_TOKEN=REFRESH_TOKEN)
+            env[name] = env[name] + "\r\nX-Injected: 1"
+            run = run_cli(["refresh", "--base-url", s.base_url], env)
+            line = expect_failure("client_env_control_character", "refresh (" + name + ")", run,
+                                  "usage", [CLIENT_SECRET, "X-Injected"])
+            check(name in line, f"{line!r} does not name {name}")
+        check(token_paths(s) == [], f"nothing sent: {token_paths(s)}")
+
+
+@case
 def store_write_fails_rescue():
     """The store cannot be written after the server rotated: the grant is
     printed on stdout as a rescue copy, exit non-zero."""
