@@ -1043,6 +1043,25 @@ def call_401_retry():
 
 
 @case
+def call_401_twice_one_retry():
+    """A server that rejects the token again after the refresh: exactly one
+    refresh and one retry (no loop), a non-zero exit with one line, and the
+    rotation is in the store."""
+    with FakeServer() as s, StoreDir() as st:
+        grant = stored_grant(s, st)
+        for _ in range(3):
+            s.control("file-fault", {"status": "401"}, b'{"error":"invalid_token"}')
+        run = call(s.base_url, st.spec, "GET", "/api/v1/file/list")
+        OBSERVED.append(("call_401_twice_one_retry", "call GET (401, 401)", run))
+        check(run.status in (3, 5), f"exit {run.status}: {run.err!r}")
+        check(len(run.err.splitlines()) == 1 and "HTTP 401" in run.err, run.err)
+        check(token_paths(s) == ["GET /api/v1/file/list", "refresh", "GET /api/v1/file/list"],
+              f"requests {token_paths(s)}")
+        now, _ = st.load()
+        check(now["refresh_token"] != grant["refresh_token"], "the rotation is in the store")
+
+
+@case
 def call_salvage():
     """call whose refresh is answered rotate-then-reject: the token_source's
     hook stores the salvaged refresh token, the call fails (non-zero), and the
