@@ -1,5 +1,9 @@
 #include "client_env.hpp"
 
+#include <algorithm>
+#include <string>
+#include <string_view>
+
 #include "env.hpp"
 #include "failure.hpp"
 
@@ -37,7 +41,19 @@ std::optional<client_setup> read_client(const arguments& args, redactor& secrets
                            "form-encoded credentials, add --basic-encoding rfc6749, else ask the "
                            "server's administrator for a client id without ':'");
         } else {
-            status = fail(credentials.error());
+            // Name the variable to fix (the library's message says only "a value").
+            const auto has_control = [](std::string_view v) {
+                return std::any_of(v.begin(), v.end(), [](char ch) {
+                    const auto c = static_cast<unsigned char>(ch);
+                    return c < 0x20 || c == 0x7F;
+                });
+            };
+            const char* which = has_control(*client_id) ? "BABELBIRD_CLIENT_ID"
+                                : has_control(client_secret->expose_secret())
+                                    ? "BABELBIRD_CLIENT_SECRET"
+                                    : "BABELBIRD_CLIENT_ID or BABELBIRD_CLIENT_SECRET";
+            status = fail(credentials.error().kind(),
+                          std::string(which) + ": " + credentials.error().message());
         }
         return std::nullopt;
     }

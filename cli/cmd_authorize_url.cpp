@@ -35,9 +35,8 @@ int run_authorize_url(const arguments& args) {
     if (!url) {
         return fail(url.error());
     }
-    std::printf("%s\n", url->c_str());
-    std::fflush(stdout);
-    return 0;
+    std::fputs((*url + "\n").c_str(), stdout);
+    return finish_stdout("the authorization URL");
 }
 
 } // namespace cli

@@ -89,7 +89,7 @@ int run_call(const arguments& args) {
 
     auto locked = store_lock::acquire(*store, args.timeout);
     if (const auto* e = std::get_if<store_error>(&locked)) {
-        return fail(babelbird::error_class::retry, e->message);
+        return e->busy ? fail(babelbird::error_class::retry, e->message) : fail_usage(e->message);
     }
     const store_lock lock = std::move(std::get<store_lock>(locked));
     auto read = read_store(*store);
@@ -98,6 +98,7 @@ int run_call(const arguments& args) {
     }
     auto stored = std::move(std::get<std::optional<babelbird::token_grant>>(read));
     std::optional<babelbird::token_seed> seed;
+    const bool no_refresh_token = stored && stored->refresh_token.empty();
     if (stored) {
         secrets.add(stored->access_token.expose_secret());
         secrets.add(stored->refresh_token.expose_secret());
@@ -162,6 +163,14 @@ int run_call(const arguments& args) {
                         answer.error().message() +
                             "; the server's new refresh token was saved in the store " +
                             store->path);
+        }
+        if (no_refresh_token && answer.error().kind() == babelbird::error_class::usage) {
+            // The request was valid (built above): what was missing is the
+            // refresh token the expired or rejected access token needed.
+            return fail(babelbird::error_class::reauthorize,
+                        "the access token in the store " + store->path +
+                            " is expired or was rejected and the store holds no refresh token: "
+                            "sign in again (babelbird-cli token)");
         }
         return fail(answer.error());
     }

@@ -184,8 +184,7 @@ int run_demo(const arguments&) {
     server.stop();
     std::printf("\ndemo finished: %zu requests, every step as expected; server stopped\n",
                 server.requests().size());
-    std::fflush(stdout);
-    return 0;
+    return finish_stdout("the demo's report");
 }
 
 } // namespace cli

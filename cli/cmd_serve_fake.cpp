@@ -52,7 +52,11 @@ int run_serve_fake(const arguments& args) {
     std::string line = "{\"base_url\":" + json_string(server.base_url()) +
                        ",\"port\":" + std::to_string(server.port()) + "}\n";
     std::fputs(line.c_str(), stdout);
-    std::fflush(stdout);
+    // Nobody could learn the address: do not run on unseen.
+    if (const int status = finish_stdout("the server's address", false); status != 0) {
+        server.stop();
+        return status;
+    }
 
     int received = 0;
     sigwait(&stop_signals, &received);

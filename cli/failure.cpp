@@ -1,6 +1,8 @@
 #include "failure.hpp"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 namespace cli {
@@ -42,6 +44,26 @@ int fail(const babelbird::error& e) {
 
 int fail_usage(std::string_view message) {
     return fail(babelbird::error_class::usage, message);
+}
+
+int finish_stdout(std::string_view what, bool close) {
+    int e = 0;
+    errno = 0;
+    if (std::fflush(stdout) != 0) {
+        e = errno != 0 ? errno : EIO;
+    }
+    if (e == 0 && std::ferror(stdout) != 0) {
+        e = EIO; // an earlier write failed; its errno is gone
+    }
+    errno = 0;
+    if (close && std::fclose(stdout) != 0 && e == 0) {
+        e = errno != 0 ? errno : EIO;
+    }
+    if (e == 0) {
+        return 0;
+    }
+    return fail(babelbird::error_class::retry,
+                std::string(what) + " could not be written to stdout: " + std::strerror(e));
 }
 
 } // namespace cli

@@ -23,4 +23,9 @@ int fail(const babelbird::error& e);
 /// A usage failure (bad arguments, missing environment).
 int fail_usage(std::string_view message);
 
+/// Flushes stdout and checks that everything written to it arrived (closing
+/// it when `close`). @returns 0, or the failure line (retry) saying that
+/// `what` could not be written to stdout.
+int finish_stdout(std::string_view what, bool close = true);
+
 } // namespace cli

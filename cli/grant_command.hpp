@@ -39,7 +39,8 @@ int run_grant_command(const arguments& args, const char* grant_env, bool use_sto
     if (store) {
         auto locked = store_lock::acquire(*store, args.timeout);
         if (const auto* e = std::get_if<store_error>(&locked)) {
-            return fail(babelbird::error_class::retry, e->message);
+            return e->busy ? fail(babelbird::error_class::retry, e->message)
+                           : fail_usage(e->message);
         }
         lock.emplace(std::move(std::get<store_lock>(locked)));
     }
@@ -50,6 +51,13 @@ int run_grant_command(const arguments& args, const char* grant_env, bool use_sto
             return fail_usage(e->message);
         }
         stored = std::move(std::get<std::optional<babelbird::token_grant>>(read));
+    }
+    if (stored && stored->refresh_token.empty()) {
+        // Only an access token was kept (the server issued no refresh token):
+        // nothing to refresh with, the grant is dead.
+        return fail(babelbird::error_class::reauthorize,
+                    "the store " + store->path +
+                        " holds no refresh token: sign in again (babelbird-cli token)");
     }
     std::optional<babelbird::secret> grant_secret;
     if (stored) {

@@ -20,7 +20,7 @@ int run(int argc, char** argv) {
     const auto& args = std::get<cli::arguments>(parsed);
     if (args.help) {
         std::fputs(cli::usage_text(), stdout);
-        return 0;
+        return cli::finish_stdout("the usage text");
     }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         return cli::fail(babelbird::error_class::retry, "libcurl could not be initialised");

@@ -181,7 +181,8 @@ std::variant<store_lock, store_error> store_lock::acquire(const store_location& 
             ::close(fd);
             return store_error{
                 "the store " + where.path +
-                " is in use by another babelbird-cli (still locked after the timeout)"};
+                    " is in use by another babelbird-cli (still locked after the timeout)",
+                true};
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
@@ -348,7 +349,13 @@ read_store(const store_location& where) {
     }
     if (static_cast<std::size_t>(st.st_size) > max_store_size) {
         ::close(fd);
-        return bad("larger than 64 KiB");
+        return store_error{bad("larger than 64 KiB").message + " (" + where.path + ")"};
+    }
+    // The grant is for the owner alone (mode 0600, as every write leaves it):
+    // a copy made under the umask or a chmod by hand is tightened. Best effort;
+    // a store owned by someone else is read as it is.
+    if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+        (void)::fchmod(fd, S_IRUSR | S_IWUSR);
     }
     std::string text(max_store_size + 1, '\0');
     std::size_t got = 0;

@@ -24,6 +24,9 @@ struct store_location {
 /// A secret-free message (never the content of the store).
 struct store_error {
     std::string message;
+    /// The store is locked by another run (retry later); any other failure is
+    /// a bad store argument (usage).
+    bool busy = false;
 };
 
 /// `file:PATH`; `redis://...` is recognised and refused (not in this build).

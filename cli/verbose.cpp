@@ -32,6 +32,91 @@ bool contains_ci(std::string_view haystack, std::string_view needle) {
     return false;
 }
 
+int hex_value(char ch) {
+    if (ch >= '0' && ch <= '9') {
+        return ch - '0';
+    }
+    if (ch >= 'a' && ch <= 'f') {
+        return ch - 'a' + 10;
+    }
+    if (ch >= 'A' && ch <= 'F') {
+        return ch - 'A' + 10;
+    }
+    return -1;
+}
+
+/// The four hex digits at `at` of `raw`, or -1.
+long hex4(std::string_view raw, std::size_t at) {
+    if (at + 4 > raw.size()) {
+        return -1;
+    }
+    long v = 0;
+    for (std::size_t k = at; k < at + 4; ++k) {
+        const int d = hex_value(raw[k]);
+        if (d < 0) {
+            return -1;
+        }
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+void append_utf8(std::string& out, unsigned long cp) {
+    if (cp < 0x80) {
+        out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+        out += static_cast<char>(0xC0 | (cp >> 6));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        out += static_cast<char>(0xE0 | (cp >> 12));
+        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+        out += static_cast<char>(0xF0 | (cp >> 18));
+        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+}
+
+/// The text of a JSON string's inside as a parser reads it (every escape,
+/// `\uXXXX` and surrogate pairs included); a broken escape is kept as is.
+std::string json_unescape(std::string_view raw) {
+    std::string out;
+    out.reserve(raw.size());
+    for (std::size_t k = 0; k < raw.size(); ++k) {
+        if (raw[k] != '\\' || k + 1 >= raw.size()) {
+            out += raw[k];
+            continue;
+        }
+        const char e = raw[k + 1];
+        const std::string_view simple = "\"\\/bfnrt";
+        const std::string_view decoded = "\"\\/\b\f\n\r\t";
+        if (const std::size_t at = simple.find(e); at != std::string_view::npos) {
+            out += decoded[at];
+            ++k;
+            continue;
+        }
+        long cp = e == 'u' ? hex4(raw, k + 2) : -1;
+        if (cp < 0) {
+            out += raw[k];
+            continue;
+        }
+        std::size_t used = 6;
+        if (cp >= 0xD800 && cp <= 0xDBFF && k + 7 < raw.size() && raw[k + 6] == '\\' &&
+            raw[k + 7] == 'u') {
+            const long low = hex4(raw, k + 8);
+            if (low >= 0xDC00 && low <= 0xDFFF) {
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+                used = 12;
+            }
+        }
+        append_utf8(out, static_cast<unsigned long>(cp));
+        k += used - 1;
+    }
+    return out;
+}
+
 } // namespace
 
 std::string redact_url(std::string_view url) {
@@ -149,11 +234,15 @@ void redactor::learn_from_body(std::string_view body) {
     // "key" : "value" pairs, found lexically so that a broken answer is covered too.
     std::size_t i = 0;
     while ((i = body.find('"', i)) != std::string_view::npos) {
-        const std::size_t key_end = body.find('"', i + 1);
-        if (key_end == std::string_view::npos) {
+        std::size_t key_end = i + 1;
+        while (key_end < body.size() && body[key_end] != '"') {
+            key_end += body[key_end] == '\\' ? std::size_t{2} : std::size_t{1};
+        }
+        if (key_end >= body.size()) {
             return;
         }
-        const std::string_view key = body.substr(i + 1, key_end - i - 1);
+        // As the parser reads it: "access_t\u006fken" is access_token.
+        const std::string key = json_unescape(body.substr(i + 1, key_end - i - 1));
         std::size_t j = key_end + 1;
         while (j < body.size() &&
                (body[j] == ' ' || body[j] == '\t' || body[j] == '\n' || body[j] == '\r')) {
@@ -180,14 +269,7 @@ void redactor::learn_from_body(std::string_view body) {
             const std::string_view raw = body.substr(j + 1, std::min(end, body.size()) - j - 1);
             if (secret_key) {
                 add(raw); // as it appears (JSON-escaped)
-                std::string plain;
-                for (std::size_t k = 0; k < raw.size(); ++k) {
-                    if (raw[k] == '\\' && k + 1 < raw.size() &&
-                        (raw[k + 1] == '"' || raw[k + 1] == '\\' || raw[k + 1] == '/')) {
-                        ++k;
-                    }
-                    plain += raw[k];
-                }
+                std::string plain = json_unescape(raw);
                 add(plain); // the value itself and its wire forms
                 babelbird::detail::scrub(plain);
             }

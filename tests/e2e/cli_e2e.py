@@ -850,6 +850,78 @@ def stdout_dev_full():
 
 
 @case
+def stdout_dev_full_other_commands():
+    """authorize-url, --help, demo and serve-fake with stdout on /dev/full: a
+    non-zero exit and one stderr line, never a silent exit 0 (nor, for
+    serve-fake, a server that runs on without telling anyone its address)."""
+    runs = [
+        ("authorize-url >/dev/full",
+         ["authorize-url", "--base-url", "https://disk.example.com/babel", "--redirect-uri",
+          REDIRECT_URI], dict(BABELBIRD_CLIENT_ID=CLIENT_ID), 10),
+        ("--help >/dev/full", ["--help"], {}, 10),
+        ("demo >/dev/full", ["demo"], {}, 60),
+        ("serve-fake >/dev/full", ["serve-fake"], {}, 10),
+    ]
+    for what, argv, env, timeout in runs:
+        run = run_cli(argv, env, timeout=timeout, stdout_path="/dev/full")
+        expect_failure("stdout_dev_full_other_commands", what, run, "retry",
+                       [CLIENT_SECRET], within=timeout - 2, says="stdout")
+
+
+@case
+def store_path_under_a_file():
+    """A store whose directory is a regular file (ENOTDIR) is a bad --store
+    argument: usage (exit 2), nothing sent; not 'retry', which running again
+    cannot fix."""
+    with FakeServer() as s, StoreDir() as st:
+        not_a_dir = os.path.join(st.dir, "plain-file")
+        with open(not_a_dir, "w") as f:
+            f.write("x")
+        spec = "file:" + not_a_dir + "/grant.json"
+        expect_failure("store_path_under_a_file", "refresh --store FILE/grant.json",
+                       refresh(s.base_url, extra=["--store", spec]), "usage", [REFRESH_TOKEN],
+                       says="store")
+        expect_failure("store_path_under_a_file", "call --store FILE/grant.json",
+                       call(s.base_url, spec, "GET", "/api/v1/file/list",
+                            env=client_env(BABELBIRD_REFRESH_TOKEN=REFRESH_TOKEN)),
+                       "usage", [REFRESH_TOKEN], says="store")
+        check(token_paths(s) == [], f"nothing sent: {token_paths(s)}")
+
+
+@case
+def store_without_refresh_token():
+    """A store that holds only an expired access token (the server issued no
+    refresh token): the grant is dead, so refresh and call say reauthorize
+    (exit 3), send nothing, and do not blame the caller's input (usage)."""
+    with FakeServer() as s, StoreDir() as st:
+        st.save({"access_token": "at-old", "refresh_token": None, "expires_in": 3600,
+                 "expires_at": "2001-01-01T00:00:00Z", "refresh_expires_at": None})
+        expect_failure("store_without_refresh_token", "refresh --store (no refresh token)",
+                       run_cli(["refresh", "--base-url", s.base_url, "--store", st.spec],
+                               client_env()), "reauthorize", says="no refresh token")
+        expect_failure("store_without_refresh_token", "call (no refresh token)",
+                       call(s.base_url, st.spec, "GET", "/api/v1/file/list"), "reauthorize",
+                       says="no refresh token")
+        check(token_paths(s) == [], f"nothing sent: {token_paths(s)}")
+
+
+@case
+def client_env_control_character():
+    """A control character in BABELBIRD_CLIENT_ID or BABELBIRD_CLIENT_SECRET:
+    usage, nothing sent, and the line names the variables to fix (not just
+    'a value'), without echoing the value."""
+    with FakeServer() as s:
+        for name in ("BABELBIRD_CLIENT_ID", "BABELBIRD_CLIENT_SECRET"):
+            env = client_env(BABELBIRD_REFRESH_TOKEN=REFRESH_TOKEN)
+            env[name] = env[name] + "\r\nX-Injected: 1"
+            run = run_cli(["refresh", "--base-url", s.base_url], env)
+            line = expect_failure("client_env_control_character", "refresh (" + name + ")", run,
+                                  "usage", [CLIENT_SECRET, "X-Injected"])
+            check(name in line, f"{line!r} does not name {name}")
+        check(token_paths(s) == [], f"nothing sent: {token_paths(s)}")
+
+
+@case
 def store_write_fails_rescue():
     """The store cannot be written after the server rotated: the grant is
     printed on stdout as a rescue copy, exit non-zero."""
@@ -968,6 +1040,25 @@ def call_401_retry():
         check(now["refresh_token"] != grant["refresh_token"], "the rotation is in the store")
         check(bearer_of(s.requests()[2]) == "Bearer " + now["access_token"], "retried with it")
         check(json.loads(run.out)["files"], "the answer body is on stdout")
+
+
+@case
+def call_401_twice_one_retry():
+    """A server that rejects the token again after the refresh: exactly one
+    refresh and one retry (no loop), a non-zero exit with one line, and the
+    rotation is in the store."""
+    with FakeServer() as s, StoreDir() as st:
+        grant = stored_grant(s, st)
+        for _ in range(3):
+            s.control("file-fault", {"status": "401"}, b'{"error":"invalid_token"}')
+        run = call(s.base_url, st.spec, "GET", "/api/v1/file/list")
+        OBSERVED.append(("call_401_twice_one_retry", "call GET (401, 401)", run))
+        check(run.status in (3, 5), f"exit {run.status}: {run.err!r}")
+        check(len(run.err.splitlines()) == 1 and "HTTP 401" in run.err, run.err)
+        check(token_paths(s) == ["GET /api/v1/file/list", "refresh", "GET /api/v1/file/list"],
+              f"requests {token_paths(s)}")
+        now, _ = st.load()
+        check(now["refresh_token"] != grant["refresh_token"], "the rotation is in the store")
 
 
 @case

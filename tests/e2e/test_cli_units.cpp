@@ -194,6 +194,20 @@ TEST_CASE("cli verbose: secrets are redacted by value, in their wire forms too")
     CHECK(learned.apply("bearer") == "bearer"); // token_type is not a secret
 }
 
+TEST_CASE("cli verbose: keys and values with JSON escapes are learned as the parser reads them") {
+    // A server may escape any character of a key ("t\u006fken" is "token"),
+    // and the parser accepts it as access_token: its value must be learned.
+    cli::redactor learned;
+    learned.learn_from_body(R"({"access_t\u006fken":"AT-LEAK-5","refresh_t\u006Fken":"RT-6",)"
+                            R"("c\u006fde":"c-7","expires_in":3600})");
+    CHECK(learned.apply("AT-LEAK-5 RT-6 c-7 3600") == "[redacted] [redacted] [redacted] 3600");
+    // Escaped values: the decoded value is learned too (it is what goes on the wire).
+    cli::redactor values;
+    values.learn_from_body(R"({"access_token":"AT-\u004cEAK\t9","refresh_token":"R\u00e9"})");
+    CHECK(values.apply("AT-LEAK\t9") == "[redacted]");
+    CHECK(values.apply("R\xc3\xa9") == "[redacted]");
+}
+
 namespace {
 
 std::string temp_dir() {
@@ -236,6 +250,21 @@ babelbird::token_grant sample_grant() {
 }
 
 } // namespace
+
+TEST_CASE("cli store: a store readable by others is tightened to 0600 when read") {
+    // The store holds the grant: a copy made with the umask (0644) or a
+    // chmod by hand must not stay readable by other users.
+    const std::string dir = temp_dir();
+    const cli::store_location where{dir + "/grant.json"};
+    CHECK_FALSE(cli::write_store(where, sample_grant()));
+    REQUIRE(::chmod(where.path.c_str(), 0644) == 0);
+    auto read = cli::read_store(where);
+    REQUIRE(std::holds_alternative<std::optional<babelbird::token_grant>>(read));
+    CHECK(std::get<std::optional<babelbird::token_grant>>(read));
+    struct stat st {};
+    REQUIRE(::stat(where.path.c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+}
 
 TEST_CASE("cli store: file:PATH, and nothing else in this build") {
     const auto ok = cli::parse_store_location("file:/var/lib/app/grant.json");
