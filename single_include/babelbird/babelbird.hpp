@@ -5157,91 +5157,6 @@ inline errc walk_object(simdjson::ondemand::object& obj, const response_options&
     return errc{};
 }
 
-/// Whether the member key `field` (still escaped, as in the body) is `name`.
-/// `end` bounds the scan (the end of the padded body copy). Keys are not
-/// secrets: an escaped one is unescaped into a local string, not the arena.
-inline bool key_equals(simdjson::ondemand::field& field, const char* end, std::string_view name) {
-    const char* const start = field.key().raw();
-    const char* p = start;
-    bool escaped = false;
-    for (; p < end && *p != '"'; ++p) {
-        if (*p == '\\') {
-            escaped = true;
-            ++p;
-        }
-    }
-    if (p >= end) {
-        return false;
-    }
-    const std::string_view raw(start, static_cast<std::size_t>(p - start));
-    if (!escaped) {
-        return raw == name;
-    }
-    if (raw.size() > 6 * name.size()) {
-        return false; // an escape stands for at least one byte in six
-    }
-    std::string unescaped(raw.size(), '\0');
-    const std::size_t n = json_unescape(raw, unescaped.data());
-    return n != bad_escape && std::string_view(unescaped.data(), n) == name;
-}
-
-/// docs/design.md, "Policies" (no parser-differential ambiguity): every
-/// object on the path of the envelope pointer `pointer` has at most one member
-/// of the name the path takes (parsers differ on which of two they keep).
-/// Arrays and unresolved steps are left to `at_pointer`.
-/// @returns `errc::duplicate_field` or `errc::invalid_json`.
-inline errc check_envelope_path(simdjson::ondemand::document& doc, std::string_view pointer,
-                                const char* end) {
-    if (pointer.empty() || pointer.front() != '/') {
-        return errc{};
-    }
-    std::size_t at = 0;
-    while (at < pointer.size()) {
-        const std::size_t next = pointer.find('/', at + 1);
-        const std::string_view step =
-            pointer.substr(at + 1, next == std::string_view::npos ? next : next - at - 1);
-        std::string name; // RFC 6901 section 4: "~1" is '/', "~0" is '~'
-        for (std::size_t i = 0; i < step.size(); ++i) {
-            if (step[i] == '~' && i + 1 < step.size() &&
-                (step[i + 1] == '0' || step[i + 1] == '1')) {
-                name += step[i + 1] == '1' ? '/' : '~';
-                ++i;
-            } else {
-                name += step[i];
-            }
-        }
-        simdjson::ondemand::object obj;
-        bool is_object = false; // else an array: the step is an index
-        if (at == 0) {
-            doc.rewind();
-            is_object = doc.get_object().get(obj) == simdjson::SUCCESS;
-        } else {
-            simdjson::ondemand::value parent;
-            if (doc.at_pointer(pointer.substr(0, at)).get(parent) != simdjson::SUCCESS) {
-                return errc{}; // unresolved: at_pointer reports it
-            }
-            is_object = parent.get_object().get(obj) == simdjson::SUCCESS;
-        }
-        int count = 0;
-        if (is_object) {
-            for (auto item : obj) {
-                simdjson::ondemand::field field;
-                if (std::move(item).get(field) != simdjson::SUCCESS) {
-                    return errc::invalid_json;
-                }
-                if (key_equals(field, end, name) && ++count > 1) {
-                    return errc::duplicate_field;
-                }
-            }
-        }
-        if (next == std::string_view::npos) {
-            break;
-        }
-        at = next;
-    }
-    return errc{};
-}
-
 /// A per-thread padded copy of the body, the unescape arena and a reused
 /// parser: after the first call, parsing allocates nothing but the result.
 ///
@@ -5295,9 +5210,6 @@ public:
         }
         if (!enveloped || out.has_error) {
             return errc{};
-        }
-        if (errc e = check_envelope_path(doc, options.envelope, end); e != errc{}) {
-            return e;
         }
         simdjson::ondemand::value target;
         if (doc.at_pointer(options.envelope).get(target) != simdjson::SUCCESS) {
