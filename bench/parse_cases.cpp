@@ -12,7 +12,7 @@
 // validate the whole document (UTF-8 included); the simdjson_ondemand peer
 // skips unknown values the way on-demand code does, and checks that nothing
 // trails the object.
-#include <babelbird/response.hpp>
+#include <babelbird/answers/token_response.hpp>
 
 #include <boost/json.hpp>
 #include <nlohmann/json.hpp>

@@ -3,8 +3,8 @@
 // per-byte work is identical).
 #pragma once
 
-#include <babelbird/detail/ascii.hpp>
-#include <babelbird/response.hpp>
+#include <babelbird/answers/token_response.hpp>
+#include <babelbird/values/ascii.hpp>
 
 #include <cstdint>
 #include <string_view>

@@ -104,7 +104,7 @@ def count_instructions(names, jobs):
 # label -> (the translation unit, extra compiler arguments)
 COMPILE_UNITS = {
     "babelbird/babelbird.hpp (umbrella)": ("#include <babelbird/babelbird.hpp>\n", []),
-    "babelbird/requests.hpp (request building)": ("#include <babelbird/requests.hpp>\n", []),
+    "babelbird/requests/token_requests.hpp (request building)": ("#include <babelbird/requests/token_requests.hpp>\n", []),
     "<simdjson.h> alone": ("#include <simdjson.h>\n", []),
     "<string> alone": ("#include <string>\n", []),
     "umbrella, BABELBIRD_SEPARATE_COMPILATION": (

@@ -7,10 +7,10 @@
 // babelbird does (non-empty, header-safe) and fill the same http_request;
 // credentials and the endpoint are validated once, outside the measured loop,
 // for every implementation.
-#include <babelbird/credentials.hpp>
-#include <babelbird/encoding.hpp>
-#include <babelbird/endpoint.hpp>
-#include <babelbird/requests.hpp>
+#include <babelbird/encoding/codecs.hpp>
+#include <babelbird/requests/credentials.hpp>
+#include <babelbird/requests/endpoint.hpp>
+#include <babelbird/requests/token_requests.hpp>
 
 #include <boost/beast/core/detail/base64.hpp>
 #include <boost/url/encode.hpp>

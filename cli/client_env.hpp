@@ -3,9 +3,9 @@
 #pragma once
 
 // error.hpp first: its parameter named `secret` would shadow babelbird::secret (-Wshadow).
-#include <babelbird/credentials.hpp>
-#include <babelbird/endpoint.hpp>
-#include <babelbird/error.hpp>
+#include <babelbird/requests/credentials.hpp>
+#include <babelbird/requests/endpoint.hpp>
+#include <babelbird/values/error.hpp>
 
 #include <optional>
 

@@ -1,6 +1,6 @@
 // babelbird-cli authorize-url --base-url URL --redirect-uri URI [--data DATA]
-#include <babelbird/authorize.hpp>
-#include <babelbird/endpoint.hpp>
+#include <babelbird/requests/authorize.hpp>
+#include <babelbird/requests/endpoint.hpp>
 
 #include <cstdio>
 

@@ -6,10 +6,10 @@
 // rotation hook writes the store before the new token is used) and
 // send_authorized (one retry after a rejected token, for idempotent methods).
 #include <babelbird/adapters/curl.hpp>
-#include <babelbird/authorized_call.hpp>
 #include <babelbird/babelbird.hpp>
-#include <babelbird/file_api.hpp>
-#include <babelbird/token_source.hpp>
+#include <babelbird/drivers/token_source.hpp>
+#include <babelbird/machines/authorized_call.hpp>
+#include <babelbird/requests/file_api.hpp>
 
 #include <cstring>
 #include <optional>

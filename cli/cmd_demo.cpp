@@ -1,10 +1,10 @@
 // babelbird-cli demo: the whole flow against an embedded BabelBird-compatible
 // server on a free loopback port, as a short transcript with secrets masked.
 #include <babelbird/adapters/curl.hpp>
-#include <babelbird/authorize.hpp>
+#include <babelbird/answers/callback.hpp>
 #include <babelbird/babelbird.hpp>
-#include <babelbird/callback.hpp>
-#include <babelbird/file_api.hpp>
+#include <babelbird/requests/authorize.hpp>
+#include <babelbird/requests/file_api.hpp>
 #include <babelbird/testing/fake_server.hpp>
 
 #include <chrono>

@@ -4,8 +4,8 @@
 #pragma once
 
 // error.hpp first: its parameter named `secret` would shadow babelbird::secret (-Wshadow).
-#include <babelbird/error.hpp>
-#include <babelbird/token.hpp>
+#include <babelbird/values/error.hpp>
+#include <babelbird/values/token.hpp>
 
 #include <optional>
 

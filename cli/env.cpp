@@ -1,6 +1,6 @@
 #include "env.hpp"
 
-#include <babelbird/detail/secure_zero.hpp>
+#include <babelbird/values/secure_zero.hpp>
 
 #include <cstdlib>
 #include <cstring>

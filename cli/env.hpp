@@ -2,8 +2,8 @@
 #pragma once
 
 // error.hpp first: its parameter named `secret` would shadow babelbird::secret (-Wshadow).
-#include <babelbird/error.hpp>
-#include <babelbird/secret.hpp>
+#include <babelbird/values/error.hpp>
+#include <babelbird/values/secret.hpp>
 
 #include <optional>
 #include <string>

@@ -2,7 +2,7 @@
 // and the exit status of the class (docs/design.md, command-line client contract).
 #pragma once
 
-#include <babelbird/error.hpp>
+#include <babelbird/values/error.hpp>
 
 #include <string_view>
 

@@ -1,6 +1,6 @@
 #include "json_out.hpp"
 
-#include <babelbird/detail/secure_zero.hpp>
+#include <babelbird/values/secure_zero.hpp>
 
 #include <cerrno>
 #include <chrono>

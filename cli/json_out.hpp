@@ -1,8 +1,8 @@
 // JSON output of the commands: one object on one line.
 #pragma once
 
-#include <babelbird/clock.hpp>
-#include <babelbird/token.hpp>
+#include <babelbird/values/clock.hpp>
+#include <babelbird/values/token.hpp>
 
 #include <string>
 #include <string_view>

@@ -1,7 +1,7 @@
 #include "store_file.hpp"
 
-#include <babelbird/detail/secure_zero.hpp>
-#include <babelbird/requests.hpp>
+#include <babelbird/requests/token_requests.hpp>
+#include <babelbird/values/secure_zero.hpp>
 
 #include <simdjson.h>
 

@@ -6,7 +6,7 @@
 // a killed run is removed by the next write. One writer per store at a time.
 #pragma once
 
-#include <babelbird/token.hpp>
+#include <babelbird/values/token.hpp>
 
 #include <chrono>
 #include <optional>

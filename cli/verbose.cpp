@@ -1,7 +1,7 @@
 #include "verbose.hpp"
 
-#include <babelbird/detail/ascii.hpp>
-#include <babelbird/detail/secure_zero.hpp>
+#include <babelbird/values/ascii.hpp>
+#include <babelbird/values/secure_zero.hpp>
 
 #include <algorithm>
 #include <cstdio>

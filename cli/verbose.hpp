@@ -2,10 +2,10 @@
 #pragma once
 
 #include <babelbird/adapters/curl.hpp>
-#include <babelbird/http.hpp>
-#include <babelbird/transport.hpp>
+#include <babelbird/drivers/transport.hpp>
+#include <babelbird/values/http.hpp>
 
-#include <babelbird/secret.hpp>
+#include <babelbird/values/secret.hpp>
 
 #include <string>
 #include <string_view>

@@ -18,12 +18,12 @@
 /// header-only. See docs/design.md, "Packaging".
 #pragma once
 
-#include "babelbird/detail/compiler_check.hpp"
+#include "babelbird/config/compiler_check.hpp"
 
 #if !defined(BABELBIRD_SEPARATE_COMPILATION)
 #error                                                                                             \
     "babelbird/src.hpp is for BABELBIRD_SEPARATE_COMPILATION builds; define it for every translation unit, or drop this include (header-only is the default)"
 #endif
 
+#include "babelbird/answers/response_parse.hpp"
 #include "babelbird/babelbird.hpp"
-#include "babelbird/detail/response_parse.hpp"

@@ -32,8 +32,8 @@
 /// - `secret`, `secret_view`: redacted when printed, zeroed when destroyed.
 
 
-// ---- begin babelbird/detail/compiler_check.hpp ----
-/// @file detail/compiler_check.hpp
+// ---- begin babelbird/config/compiler_check.hpp ----
+/// @file config/compiler_check.hpp
 /// @brief Fails early, with one clear message, below C++20.
 ///
 /// Every public header includes this first, so a C++17 build stops here with
@@ -45,31 +45,180 @@
       (defined(_MSVC_LANG) && _MSVC_LANG >= 202002L))
 #error "babelbird needs C++20 or newer: compile with -std=c++20 (MSVC: /std:c++20)"
 #endif
-// ---- end babelbird/detail/compiler_check.hpp ----
+// ---- end babelbird/config/compiler_check.hpp ----
 
 
-// ---- begin babelbird/authorize.hpp ----
-/// @file authorize.hpp
-/// @brief Authorization URLs: the browser login (`/api/authorize.do`) and the
-/// login-free JWT variant (`/api/authorizeByJWT.do`). Pure: no I/O, no JSON.
+// ---- begin babelbird/answers/callback.hpp ----
+/// @file answers/callback.hpp
+/// @brief The authorization callback: the redirect to
+/// `redirect_uri?code=..&data=..` (or `?error=..`) parsed into a code, with the
+/// returned `data` checked in constant time. Pure: no I/O, no JSON.
 ///
-/// Both put the documented parameters first, in the documented order, then the
-/// caller's extra parameters in the caller's order. Every name and value is
-/// percent-encoded as UTF-8 (RFC 3986 section 2.1: unreserved bytes kept, all
-/// others `%XX` upper-case, so a space is `%20` and '+' is `%2B`).
+/// Policies:
+/// - the query is split on '&'; empty pieces are skipped; a piece without '='
+///   is a name with an empty value;
+/// - every name and value must have valid `%XX` escapes and decode to valid
+///   UTF-8, and no raw control byte may appear (the whole query, not only the
+///   parameters read here, so no two parsers can disagree about it);
+/// - '+' decodes to a space by default (form style, `callback_options`);
+/// - `code`, `data`, `error`, `error_description` and `error_uri` may appear
+///   at most once each; other parameters (for example the redirect URI's own
+///   query) are ignored;
+/// - an `error` wins over a `code`; `error_description` and `error_uri` are
+///   never copied into the error (they are free text that may echo input);
+/// - the code must be non-empty and header-safe (bytes 0x21-0x7E).
 
 
-#include <array>
 #include <cstddef>
 #include <optional>
-#include <span>
 #include <string>
 #include <string_view>
 
 
-// ---- begin babelbird/detail/ascii.hpp ----
-/// @file detail/ascii.hpp
+// ---- begin babelbird/encoding/percent.hpp ----
+/// @file encoding/percent.hpp
+/// @brief Percent-encoding (RFC 3986 section 2.1, section 2.3) and form encoding, usable in
+/// constant expressions.
+
+
+#include <cstddef>
+#include <cstring>
+#include <string_view>
+#include <type_traits>
+
+
+// ---- begin babelbird/encoding/base64.hpp ----
+/// @file encoding/base64.hpp
+/// @brief Base64 (RFC 4648 section 4) encoding and strict decoding, usable in constant expressions.
+
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace babelbird::inline v1::detail {
+
+inline constexpr char base64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+constexpr std::size_t base64_encoded_size(std::size_t n) noexcept {
+    return (n + 2) / 3 * 4;
+}
+
+/// Writes the padded encoding of `in` to `out` (room for `base64_encoded_size`);
+/// returns the end of what was written.
+constexpr char* base64_encode_to(std::string_view in, char* out) noexcept {
+    std::size_t i = 0;
+    const std::size_t n = in.size();
+    for (; i + 3 <= n; i += 3) {
+        const std::uint32_t v = (std::uint32_t(static_cast<unsigned char>(in[i])) << 16) |
+                                (std::uint32_t(static_cast<unsigned char>(in[i + 1])) << 8) |
+                                std::uint32_t(static_cast<unsigned char>(in[i + 2]));
+        *out++ = base64_alphabet[(v >> 18) & 63];
+        *out++ = base64_alphabet[(v >> 12) & 63];
+        *out++ = base64_alphabet[(v >> 6) & 63];
+        *out++ = base64_alphabet[v & 63];
+    }
+    if (n - i == 1) {
+        const std::uint32_t v = std::uint32_t(static_cast<unsigned char>(in[i])) << 16;
+        *out++ = base64_alphabet[(v >> 18) & 63];
+        *out++ = base64_alphabet[(v >> 12) & 63];
+        *out++ = '=';
+        *out++ = '=';
+    } else if (n - i == 2) {
+        const std::uint32_t v = (std::uint32_t(static_cast<unsigned char>(in[i])) << 16) |
+                                (std::uint32_t(static_cast<unsigned char>(in[i + 1])) << 8);
+        *out++ = base64_alphabet[(v >> 18) & 63];
+        *out++ = base64_alphabet[(v >> 12) & 63];
+        *out++ = base64_alphabet[(v >> 6) & 63];
+        *out++ = '=';
+    }
+    return out;
+}
+
+constexpr int base64_value(char ch) noexcept {
+    if (ch >= 'A' && ch <= 'Z') {
+        return ch - 'A';
+    }
+    if (ch >= 'a' && ch <= 'z') {
+        return ch - 'a' + 26;
+    }
+    if (ch >= '0' && ch <= '9') {
+        return ch - '0' + 52;
+    }
+    if (ch == '+') {
+        return 62;
+    }
+    if (ch == '/') {
+        return 63;
+    }
+    return -1;
+}
+
+/// The outcome of a decode into a caller buffer.
+struct decode_outcome {
+    std::size_t size = 0; ///< bytes written
+    bool ok = false;
+};
+
+/// Upper bound of the decoded size.
+constexpr std::size_t base64_decoded_max_size(std::size_t n) noexcept {
+    return n / 4 * 3;
+}
+
+/// Strict decoding: the length is a multiple of 4, padding only at the end, only
+/// alphabet bytes, and unused bits zero (RFC 4648 section 3.5), so every byte string has
+/// exactly one accepted encoding.
+constexpr decode_outcome base64_decode_to(std::string_view in, char* out) noexcept {
+    if (in.size() % 4 != 0) {
+        return {};
+    }
+    std::size_t written = 0;
+    for (std::size_t i = 0; i < in.size(); i += 4) {
+        const bool last = i + 4 == in.size();
+        const int a = base64_value(in[i]);
+        const int b = base64_value(in[i + 1]);
+        if (a < 0 || b < 0) {
+            return {};
+        }
+        const bool pad3 = last && in[i + 2] == '=';
+        const bool pad4 = last && in[i + 3] == '=';
+        if (pad3 && !pad4) {
+            return {};
+        }
+        const int c = pad3 ? 0 : base64_value(in[i + 2]);
+        const int d = pad4 ? 0 : base64_value(in[i + 3]);
+        if (c < 0 || d < 0) {
+            return {};
+        }
+        const std::uint32_t v = (std::uint32_t(a) << 18) | (std::uint32_t(b) << 12) |
+                                (std::uint32_t(c) << 6) | std::uint32_t(d);
+        out[written++] = static_cast<char>((v >> 16) & 0xFF);
+        if (pad3) {
+            if ((v & 0xFFFF) != 0) {
+                return {}; // non-canonical: unused bits set
+            }
+            continue;
+        }
+        out[written++] = static_cast<char>((v >> 8) & 0xFF);
+        if (pad4) {
+            if ((v & 0xFF) != 0) {
+                return {};
+            }
+            continue;
+        }
+        out[written++] = static_cast<char>(v & 0xFF);
+    }
+    return {written, true};
+}
+
+} // namespace babelbird::inline v1::detail
+// ---- end babelbird/encoding/base64.hpp ----
+
+// ---- begin babelbird/values/ascii.hpp ----
+/// @file values/ascii.hpp
 /// @brief Byte classes used by validation: control bytes, header-safe tokens, case folding.
+
 
 #include <string_view>
 
@@ -163,11 +312,161 @@ constexpr int hex_value(char ch) noexcept {
 }
 
 } // namespace babelbird::inline v1::detail
-// ---- end babelbird/detail/ascii.hpp ----
+// ---- end babelbird/values/ascii.hpp ----
 
-// ---- begin babelbird/detail/utf8.hpp ----
-/// @file detail/utf8.hpp
+namespace babelbird::inline v1::detail {
+
+inline constexpr char upper_hex[] = "0123456789ABCDEF";
+
+/// RFC 3986 section 2.3 unreserved: ALPHA / DIGIT / "-" / "." / "_" / "~".
+constexpr bool is_unreserved(char ch) noexcept {
+    return is_alpha(ch) || is_digit(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~';
+}
+
+/// Bytes kept as they are by the application/x-www-form-urlencoded serializer
+/// (WHATWG URL section 5.2, which RFC 6749 Appendix B refers to through HTML).
+constexpr bool is_form_safe(char ch) noexcept {
+    return is_alpha(ch) || is_digit(ch) || ch == '*' || ch == '-' || ch == '.' || ch == '_';
+}
+
+/// 1 for the bytes RFC 3986 keeps, 0 for the ones it escapes: one load per
+/// byte instead of a chain of comparisons.
+struct unreserved_table_t {
+    unsigned char keep[256];
+};
+inline constexpr unreserved_table_t unreserved_table = [] {
+    unreserved_table_t t{};
+    for (int c = 0; c < 256; ++c) {
+        t.keep[c] = is_unreserved(static_cast<char>(c)) ? 1 : 0;
+    }
+    return t;
+}();
+
+constexpr unsigned char keeps(char ch) noexcept {
+    return unreserved_table.keep[static_cast<unsigned char>(ch)];
+}
+
+/// 1 when all eight bytes at `p` are unreserved: eight lookups ANDed, one branch.
+constexpr unsigned char keeps8(const char* p) noexcept {
+    return static_cast<unsigned char>(keeps(p[0]) & keeps(p[1]) & keeps(p[2]) & keeps(p[3]) &
+                                      keeps(p[4]) & keeps(p[5]) & keeps(p[6]) & keeps(p[7]));
+}
+
+constexpr std::size_t percent_encoded_size(std::string_view in) noexcept {
+    // Branch-free: count the kept bytes eight at a time; every other byte adds two.
+    std::size_t kept = 0;
+    std::size_t i = 0;
+    for (; in.size() - i >= 8; i += 8) {
+        unsigned k = 0;
+        for (std::size_t j = 0; j < 8; ++j) {
+            k += keeps(in[i + j]);
+        }
+        kept += k;
+    }
+    for (; i < in.size(); ++i) {
+        kept += keeps(in[i]);
+    }
+    return in.size() + 2 * (in.size() - kept);
+}
+
+constexpr char* copy_bytes(const char* from, std::size_t n, char* out) noexcept {
+    if (std::is_constant_evaluated()) {
+        for (std::size_t i = 0; i < n; ++i) {
+            out[i] = from[i];
+        }
+    } else if (n != 0) {
+        std::memcpy(out, from, n);
+    }
+    return out + n;
+}
+
+/// Keeps unreserved bytes and writes every other byte as upper-case `%XX`.
+/// Runs of unreserved bytes (most of a token) are found eight bytes at a time
+/// and copied whole.
+constexpr char* percent_encode_to(std::string_view in, char* out) noexcept {
+    const std::size_t n = in.size();
+    std::size_t i = 0;
+    while (i < n) {
+        std::size_t j = i;
+        while (n - j >= 8 && keeps8(in.data() + j) != 0) {
+            j += 8;
+        }
+        while (j < n && keeps(in[j]) != 0) {
+            ++j;
+        }
+        out = copy_bytes(in.data() + i, j - i, out);
+        if (j < n) {
+            const auto c = static_cast<unsigned char>(in[j]);
+            *out++ = '%';
+            *out++ = upper_hex[c >> 4];
+            *out++ = upper_hex[c & 15];
+            ++j;
+        }
+        i = j;
+    }
+    return out;
+}
+
+constexpr std::size_t form_encoded_size(std::string_view in) noexcept {
+    std::size_t n = in.size();
+    for (char ch : in) {
+        if (!is_form_safe(ch) && ch != ' ') {
+            n += 2;
+        }
+    }
+    return n;
+}
+
+/// application/x-www-form-urlencoded: space becomes '+', other unsafe bytes `%XX`.
+constexpr char* form_encode_to(std::string_view in, char* out) noexcept {
+    for (char ch : in) {
+        if (is_form_safe(ch)) {
+            *out++ = ch;
+        } else if (ch == ' ') {
+            *out++ = '+';
+        } else {
+            const auto c = static_cast<unsigned char>(ch);
+            *out++ = '%';
+            *out++ = upper_hex[c >> 4];
+            *out++ = upper_hex[c & 15];
+        }
+    }
+    return out;
+}
+
+/// Decodes `%XX` escapes (either case); a '%' not followed by two hex digits is
+/// an error. With `plus_is_space`, '+' decodes to a space (form encoding).
+/// `out` needs room for `in.size()` bytes; it may alias `in`.
+constexpr decode_outcome percent_decode_to(std::string_view in, char* out,
+                                           bool plus_is_space = false) noexcept {
+    std::size_t w = 0;
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        const char ch = in[i];
+        if (ch == '%') {
+            if (in.size() - i < 3) {
+                return {};
+            }
+            if (!is_hex_digit(in[i + 1]) || !is_hex_digit(in[i + 2])) {
+                return {};
+            }
+            out[w++] = static_cast<char>(hex_value(in[i + 1]) * 16 + hex_value(in[i + 2]));
+            i += 2;
+        } else if (ch == '+' && plus_is_space) {
+            out[w++] = ' ';
+        } else {
+            out[w++] = ch;
+        }
+    }
+    return {w, true};
+}
+
+} // namespace babelbird::inline v1::detail
+// ---- end babelbird/encoding/percent.hpp ----
+
+// ---- begin babelbird/encoding/utf8.hpp ----
+/// @file encoding/utf8.hpp
 /// @brief Strict UTF-8 validation (RFC 3629): no overlongs, no surrogates, at most U+10FFFF.
+
 
 #include <cstddef>
 #include <string_view>
@@ -224,27 +523,10 @@ constexpr bool is_valid_utf8(std::string_view s) noexcept {
 }
 
 } // namespace babelbird::inline v1::detail
-// ---- end babelbird/detail/utf8.hpp ----
+// ---- end babelbird/encoding/utf8.hpp ----
 
-// ---- begin babelbird/endpoint.hpp ----
-/// @file endpoint.hpp
-/// @brief The server's base URL (with optional context path) and its endpoint paths.
-
-
-#include <string>
-#include <string_view>
-
-
-// ---- begin babelbird/detail/url.hpp ----
-/// @file detail/url.hpp
-/// @brief Validation of the base URL and endpoint paths; loopback detection.
-
-#include <cstddef>
-#include <string_view>
-
-
-// ---- begin babelbird/error.hpp ----
-/// @file error.hpp
+// ---- begin babelbird/values/error.hpp ----
+/// @file values/error.hpp
 /// @brief Error codes, error classes, the error value and the `result<T>` type.
 ///
 /// The library never throws, prints or aborts: every fallible call returns a
@@ -862,773 +1144,25 @@ private:
 
 template <>
 struct std::is_error_code_enum<babelbird::errc> : std::true_type {};
-// ---- end babelbird/error.hpp ----
+// ---- end babelbird/values/error.hpp ----
 
-namespace babelbird::inline v1::detail {
-
-/// RFC 3986 pchar minus '%' (checked separately) plus '/': what a path may hold.
-constexpr bool is_path_char(char ch) noexcept {
-    if (is_alpha(ch) || is_digit(ch)) {
-        return true;
-    }
-    switch (ch) {
-    case '-':
-    case '.':
-    case '_':
-    case '~': // unreserved
-    case '!':
-    case '$':
-    case '&':
-    case '\'':
-    case '(':
-    case ')': // sub-delims
-    case '*':
-    case '+':
-    case ',':
-    case ';':
-    case '=':
-    case ':':
-    case '@':
-    case '/':
-        return true;
-    default:
-        return false;
-    }
-}
-
-/// A path of path characters and valid `%XX` escapes.
-constexpr bool is_valid_path(std::string_view path) noexcept {
-    for (std::size_t i = 0; i < path.size(); ++i) {
-        if (path[i] == '%') {
-            if (path.size() - i < 3 || !is_hex_digit(path[i + 1]) || !is_hex_digit(path[i + 2])) {
-                return false;
-            }
-            i += 2;
-        } else if (!is_path_char(path[i])) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/// Dotted-quad IPv4 in 127.0.0.0/8: four decimal octets, no leading zeros.
-constexpr bool is_ipv4_loopback(std::string_view host) noexcept {
-    int octets = 0;
-    std::size_t i = 0;
-    int first = -1;
-    while (i <= host.size()) {
-        std::size_t j = i;
-        int value = 0;
-        while (j < host.size() && is_digit(host[j])) {
-            value = value * 10 + (host[j] - '0');
-            if (value > 255) {
-                return false;
-            }
-            ++j;
-        }
-        const std::size_t len = j - i;
-        if (len == 0 || len > 3 || (len > 1 && host[i] == '0')) {
-            return false;
-        }
-        if (first < 0) {
-            first = value;
-        }
-        ++octets;
-        if (j == host.size()) {
-            break;
-        }
-        if (host[j] != '.') {
-            return false;
-        }
-        i = j + 1;
-    }
-    return octets == 4 && first == 127;
-}
-
-/// A host that cannot leave the machine: localhost, 127.0.0.0/8, [::1].
-constexpr bool is_loopback_host(std::string_view host) noexcept {
-    return iequals(host, "localhost") || host == "[::1]" || is_ipv4_loopback(host);
-}
-
-constexpr bool is_reg_name_char(char ch) noexcept {
-    return is_alpha(ch) || is_digit(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~';
-}
-
-/// The pieces of a validated base URL.
-struct base_url_parts {
-    std::string_view scheme;    ///< "http" or "https" as written (any case)
-    std::string_view authority; ///< host[:port]
-    std::string_view host;      ///< as written; IPv6 literals keep their brackets
-    std::string_view path;      ///< context path without trailing slashes; may be empty
-    bool loopback = false;
-};
-
-/// Checks an absolute http(s) URL with no user info, query or fragment, and
-/// splits it. Plain http is accepted only for loopback hosts.
-inline result<base_url_parts> parse_base_url(std::string_view url) noexcept {
-    base_url_parts parts;
-    const std::size_t colon = url.find("://");
-    if (colon == std::string_view::npos) {
-        return error::usage(errc::invalid_url);
-    }
-    parts.scheme = url.substr(0, colon);
-    const bool https = iequals(parts.scheme, "https");
-    if (!https && !iequals(parts.scheme, "http")) {
-        return error::usage(errc::invalid_url);
-    }
-    std::string_view rest = url.substr(colon + 3);
-    if (has_control(rest)) {
-        return error::usage(errc::control_character);
-    }
-    const std::size_t slash = rest.find('/');
-    parts.authority = rest.substr(0, slash);
-    std::string_view path =
-        slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
-    if (parts.authority.empty() || parts.authority.find('@') != std::string_view::npos ||
-        parts.authority.find_first_of("?#") != std::string_view::npos ||
-        path.find_first_of("?#") != std::string_view::npos) {
-        return error::usage(errc::invalid_url);
-    }
-    // Host: an IPv6 literal in brackets, or a registered name / IPv4 address.
-    std::string_view after_host;
-    if (parts.authority.front() == '[') {
-        const std::size_t close = parts.authority.find(']');
-        if (close == std::string_view::npos || close < 3) {
-            return error::usage(errc::invalid_url);
-        }
-        parts.host = parts.authority.substr(0, close + 1);
-        for (char ch : parts.host.substr(1, close - 1)) {
-            if (!is_hex_digit(ch) && ch != ':' && ch != '.') {
-                return error::usage(errc::invalid_url);
-            }
-        }
-        after_host = parts.authority.substr(close + 1);
-    } else {
-        const std::size_t port_colon = parts.authority.find(':');
-        parts.host = parts.authority.substr(0, port_colon);
-        after_host = port_colon == std::string_view::npos ? std::string_view()
-                                                          : parts.authority.substr(port_colon);
-        if (parts.host.empty()) {
-            return error::usage(errc::invalid_url);
-        }
-        for (char ch : parts.host) {
-            if (!is_reg_name_char(ch)) {
-                return error::usage(errc::invalid_url);
-            }
-        }
-    }
-    if (!after_host.empty()) {
-        // ":" port, 1..65535
-        if (after_host.front() != ':' || after_host.size() < 2 || after_host.size() > 6) {
-            return error::usage(errc::invalid_url);
-        }
-        unsigned port = 0;
-        for (char ch : after_host.substr(1)) {
-            if (!is_digit(ch)) {
-                return error::usage(errc::invalid_url);
-            }
-            port = port * 10 + static_cast<unsigned>(ch - '0');
-        }
-        if (port == 0 || port > 65535) {
-            return error::usage(errc::invalid_url);
-        }
-    }
-    if (!is_valid_path(path)) {
-        return error::usage(errc::invalid_url);
-    }
-    while (!path.empty() && path.back() == '/') {
-        path.remove_suffix(1);
-    }
-    parts.path = path;
-    parts.loopback = is_loopback_host(parts.host);
-    if (!https && !parts.loopback) {
-        return error::usage(errc::insecure_url);
-    }
-    return parts;
-}
-
-} // namespace babelbird::inline v1::detail
-// ---- end babelbird/detail/url.hpp ----
-
-namespace babelbird::inline v1 {
-
-/// Endpoint paths, relative to the base URL. Deployments may move them.
-struct endpoint_paths {
-    std::string refresh = "/api/refreshToken.do";
-    std::string token = "/api/token.do";
-    std::string authorize = "/api/authorize.do";
-    std::string authorize_jwt = "/api/authorizeByJWT.do";
-};
-
-/// A validated base URL such as `https://disk.example.com/babel`, plus paths.
-class endpoint {
-public:
-    /// Validates `base_url`: absolute; https, or http only for a loopback host
-    /// (127.0.0.0/8, [::1], localhost); no user info, query or fragment. Trailing
-    /// slashes are removed. Every path must start with '/' and hold only URL path
-    /// characters.
-    /// @returns `errc::invalid_url`, `errc::insecure_url`, `errc::control_character`
-    /// or `errc::invalid_path`, all of class `usage`.
-    static result<endpoint> make(std::string_view base_url, endpoint_paths paths = {}) {
-        auto parts = detail::parse_base_url(base_url);
-        if (!parts) {
-            return parts.error();
-        }
-        for (const std::string* p :
-             {&paths.refresh, &paths.token, &paths.authorize, &paths.authorize_jwt}) {
-            if (p->empty() || p->front() != '/' || !detail::is_valid_path(*p)) {
-                return error::usage(errc::invalid_path);
-            }
-        }
-        endpoint e;
-        e.base_.reserve(base_url.size());
-        for (char ch : parts->scheme) {
-            e.base_ += detail::to_lower(ch);
-        }
-        e.base_ += "://";
-        e.base_ += parts->authority;
-        e.base_ += parts->path;
-        e.host_size_ = parts->host.size();
-        e.host_offset_ = parts->scheme.size() + 3;
-        e.loopback_ = parts->loopback;
-        e.paths_ = std::move(paths);
-        return e;
-    }
-
-    /// The normalised base URL: lower-case scheme, no trailing slash.
-    std::string_view base_url() const noexcept { return base_; }
-    std::string_view host() const noexcept {
-        return std::string_view(base_).substr(host_offset_, host_size_);
-    }
-    bool is_loopback() const noexcept { return loopback_; }
-    const endpoint_paths& paths() const noexcept { return paths_; }
-
-    /// `base_url() + path`; `path` is used as given.
-    std::string url_for(std::string_view path) const {
-        std::string out;
-        out.reserve(base_.size() + path.size());
-        out += base_;
-        out += path;
-        return out;
-    }
-
-private:
-    endpoint() = default;
-    std::string base_;
-    std::size_t host_offset_ = 0;
-    std::size_t host_size_ = 0;
-    bool loopback_ = false;
-    endpoint_paths paths_;
-};
-
-} // namespace babelbird::inline v1
-// ---- end babelbird/endpoint.hpp ----
-
-// ---- begin babelbird/query.hpp ----
-/// @file query.hpp
-/// @brief Query parameters shared by the authorize, code-exchange and file-API
-/// builders: the public `query_parameter` pair, its percent-encoded
-/// serialisation, and the redirect-URI check. No I/O, no JSON.
+// ---- begin babelbird/values/secret.hpp ----
+/// @file values/secret.hpp
+/// @brief Types for secrets: redacted when printed, zeroed when destroyed, read only
+/// through the explicit, greppable `expose_secret()`.
 
 
 #include <cstddef>
-#include <span>
-#include <string>
-#include <string_view>
-
-
-// ---- begin babelbird/detail/percent.hpp ----
-/// @file detail/percent.hpp
-/// @brief Percent-encoding (RFC 3986 section 2.1, section 2.3) and form encoding, usable in
-/// constant expressions.
-
-#include <cstddef>
-#include <cstring>
-#include <string_view>
-#include <type_traits>
-
-
-// ---- begin babelbird/detail/base64.hpp ----
-/// @file detail/base64.hpp
-/// @brief Base64 (RFC 4648 section 4) encoding and strict decoding, usable in constant expressions.
-
-#include <cstddef>
-#include <cstdint>
-#include <string_view>
-
-namespace babelbird::inline v1::detail {
-
-inline constexpr char base64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-constexpr std::size_t base64_encoded_size(std::size_t n) noexcept {
-    return (n + 2) / 3 * 4;
-}
-
-/// Writes the padded encoding of `in` to `out` (room for `base64_encoded_size`);
-/// returns the end of what was written.
-constexpr char* base64_encode_to(std::string_view in, char* out) noexcept {
-    std::size_t i = 0;
-    const std::size_t n = in.size();
-    for (; i + 3 <= n; i += 3) {
-        const std::uint32_t v = (std::uint32_t(static_cast<unsigned char>(in[i])) << 16) |
-                                (std::uint32_t(static_cast<unsigned char>(in[i + 1])) << 8) |
-                                std::uint32_t(static_cast<unsigned char>(in[i + 2]));
-        *out++ = base64_alphabet[(v >> 18) & 63];
-        *out++ = base64_alphabet[(v >> 12) & 63];
-        *out++ = base64_alphabet[(v >> 6) & 63];
-        *out++ = base64_alphabet[v & 63];
-    }
-    if (n - i == 1) {
-        const std::uint32_t v = std::uint32_t(static_cast<unsigned char>(in[i])) << 16;
-        *out++ = base64_alphabet[(v >> 18) & 63];
-        *out++ = base64_alphabet[(v >> 12) & 63];
-        *out++ = '=';
-        *out++ = '=';
-    } else if (n - i == 2) {
-        const std::uint32_t v = (std::uint32_t(static_cast<unsigned char>(in[i])) << 16) |
-                                (std::uint32_t(static_cast<unsigned char>(in[i + 1])) << 8);
-        *out++ = base64_alphabet[(v >> 18) & 63];
-        *out++ = base64_alphabet[(v >> 12) & 63];
-        *out++ = base64_alphabet[(v >> 6) & 63];
-        *out++ = '=';
-    }
-    return out;
-}
-
-constexpr int base64_value(char ch) noexcept {
-    if (ch >= 'A' && ch <= 'Z') {
-        return ch - 'A';
-    }
-    if (ch >= 'a' && ch <= 'z') {
-        return ch - 'a' + 26;
-    }
-    if (ch >= '0' && ch <= '9') {
-        return ch - '0' + 52;
-    }
-    if (ch == '+') {
-        return 62;
-    }
-    if (ch == '/') {
-        return 63;
-    }
-    return -1;
-}
-
-/// The outcome of a decode into a caller buffer.
-struct decode_outcome {
-    std::size_t size = 0; ///< bytes written
-    bool ok = false;
-};
-
-/// Upper bound of the decoded size.
-constexpr std::size_t base64_decoded_max_size(std::size_t n) noexcept {
-    return n / 4 * 3;
-}
-
-/// Strict decoding: the length is a multiple of 4, padding only at the end, only
-/// alphabet bytes, and unused bits zero (RFC 4648 section 3.5), so every byte string has
-/// exactly one accepted encoding.
-constexpr decode_outcome base64_decode_to(std::string_view in, char* out) noexcept {
-    if (in.size() % 4 != 0) {
-        return {};
-    }
-    std::size_t written = 0;
-    for (std::size_t i = 0; i < in.size(); i += 4) {
-        const bool last = i + 4 == in.size();
-        const int a = base64_value(in[i]);
-        const int b = base64_value(in[i + 1]);
-        if (a < 0 || b < 0) {
-            return {};
-        }
-        const bool pad3 = last && in[i + 2] == '=';
-        const bool pad4 = last && in[i + 3] == '=';
-        if (pad3 && !pad4) {
-            return {};
-        }
-        const int c = pad3 ? 0 : base64_value(in[i + 2]);
-        const int d = pad4 ? 0 : base64_value(in[i + 3]);
-        if (c < 0 || d < 0) {
-            return {};
-        }
-        const std::uint32_t v = (std::uint32_t(a) << 18) | (std::uint32_t(b) << 12) |
-                                (std::uint32_t(c) << 6) | std::uint32_t(d);
-        out[written++] = static_cast<char>((v >> 16) & 0xFF);
-        if (pad3) {
-            if ((v & 0xFFFF) != 0) {
-                return {}; // non-canonical: unused bits set
-            }
-            continue;
-        }
-        out[written++] = static_cast<char>((v >> 8) & 0xFF);
-        if (pad4) {
-            if ((v & 0xFF) != 0) {
-                return {};
-            }
-            continue;
-        }
-        out[written++] = static_cast<char>(v & 0xFF);
-    }
-    return {written, true};
-}
-
-} // namespace babelbird::inline v1::detail
-// ---- end babelbird/detail/base64.hpp ----
-
-namespace babelbird::inline v1::detail {
-
-inline constexpr char upper_hex[] = "0123456789ABCDEF";
-
-/// RFC 3986 section 2.3 unreserved: ALPHA / DIGIT / "-" / "." / "_" / "~".
-constexpr bool is_unreserved(char ch) noexcept {
-    return is_alpha(ch) || is_digit(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~';
-}
-
-/// Bytes kept as they are by the application/x-www-form-urlencoded serializer
-/// (WHATWG URL section 5.2, which RFC 6749 Appendix B refers to through HTML).
-constexpr bool is_form_safe(char ch) noexcept {
-    return is_alpha(ch) || is_digit(ch) || ch == '*' || ch == '-' || ch == '.' || ch == '_';
-}
-
-/// 1 for the bytes RFC 3986 keeps, 0 for the ones it escapes: one load per
-/// byte instead of a chain of comparisons.
-struct unreserved_table_t {
-    unsigned char keep[256];
-};
-inline constexpr unreserved_table_t unreserved_table = [] {
-    unreserved_table_t t{};
-    for (int c = 0; c < 256; ++c) {
-        t.keep[c] = is_unreserved(static_cast<char>(c)) ? 1 : 0;
-    }
-    return t;
-}();
-
-constexpr unsigned char keeps(char ch) noexcept {
-    return unreserved_table.keep[static_cast<unsigned char>(ch)];
-}
-
-/// 1 when all eight bytes at `p` are unreserved: eight lookups ANDed, one branch.
-constexpr unsigned char keeps8(const char* p) noexcept {
-    return static_cast<unsigned char>(keeps(p[0]) & keeps(p[1]) & keeps(p[2]) & keeps(p[3]) &
-                                      keeps(p[4]) & keeps(p[5]) & keeps(p[6]) & keeps(p[7]));
-}
-
-constexpr std::size_t percent_encoded_size(std::string_view in) noexcept {
-    // Branch-free: count the kept bytes eight at a time; every other byte adds two.
-    std::size_t kept = 0;
-    std::size_t i = 0;
-    for (; in.size() - i >= 8; i += 8) {
-        unsigned k = 0;
-        for (std::size_t j = 0; j < 8; ++j) {
-            k += keeps(in[i + j]);
-        }
-        kept += k;
-    }
-    for (; i < in.size(); ++i) {
-        kept += keeps(in[i]);
-    }
-    return in.size() + 2 * (in.size() - kept);
-}
-
-constexpr char* copy_bytes(const char* from, std::size_t n, char* out) noexcept {
-    if (std::is_constant_evaluated()) {
-        for (std::size_t i = 0; i < n; ++i) {
-            out[i] = from[i];
-        }
-    } else if (n != 0) {
-        std::memcpy(out, from, n);
-    }
-    return out + n;
-}
-
-/// Keeps unreserved bytes and writes every other byte as upper-case `%XX`.
-/// Runs of unreserved bytes (most of a token) are found eight bytes at a time
-/// and copied whole.
-constexpr char* percent_encode_to(std::string_view in, char* out) noexcept {
-    const std::size_t n = in.size();
-    std::size_t i = 0;
-    while (i < n) {
-        std::size_t j = i;
-        while (n - j >= 8 && keeps8(in.data() + j) != 0) {
-            j += 8;
-        }
-        while (j < n && keeps(in[j]) != 0) {
-            ++j;
-        }
-        out = copy_bytes(in.data() + i, j - i, out);
-        if (j < n) {
-            const auto c = static_cast<unsigned char>(in[j]);
-            *out++ = '%';
-            *out++ = upper_hex[c >> 4];
-            *out++ = upper_hex[c & 15];
-            ++j;
-        }
-        i = j;
-    }
-    return out;
-}
-
-constexpr std::size_t form_encoded_size(std::string_view in) noexcept {
-    std::size_t n = in.size();
-    for (char ch : in) {
-        if (!is_form_safe(ch) && ch != ' ') {
-            n += 2;
-        }
-    }
-    return n;
-}
-
-/// application/x-www-form-urlencoded: space becomes '+', other unsafe bytes `%XX`.
-constexpr char* form_encode_to(std::string_view in, char* out) noexcept {
-    for (char ch : in) {
-        if (is_form_safe(ch)) {
-            *out++ = ch;
-        } else if (ch == ' ') {
-            *out++ = '+';
-        } else {
-            const auto c = static_cast<unsigned char>(ch);
-            *out++ = '%';
-            *out++ = upper_hex[c >> 4];
-            *out++ = upper_hex[c & 15];
-        }
-    }
-    return out;
-}
-
-/// Decodes `%XX` escapes (either case); a '%' not followed by two hex digits is
-/// an error. With `plus_is_space`, '+' decodes to a space (form encoding).
-/// `out` needs room for `in.size()` bytes; it may alias `in`.
-constexpr decode_outcome percent_decode_to(std::string_view in, char* out,
-                                           bool plus_is_space = false) noexcept {
-    std::size_t w = 0;
-    for (std::size_t i = 0; i < in.size(); ++i) {
-        const char ch = in[i];
-        if (ch == '%') {
-            if (in.size() - i < 3) {
-                return {};
-            }
-            if (!is_hex_digit(in[i + 1]) || !is_hex_digit(in[i + 2])) {
-                return {};
-            }
-            out[w++] = static_cast<char>(hex_value(in[i + 1]) * 16 + hex_value(in[i + 2]));
-            i += 2;
-        } else if (ch == '+' && plus_is_space) {
-            out[w++] = ' ';
-        } else {
-            out[w++] = ch;
-        }
-    }
-    return {w, true};
-}
-
-} // namespace babelbird::inline v1::detail
-// ---- end babelbird/detail/percent.hpp ----
-
-namespace babelbird::inline v1 {
-
-/// One query parameter given by the caller. Name and value are both
-/// percent-encoded (RFC 3986 section 2.1, unreserved bytes kept, UTF-8) when a
-/// URL is built, so any valid UTF-8 text is safe in either.
-/// @warning Both are views: they must outlive the builder call.
-struct query_parameter {
-    std::string_view name;
-    std::string_view value;
-};
-
-namespace detail {
-
-/// The bytes `sep name=value` adds to a URL once percent-encoded.
-constexpr std::size_t encoded_parameter_size(std::string_view name,
-                                             std::string_view value) noexcept {
-    return 2 + percent_encoded_size(name) + percent_encoded_size(value);
-}
-
-/// Writes `sep name=value`, percent-encoded, at `w`; `sep` becomes '&'.
-constexpr char* write_parameter(char* w, char& sep, std::string_view name,
-                                std::string_view value) noexcept {
-    *w++ = sep;
-    sep = '&';
-    w = percent_encode_to(name, w);
-    *w++ = '=';
-    return percent_encode_to(value, w);
-}
-
-/// Appends `sep name=value`, percent-encoded, to `out`; `sep` becomes '&'.
-inline void append_parameter(std::string& out, char& sep, std::string_view name,
-                             std::string_view value) {
-    const std::size_t at = out.size();
-    out.resize(at + encoded_parameter_size(name, value));
-    write_parameter(out.data() + at, sep, name, value);
-}
-
-/// The size of `base path ?n1=v1&n2=v2...` over `fixed` then `extra`, encoded.
-constexpr std::size_t url_size(std::string_view base, std::string_view path,
-                               std::span<const query_parameter> fixed,
-                               std::span<const query_parameter> extra) noexcept {
-    std::size_t size = base.size() + path.size();
-    for (const auto& p : fixed) {
-        size += encoded_parameter_size(p.name, p.value);
-    }
-    for (const auto& p : extra) {
-        size += encoded_parameter_size(p.name, p.value);
-    }
-    return size;
-}
-
-/// Writes `base path ?n1=v1&n2=v2...` (exactly `url_size(...)` bytes) at `w`;
-/// no '?' when there are no parameters.
-constexpr char* write_url(char* w, std::string_view base, std::string_view path,
-                          std::span<const query_parameter> fixed,
-                          std::span<const query_parameter> extra) noexcept {
-    for (char ch : base) {
-        *w++ = ch;
-    }
-    for (char ch : path) {
-        *w++ = ch;
-    }
-    char sep = '?';
-    for (const auto& p : fixed) {
-        w = write_parameter(w, sep, p.name, p.value);
-    }
-    for (const auto& p : extra) {
-        w = write_parameter(w, sep, p.name, p.value);
-    }
-    return w;
-}
-
-/// RFC 3986 section 3.1: `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )`.
-constexpr bool is_uri_scheme(std::string_view s) noexcept {
-    if (s.empty() || !is_alpha(s.front())) {
-        return false;
-    }
-    for (char ch : s) {
-        if (!is_alpha(ch) && !is_digit(ch) && ch != '+' && ch != '-' && ch != '.') {
-            return false;
-        }
-    }
-    return true;
-}
-
-/// ASCII bytes RFC 3986 never allows in a URI (section 2: they are neither
-/// reserved nor unreserved). Non-ASCII bytes are allowed, as in an IRI.
-constexpr bool is_excluded_uri_byte(char ch) noexcept {
-    switch (ch) {
-    case ' ':
-    case '"':
-    case '<':
-    case '>':
-    case '\\':
-    case '^':
-    case '`':
-    case '{':
-    case '|':
-    case '}':
-        return true;
-    default:
-        return false;
-    }
-}
-
-/// Checks a redirect URI (RFC 6749 section 3.1.2): non-empty, no control
-/// byte, valid UTF-8, absolute (a scheme, then something), no fragment, no
-/// byte RFC 3986 excludes. `http`/`https` URIs need a non-empty host; any
-/// host is accepted (the code is useless without the client secret, and the
-/// server compares the URI with the registered one). A query is allowed.
-/// @returns `errc{}` when acceptable, else `empty_value`, `control_character`,
-/// `invalid_utf8` or `invalid_redirect_uri`.
-constexpr errc redirect_uri_error(std::string_view uri) noexcept {
-    if (uri.empty()) {
-        return errc::empty_value;
-    }
-    if (has_control(uri)) {
-        return errc::control_character;
-    }
-    if (!is_valid_utf8(uri)) {
-        return errc::invalid_utf8;
-    }
-    for (char ch : uri) {
-        if (is_excluded_uri_byte(ch) || ch == '#') {
-            return errc::invalid_redirect_uri;
-        }
-    }
-    const std::size_t colon = uri.find(':');
-    if (colon == std::string_view::npos || !is_uri_scheme(uri.substr(0, colon)) ||
-        colon + 1 == uri.size()) {
-        return errc::invalid_redirect_uri;
-    }
-    const std::string_view scheme = uri.substr(0, colon);
-    if (iequals(scheme, "http") || iequals(scheme, "https")) {
-        const std::string_view rest = uri.substr(colon + 1);
-        if (rest.substr(0, 2) != "//") {
-            return errc::invalid_redirect_uri;
-        }
-        const std::string_view authority = rest.substr(2, rest.find_first_of("/?", 2) - 2);
-        const std::string_view host = authority.substr(authority.rfind('@') + 1);
-        if (host.empty() || host.front() == ':') {
-            return errc::invalid_redirect_uri;
-        }
-    }
-    return errc{};
-}
-
-/// Checks caller-supplied extra parameters: each name non-empty, names and
-/// values valid UTF-8, no name equal (ASCII case-insensitively) to one of
-/// `reserved` or to another extra name.
-/// @returns `errc{}`, `empty_value`, `invalid_utf8`, `reserved_parameter` or
-/// `duplicate_parameter`.
-constexpr errc extra_parameters_error(std::span<const query_parameter> extra,
-                                      std::span<const std::string_view> reserved) noexcept {
-    for (std::size_t i = 0; i < extra.size(); ++i) {
-        const query_parameter& p = extra[i];
-        if (p.name.empty()) {
-            return errc::empty_value;
-        }
-        if (!is_valid_utf8(p.name) || !is_valid_utf8(p.value)) {
-            return errc::invalid_utf8;
-        }
-        for (std::string_view r : reserved) {
-            if (iequals(p.name, r)) {
-                return errc::reserved_parameter;
-            }
-        }
-        for (std::size_t j = 0; j < i; ++j) {
-            if (iequals(p.name, extra[j].name)) {
-                return errc::duplicate_parameter;
-            }
-        }
-    }
-    return errc{};
-}
-
-} // namespace detail
-
-} // namespace babelbird::inline v1
-// ---- end babelbird/query.hpp ----
-
-// ---- begin babelbird/requests.hpp ----
-/// @file requests.hpp
-/// @brief Pure builders of the token-endpoint requests. No I/O, no JSON.
-
-
-#include <cstddef>
-#include <initializer_list>
+#include <iosfwd>
 #include <string>
 #include <string_view>
 #include <utility>
 
 
-// ---- begin babelbird/credentials.hpp ----
-/// @file credentials.hpp
-/// @brief Client credentials and the `Authorization: Basic` value of the token endpoints.
-
-
-#include <string>
-#include <string_view>
-
-
-// ---- begin babelbird/detail/secure_zero.hpp ----
-/// @file detail/secure_zero.hpp
+// ---- begin babelbird/values/secure_zero.hpp ----
+/// @file values/secure_zero.hpp
 /// @brief Zeroing that the optimiser may not remove, for buffers that held secrets.
+
 
 #include <cstddef>
 #include <cstring>
@@ -1665,20 +1199,7 @@ inline void scrub(std::string& s) noexcept {
 }
 
 } // namespace babelbird::inline v1::detail
-// ---- end babelbird/detail/secure_zero.hpp ----
-
-// ---- begin babelbird/secret.hpp ----
-/// @file secret.hpp
-/// @brief Types for secrets: redacted when printed, zeroed when destroyed, read only
-/// through the explicit, greppable `expose_secret()`.
-
-
-#include <cstddef>
-#include <iosfwd>
-#include <string>
-#include <string_view>
-#include <utility>
-
+// ---- end babelbird/values/secure_zero.hpp ----
 
 namespace babelbird::inline v1 {
 
@@ -1868,1200 +1389,7 @@ private:
 using secret = basic_secret<>;
 
 } // namespace babelbird::inline v1
-// ---- end babelbird/secret.hpp ----
-
-namespace babelbird::inline v1 {
-
-/// How the client id and secret become the Basic credentials.
-enum class basic_encoding {
-    /// `Base64(client_id ":" client_secret)`, as the BabelBird documentation says
-    /// (RFC 7617). The client id cannot contain ':'.
-    raw,
-    /// RFC 6749 section 2.3.1: form-encode both parts first, then Base64.
-    rfc6749,
-};
-
-/// A client id and its secret, validated once.
-class client_credentials {
-    // Defined first: the public members below deduce their types from these.
-    /// Calls `sink(size, fill)` where `fill(char*)` writes the header value.
-    template <class Sink>
-    auto produce(Sink&& sink) const {
-        const std::string_view pass = secret_.expose_secret();
-        if (encoding_ == basic_encoding::raw) {
-            return emit(id_, pass, sink);
-        }
-        std::string id(detail::form_encoded_size(id_), '\0');
-        detail::form_encode_to(id_, id.data());
-        std::string pw(detail::form_encoded_size(pass), '\0');
-        detail::form_encode_to(pass, pw.data());
-        auto out = emit(id, pw, sink);
-        detail::scrub(pw);
-        return out;
-    }
-
-    /// Encodes `"Basic " Base64(id ":" pass)` straight into the sink's buffer, so
-    /// the joined plaintext never sits in a buffer of its own.
-    template <class Sink>
-    static auto emit(std::string_view id, std::string_view pass, Sink& sink) {
-        constexpr std::string_view prefix = "Basic ";
-        const std::size_t joined = id.size() + 1 + pass.size();
-        return sink(prefix.size() + detail::base64_encoded_size(joined), [&](char* w) {
-            for (char ch : prefix) {
-                *w++ = ch;
-            }
-            // Whole groups of the id, then the group that straddles the ':',
-            // then the rest of the secret.
-            const std::size_t head = id.size() / 3 * 3;
-            w = detail::base64_encode_to(id.substr(0, head), w);
-            char group[3];
-            std::size_t filled = 0;
-            std::size_t p = 0;
-            for (char ch : id.substr(head)) {
-                group[filled++] = ch;
-            }
-            group[filled++] = ':';
-            while (filled < 3 && p < pass.size()) {
-                group[filled++] = pass[p++];
-            }
-            w = detail::base64_encode_to(std::string_view(group, filled), w);
-            detail::secure_zero(group, sizeof group);
-            detail::base64_encode_to(pass.substr(p), w);
-        });
-    }
-
-public:
-    /// Validates and stores the pair.
-    /// @returns `errc::empty_client_id`; `errc::colon_in_client_id` (raw mode);
-    /// `errc::control_character` for CR, LF, NUL or any other control byte in
-    /// either part; `errc::invalid_utf8`. All of class `usage`.
-    static result<client_credentials> make(std::string_view client_id,
-                                           std::string_view client_secret,
-                                           basic_encoding encoding = basic_encoding::raw) {
-        if (client_id.empty()) {
-            return error::usage(errc::empty_client_id);
-        }
-        if (detail::has_control(client_id) || detail::has_control(client_secret)) {
-            return error::usage(errc::control_character);
-        }
-        if (!detail::is_valid_utf8(client_id) || !detail::is_valid_utf8(client_secret)) {
-            return error::usage(errc::invalid_utf8);
-        }
-        if (encoding == basic_encoding::raw && client_id.find(':') != std::string_view::npos) {
-            return error::usage(errc::colon_in_client_id);
-        }
-        return client_credentials(client_id, client_secret, encoding);
-    }
-
-    std::string_view client_id() const noexcept { return id_; }
-    secret_view client_secret() const noexcept { return secret_.view(); }
-    basic_encoding encoding() const noexcept { return encoding_; }
-
-    /// The whole header value, `Basic <base64>`, as a secret, in one allocation
-    /// (raw mode).
-    secret basic_authorization() const {
-        return produce([](std::size_t size, auto&& fill) { return secret::build(size, fill); });
-    }
-
-    /// The same value as a plain string, for an `http_request` header (which is
-    /// zeroed when the request is destroyed). One allocation in raw mode.
-    std::string basic_authorization_string() const {
-        return produce([](std::size_t size, auto&& fill) {
-            std::string out(size, '\0');
-            fill(out.data());
-            return out;
-        });
-    }
-
-private:
-    client_credentials(std::string_view id, std::string_view pass, basic_encoding encoding)
-        : id_(id), secret_(pass), encoding_(encoding) {}
-
-    std::string id_;
-    secret secret_;
-    basic_encoding encoding_;
-};
-
-} // namespace babelbird::inline v1
-// ---- end babelbird/credentials.hpp ----
-
-// ---- begin babelbird/http.hpp ----
-/// @file http.hpp
-/// @brief Plain HTTP values exchanged with the caller's transport.
-///
-/// The library never does I/O: it hands an `http_request` to the caller's
-/// transport and reads the `http_response` that comes back.
-
-
-#include <optional>
-#include <string>
-#include <string_view>
-#include <utility>
-#include <vector>
-
-
-namespace babelbird::inline v1 {
-
-/// One header field. Names compare case-insensitively (RFC 9110 section 5.1).
-struct http_header {
-    std::string name;
-    std::string value;
-};
-
-namespace detail {
-inline const http_header* find_header(const std::vector<http_header>& headers,
-                                      std::string_view name) noexcept {
-    for (const auto& h : headers) {
-        if (iequals(h.name, name)) {
-            return &h;
-        }
-    }
-    return nullptr;
-}
-inline void scrub_headers(std::vector<http_header>& headers) noexcept {
-    for (auto& h : headers) {
-        scrub(h.value);
-    }
-}
-} // namespace detail
-
-/// A request to send: method, absolute URL, headers, body.
-///
-/// The URL may carry a token and the headers a credential, so the destructor
-/// zeros the URL, the header values and the body before their memory is freed.
-struct http_request {
-    std::string method;
-    std::string url;
-    std::vector<http_header> headers;
-    std::string body;
-
-    http_request() = default;
-    http_request(std::string method_, std::string url_, std::vector<http_header> headers_ = {},
-                 std::string body_ = {})
-        : method(std::move(method_)), url(std::move(url_)), headers(std::move(headers_)),
-          body(std::move(body_)) {}
-    http_request(const http_request&) = default;
-    http_request(http_request&&) noexcept = default;
-    /// Assignment zeros the old URL, header values and body first: a string
-    /// may free its buffer when it is assigned to (always, with libc++ moves).
-    http_request& operator=(const http_request& other) {
-        if (this != &other) {
-            scrub_storage();
-            method = other.method;
-            url = other.url;
-            headers = other.headers;
-            body = other.body;
-        }
-        return *this;
-    }
-    http_request& operator=(http_request&& other) noexcept {
-        if (this != &other) {
-            scrub_storage();
-            method = std::move(other.method);
-            url = std::move(other.url);
-            headers = std::move(other.headers);
-            body = std::move(other.body);
-        }
-        return *this;
-    }
-    ~http_request() { scrub_storage(); }
-
-    /// The value of the first header called `name` (any letter case), if present.
-    std::optional<std::string_view> header(std::string_view name) const noexcept {
-        const http_header* h = detail::find_header(headers, name);
-        return h == nullptr ? std::nullopt : std::optional<std::string_view>(h->value);
-    }
-    /// Replaces every header called `name` (any letter case) by one with `value`.
-    /// The replaced values (a credential, say) are zeroed before they are freed.
-    void set_header(std::string_view name, std::string value) {
-        for (auto& h : headers) {
-            if (detail::iequals(h.name, name)) {
-                detail::scrub(h.value);
-            }
-        }
-        std::erase_if(headers, [&](const http_header& h) { return detail::iequals(h.name, name); });
-        headers.push_back({std::string(name), std::move(value)});
-    }
-
-private:
-    void scrub_storage() noexcept {
-        detail::scrub(url);
-        detail::scrub_headers(headers);
-        detail::scrub(body);
-    }
-};
-
-/// A response as the transport received it.
-///
-/// The body may hold tokens, so the destructor zeros it before it is freed.
-struct http_response {
-    int status = 0;
-    std::vector<http_header> headers;
-    std::string body;
-
-    http_response() = default;
-    http_response(int status_, std::string body_, std::vector<http_header> headers_ = {})
-        : status(status_), headers(std::move(headers_)), body(std::move(body_)) {}
-    http_response(const http_response&) = default;
-    http_response(http_response&&) noexcept = default;
-    /// Assignment zeros the old header values and body first.
-    http_response& operator=(const http_response& other) {
-        if (this != &other) {
-            scrub_storage();
-            status = other.status;
-            headers = other.headers;
-            body = other.body;
-        }
-        return *this;
-    }
-    http_response& operator=(http_response&& other) noexcept {
-        if (this != &other) {
-            scrub_storage();
-            status = other.status;
-            headers = std::move(other.headers);
-            body = std::move(other.body);
-        }
-        return *this;
-    }
-    ~http_response() { scrub_storage(); }
-
-    /// The value of the first header called `name` (any letter case), if present.
-    std::optional<std::string_view> header(std::string_view name) const noexcept {
-        const http_header* h = detail::find_header(headers, name);
-        return h == nullptr ? std::nullopt : std::optional<std::string_view>(h->value);
-    }
-
-private:
-    void scrub_storage() noexcept {
-        detail::scrub_headers(headers);
-        detail::scrub(body);
-    }
-};
-
-} // namespace babelbird::inline v1
-// ---- end babelbird/http.hpp ----
-
-namespace babelbird::inline v1 {
-
-namespace detail {
-
-/// One `name=value` pair of a query; names are literal, values get encoded.
-struct query_param {
-    std::string_view name;
-    std::string_view value;
-};
-
-/// `base + path + "?" + n1=enc(v1)&n2=enc(v2)...` sized exactly, one allocation.
-inline std::string build_url(std::string_view base, std::string_view path,
-                             std::initializer_list<query_param> params) {
-    std::size_t size = base.size() + path.size();
-    for (const auto& p : params) {
-        size += 2 + p.name.size() + percent_encoded_size(p.value);
-    }
-    std::string url(size, '\0');
-    char* w = url.data();
-    const auto put = [&w](std::string_view s) {
-        for (char ch : s) {
-            *w++ = ch;
-        }
-    };
-    put(base);
-    put(path);
-    char sep = '?';
-    for (const auto& p : params) {
-        *w++ = sep;
-        sep = '&';
-        put(p.name);
-        *w++ = '=';
-        w = percent_encode_to(p.value, w);
-    }
-    return url;
-}
-
-/// The headers every token-endpoint request carries.
-inline std::vector<http_header> token_endpoint_headers(const client_credentials& credentials) {
-    std::vector<http_header> headers;
-    headers.reserve(2);
-    headers.push_back({"Authorization", credentials.basic_authorization_string()});
-    headers.push_back({"Accept", "application/json"});
-    return headers;
-}
-
-/// A token as input: non-empty, no control byte, and `well_formed(token)`.
-/// @returns `errc::empty_value`, `errc::control_character` (C0 or DEL) or
-/// `errc::token_not_header_safe` (what `well_formed` refuses), class `usage`.
-inline result<void> check_token_shape(std::string_view token,
-                                      bool (*well_formed)(std::string_view)) {
-    if (token.empty()) {
-        return error::usage(errc::empty_value);
-    }
-    if (has_control(token)) {
-        return error::usage(errc::control_character);
-    }
-    if (!well_formed(token)) {
-        return error::usage(errc::token_not_header_safe);
-    }
-    return {};
-}
-
-/// A code or JWT as input: header-safe (bytes 0x21-0x7E); see `check_token_shape`.
-inline result<void> check_token_input(std::string_view token) {
-    return check_token_shape(token, [](std::string_view t) { return is_header_safe_token(t); });
-}
-
-/// A refresh token as input: 1*VSCHAR, spaces allowed (RFC 6749 appendix
-/// A.17, docs/design.md "Policies"); it travels percent-encoded in the query.
-/// Accepts every refresh token the parser accepts; see `check_token_shape`.
-inline result<void> check_refresh_token_input(std::string_view token) {
-    return check_token_shape(token, [](std::string_view t) { return is_refresh_token(t); });
-}
-
-/// An access token as input: 1*VSCHAR without a leading or trailing space
-/// (RFC 6749 appendix A.12; it goes into a header). Accepts every access token
-/// the parser accepts; see `check_token_shape`.
-inline result<void> check_access_token_input(std::string_view token) {
-    return check_token_shape(token, [](std::string_view t) { return is_access_token(t); });
-}
-
-} // namespace detail
-
-/// The refresh request:
-/// `POST <base><refresh path>?grant_type=refresh_token&refresh_token=<percent-encoded>`
-/// with `Authorization: Basic ...`, `Accept: application/json` and an empty body.
-/// The parameters ride in the URL query, as the BabelBird documentation says.
-/// The refresh token is 1*VSCHAR (0x20-0x7E, spaces allowed, RFC 6749 appendix
-/// A.17) and percent-encoded (a space becomes %20).
-/// @returns `errc::empty_value`, `errc::control_character` or
-/// `errc::token_not_header_safe` (a byte above 0x7E), class `usage`, for a bad
-/// refresh token.
-/// @warning The URL carries the refresh token: treat the request as a secret.
-inline result<http_request> build_refresh_request(const client_credentials& credentials,
-                                                  const endpoint& server,
-                                                  secret_view refresh_token) {
-    if (auto ok = detail::check_refresh_token_input(refresh_token.expose_secret()); !ok) {
-        return ok.error();
-    }
-    http_request request;
-    request.method = "POST";
-    request.url = detail::build_url(
-        server.base_url(), server.paths().refresh,
-        {{"grant_type", "refresh_token"}, {"refresh_token", refresh_token.expose_secret()}});
-    request.headers = detail::token_endpoint_headers(credentials);
-    return request;
-}
-
-/// The code exchange request (RFC 6749 section 4.1.3):
-/// `POST <base><token path>?grant_type=authorization_code&code=<enc>&redirect_uri=<enc>`
-/// with `Authorization: Basic ...`, `Accept: application/json` and an empty body,
-/// parameters in the URL query like the refresh request.
-/// @param code the code from the authorization callback: non-empty and
-///        header-safe (bytes 0x21-0x7E), like every token the server issues
-/// @param redirect_uri exactly the URI the authorization request carried; it
-///        may have its own query (it is percent-encoded as one value)
-/// @returns `errc::empty_value`, `errc::control_character` or
-/// `errc::token_not_header_safe` for a bad code; `errc::empty_value`,
-/// `errc::control_character`, `errc::invalid_utf8` or `errc::invalid_redirect_uri`
-/// for a bad redirect URI (not absolute, a fragment, a space or another byte
-/// RFC 3986 excludes). All of class `usage`.
-/// @warning The URL carries the code: treat the request as a secret.
-inline result<http_request> build_code_exchange_request(const client_credentials& credentials,
-                                                        const endpoint& server, secret_view code,
-                                                        std::string_view redirect_uri) {
-    if (auto ok = detail::check_token_input(code.expose_secret()); !ok) {
-        return ok.error();
-    }
-    if (const errc e = detail::redirect_uri_error(redirect_uri); e != errc{}) {
-        return error::usage(e);
-    }
-    http_request request;
-    request.method = "POST";
-    request.url = detail::build_url(server.base_url(), server.paths().token,
-                                    {{"grant_type", "authorization_code"},
-                                     {"code", code.expose_secret()},
-                                     {"redirect_uri", redirect_uri}});
-    request.headers = detail::token_endpoint_headers(credentials);
-    return request;
-}
-
-} // namespace babelbird::inline v1
-// ---- end babelbird/requests.hpp ----
-
-namespace babelbird::inline v1 {
-
-/// The browser authorization (RFC 6749 section 4.1.1).
-/// @warning All members are views: they must outlive the builder call.
-struct authorize_params {
-    /// The client id: non-empty, no control byte, valid UTF-8.
-    std::string_view client_id;
-    /// Where the server redirects with `code` and `data`: an absolute URI
-    /// without fragment; it may have its own query. Pass the same bytes to
-    /// `exchange_code` later.
-    std::string_view redirect_uri;
-    /// Opaque state echoed back in the callback (BabelBird calls it `data`;
-    /// RFC 6749 calls it `state`). Use an unguessable value and check it with
-    /// `parse_callback_url(..., expected_data)`. Any valid UTF-8; an engaged
-    /// empty value is sent as `&data=`.
-    std::optional<std::string_view> data{};
-    /// Further parameters, sent after the documented ones. None may be named
-    /// like a documented one (`response_type`, `client_id`, `redirect_uri`,
-    /// `data`, compared ASCII-case-insensitively) or like another extra one.
-    std::span<const query_parameter> extra{};
-};
-
-/// The login-free authorization. The caller signs the JWT (out of scope here).
-/// At most one user selector may be given; none means the enterprise
-/// administrator (BabelBird's rule for a blank user).
-/// @warning All members are views: they must outlive the builder call.
-struct authorize_jwt_params {
-    /// The client id: non-empty, no control byte, valid UTF-8.
-    std::string_view client_id;
-    /// The signed JWT: non-empty and header-safe (bytes 0x21-0x7E).
-    secret_view jwt_token{};
-    /// Selects the user by e-mail address.
-    std::optional<std::string_view> email{};
-    /// Selects the user by phone number.
-    std::optional<std::string_view> phone{};
-    /// Selects the user by BabelBird user id (sent as `babelId`).
-    std::optional<std::string_view> babel_id{};
-    /// Further parameters, sent after the documented ones. None may be named
-    /// like a documented one (`response_type`, `client_id`, `jwt_token`,
-    /// `email`, `phone`, `babelId`, ASCII-case-insensitively) or like another.
-    std::span<const query_parameter> extra{};
-};
-
-namespace detail {
-
-inline constexpr std::array<std::string_view, 4> authorize_names = {"response_type", "client_id",
-                                                                    "redirect_uri", "data"};
-inline constexpr std::array<std::string_view, 6> authorize_jwt_names = {
-    "response_type", "client_id", "jwt_token", "email", "phone", "babelId"};
-
-constexpr errc client_id_error(std::string_view id) noexcept {
-    if (id.empty()) {
-        return errc::empty_client_id;
-    }
-    if (has_control(id)) {
-        return errc::control_character;
-    }
-    if (!is_valid_utf8(id)) {
-        return errc::invalid_utf8;
-    }
-    return errc{};
-}
-
-/// A user selector, when given: non-empty (an empty one would silently select
-/// the administrator), no control byte, valid UTF-8.
-constexpr errc selector_error(std::string_view value) noexcept {
-    if (value.empty()) {
-        return errc::empty_value;
-    }
-    if (has_control(value)) {
-        return errc::control_character;
-    }
-    if (!is_valid_utf8(value)) {
-        return errc::invalid_utf8;
-    }
-    return errc{};
-}
-
-} // namespace detail
-
-/// The browser authorization URL:
-/// `<base><authorize path>?response_type=code&client_id=..&redirect_uri=..[&data=..][&extra..]`.
-///
-/// Send the user's browser there; the server redirects to `redirect_uri` with
-/// `code` and `data` (see callback.hpp).
-/// @returns the URL, or a `usage` error: `empty_client_id`,
-/// `control_character`, `invalid_utf8` (client id, data or an extra
-/// parameter), `empty_value`/`invalid_redirect_uri` (see
-/// `build_code_exchange_request`), `empty_value` for an extra parameter
-/// without a name, `reserved_parameter` or `duplicate_parameter`.
-/// The URL carries no secret (the client id and `data` are public by design).
-inline result<std::string> build_authorize_url(const endpoint& server,
-                                               const authorize_params& params) {
-    if (const errc e = detail::client_id_error(params.client_id); e != errc{}) {
-        return error::usage(e);
-    }
-    if (const errc e = detail::redirect_uri_error(params.redirect_uri); e != errc{}) {
-        return error::usage(e);
-    }
-    if (params.data && !detail::is_valid_utf8(*params.data)) {
-        return error::usage(errc::invalid_utf8);
-    }
-    if (const errc e = detail::extra_parameters_error(params.extra, detail::authorize_names);
-        e != errc{}) {
-        return error::usage(e);
-    }
-    const std::array<query_parameter, 4> fixed = {{{"response_type", "code"},
-                                                   {"client_id", params.client_id},
-                                                   {"redirect_uri", params.redirect_uri},
-                                                   {"data", params.data.value_or("")}}};
-    const std::span<const query_parameter> documented(fixed.data(), params.data ? 4 : 3);
-    const std::string_view path = server.paths().authorize;
-    std::string url(detail::url_size(server.base_url(), path, documented, params.extra), '\0');
-    detail::write_url(url.data(), server.base_url(), path, documented, params.extra);
-    return url;
-}
-
-/// The login-free authorization URL:
-/// `<base><authorizeByJWT path>?response_type=code&client_id=..&jwt_token=..`
-/// `[&email=..|&phone=..|&babelId=..][&extra..]`.
-///
-/// Private deployments must enable this endpoint. Without a user selector the
-/// server authorizes the enterprise administrator.
-/// @returns the URL as a `secret` (it carries the JWT, a bearer credential:
-/// read it with `expose_secret()`, zeroed when destroyed), or a `usage` error:
-/// `empty_client_id`, `control_character`, `invalid_utf8`; `empty_value`,
-/// `control_character` or `token_not_header_safe` for the JWT;
-/// `conflicting_user_selectors` when more than one selector is given;
-/// `empty_value` for an engaged but empty selector; `reserved_parameter` or
-/// `duplicate_parameter` for the extra parameters.
-inline result<secret> build_authorize_jwt_url(const endpoint& server,
-                                              const authorize_jwt_params& params) {
-    if (const errc e = detail::client_id_error(params.client_id); e != errc{}) {
-        return error::usage(e);
-    }
-    if (auto ok = detail::check_token_input(params.jwt_token.expose_secret()); !ok) {
-        return ok.error();
-    }
-    const int selectors = int(params.email.has_value()) + int(params.phone.has_value()) +
-                          int(params.babel_id.has_value());
-    if (selectors > 1) {
-        return error::usage(errc::conflicting_user_selectors);
-    }
-    std::array<query_parameter, 4> fixed = {{{"response_type", "code"},
-                                             {"client_id", params.client_id},
-                                             {"jwt_token", params.jwt_token.expose_secret()},
-                                             {}}};
-    std::size_t count = 3;
-    const std::optional<std::string_view>* const selector[3] = {&params.email, &params.phone,
-                                                                &params.babel_id};
-    for (std::size_t i = 0; i < 3; ++i) {
-        if (selector[i]->has_value()) {
-            if (const errc e = detail::selector_error(**selector[i]); e != errc{}) {
-                return error::usage(e);
-            }
-            fixed[count++] = {detail::authorize_jwt_names[3 + i], **selector[i]};
-        }
-    }
-    if (const errc e = detail::extra_parameters_error(params.extra, detail::authorize_jwt_names);
-        e != errc{}) {
-        return error::usage(e);
-    }
-    const std::span<const query_parameter> documented(fixed.data(), count);
-    const std::string_view path = server.paths().authorize_jwt;
-    return secret::build(
-        detail::url_size(server.base_url(), path, documented, params.extra),
-        [&](char* w) { detail::write_url(w, server.base_url(), path, documented, params.extra); });
-}
-
-} // namespace babelbird::inline v1
-// ---- end babelbird/authorize.hpp ----
-
-// ---- begin babelbird/authorized_call.hpp ----
-/// @file authorized_call.hpp
-/// @brief `send_authorized`: send a file-API request with the current access
-/// token and, when the server rejects that token, retry once with a fresh one.
-///
-/// The token comes from a `token_provider` (for example `babelbird::token_source`):
-/// - `p.get()` returns `babelbird::result<H>` where `H` has
-///   `access_token() const` returning a `secret_view` (or a `secret`);
-/// - `p.invalidate(secret_view seen)` tells it the server rejected `seen`, so
-///   the next `get()` refreshes, unless another caller already replaced it.
-
-
-#include <concepts>
-#include <cstddef>
-#include <string_view>
-#include <type_traits>
-#include <utility>
-
-
-// ---- begin babelbird/file_api.hpp ----
-/// @file file_api.hpp
-/// @brief Requests to the file access API: a small builder (method, versioned
-/// path, UTF-8 query, optional JSON body, `Accept`) and `add_bearer`, which puts
-/// `Authorization: Bearer <access_token>` on any request. Pure: no I/O, no JSON
-/// parsing (a JSON body is passed through as given).
-
-
-#include <cstddef>
-#include <optional>
-#include <span>
-#include <string>
-#include <string_view>
-
-
-namespace babelbird::inline v1 {
-
-/// The `Content-Type` of a JSON body.
-inline constexpr std::string_view json_content_type = "application/json; charset=utf-8";
-
-/// One file-API request, before the Bearer token is added.
-/// @warning All members are views: they must outlive the builder call.
-struct file_api_params {
-    /// The method, an RFC 9110 token, used as given (methods are case-sensitive).
-    std::string_view method = "GET";
-    /// The path under the base URL, API version included, for example
-    /// `/api/v1/file/list`: it starts with '/', holds only URL path characters
-    /// and valid `%XX` escapes, and has no `.` or `..` segment (not even an
-    /// encoded one), so it cannot climb out of the base URL's context path.
-    std::string_view path;
-    /// Query parameters in this order, names and values percent-encoded as
-    /// UTF-8 (RFC 3986: a space is `%20`). Names must be non-empty; a name may
-    /// repeat (some APIs take lists that way).
-    std::span<const query_parameter> query{};
-    /// A JSON text sent as the body with `Content-Type: application/json;
-    /// charset=utf-8`. It must be valid UTF-8; it is not parsed.
-    std::optional<std::string_view> json_body{};
-    /// The `Accept` header (the file API picks the response format by it);
-    /// empty sends none.
-    std::string_view accept = "application/json";
-};
-
-namespace detail {
-
-/// RFC 9110 section 5.6.2 `tchar`.
-constexpr bool is_tchar(char ch) noexcept {
-    if (is_alpha(ch) || is_digit(ch)) {
-        return true;
-    }
-    switch (ch) {
-    case '!':
-    case '#':
-    case '$':
-    case '%':
-    case '&':
-    case '\'':
-    case '*':
-    case '+':
-    case '-':
-    case '.':
-    case '^':
-    case '_':
-    case '`':
-    case '|':
-    case '~':
-        return true;
-    default:
-        return false;
-    }
-}
-
-constexpr bool is_method_token(std::string_view method) noexcept {
-    if (method.empty()) {
-        return false;
-    }
-    for (char ch : method) {
-        if (!is_tchar(ch)) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/// Whether a path segment is `.` or `..`, written plainly or with `%2E`.
-constexpr bool is_dot_segment(std::string_view segment) noexcept {
-    std::size_t dots = 0;
-    for (std::size_t i = 0; i < segment.size(); ++dots) {
-        if (segment[i] == '.') {
-            i += 1;
-        } else if (segment.size() - i >= 3 && segment[i] == '%' && segment[i + 1] == '2' &&
-                   (segment[i + 2] == 'e' || segment[i + 2] == 'E')) {
-            i += 3;
-        } else {
-            return false;
-        }
-    }
-    return dots == 1 || dots == 2;
-}
-
-constexpr errc file_path_error(std::string_view path) noexcept {
-    if (path.empty() || path.front() != '/' || !is_valid_path(path)) {
-        return errc::invalid_path;
-    }
-    std::size_t start = 1;
-    while (start <= path.size()) {
-        std::size_t slash = path.find('/', start);
-        if (slash == std::string_view::npos) {
-            slash = path.size();
-        }
-        if (is_dot_segment(path.substr(start, slash - start))) {
-            return errc::invalid_path;
-        }
-        start = slash + 1;
-    }
-    return errc{};
-}
-
-/// A header value the caller chose: no control byte, ASCII only.
-constexpr errc header_value_error(std::string_view value) noexcept {
-    if (has_control(value)) {
-        return errc::control_character;
-    }
-    for (char ch : value) {
-        if (static_cast<unsigned char>(ch) > 0x7E) {
-            return errc::invalid_argument;
-        }
-    }
-    return errc{};
-}
-
-} // namespace detail
-
-/// Builds a file-API request: `<method> <base><path>[?query]` with
-/// `Accept` (unless empty) and, with a JSON body, `Content-Type:
-/// application/json; charset=utf-8`. Add the token with `add_bearer` (or send
-/// it with `send_authorized`, which does).
-/// @returns the request, or a `usage` error: `invalid_method`;
-/// `invalid_path`; `empty_value` (a query parameter without a name);
-/// `invalid_utf8` (a query name or value, or the body); `control_character`
-/// or `invalid_argument` (a non-ASCII byte) for `accept`.
-inline result<http_request> build_file_api_request(const endpoint& server,
-                                                   const file_api_params& params) {
-    if (!detail::is_method_token(params.method)) {
-        return error::usage(errc::invalid_method);
-    }
-    if (const errc e = detail::file_path_error(params.path); e != errc{}) {
-        return error::usage(e);
-    }
-    for (const auto& p : params.query) {
-        if (p.name.empty()) {
-            return error::usage(errc::empty_value);
-        }
-        if (!detail::is_valid_utf8(p.name) || !detail::is_valid_utf8(p.value)) {
-            return error::usage(errc::invalid_utf8);
-        }
-    }
-    if (params.json_body && !detail::is_valid_utf8(*params.json_body)) {
-        return error::usage(errc::invalid_utf8);
-    }
-    if (const errc e = detail::header_value_error(params.accept); e != errc{}) {
-        return error::usage(e);
-    }
-    http_request request;
-    request.method = std::string(params.method);
-    request.url.resize(detail::url_size(server.base_url(), params.path, {}, params.query));
-    detail::write_url(request.url.data(), server.base_url(), params.path, {}, params.query);
-    request.headers.reserve(3);
-    if (!params.accept.empty()) {
-        request.headers.push_back({"Accept", std::string(params.accept)});
-    }
-    if (params.json_body) {
-        request.headers.push_back({"Content-Type", std::string(json_content_type)});
-        request.body = std::string(*params.json_body);
-    }
-    return request;
-}
-
-/// Sets `Authorization: Bearer <access_token>` (RFC 6750 section 2.1) on
-/// `request`, replacing any `Authorization` header it had; the replaced values
-/// are zeroed first.
-/// @returns `empty_value`, `control_character` or `token_not_header_safe`
-/// (class `usage`) for a token that is not VSCHAR (0x20-0x7E) without leading
-/// or trailing space (RFC 6749 appendix A.12); the request is then left unchanged.
-/// @warning The request now carries the token: it zeros it when destroyed,
-/// but do not log its headers.
-inline result<void> add_bearer(http_request& request, secret_view access_token) {
-    if (auto ok = detail::check_access_token_input(access_token.expose_secret()); !ok) {
-        return ok;
-    }
-    constexpr std::string_view scheme = "Bearer ";
-    std::string value;
-    value.reserve(scheme.size() + access_token.size());
-    value += scheme;
-    value += access_token.expose_secret();
-    for (auto& h : request.headers) {
-        if (detail::iequals(h.name, "Authorization")) {
-            detail::scrub(h.value);
-        }
-    }
-    request.set_header("Authorization", std::move(value));
-    return {};
-}
-
-} // namespace babelbird::inline v1
-// ---- end babelbird/file_api.hpp ----
-
-// ---- begin babelbird/transport.hpp ----
-/// @file transport.hpp
-/// @brief The transport concept: the caller's HTTP stack as a callable.
-///
-/// A transport is anything callable as `transport(const http_request&)` that
-/// returns `transport_result`: the `http_response` it received (any status), or
-/// an `error` made with `error::transport(errc::...)` when no response arrived.
-/// @code
-/// auto transport = [&](const babelbird::http_request& req) -> babelbird::transport_result {
-///     ... send req.method, req.url, req.headers, req.body with your HTTP client ...
-///     if (timed_out) return babelbird::error::transport(babelbird::errc::timeout);
-///     return babelbird::http_response{status, body, headers};
-/// };
-/// @endcode
-
-
-#include <concepts>
-#include <type_traits>
-
-
-namespace babelbird::inline v1 {
-
-/// What a transport returns.
-using transport_result = result<http_response>;
-
-/// The transport can be called with a `const http_request&`.
-template <class T>
-concept transport_callable = std::invocable<T&, const http_request&>;
-
-/// The call returns exactly `transport_result`.
-template <class T>
-concept transport_returns_result = transport_callable<T> &&
-    std::same_as<std::invoke_result_t<T&, const http_request&>, transport_result>;
-
-/// A transport for the client functions.
-template <class T>
-concept transport = transport_callable<T> && transport_returns_result<T>;
-
-namespace detail {
-/// Checks a transport type with one readable message per missing piece; used in
-/// an `if constexpr` so that nothing else in the caller is instantiated.
-template <class T>
-constexpr bool check_transport() noexcept {
-    if constexpr (!transport_callable<T>) {
-        static_assert(transport_callable<T>, "babelbird: the transport must be callable as "
-                                             "transport(const babelbird::http_request&)");
-        return false;
-    } else if constexpr (!transport_returns_result<T>) {
-        static_assert(transport_returns_result<T>,
-                      "babelbird: the transport must return babelbird::transport_result "
-                      "(babelbird::result<babelbird::http_response>)");
-        return false;
-    } else {
-        return true;
-    }
-}
-} // namespace detail
-
-} // namespace babelbird::inline v1
-// ---- end babelbird/transport.hpp ----
-
-namespace babelbird::inline v1 {
-
-namespace detail {
-template <class T>
-struct is_result : std::false_type {};
-template <class T>
-struct is_result<result<T>> : std::true_type {};
-
-template <class P>
-using provider_get_t = std::remove_cvref_t<decltype(std::declval<P&>().get())>;
-} // namespace detail
-
-/// The provider has `get()` returning a `babelbird::result<H>`.
-template <class P>
-concept token_provider_gettable = requires(P& p) {
-    { p.get() } -> std::same_as<detail::provider_get_t<P>>;
-}
-&&detail::is_result<detail::provider_get_t<P>>::value;
-
-/// What `get()` holds has `access_token() const` giving a `secret_view`.
-template <class P>
-concept token_provider_handle = token_provider_gettable<P> &&
-    requires(const typename detail::provider_get_t<P>::value_type& handle) {
-    { handle.access_token() } -> std::convertible_to<secret_view>;
-};
-
-/// The provider has `invalidate(secret_view seen_access_token)`.
-template <class P>
-concept token_provider_invalidatable = requires(P& p, secret_view seen) {
-    p.invalidate(seen);
-};
-
-/// A source of access tokens for `send_authorized`.
-template <class P>
-concept token_provider =
-    token_provider_gettable<P> && token_provider_handle<P> && token_provider_invalidatable<P>;
-
-namespace detail {
-/// Checks a provider type with one readable message for the first missing piece.
-template <class P>
-constexpr bool check_token_provider() noexcept {
-    if constexpr (!token_provider_gettable<P>) {
-        static_assert(
-            token_provider_gettable<P>,
-            "babelbird: the token provider must have get() returning babelbird::result<H>");
-        return false;
-    } else if constexpr (!token_provider_handle<P>) {
-        static_assert(token_provider_handle<P>,
-                      "babelbird: the token provider's handle must have access_token() const "
-                      "returning babelbird::secret_view");
-        return false;
-    } else if constexpr (!token_provider_invalidatable<P>) {
-        static_assert(token_provider_invalidatable<P>,
-                      "babelbird: the token provider must have invalidate(babelbird::secret_view)");
-        return false;
-    } else {
-        return true;
-    }
-}
-} // namespace detail
-
-/// How `send_authorized` treats a rejected token.
-struct send_options {
-    /// Retry a request with a non-idempotent method (POST, PATCH, anything
-    /// but GET, HEAD, PUT, DELETE, OPTIONS, TRACE) too. Set it only when
-    /// repeating the request cannot do harm (the server deduplicates it, or
-    /// this call is known to be idempotent). A 401 normally means the server
-    /// did nothing, but a proxy or a half-applied write can prove otherwise.
-    bool safe_to_retry = false;
-};
-
-/// RFC 9110 section 9.2.2: the idempotent methods. Methods are case-sensitive.
-constexpr bool is_idempotent_method(std::string_view method) noexcept {
-    return method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE" ||
-           method == "OPTIONS" || method == "TRACE";
-}
-
-namespace detail {
-
-constexpr bool is_http_space(char ch) noexcept {
-    return ch == ' ' || ch == '\t';
-}
-
-/// RFC 9110 section 11.2 `token68` characters (the trailing '=' aside).
-constexpr bool is_token68_char(char ch) noexcept {
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           ch == '-' || ch == '.' || ch == '_' || ch == '~' || ch == '+' || ch == '/';
-}
-
-/// Whether the quoted-string `q` (without its quotes, escapes still in it)
-/// unescapes to exactly `want` (RFC 9110 section 5.6.4).
-constexpr bool quoted_equals(std::string_view q, std::string_view want) noexcept {
-    std::size_t w = 0;
-    for (std::size_t i = 0; i < q.size(); ++i) {
-        const char ch = q[i] == '\\' && i + 1 < q.size() ? q[++i] : q[i];
-        if (w >= want.size() || want[w] != ch) {
-            return false;
-        }
-        ++w;
-    }
-    return w == want.size();
-}
-
-/// Whether a `WWW-Authenticate` field value holds a `Bearer` challenge with
-/// the auth-param `error="invalid_token"` (RFC 6750 section 3), parsed with the
-/// RFC 9110 section 11.6.1 grammar: several challenges separated by commas;
-/// scheme and parameter names case-insensitive; the value a token or a
-/// quoted-string (with backslash escapes), compared case-sensitively; other
-/// parameters, a token68 and whitespace around '=' allowed. A parameter of
-/// another scheme, or text inside another parameter's quoted value, does not
-/// count. Parsing stops at the first malformed element (no match from there on).
-constexpr bool bearer_invalid_token(std::string_view v) noexcept {
-    const std::size_t n = v.size();
-    std::size_t i = 0;
-    bool in_bearer = false;
-    bool after_scheme = false; // a scheme was read and no comma has followed yet
-    const auto skip_space = [&](std::size_t at) {
-        while (at < n && is_http_space(v[at])) {
-            ++at;
-        }
-        return at;
-    };
-    while (true) {
-        // Empty list elements and whitespace (RFC 9110 section 5.6.1).
-        while (i < n && (is_http_space(v[i]) || v[i] == ',')) {
-            after_scheme = after_scheme && v[i] != ',';
-            ++i;
-        }
-        if (i >= n) {
-            return false;
-        }
-        std::size_t j = i;
-        while (j < n && is_tchar(v[j])) {
-            ++j;
-        }
-        const std::string_view name = v.substr(i, j - i);
-        const std::size_t eq = skip_space(j);
-        const std::size_t value_at = eq < n && v[eq] == '=' ? skip_space(eq + 1) : n;
-        // "name=value" is a parameter; "abc==" or "abc=" (then ',' or the end)
-        // is a token68 with its padding.
-        const bool is_param =
-            !name.empty() && value_at < n && (v[value_at] == '"' || is_tchar(v[value_at]));
-        if (is_param) {
-            // auth-param = token BWS "=" BWS ( token / quoted-string )
-            std::size_t end = value_at;
-            bool match = false;
-            if (v[value_at] == '"') {
-                end = value_at + 1;
-                while (end < n && v[end] != '"') {
-                    end += v[end] == '\\' ? std::size_t{2} : std::size_t{1};
-                }
-                if (end >= n) {
-                    return false; // unterminated quoted-string
-                }
-                match = quoted_equals(v.substr(value_at + 1, end - value_at - 1), "invalid_token");
-                ++end;
-            } else {
-                while (end < n && is_tchar(v[end])) {
-                    ++end;
-                }
-                match = v.substr(value_at, end - value_at) == "invalid_token";
-            }
-            if (in_bearer && iequals(name, "error") && match) {
-                return true;
-            }
-            i = skip_space(end);
-            if (i < n && v[i] != ',') {
-                return false; // junk after a parameter
-            }
-            after_scheme = false;
-        } else if (after_scheme) {
-            // token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-            std::size_t end = i;
-            while (end < n && is_token68_char(v[end])) {
-                ++end;
-            }
-            if (end == i) {
-                return false;
-            }
-            while (end < n && v[end] == '=') {
-                ++end;
-            }
-            i = skip_space(end);
-            if (i < n && v[i] != ',') {
-                return false;
-            }
-            after_scheme = false;
-        } else if (!name.empty() && (j >= n || is_http_space(v[j]) || v[j] == ',')) {
-            // A new challenge starts with its scheme.
-            in_bearer = iequals(name, "Bearer");
-            after_scheme = true;
-            i = j;
-        } else {
-            return false;
-        }
-    }
-}
-
-} // namespace detail
-
-/// Whether a file-API answer says the access token was rejected
-/// (docs/design.md, "authorized call machine"; RFC 6750 section 3.1):
-/// - status 401, with or without a challenge;
-/// - status 400 or 403 with a `WWW-Authenticate` challenge `Bearer` carrying
-///   `error="invalid_token"` (see `detail::bearer_invalid_token` for the parse).
-///
-/// Nothing else: another error code (`insufficient_scope`, `invalid_request`),
-/// another scheme, another status (a 5xx is the server's trouble, not the
-/// token's), and the body are not looked at. A 2xx body holding
-/// `"error":"invalid_token"` is the caller's data (a file may contain anything),
-/// never a rejection. Pure, noexcept, thread-safe.
-inline bool is_invalid_token_response(const http_response& response) noexcept {
-    if (response.status == 401) {
-        return true;
-    }
-    if (response.status != 400 && response.status != 403) {
-        return false;
-    }
-    for (const auto& h : response.headers) {
-        if (detail::iequals(h.name, "WWW-Authenticate") && detail::bearer_invalid_token(h.value)) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/// Sends `request` with `Authorization: Bearer <token from provider.get()>`;
-/// when the answer rejects the token (`is_invalid_token_response`), calls
-/// `provider.invalidate()` with exactly the token that was sent, gets a new
-/// one and sends the request once more, for idempotent methods (or with
-/// `options.safe_to_retry`). Never more than two sends.
-///
-/// - A non-idempotent request that is not marked safe is not resent: its
-///   rejected answer is returned, but the token is still invalidated, so the
-///   next call gets a fresh one.
-/// - If the provider hands back the same token after `invalidate`, the request
-///   is not resent (it would be rejected again); the answer is returned.
-/// - Transport failures are returned as they are, never retried here.
-///
-/// @param request any request (see `build_file_api_request`); an
-///        `Authorization` header it has is replaced
-/// @returns the last answer (any status, including a second rejection), or an
-/// error: the provider's (for example `reauthorize` when the refresh token is
-/// dead), the transport's, or `usage` for a token that is not header-safe.
-template <class Transport, class Provider>
-result<http_response> send_authorized(Transport&& transport, Provider&& provider,
-                                      const http_request& request,
-                                      const send_options& options = {}) {
-    using provider_type = std::remove_reference_t<Provider>;
-    if constexpr (detail::check_transport<std::remove_reference_t<Transport>>() &&
-                  detail::check_token_provider<provider_type>()) {
-        http_request attempt = request;
-        // The token that went out, owned here: the provider may replace its own.
-        secret used;
-        {
-            auto handle = provider.get();
-            if (!handle) {
-                return handle.error();
-            }
-            used = secret(secret_view(handle->access_token()));
-        }
-        if (auto ok = add_bearer(attempt, used.view()); !ok) {
-            return ok.error();
-        }
-        transport_result first = transport(static_cast<const http_request&>(attempt));
-        if (!first || !is_invalid_token_response(*first)) {
-            return first;
-        }
-        (void)provider.invalidate(used.view());
-        if (!options.safe_to_retry && !is_idempotent_method(request.method)) {
-            return first;
-        }
-        auto fresh = provider.get();
-        if (!fresh) {
-            return fresh.error();
-        }
-        const secret next(secret_view(fresh->access_token()));
-        if (constant_time_equals(next.expose_secret(), used.expose_secret())) {
-            return first;
-        }
-        if (auto ok = add_bearer(attempt, next.view()); !ok) {
-            return ok.error();
-        }
-        return transport(static_cast<const http_request&>(attempt));
-    } else {
-        return error::usage(errc::invalid_argument);
-    }
-}
-
-} // namespace babelbird::inline v1
-// ---- end babelbird/authorized_call.hpp ----
-
-// ---- begin babelbird/callback.hpp ----
-/// @file callback.hpp
-/// @brief The authorization callback: the redirect to
-/// `redirect_uri?code=..&data=..` (or `?error=..`) parsed into a code, with the
-/// returned `data` checked in constant time. Pure: no I/O, no JSON.
-///
-/// Policies:
-/// - the query is split on '&'; empty pieces are skipped; a piece without '='
-///   is a name with an empty value;
-/// - every name and value must have valid `%XX` escapes and decode to valid
-///   UTF-8, and no raw control byte may appear (the whole query, not only the
-///   parameters read here, so no two parsers can disagree about it);
-/// - '+' decodes to a space by default (form style, `callback_options`);
-/// - `code`, `data`, `error`, `error_description` and `error_uri` may appear
-///   at most once each; other parameters (for example the redirect URI's own
-///   query) are ignored;
-/// - an `error` wins over a `code`; `error_description` and `error_uri` are
-///   never copied into the error (they are free text that may echo input);
-/// - the code must be non-empty and header-safe (bytes 0x21-0x7E).
-
-
-#include <cstddef>
-#include <optional>
-#include <string>
-#include <string_view>
-
+// ---- end babelbird/values/secret.hpp ----
 
 namespace babelbird::inline v1 {
 
@@ -3265,25 +1593,166 @@ parse_callback_url(std::string_view url, std::optional<std::string_view> expecte
 }
 
 } // namespace babelbird::inline v1
-// ---- end babelbird/callback.hpp ----
+// ---- end babelbird/answers/callback.hpp ----
 
-// ---- begin babelbird/client.hpp ----
-/// @file client.hpp
-/// @brief Client functions: build the request, call the caller's transport, parse
-/// the answer, stamp absolute times.
+// ---- begin babelbird/answers/token_response.hpp ----
+/// @file answers/token_response.hpp
+/// @brief The token response parser: status classification and a one-pass
+/// simdjson on-demand walk over the token object, strict where it matters and
+/// lenient where it is safe.
+///
+/// Policies (docs/design.md, "Policies"):
+/// - success is a 2xx whose body is a JSON object with a usable `access_token`
+///   and no `error`;
+/// - an `error` field in any body is an OAuth error (RFC 6749 section 5.2), typed when
+///   the code is known and kept as text otherwise; the class comes from
+///   `classify_failure` (`configuration`, `reauthorize`, `retry`, `protocol`);
+/// - non-2xx answers are classified by status even when the body is HTML or empty;
+/// - an access token is 1*VSCHAR without outer spaces (RFC 6749 A.12), a
+///   refresh token 1*VSCHAR (A.17, spaces allowed); control bytes never;
+/// - `expires_in` is a non-negative number (fractions floored) or a string of
+///   one, at most `response_options::max_expires_in`;
+/// - an absent, `null` or `""` `refresh_token` means it was not rotated;
+/// - nothing lost: a usable new refresh token in an otherwise rejected answer
+///   is salvaged (`token_response_result`); malformed informational fields
+///   (`scope`, `token_type`, `refresh_expires_in`) are dropped and flagged
+///   (`response_warnings`), never a rejection;
+/// - the document must be valid JSON and UTF-8 (RFC 8259); known keys may
+///   appear once, and no key may be a case variant of one (protocol errors,
+///   nothing salvaged);
+/// - unknown fields of any type are ignored but must be valid JSON;
+/// - `Content-Type` is ignored: the body is parsed by its content; a UTF-8 BOM
+///   is tolerated;
+/// - the body is capped before parsing (1 MiB by default); an optional JSON
+///   pointer selects an enveloped token object.
+
+
+// ---- begin babelbird/config/decl.hpp ----
+/// @file config/decl.hpp
+/// @brief `BABELBIRD_DECL`: how the library's out-of-line functions are
+/// declared. Header-only (the default) they are `inline`; with
+/// `BABELBIRD_SEPARATE_COMPILATION` defined in every translation unit they are
+/// ordinary functions, defined once by the translation unit that includes
+/// babelbird/src.hpp (the Boost.Beast/Asio pattern).
+
+
+#if defined(BABELBIRD_SEPARATE_COMPILATION)
+#define BABELBIRD_DECL
+#else
+#define BABELBIRD_DECL inline
+#endif
+// ---- end babelbird/config/decl.hpp ----
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+
+// ---- begin babelbird/answers/retry_after.hpp ----
+/// @file answers/retry_after.hpp
+/// @brief `Retry-After` (RFC 9110 section 10.2.3): how long a server asked the
+/// client to wait, from a 429/503 (or another retry-class) answer.
 
 
 #include <chrono>
 #include <cstdint>
-#include <initializer_list>
 #include <optional>
-#include <string>
-#include <type_traits>
-#include <utility>
+#include <string_view>
 
 
-// ---- begin babelbird/clock.hpp ----
-/// @file clock.hpp
+// ---- begin babelbird/encoding/http_date.hpp ----
+/// @file encoding/http_date.hpp
+/// @brief The IMF-fixdate form of an HTTP-date (RFC 9110 section 5.6.7), as
+/// seconds since the Unix epoch. Pure, constexpr, no locale, no `time_t`.
+
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+
+namespace babelbird::inline v1::detail {
+
+/// Days from 1970-01-01 to the proleptic Gregorian date y-m-d (H. Hinnant's
+/// `days_from_civil`, exact for every year).
+constexpr std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept {
+    y -= m <= 2 ? 1 : 0;
+    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const auto yoe = static_cast<unsigned>(y - era * 400);
+    const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+constexpr bool is_leap_year(unsigned y) noexcept {
+    return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+}
+
+constexpr unsigned days_in_month(unsigned y, unsigned m) noexcept {
+    constexpr unsigned days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return m == 2 && is_leap_year(y) ? 29 : days[m - 1];
+}
+
+/// `n` ASCII digits at `s[at]` as a number, or -1.
+constexpr int fixed_digits(std::string_view s, std::size_t at, std::size_t n) noexcept {
+    int v = 0;
+    for (std::size_t i = at; i < at + n; ++i) {
+        if (i >= s.size() || !is_digit(s[i])) {
+            return -1;
+        }
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/// Parses an IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT` (exactly 29
+/// bytes, names and `GMT` case-sensitive, RFC 9110 section 5.6.7), into
+/// seconds since 1970-01-01T00:00:00Z. The day name is checked for spelling
+/// only. The obsolete RFC 850 and asctime forms are not accepted.
+/// @returns empty for anything else (an impossible date like 31 Apr too).
+constexpr std::optional<std::int64_t> parse_imf_fixdate(std::string_view s) noexcept {
+    constexpr std::string_view day_names[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+    constexpr std::string_view month_names[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    // "Sun, 06 Nov 1994 08:49:37 GMT"
+    //  0123456789012345678901234567 8
+    if (s.size() != 29 || s.substr(3, 2) != ", " || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' ||
+        s[19] != ':' || s[22] != ':' || s.substr(25) != " GMT") {
+        return std::nullopt;
+    }
+    bool day_ok = false;
+    for (auto name : day_names) {
+        day_ok = day_ok || s.substr(0, 3) == name;
+    }
+    unsigned month = 0;
+    for (unsigned i = 0; i < 12; ++i) {
+        if (s.substr(8, 3) == month_names[i]) {
+            month = i + 1;
+        }
+    }
+    const int day = fixed_digits(s, 5, 2);
+    const int year = fixed_digits(s, 12, 4);
+    const int hour = fixed_digits(s, 17, 2);
+    const int minute = fixed_digits(s, 20, 2);
+    const int second = fixed_digits(s, 23, 2);
+    if (!day_ok || month == 0 || day < 1 || year < 0 || hour < 0 || hour > 23 || minute < 0 ||
+        minute > 59 || second < 0 || second > 60 ||
+        static_cast<unsigned>(day) > days_in_month(static_cast<unsigned>(year), month)) {
+        return std::nullopt;
+    }
+    return days_from_civil(year, month, static_cast<unsigned>(day)) * 86400 + hour * 3600 +
+           minute * 60 + second;
+}
+
+} // namespace babelbird::inline v1::detail
+// ---- end babelbird/encoding/http_date.hpp ----
+
+// ---- begin babelbird/values/clock.hpp ----
+/// @file values/clock.hpp
 /// @brief The clock concept: time comes from an injected clock, so tests never sleep.
 
 
@@ -3330,57 +1799,260 @@ constexpr time_point add_seconds_saturating(time_point t, std::uint64_t seconds)
 } // namespace detail
 
 } // namespace babelbird::inline v1
-// ---- end babelbird/clock.hpp ----
+// ---- end babelbird/values/clock.hpp ----
 
-// ---- begin babelbird/expiry.hpp ----
-/// @file expiry.hpp
-/// @brief The expiry policy, pure: when an access token is fresh, due for an early
-/// refresh or expired, and when a refresh token stops working.
+// ---- begin babelbird/values/http.hpp ----
+/// @file values/http.hpp
+/// @brief Plain HTTP values exchanged with the caller's transport.
 ///
-/// A token issued at `issued_at` (the clock reading taken before its request was
-/// sent) and expiring at `expires_at` has the lifetime `L = expires_at - issued_at`.
-/// Two margins, each capped so that no lifetime means "always expired":
-///
-/// - `usable_until = expires_at - min(skew_margin, L / 2)`: from then on the token
-///   counts as expired (room for clock skew between us and the server, and for
-///   the time a request spends in flight). The cap: the skew margin never takes
-///   more than half of the lifetime, so a 60 s margin on a 59 s token leaves it
-///   usable for its first 29.5 s.
-/// - `refresh_from = usable_until - min(refresh_ahead, (usable_until - issued_at) / 2)`:
-///   from then on a refresh should start while the token is still served. The
-///   cap: the early-refresh window never takes more than half of the usable span.
-///
-/// So any token with a positive lifetime is fresh for at least its first quarter
-/// and usable for at least its first half. A token with a zero or negative
-/// lifetime is expired from `expires_at` on. Every computation saturates at the
-/// ends of `time_point`'s range instead of overflowing, for any input.
+/// The library never does I/O: it hands an `http_request` to the caller's
+/// transport and reads the `http_response` that comes back.
 
 
-#include <chrono>
-#include <cstdint>
-#include <limits>
-#include <optional>
-#include <ratio>
-#include <string_view>
-
-
-// ---- begin babelbird/token.hpp ----
-/// @file token.hpp
-/// @brief What a token endpoint answered (`token_response`) and what a client
-/// function returns (`token_grant`: the tokens with absolute expiry times).
-
-
-#include <chrono>
-#include <cstddef>
-#include <cstdint>
-#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 
-// ---- begin babelbird/response_warnings.hpp ----
-/// @file response_warnings.hpp
+namespace babelbird::inline v1 {
+
+/// One header field. Names compare case-insensitively (RFC 9110 section 5.1).
+struct http_header {
+    std::string name;
+    std::string value;
+};
+
+namespace detail {
+inline const http_header* find_header(const std::vector<http_header>& headers,
+                                      std::string_view name) noexcept {
+    for (const auto& h : headers) {
+        if (iequals(h.name, name)) {
+            return &h;
+        }
+    }
+    return nullptr;
+}
+inline void scrub_headers(std::vector<http_header>& headers) noexcept {
+    for (auto& h : headers) {
+        scrub(h.value);
+    }
+}
+} // namespace detail
+
+/// A request to send: method, absolute URL, headers, body.
+///
+/// The URL may carry a token and the headers a credential, so the destructor
+/// zeros the URL, the header values and the body before their memory is freed.
+struct http_request {
+    std::string method;
+    std::string url;
+    std::vector<http_header> headers;
+    std::string body;
+
+    http_request() = default;
+    http_request(std::string method_, std::string url_, std::vector<http_header> headers_ = {},
+                 std::string body_ = {})
+        : method(std::move(method_)), url(std::move(url_)), headers(std::move(headers_)),
+          body(std::move(body_)) {}
+    http_request(const http_request&) = default;
+    http_request(http_request&&) noexcept = default;
+    /// Assignment zeros the old URL, header values and body first: a string
+    /// may free its buffer when it is assigned to (always, with libc++ moves).
+    http_request& operator=(const http_request& other) {
+        if (this != &other) {
+            scrub_storage();
+            method = other.method;
+            url = other.url;
+            headers = other.headers;
+            body = other.body;
+        }
+        return *this;
+    }
+    http_request& operator=(http_request&& other) noexcept {
+        if (this != &other) {
+            scrub_storage();
+            method = std::move(other.method);
+            url = std::move(other.url);
+            headers = std::move(other.headers);
+            body = std::move(other.body);
+        }
+        return *this;
+    }
+    ~http_request() { scrub_storage(); }
+
+    /// The value of the first header called `name` (any letter case), if present.
+    std::optional<std::string_view> header(std::string_view name) const noexcept {
+        const http_header* h = detail::find_header(headers, name);
+        return h == nullptr ? std::nullopt : std::optional<std::string_view>(h->value);
+    }
+    /// Replaces every header called `name` (any letter case) by one with `value`.
+    /// The replaced values (a credential, say) are zeroed before they are freed.
+    void set_header(std::string_view name, std::string value) {
+        for (auto& h : headers) {
+            if (detail::iequals(h.name, name)) {
+                detail::scrub(h.value);
+            }
+        }
+        std::erase_if(headers, [&](const http_header& h) { return detail::iequals(h.name, name); });
+        headers.push_back({std::string(name), std::move(value)});
+    }
+
+private:
+    void scrub_storage() noexcept {
+        detail::scrub(url);
+        detail::scrub_headers(headers);
+        detail::scrub(body);
+    }
+};
+
+/// A response as the transport received it.
+///
+/// The body may hold tokens, so the destructor zeros it before it is freed.
+struct http_response {
+    int status = 0;
+    std::vector<http_header> headers;
+    std::string body;
+
+    http_response() = default;
+    http_response(int status_, std::string body_, std::vector<http_header> headers_ = {})
+        : status(status_), headers(std::move(headers_)), body(std::move(body_)) {}
+    http_response(const http_response&) = default;
+    http_response(http_response&&) noexcept = default;
+    /// Assignment zeros the old header values and body first.
+    http_response& operator=(const http_response& other) {
+        if (this != &other) {
+            scrub_storage();
+            status = other.status;
+            headers = other.headers;
+            body = other.body;
+        }
+        return *this;
+    }
+    http_response& operator=(http_response&& other) noexcept {
+        if (this != &other) {
+            scrub_storage();
+            status = other.status;
+            headers = std::move(other.headers);
+            body = std::move(other.body);
+        }
+        return *this;
+    }
+    ~http_response() { scrub_storage(); }
+
+    /// The value of the first header called `name` (any letter case), if present.
+    std::optional<std::string_view> header(std::string_view name) const noexcept {
+        const http_header* h = detail::find_header(headers, name);
+        return h == nullptr ? std::nullopt : std::optional<std::string_view>(h->value);
+    }
+
+private:
+    void scrub_storage() noexcept {
+        detail::scrub_headers(headers);
+        detail::scrub(body);
+    }
+};
+
+/// What a transport (blocking or asynchronous) returns for one request: the
+/// answer, whatever its status, or the failure to get one.
+using transport_result = result<http_response>;
+
+} // namespace babelbird::inline v1
+// ---- end babelbird/values/http.hpp ----
+
+namespace babelbird::inline v1 {
+
+/// The delay a `Retry-After` value asks for.
+///
+/// @param value the field value: `delay-seconds` (1*DIGIT, e.g. `120`) or an
+///        HTTP-date in IMF-fixdate form (`Fri, 31 Dec 1999 23:59:59 GMT`);
+///        surrounding spaces and tabs are ignored
+/// @param date the answer's `Date` header, if any: an HTTP-date is measured
+///        from it, so clock skew between server and client does not matter
+/// @param now the client's clock reading, used for an HTTP-date when `date`
+///        is absent or not an IMF-fixdate
+/// @returns the delay in whole seconds (a date in the past gives 0; a huge
+///          number saturates); empty for anything else (garbage is ignored,
+///          as is an HTTP-date with neither `date` nor `now`)
+constexpr std::optional<std::chrono::seconds>
+parse_retry_after(std::string_view value, std::optional<std::string_view> date,
+                  std::optional<time_point> now) noexcept {
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
+        value.remove_prefix(1);
+    }
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) {
+        value.remove_suffix(1);
+    }
+    if (value.empty()) {
+        return std::nullopt;
+    }
+    if (detail::is_digit(value.front())) {
+        constexpr std::int64_t cap = std::int64_t{1} << 40; // saturate; error caps it further
+        std::int64_t n = 0;
+        for (char ch : value) {
+            if (!detail::is_digit(ch)) {
+                return std::nullopt;
+            }
+            n = n >= cap ? cap : n * 10 + (ch - '0');
+        }
+        return std::chrono::seconds(n);
+    }
+    const auto when = detail::parse_imf_fixdate(value);
+    if (!when) {
+        return std::nullopt;
+    }
+    std::optional<std::int64_t> reference;
+    if (date) {
+        reference = detail::parse_imf_fixdate(*date);
+    }
+    if (!reference && now) {
+        reference = std::chrono::floor<std::chrono::seconds>(now->time_since_epoch()).count();
+    }
+    if (!reference) {
+        return std::nullopt;
+    }
+    return std::chrono::seconds(*when > *reference ? *when - *reference : 0);
+}
+
+namespace detail {
+
+/// Sets `e.retry_after()` from the answer's `Retry-After` when `e` is a
+/// retry-class error about a server answer (429, 503, another 5xx, 408,
+/// `temporarily_unavailable`...). Garbage is ignored.
+inline void add_retry_after(error& e, const http_response& response,
+                            std::optional<time_point> now) noexcept {
+    if (e.kind() != error_class::retry || e.origin() != error_origin::server) {
+        return;
+    }
+    const auto value = response.header("Retry-After");
+    if (!value) {
+        return;
+    }
+    if (const auto delay = parse_retry_after(*value, response.header("Date"), now)) {
+        e.with_retry_after(*delay);
+    }
+}
+
+} // namespace detail
+
+} // namespace babelbird::inline v1
+// ---- end babelbird/answers/retry_after.hpp ----
+
+// ---- begin babelbird/answers/token_response_result.hpp ----
+/// @file answers/token_response_result.hpp
+/// @brief `token_response_result`: what `parse_token_response` returns, a
+/// `result<token_response>` that can carry a refresh token rescued from a
+/// rejected answer.
+
+
+#include <cstdint>
+#include <optional>
+#include <utility>
+
+
+// ---- begin babelbird/values/response_warnings.hpp ----
+/// @file values/response_warnings.hpp
 /// @brief `response_warnings`: which informational fields of a token answer
 /// were dropped or adjusted instead of failing the answer.
 ///
@@ -3451,7 +2123,22 @@ constexpr std::string_view to_string(response_warnings flag) noexcept {
 }
 
 } // namespace babelbird::inline v1
-// ---- end babelbird/response_warnings.hpp ----
+// ---- end babelbird/values/response_warnings.hpp ----
+
+// ---- begin babelbird/values/token.hpp ----
+/// @file values/token.hpp
+/// @brief What a token endpoint answered (`token_response`) and what a client
+/// function returns (`token_grant`: the tokens with absolute expiry times).
+
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+
 
 namespace babelbird::inline v1 {
 
@@ -3572,441 +2259,7 @@ struct token_grant {
 };
 
 } // namespace babelbird::inline v1
-// ---- end babelbird/token.hpp ----
-
-namespace babelbird::inline v1 {
-
-/// The state of an access token at an instant.
-enum class token_state : std::uint8_t {
-    fresh,        ///< use it; no refresh needed yet
-    refresh_soon, ///< still usable, but a refresh should start now
-    expired,      ///< do not use it: past (or too close to) its expiry, or absent
-};
-
-/// "fresh", "refresh_soon" or "expired".
-constexpr std::string_view to_string(token_state state) noexcept {
-    switch (state) {
-    case token_state::fresh:
-        return "fresh";
-    case token_state::refresh_soon:
-        return "refresh_soon";
-    case token_state::expired:
-        return "expired";
-    }
-    return "expired";
-}
-
-/// The margins of the expiry policy (see the file comment for the caps).
-/// Negative durations count as zero.
-struct expiry_policy {
-    /// A token counts as expired this long before `expires_at` (capped at half
-    /// of its lifetime).
-    std::chrono::seconds skew_margin{60};
-    /// A refresh starts this long before the token counts as expired, while it
-    /// is still served (capped at half of the usable span).
-    std::chrono::seconds refresh_ahead{300};
-};
-
-namespace detail {
-
-using tick_rep = time_point::duration::rep;
-inline constexpr tick_rep max_ticks = std::numeric_limits<tick_rep>::max();
-
-/// A non-negative whole number of seconds (negative durations count as zero).
-constexpr std::uint64_t whole_seconds(std::chrono::seconds s) noexcept {
-    return s.count() < 0 ? 0 : static_cast<std::uint64_t>(s.count());
-}
-
-/// A non-negative duration in `time_point` ticks, saturating (negative is zero).
-template <class Rep, class Period>
-constexpr tick_rep saturating_ticks(std::chrono::duration<Rep, Period> d) noexcept {
-    using ticks = time_point::duration;
-    using ratio = std::ratio_divide<Period, ticks::period>;
-    if (d.count() <= 0) {
-        return 0;
-    }
-    if constexpr (ratio::den == 1) {
-        if (d.count() >= max_ticks / ratio::num) {
-            return max_ticks;
-        }
-        return static_cast<tick_rep>(d.count()) * static_cast<tick_rep>(ratio::num);
-    } else {
-        return std::chrono::duration_cast<ticks>(d).count();
-    }
-}
-
-/// `t + d` for `d >= 0`, saturating at `time_point::max()`.
-constexpr time_point add_ticks_saturating(time_point t, tick_rep d) noexcept {
-    const tick_rep now = t.time_since_epoch().count();
-    if (d <= 0) {
-        return t;
-    }
-    if (now > 0 && d > max_ticks - now) {
-        return time_point::max();
-    }
-    return time_point(time_point::duration(now + d));
-}
-
-/// `later - earlier` in ticks when `later >= earlier` (it fits an unsigned
-/// 64-bit value for any pair), else 0.
-constexpr std::uint64_t span_ticks(time_point earlier, time_point later) noexcept {
-    const tick_rep a = earlier.time_since_epoch().count();
-    const tick_rep b = later.time_since_epoch().count();
-    if (b <= a) {
-        return 0;
-    }
-    return static_cast<std::uint64_t>(b) - static_cast<std::uint64_t>(a);
-}
-
-/// `t - min(margin, span / 2)` for `span` ticks between some earlier instant and `t`:
-/// the result never falls below that earlier instant, so it cannot overflow.
-constexpr time_point subtract_capped(time_point t, tick_rep margin, std::uint64_t span) noexcept {
-    const std::uint64_t half = span / 2; // <= 2^63 - 1
-    const std::uint64_t m = margin <= 0 ? 0 : static_cast<std::uint64_t>(margin);
-    const std::uint64_t take = m < half ? m : half;
-    return time_point(time_point::duration(
-        static_cast<tick_rep>(static_cast<std::uint64_t>(t.time_since_epoch().count()) - take)));
-}
-
-} // namespace detail
-
-/// The two instants that decide a token's state (see the file comment).
-struct expiry_window {
-    /// From this instant on a refresh should start (state `refresh_soon`).
-    time_point refresh_from{};
-    /// From this instant on the token counts as expired.
-    time_point usable_until{};
-
-    /// The state at `now`: fresh before `refresh_from`, refresh-soon before
-    /// `usable_until`, expired from then on.
-    constexpr token_state state_at(time_point now) const noexcept {
-        if (now >= usable_until) {
-            return token_state::expired;
-        }
-        return now < refresh_from ? token_state::fresh : token_state::refresh_soon;
-    }
-
-    friend constexpr bool operator==(const expiry_window&, const expiry_window&) = default;
-};
-
-/// The window of a token issued at `issued_at` that expires at `expires_at`.
-/// A zero or negative lifetime gives `refresh_from == usable_until == expires_at`.
-constexpr expiry_window expiry_window_for(time_point issued_at, time_point expires_at,
-                                          const expiry_policy& policy = {}) noexcept {
-    const std::uint64_t lifetime = detail::span_ticks(issued_at, expires_at);
-    expiry_window w;
-    w.usable_until =
-        detail::subtract_capped(expires_at, detail::saturating_ticks(policy.skew_margin), lifetime);
-    w.refresh_from =
-        detail::subtract_capped(w.usable_until, detail::saturating_ticks(policy.refresh_ahead),
-                                detail::span_ticks(issued_at, w.usable_until));
-    return w;
-}
-
-/// The state of an access token at `now` from its issue time and expiry.
-constexpr token_state token_state_at(time_point issued_at, time_point expires_at, time_point now,
-                                     const expiry_policy& policy = {}) noexcept {
-    return expiry_window_for(issued_at, expires_at, policy).state_at(now);
-}
-
-/// The state of a grant's access token at `now`; a grant without an access
-/// token (seeded from a refresh token only) is `expired`.
-inline token_state token_state_at(const token_grant& grant, time_point now,
-                                  const expiry_policy& policy = {}) noexcept {
-    if (grant.access_token.empty()) {
-        return token_state::expired;
-    }
-    return token_state_at(grant.issued_at, grant.expires_at, now, policy);
-}
-
-/// When an access token expires: `issued_at + expires_in`, or
-/// `issued_at + assumed_lifetime` when the server sent no `expires_in`.
-/// Saturates at `time_point::max()`; a negative assumed lifetime counts as zero.
-constexpr time_point access_expires_at(time_point issued_at,
-                                       std::optional<std::uint64_t> expires_in,
-                                       std::chrono::seconds assumed_lifetime) noexcept {
-    return detail::add_seconds_saturating(
-        issued_at, expires_in ? *expires_in : detail::whole_seconds(assumed_lifetime));
-}
-
-/// When a refresh token stops working:
-/// - empty when the server sent `refresh_expires_in: 0`, which means "no
-///   fixed expiry", not "now" (docs/design.md, "Policies");
-/// - `issued_at + refresh_expires_in` when the server sent another value;
-/// - else, for a newly issued (rotated) token, `issued_at + refresh_token_lifetime`
-///   (BabelBird documents 30 days);
-/// - else (the server kept the old token) the old token's expiry, `previous`,
-///   which may be unknown.
-constexpr std::optional<time_point>
-refresh_expires_at(time_point issued_at, std::optional<std::uint64_t> refresh_expires_in,
-                   bool rotated, std::optional<time_point> previous,
-                   std::chrono::seconds refresh_token_lifetime) noexcept {
-    if (refresh_expires_in) {
-        if (*refresh_expires_in == 0) {
-            return std::nullopt;
-        }
-        return detail::add_seconds_saturating(issued_at, *refresh_expires_in);
-    }
-    if (rotated) {
-        return detail::add_seconds_saturating(issued_at,
-                                              detail::whole_seconds(refresh_token_lifetime));
-    }
-    return previous;
-}
-
-/// Whether a grant's refresh token is past its known expiry at `now` (an
-/// unknown expiry counts as not expired: the server decides).
-inline bool refresh_token_expired(const token_grant& grant, time_point now) noexcept {
-    return grant.refresh_expires_at.has_value() && now >= *grant.refresh_expires_at;
-}
-
-} // namespace babelbird::inline v1
-// ---- end babelbird/expiry.hpp ----
-
-// ---- begin babelbird/response.hpp ----
-/// @file response.hpp
-/// @brief The token response parser: status classification and a one-pass
-/// simdjson on-demand walk over the token object, strict where it matters and
-/// lenient where it is safe.
-///
-/// Policies (docs/design.md, "Policies"):
-/// - success is a 2xx whose body is a JSON object with a usable `access_token`
-///   and no `error`;
-/// - an `error` field in any body is an OAuth error (RFC 6749 section 5.2), typed when
-///   the code is known and kept as text otherwise; the class comes from
-///   `classify_failure` (`configuration`, `reauthorize`, `retry`, `protocol`);
-/// - non-2xx answers are classified by status even when the body is HTML or empty;
-/// - an access token is 1*VSCHAR without outer spaces (RFC 6749 A.12), a
-///   refresh token 1*VSCHAR (A.17, spaces allowed); control bytes never;
-/// - `expires_in` is a non-negative number (fractions floored) or a string of
-///   one, at most `response_options::max_expires_in`;
-/// - an absent, `null` or `""` `refresh_token` means it was not rotated;
-/// - nothing lost: a usable new refresh token in an otherwise rejected answer
-///   is salvaged (`token_response_result`); malformed informational fields
-///   (`scope`, `token_type`, `refresh_expires_in`) are dropped and flagged
-///   (`response_warnings`), never a rejection;
-/// - the document must be valid JSON and UTF-8 (RFC 8259); known keys may
-///   appear once, and no key may be a case variant of one (protocol errors,
-///   nothing salvaged);
-/// - unknown fields of any type are ignored but must be valid JSON;
-/// - `Content-Type` is ignored: the body is parsed by its content; a UTF-8 BOM
-///   is tolerated;
-/// - the body is capped before parsing (1 MiB by default); an optional JSON
-///   pointer selects an enveloped token object.
-
-
-// ---- begin babelbird/detail/decl.hpp ----
-/// @file detail/decl.hpp
-/// @brief `BABELBIRD_DECL`: how the library's out-of-line functions are
-/// declared. Header-only (the default) they are `inline`; with
-/// `BABELBIRD_SEPARATE_COMPILATION` defined in every translation unit they are
-/// ordinary functions, defined once by the translation unit that includes
-/// babelbird/src.hpp (the Boost.Beast/Asio pattern).
-
-
-#if defined(BABELBIRD_SEPARATE_COMPILATION)
-#define BABELBIRD_DECL
-#else
-#define BABELBIRD_DECL inline
-#endif
-// ---- end babelbird/detail/decl.hpp ----
-
-#include <chrono>
-#include <cstddef>
-#include <cstdint>
-#include <optional>
-#include <string>
-#include <string_view>
-#include <utility>
-
-
-// ---- begin babelbird/retry_after.hpp ----
-/// @file retry_after.hpp
-/// @brief `Retry-After` (RFC 9110 section 10.2.3): how long a server asked the
-/// client to wait, from a 429/503 (or another retry-class) answer.
-
-
-#include <chrono>
-#include <cstdint>
-#include <optional>
-#include <string_view>
-
-
-// ---- begin babelbird/detail/http_date.hpp ----
-/// @file detail/http_date.hpp
-/// @brief The IMF-fixdate form of an HTTP-date (RFC 9110 section 5.6.7), as
-/// seconds since the Unix epoch. Pure, constexpr, no locale, no `time_t`.
-
-#include <cstdint>
-#include <optional>
-#include <string_view>
-
-
-namespace babelbird::inline v1::detail {
-
-/// Days from 1970-01-01 to the proleptic Gregorian date y-m-d (H. Hinnant's
-/// `days_from_civil`, exact for every year).
-constexpr std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept {
-    y -= m <= 2 ? 1 : 0;
-    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const auto yoe = static_cast<unsigned>(y - era * 400);
-    const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
-
-constexpr bool is_leap_year(unsigned y) noexcept {
-    return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
-}
-
-constexpr unsigned days_in_month(unsigned y, unsigned m) noexcept {
-    constexpr unsigned days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    return m == 2 && is_leap_year(y) ? 29 : days[m - 1];
-}
-
-/// `n` ASCII digits at `s[at]` as a number, or -1.
-constexpr int fixed_digits(std::string_view s, std::size_t at, std::size_t n) noexcept {
-    int v = 0;
-    for (std::size_t i = at; i < at + n; ++i) {
-        if (i >= s.size() || !is_digit(s[i])) {
-            return -1;
-        }
-        v = v * 10 + (s[i] - '0');
-    }
-    return v;
-}
-
-/// Parses an IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT` (exactly 29
-/// bytes, names and `GMT` case-sensitive, RFC 9110 section 5.6.7), into
-/// seconds since 1970-01-01T00:00:00Z. The day name is checked for spelling
-/// only. The obsolete RFC 850 and asctime forms are not accepted.
-/// @returns empty for anything else (an impossible date like 31 Apr too).
-constexpr std::optional<std::int64_t> parse_imf_fixdate(std::string_view s) noexcept {
-    constexpr std::string_view day_names[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
-    constexpr std::string_view month_names[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                                "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    // "Sun, 06 Nov 1994 08:49:37 GMT"
-    //  0123456789012345678901234567 8
-    if (s.size() != 29 || s.substr(3, 2) != ", " || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' ||
-        s[19] != ':' || s[22] != ':' || s.substr(25) != " GMT") {
-        return std::nullopt;
-    }
-    bool day_ok = false;
-    for (auto name : day_names) {
-        day_ok = day_ok || s.substr(0, 3) == name;
-    }
-    unsigned month = 0;
-    for (unsigned i = 0; i < 12; ++i) {
-        if (s.substr(8, 3) == month_names[i]) {
-            month = i + 1;
-        }
-    }
-    const int day = fixed_digits(s, 5, 2);
-    const int year = fixed_digits(s, 12, 4);
-    const int hour = fixed_digits(s, 17, 2);
-    const int minute = fixed_digits(s, 20, 2);
-    const int second = fixed_digits(s, 23, 2);
-    if (!day_ok || month == 0 || day < 1 || year < 0 || hour < 0 || hour > 23 || minute < 0 ||
-        minute > 59 || second < 0 || second > 60 ||
-        static_cast<unsigned>(day) > days_in_month(static_cast<unsigned>(year), month)) {
-        return std::nullopt;
-    }
-    return days_from_civil(year, month, static_cast<unsigned>(day)) * 86400 + hour * 3600 +
-           minute * 60 + second;
-}
-
-} // namespace babelbird::inline v1::detail
-// ---- end babelbird/detail/http_date.hpp ----
-
-namespace babelbird::inline v1 {
-
-/// The delay a `Retry-After` value asks for.
-///
-/// @param value the field value: `delay-seconds` (1*DIGIT, e.g. `120`) or an
-///        HTTP-date in IMF-fixdate form (`Fri, 31 Dec 1999 23:59:59 GMT`);
-///        surrounding spaces and tabs are ignored
-/// @param date the answer's `Date` header, if any: an HTTP-date is measured
-///        from it, so clock skew between server and client does not matter
-/// @param now the client's clock reading, used for an HTTP-date when `date`
-///        is absent or not an IMF-fixdate
-/// @returns the delay in whole seconds (a date in the past gives 0; a huge
-///          number saturates); empty for anything else (garbage is ignored,
-///          as is an HTTP-date with neither `date` nor `now`)
-constexpr std::optional<std::chrono::seconds>
-parse_retry_after(std::string_view value, std::optional<std::string_view> date,
-                  std::optional<time_point> now) noexcept {
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
-        value.remove_prefix(1);
-    }
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) {
-        value.remove_suffix(1);
-    }
-    if (value.empty()) {
-        return std::nullopt;
-    }
-    if (detail::is_digit(value.front())) {
-        constexpr std::int64_t cap = std::int64_t{1} << 40; // saturate; error caps it further
-        std::int64_t n = 0;
-        for (char ch : value) {
-            if (!detail::is_digit(ch)) {
-                return std::nullopt;
-            }
-            n = n >= cap ? cap : n * 10 + (ch - '0');
-        }
-        return std::chrono::seconds(n);
-    }
-    const auto when = detail::parse_imf_fixdate(value);
-    if (!when) {
-        return std::nullopt;
-    }
-    std::optional<std::int64_t> reference;
-    if (date) {
-        reference = detail::parse_imf_fixdate(*date);
-    }
-    if (!reference && now) {
-        reference = std::chrono::floor<std::chrono::seconds>(now->time_since_epoch()).count();
-    }
-    if (!reference) {
-        return std::nullopt;
-    }
-    return std::chrono::seconds(*when > *reference ? *when - *reference : 0);
-}
-
-namespace detail {
-
-/// Sets `e.retry_after()` from the answer's `Retry-After` when `e` is a
-/// retry-class error about a server answer (429, 503, another 5xx, 408,
-/// `temporarily_unavailable`...). Garbage is ignored.
-inline void add_retry_after(error& e, const http_response& response,
-                            std::optional<time_point> now) noexcept {
-    if (e.kind() != error_class::retry || e.origin() != error_origin::server) {
-        return;
-    }
-    const auto value = response.header("Retry-After");
-    if (!value) {
-        return;
-    }
-    if (const auto delay = parse_retry_after(*value, response.header("Date"), now)) {
-        e.with_retry_after(*delay);
-    }
-}
-
-} // namespace detail
-
-} // namespace babelbird::inline v1
-// ---- end babelbird/retry_after.hpp ----
-
-// ---- begin babelbird/token_response_result.hpp ----
-/// @file token_response_result.hpp
-/// @brief `token_response_result`: what `parse_token_response` returns, a
-/// `result<token_response>` that can carry a refresh token rescued from a
-/// rejected answer.
-
-
-#include <cstdint>
-#include <optional>
-#include <utility>
-
+// ---- end babelbird/values/token.hpp ----
 
 namespace babelbird::inline v1 {
 
@@ -4054,7 +2307,7 @@ private:
 };
 
 } // namespace babelbird::inline v1
-// ---- end babelbird/token_response_result.hpp ----
+// ---- end babelbird/answers/token_response_result.hpp ----
 
 namespace babelbird::inline v1 {
 
@@ -4177,8 +2430,8 @@ inline token_response_result parse_token_response(const http_response& response,
 // translation unit that includes babelbird/src.hpp (BABELBIRD_SEPARATE_COMPILATION).
 #if !defined(BABELBIRD_SEPARATE_COMPILATION)
 
-// ---- begin babelbird/detail/response_parse.hpp ----
-/// @file detail/response_parse.hpp
+// ---- begin babelbird/answers/response_parse.hpp ----
+/// @file answers/response_parse.hpp
 /// @brief The body of `parse_token_response`: the one strict simdjson
 /// on-demand pass over a token answer (see response.hpp for the policies).
 ///
@@ -4201,11 +2454,12 @@ inline token_response_result parse_token_response(const http_response& response,
 #include <utility>
 
 
-// ---- begin babelbird/detail/json_unescape.hpp ----
-/// @file detail/json_unescape.hpp
+// ---- begin babelbird/encoding/json_unescape.hpp ----
+/// @file encoding/json_unescape.hpp
 /// @brief Unescaping of JSON strings (RFC 8259 section 7) into memory the
 /// caller owns, so that no unescaped token ever lands in a third-party buffer
 /// this library cannot zero (docs/design.md, "Policies", secrets).
+
 
 #include <cstddef>
 #include <cstdint>
@@ -4321,7 +2575,7 @@ constexpr std::size_t json_unescape(std::string_view in, char* out) noexcept {
 }
 
 } // namespace babelbird::inline v1::detail
-// ---- end babelbird/detail/json_unescape.hpp ----
+// ---- end babelbird/encoding/json_unescape.hpp ----
 
 namespace babelbird::inline v1 {
 
@@ -5365,9 +3619,1161 @@ BABELBIRD_DECL token_response_result parse_token_response(int status, std::strin
 }
 
 } // namespace babelbird::inline v1
-// ---- end babelbird/detail/response_parse.hpp ----
+// ---- end babelbird/answers/response_parse.hpp ----
 #endif
-// ---- end babelbird/response.hpp ----
+// ---- end babelbird/answers/token_response.hpp ----
+
+// ---- begin babelbird/config/version.hpp ----
+/// @file config/version.hpp
+/// @brief The library version, as macros and as constants.
+
+
+#define BABELBIRD_VERSION_MAJOR 0
+#define BABELBIRD_VERSION_MINOR 1
+#define BABELBIRD_VERSION_PATCH 0
+#define BABELBIRD_VERSION_STRING "0.1.0"
+
+// Every public name lives in the inline namespace `babelbird::v1`: users write
+// `babelbird::secret`, while the mangled names carry `v1`, so two
+// incompatible versions linked into one program fail to link instead of
+// silently mixing layouts.
+namespace babelbird::inline v1 {
+inline constexpr int version_major = BABELBIRD_VERSION_MAJOR;
+inline constexpr int version_minor = BABELBIRD_VERSION_MINOR;
+inline constexpr int version_patch = BABELBIRD_VERSION_PATCH;
+inline constexpr const char* version_string = BABELBIRD_VERSION_STRING;
+} // namespace babelbird::inline v1
+// ---- end babelbird/config/version.hpp ----
+
+// ---- begin babelbird/drivers/token_source.hpp ----
+/// @file drivers/token_source.hpp
+/// @brief `token_source`: a thread-safe cache of the access token over the
+/// refresh state machine, with one refresh in flight, refresh ahead of expiry,
+/// 401 invalidation and a rotation hook.
+///
+/// @code
+/// babelbird::token_source_options options;
+/// options.on_rotate = [&](const babelbird::token_grant& g) {
+///     return store.save(g.refresh_token.expose_secret()); // true when it is durable
+/// };
+/// babelbird::token_source source(transport, *credentials, *server,
+///                                *babelbird::token_seed::from_refresh_token(stored), options);
+/// auto token = source.get();             // from any thread
+/// if (!token) { ... token.error().kind() says what to do ... }
+/// send("Authorization: Bearer " + token->access_token().expose_secret());
+/// if (status == 401) source.invalidate(token->access_token()); // then get() again
+/// @endcode
+///
+/// Guarantees:
+/// - `get()` returns an access token that is usable (not expired under the
+///   expiry policy, not invalidated) at the clock reading it took, or an error.
+/// - A reader of a still-valid token never waits on a refresh: the current
+///   grant is an immutable snapshot; a reader copies the pointer to it under a
+///   lock held only for that copy (never across a refresh, the hook, or the
+///   refresh bookkeeping), checks its precomputed expiry and returns.
+/// - At most one refresh is in flight. Callers that need it wait for it and all
+///   receive its one outcome: the new token, or the same error.
+/// - In the refresh-soon window one caller refreshes ahead while the others
+///   keep getting the old token. If that refresh fails (any class) the old
+///   token is still served while it is valid.
+/// - After a `retry`/`protocol` failure the next attempt waits an exponential
+///   backoff with full jitter (`retry_backoff` doubling per consecutive failure
+///   up to `max_retry_backoff`, at least the server's `Retry-After`; reset by a
+///   success). A `reauthorize`/`configuration`/`usage` failure is remembered
+///   and never retried: the transport is not called again until `reset()`
+///   gives a new seed. See refresh_machine.hpp for the exact rules.
+/// - Tiny lifetimes (docs/design.md, "Policies"): refreshes that `get()` starts
+///   because of the clock are at least `min_refresh_interval` apart, and
+///   `get()` never returns a token that is expired at the reading it took. A
+///   refresh whose token arrives already expired gives every caller of that
+///   flight (the one that ran it and all waiters) the same error,
+///   `errc::token_lifetime_too_short` with class `retry`; so does `get()` until the
+///   interval has passed. `invalidate()` skips the interval.
+/// - Nothing lost (docs/design.md, "Policies"): when a refresh fails but the
+///   answer carried a new refresh token, the source adopts it (the next refresh
+///   sends it, the old one is never sent again), persists it through the hook
+///   and only then publishes it; the callers get the error. The current access
+///   token stays in use until its own expiry: the server retired the refresh
+///   token, not necessarily the access token.
+/// - The transport is never called while holding a lock that readers need.
+///
+/// The rotation hook (`token_source_options::on_rotate`):
+/// - called exactly once per successful refresh (rotated or not, see
+///   `token_grant::refresh_token_rotated`), and once per failed refresh whose
+///   answer carried a new refresh token (then with the salvaged grant: its
+///   `access_token` is EMPTY, its `refresh_token` is the new one to store,
+///   see `grant_result::salvaged()`), by the thread that ran the refresh,
+///   never concurrently with itself, BEFORE any caller (that thread included)
+///   can get the new grant;
+/// - returns `true` when the grant is stored durably. On `false` the source
+///   still uses the new grant (the server may already have retired the old
+///   refresh token), `persist_failed()` becomes true, and the grant stays
+///   pending until `retry_persist()` stores it or a later refresh supersedes it
+///   (its hook call then carries the newer refresh token). `current()` is always
+///   the latest grant, so no rotated refresh token is lost.
+/// - it may read `current()`, but must not call `get()`, `reset()` or
+///   `retry_persist()` of the same source (they wait for the refresh that is
+///   running the hook).
+
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+
+// ---- begin babelbird/drivers/transport.hpp ----
+/// @file drivers/transport.hpp
+/// @brief The transport concept: the caller's HTTP stack as a callable.
+///
+/// A transport is anything callable as `transport(const http_request&)` that
+/// returns `transport_result`: the `http_response` it received (any status), or
+/// an `error` made with `error::transport(errc::...)` when no response arrived.
+/// @code
+/// auto transport = [&](const babelbird::http_request& req) -> babelbird::transport_result {
+///     ... send req.method, req.url, req.headers, req.body with your HTTP client ...
+///     if (timed_out) return babelbird::error::transport(babelbird::errc::timeout);
+///     return babelbird::http_response{status, body, headers};
+/// };
+/// @endcode
+
+
+#include <concepts>
+#include <type_traits>
+
+
+namespace babelbird::inline v1 {
+
+/// The transport can be called with a `const http_request&`.
+template <class T>
+concept transport_callable = std::invocable<T&, const http_request&>;
+
+/// The call returns exactly `transport_result`.
+template <class T>
+concept transport_returns_result = transport_callable<T> &&
+    std::same_as<std::invoke_result_t<T&, const http_request&>, transport_result>;
+
+/// A transport for the client functions.
+template <class T>
+concept transport = transport_callable<T> && transport_returns_result<T>;
+
+namespace detail {
+/// Checks a transport type with one readable message per missing piece; used in
+/// an `if constexpr` so that nothing else in the caller is instantiated.
+template <class T>
+constexpr bool check_transport() noexcept {
+    if constexpr (!transport_callable<T>) {
+        static_assert(transport_callable<T>, "babelbird: the transport must be callable as "
+                                             "transport(const babelbird::http_request&)");
+        return false;
+    } else if constexpr (!transport_returns_result<T>) {
+        static_assert(transport_returns_result<T>,
+                      "babelbird: the transport must return babelbird::transport_result "
+                      "(babelbird::result<babelbird::http_response>)");
+        return false;
+    } else {
+        return true;
+    }
+}
+} // namespace detail
+
+} // namespace babelbird::inline v1
+// ---- end babelbird/drivers/transport.hpp ----
+
+// ---- begin babelbird/machines/exchange.hpp ----
+/// @file machines/exchange.hpp
+/// @brief Client functions: build the request, call the caller's transport, parse
+/// the answer, stamp absolute times.
+
+
+#include <chrono>
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+
+// ---- begin babelbird/machines/expiry.hpp ----
+/// @file machines/expiry.hpp
+/// @brief The expiry policy, pure: when an access token is fresh, due for an early
+/// refresh or expired, and when a refresh token stops working.
+///
+/// A token issued at `issued_at` (the clock reading taken before its request was
+/// sent) and expiring at `expires_at` has the lifetime `L = expires_at - issued_at`.
+/// Two margins, each capped so that no lifetime means "always expired":
+///
+/// - `usable_until = expires_at - min(skew_margin, L / 2)`: from then on the token
+///   counts as expired (room for clock skew between us and the server, and for
+///   the time a request spends in flight). The cap: the skew margin never takes
+///   more than half of the lifetime, so a 60 s margin on a 59 s token leaves it
+///   usable for its first 29.5 s.
+/// - `refresh_from = usable_until - min(refresh_ahead, (usable_until - issued_at) / 2)`:
+///   from then on a refresh should start while the token is still served. The
+///   cap: the early-refresh window never takes more than half of the usable span.
+///
+/// So any token with a positive lifetime is fresh for at least its first quarter
+/// and usable for at least its first half. A token with a zero or negative
+/// lifetime is expired from `expires_at` on. Every computation saturates at the
+/// ends of `time_point`'s range instead of overflowing, for any input.
+
+
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <ratio>
+#include <string_view>
+
+
+namespace babelbird::inline v1 {
+
+/// The state of an access token at an instant.
+enum class token_state : std::uint8_t {
+    fresh,        ///< use it; no refresh needed yet
+    refresh_soon, ///< still usable, but a refresh should start now
+    expired,      ///< do not use it: past (or too close to) its expiry, or absent
+};
+
+/// "fresh", "refresh_soon" or "expired".
+constexpr std::string_view to_string(token_state state) noexcept {
+    switch (state) {
+    case token_state::fresh:
+        return "fresh";
+    case token_state::refresh_soon:
+        return "refresh_soon";
+    case token_state::expired:
+        return "expired";
+    }
+    return "expired";
+}
+
+/// The margins of the expiry policy (see the file comment for the caps).
+/// Negative durations count as zero.
+struct expiry_policy {
+    /// A token counts as expired this long before `expires_at` (capped at half
+    /// of its lifetime).
+    std::chrono::seconds skew_margin{60};
+    /// A refresh starts this long before the token counts as expired, while it
+    /// is still served (capped at half of the usable span).
+    std::chrono::seconds refresh_ahead{300};
+};
+
+namespace detail {
+
+using tick_rep = time_point::duration::rep;
+inline constexpr tick_rep max_ticks = std::numeric_limits<tick_rep>::max();
+
+/// A non-negative whole number of seconds (negative durations count as zero).
+constexpr std::uint64_t whole_seconds(std::chrono::seconds s) noexcept {
+    return s.count() < 0 ? 0 : static_cast<std::uint64_t>(s.count());
+}
+
+/// A non-negative duration in `time_point` ticks, saturating (negative is zero).
+template <class Rep, class Period>
+constexpr tick_rep saturating_ticks(std::chrono::duration<Rep, Period> d) noexcept {
+    using ticks = time_point::duration;
+    using ratio = std::ratio_divide<Period, ticks::period>;
+    if (d.count() <= 0) {
+        return 0;
+    }
+    if constexpr (ratio::den == 1) {
+        if (d.count() >= max_ticks / ratio::num) {
+            return max_ticks;
+        }
+        return static_cast<tick_rep>(d.count()) * static_cast<tick_rep>(ratio::num);
+    } else {
+        return std::chrono::duration_cast<ticks>(d).count();
+    }
+}
+
+/// `t + d` for `d >= 0`, saturating at `time_point::max()`.
+constexpr time_point add_ticks_saturating(time_point t, tick_rep d) noexcept {
+    const tick_rep now = t.time_since_epoch().count();
+    if (d <= 0) {
+        return t;
+    }
+    if (now > 0 && d > max_ticks - now) {
+        return time_point::max();
+    }
+    return time_point(time_point::duration(now + d));
+}
+
+/// `later - earlier` in ticks when `later >= earlier` (it fits an unsigned
+/// 64-bit value for any pair), else 0.
+constexpr std::uint64_t span_ticks(time_point earlier, time_point later) noexcept {
+    const tick_rep a = earlier.time_since_epoch().count();
+    const tick_rep b = later.time_since_epoch().count();
+    if (b <= a) {
+        return 0;
+    }
+    return static_cast<std::uint64_t>(b) - static_cast<std::uint64_t>(a);
+}
+
+/// `t - min(margin, span / 2)` for `span` ticks between some earlier instant and `t`:
+/// the result never falls below that earlier instant, so it cannot overflow.
+constexpr time_point subtract_capped(time_point t, tick_rep margin, std::uint64_t span) noexcept {
+    const std::uint64_t half = span / 2; // <= 2^63 - 1
+    const std::uint64_t m = margin <= 0 ? 0 : static_cast<std::uint64_t>(margin);
+    const std::uint64_t take = m < half ? m : half;
+    return time_point(time_point::duration(
+        static_cast<tick_rep>(static_cast<std::uint64_t>(t.time_since_epoch().count()) - take)));
+}
+
+} // namespace detail
+
+/// The two instants that decide a token's state (see the file comment).
+struct expiry_window {
+    /// From this instant on a refresh should start (state `refresh_soon`).
+    time_point refresh_from{};
+    /// From this instant on the token counts as expired.
+    time_point usable_until{};
+
+    /// The state at `now`: fresh before `refresh_from`, refresh-soon before
+    /// `usable_until`, expired from then on.
+    constexpr token_state state_at(time_point now) const noexcept {
+        if (now >= usable_until) {
+            return token_state::expired;
+        }
+        return now < refresh_from ? token_state::fresh : token_state::refresh_soon;
+    }
+
+    friend constexpr bool operator==(const expiry_window&, const expiry_window&) = default;
+};
+
+/// The window of a token issued at `issued_at` that expires at `expires_at`.
+/// A zero or negative lifetime gives `refresh_from == usable_until == expires_at`.
+constexpr expiry_window expiry_window_for(time_point issued_at, time_point expires_at,
+                                          const expiry_policy& policy = {}) noexcept {
+    const std::uint64_t lifetime = detail::span_ticks(issued_at, expires_at);
+    expiry_window w;
+    w.usable_until =
+        detail::subtract_capped(expires_at, detail::saturating_ticks(policy.skew_margin), lifetime);
+    w.refresh_from =
+        detail::subtract_capped(w.usable_until, detail::saturating_ticks(policy.refresh_ahead),
+                                detail::span_ticks(issued_at, w.usable_until));
+    return w;
+}
+
+/// The state of an access token at `now` from its issue time and expiry.
+constexpr token_state token_state_at(time_point issued_at, time_point expires_at, time_point now,
+                                     const expiry_policy& policy = {}) noexcept {
+    return expiry_window_for(issued_at, expires_at, policy).state_at(now);
+}
+
+/// The state of a grant's access token at `now`; a grant without an access
+/// token (seeded from a refresh token only) is `expired`.
+inline token_state token_state_at(const token_grant& grant, time_point now,
+                                  const expiry_policy& policy = {}) noexcept {
+    if (grant.access_token.empty()) {
+        return token_state::expired;
+    }
+    return token_state_at(grant.issued_at, grant.expires_at, now, policy);
+}
+
+/// When an access token expires: `issued_at + expires_in`, or
+/// `issued_at + assumed_lifetime` when the server sent no `expires_in`.
+/// Saturates at `time_point::max()`; a negative assumed lifetime counts as zero.
+constexpr time_point access_expires_at(time_point issued_at,
+                                       std::optional<std::uint64_t> expires_in,
+                                       std::chrono::seconds assumed_lifetime) noexcept {
+    return detail::add_seconds_saturating(
+        issued_at, expires_in ? *expires_in : detail::whole_seconds(assumed_lifetime));
+}
+
+/// When a refresh token stops working:
+/// - empty when the server sent `refresh_expires_in: 0`, which means "no
+///   fixed expiry", not "now" (docs/design.md, "Policies");
+/// - `issued_at + refresh_expires_in` when the server sent another value;
+/// - else, for a newly issued (rotated) token, `issued_at + refresh_token_lifetime`
+///   (BabelBird documents 30 days);
+/// - else (the server kept the old token) the old token's expiry, `previous`,
+///   which may be unknown.
+constexpr std::optional<time_point>
+refresh_expires_at(time_point issued_at, std::optional<std::uint64_t> refresh_expires_in,
+                   bool rotated, std::optional<time_point> previous,
+                   std::chrono::seconds refresh_token_lifetime) noexcept {
+    if (refresh_expires_in) {
+        if (*refresh_expires_in == 0) {
+            return std::nullopt;
+        }
+        return detail::add_seconds_saturating(issued_at, *refresh_expires_in);
+    }
+    if (rotated) {
+        return detail::add_seconds_saturating(issued_at,
+                                              detail::whole_seconds(refresh_token_lifetime));
+    }
+    return previous;
+}
+
+/// Whether a grant's refresh token is past its known expiry at `now` (an
+/// unknown expiry counts as not expired: the server decides).
+inline bool refresh_token_expired(const token_grant& grant, time_point now) noexcept {
+    return grant.refresh_expires_at.has_value() && now >= *grant.refresh_expires_at;
+}
+
+} // namespace babelbird::inline v1
+// ---- end babelbird/machines/expiry.hpp ----
+
+// ---- begin babelbird/requests/credentials.hpp ----
+/// @file requests/credentials.hpp
+/// @brief Client credentials and the `Authorization: Basic` value of the token endpoints.
+
+
+#include <string>
+#include <string_view>
+
+
+namespace babelbird::inline v1 {
+
+/// How the client id and secret become the Basic credentials.
+enum class basic_encoding {
+    /// `Base64(client_id ":" client_secret)`, as the BabelBird documentation says
+    /// (RFC 7617). The client id cannot contain ':'.
+    raw,
+    /// RFC 6749 section 2.3.1: form-encode both parts first, then Base64.
+    rfc6749,
+};
+
+/// A client id and its secret, validated once.
+class client_credentials {
+    // Defined first: the public members below deduce their types from these.
+    /// Calls `sink(size, fill)` where `fill(char*)` writes the header value.
+    template <class Sink>
+    auto produce(Sink&& sink) const {
+        const std::string_view pass = secret_.expose_secret();
+        if (encoding_ == basic_encoding::raw) {
+            return emit(id_, pass, sink);
+        }
+        std::string id(detail::form_encoded_size(id_), '\0');
+        detail::form_encode_to(id_, id.data());
+        std::string pw(detail::form_encoded_size(pass), '\0');
+        detail::form_encode_to(pass, pw.data());
+        auto out = emit(id, pw, sink);
+        detail::scrub(pw);
+        return out;
+    }
+
+    /// Encodes `"Basic " Base64(id ":" pass)` straight into the sink's buffer, so
+    /// the joined plaintext never sits in a buffer of its own.
+    template <class Sink>
+    static auto emit(std::string_view id, std::string_view pass, Sink& sink) {
+        constexpr std::string_view prefix = "Basic ";
+        const std::size_t joined = id.size() + 1 + pass.size();
+        return sink(prefix.size() + detail::base64_encoded_size(joined), [&](char* w) {
+            for (char ch : prefix) {
+                *w++ = ch;
+            }
+            // Whole groups of the id, then the group that straddles the ':',
+            // then the rest of the secret.
+            const std::size_t head = id.size() / 3 * 3;
+            w = detail::base64_encode_to(id.substr(0, head), w);
+            char group[3];
+            std::size_t filled = 0;
+            std::size_t p = 0;
+            for (char ch : id.substr(head)) {
+                group[filled++] = ch;
+            }
+            group[filled++] = ':';
+            while (filled < 3 && p < pass.size()) {
+                group[filled++] = pass[p++];
+            }
+            w = detail::base64_encode_to(std::string_view(group, filled), w);
+            detail::secure_zero(group, sizeof group);
+            detail::base64_encode_to(pass.substr(p), w);
+        });
+    }
+
+public:
+    /// Validates and stores the pair.
+    /// @returns `errc::empty_client_id`; `errc::colon_in_client_id` (raw mode);
+    /// `errc::control_character` for CR, LF, NUL or any other control byte in
+    /// either part; `errc::invalid_utf8`. All of class `usage`.
+    static result<client_credentials> make(std::string_view client_id,
+                                           std::string_view client_secret,
+                                           basic_encoding encoding = basic_encoding::raw) {
+        if (client_id.empty()) {
+            return error::usage(errc::empty_client_id);
+        }
+        if (detail::has_control(client_id) || detail::has_control(client_secret)) {
+            return error::usage(errc::control_character);
+        }
+        if (!detail::is_valid_utf8(client_id) || !detail::is_valid_utf8(client_secret)) {
+            return error::usage(errc::invalid_utf8);
+        }
+        if (encoding == basic_encoding::raw && client_id.find(':') != std::string_view::npos) {
+            return error::usage(errc::colon_in_client_id);
+        }
+        return client_credentials(client_id, client_secret, encoding);
+    }
+
+    std::string_view client_id() const noexcept { return id_; }
+    secret_view client_secret() const noexcept { return secret_.view(); }
+    basic_encoding encoding() const noexcept { return encoding_; }
+
+    /// The whole header value, `Basic <base64>`, as a secret, in one allocation
+    /// (raw mode).
+    secret basic_authorization() const {
+        return produce([](std::size_t size, auto&& fill) { return secret::build(size, fill); });
+    }
+
+    /// The same value as a plain string, for an `http_request` header (which is
+    /// zeroed when the request is destroyed). One allocation in raw mode.
+    std::string basic_authorization_string() const {
+        return produce([](std::size_t size, auto&& fill) {
+            std::string out(size, '\0');
+            fill(out.data());
+            return out;
+        });
+    }
+
+private:
+    client_credentials(std::string_view id, std::string_view pass, basic_encoding encoding)
+        : id_(id), secret_(pass), encoding_(encoding) {}
+
+    std::string id_;
+    secret secret_;
+    basic_encoding encoding_;
+};
+
+} // namespace babelbird::inline v1
+// ---- end babelbird/requests/credentials.hpp ----
+
+// ---- begin babelbird/requests/endpoint.hpp ----
+/// @file requests/endpoint.hpp
+/// @brief The server's base URL (with optional context path) and its endpoint paths.
+
+
+#include <string>
+#include <string_view>
+
+
+// ---- begin babelbird/encoding/url.hpp ----
+/// @file encoding/url.hpp
+/// @brief Validation of the base URL and endpoint paths; loopback detection.
+
+
+#include <cstddef>
+#include <string_view>
+
+
+namespace babelbird::inline v1::detail {
+
+/// RFC 3986 pchar minus '%' (checked separately) plus '/': what a path may hold.
+constexpr bool is_path_char(char ch) noexcept {
+    if (is_alpha(ch) || is_digit(ch)) {
+        return true;
+    }
+    switch (ch) {
+    case '-':
+    case '.':
+    case '_':
+    case '~': // unreserved
+    case '!':
+    case '$':
+    case '&':
+    case '\'':
+    case '(':
+    case ')': // sub-delims
+    case '*':
+    case '+':
+    case ',':
+    case ';':
+    case '=':
+    case ':':
+    case '@':
+    case '/':
+        return true;
+    default:
+        return false;
+    }
+}
+
+/// A path of path characters and valid `%XX` escapes.
+constexpr bool is_valid_path(std::string_view path) noexcept {
+    for (std::size_t i = 0; i < path.size(); ++i) {
+        if (path[i] == '%') {
+            if (path.size() - i < 3 || !is_hex_digit(path[i + 1]) || !is_hex_digit(path[i + 2])) {
+                return false;
+            }
+            i += 2;
+        } else if (!is_path_char(path[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/// Dotted-quad IPv4 in 127.0.0.0/8: four decimal octets, no leading zeros.
+constexpr bool is_ipv4_loopback(std::string_view host) noexcept {
+    int octets = 0;
+    std::size_t i = 0;
+    int first = -1;
+    while (i <= host.size()) {
+        std::size_t j = i;
+        int value = 0;
+        while (j < host.size() && is_digit(host[j])) {
+            value = value * 10 + (host[j] - '0');
+            if (value > 255) {
+                return false;
+            }
+            ++j;
+        }
+        const std::size_t len = j - i;
+        if (len == 0 || len > 3 || (len > 1 && host[i] == '0')) {
+            return false;
+        }
+        if (first < 0) {
+            first = value;
+        }
+        ++octets;
+        if (j == host.size()) {
+            break;
+        }
+        if (host[j] != '.') {
+            return false;
+        }
+        i = j + 1;
+    }
+    return octets == 4 && first == 127;
+}
+
+/// A host that cannot leave the machine: localhost, 127.0.0.0/8, [::1].
+constexpr bool is_loopback_host(std::string_view host) noexcept {
+    return iequals(host, "localhost") || host == "[::1]" || is_ipv4_loopback(host);
+}
+
+constexpr bool is_reg_name_char(char ch) noexcept {
+    return is_alpha(ch) || is_digit(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~';
+}
+
+/// The pieces of a validated base URL.
+struct base_url_parts {
+    std::string_view scheme;    ///< "http" or "https" as written (any case)
+    std::string_view authority; ///< host[:port]
+    std::string_view host;      ///< as written; IPv6 literals keep their brackets
+    std::string_view path;      ///< context path without trailing slashes; may be empty
+    bool loopback = false;
+};
+
+/// Checks an absolute http(s) URL with no user info, query or fragment, and
+/// splits it. Plain http is accepted only for loopback hosts.
+inline result<base_url_parts> parse_base_url(std::string_view url) noexcept {
+    base_url_parts parts;
+    const std::size_t colon = url.find("://");
+    if (colon == std::string_view::npos) {
+        return error::usage(errc::invalid_url);
+    }
+    parts.scheme = url.substr(0, colon);
+    const bool https = iequals(parts.scheme, "https");
+    if (!https && !iequals(parts.scheme, "http")) {
+        return error::usage(errc::invalid_url);
+    }
+    std::string_view rest = url.substr(colon + 3);
+    if (has_control(rest)) {
+        return error::usage(errc::control_character);
+    }
+    const std::size_t slash = rest.find('/');
+    parts.authority = rest.substr(0, slash);
+    std::string_view path =
+        slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
+    if (parts.authority.empty() || parts.authority.find('@') != std::string_view::npos ||
+        parts.authority.find_first_of("?#") != std::string_view::npos ||
+        path.find_first_of("?#") != std::string_view::npos) {
+        return error::usage(errc::invalid_url);
+    }
+    // Host: an IPv6 literal in brackets, or a registered name / IPv4 address.
+    std::string_view after_host;
+    if (parts.authority.front() == '[') {
+        const std::size_t close = parts.authority.find(']');
+        if (close == std::string_view::npos || close < 3) {
+            return error::usage(errc::invalid_url);
+        }
+        parts.host = parts.authority.substr(0, close + 1);
+        for (char ch : parts.host.substr(1, close - 1)) {
+            if (!is_hex_digit(ch) && ch != ':' && ch != '.') {
+                return error::usage(errc::invalid_url);
+            }
+        }
+        after_host = parts.authority.substr(close + 1);
+    } else {
+        const std::size_t port_colon = parts.authority.find(':');
+        parts.host = parts.authority.substr(0, port_colon);
+        after_host = port_colon == std::string_view::npos ? std::string_view()
+                                                          : parts.authority.substr(port_colon);
+        if (parts.host.empty()) {
+            return error::usage(errc::invalid_url);
+        }
+        for (char ch : parts.host) {
+            if (!is_reg_name_char(ch)) {
+                return error::usage(errc::invalid_url);
+            }
+        }
+    }
+    if (!after_host.empty()) {
+        // ":" port, 1..65535
+        if (after_host.front() != ':' || after_host.size() < 2 || after_host.size() > 6) {
+            return error::usage(errc::invalid_url);
+        }
+        unsigned port = 0;
+        for (char ch : after_host.substr(1)) {
+            if (!is_digit(ch)) {
+                return error::usage(errc::invalid_url);
+            }
+            port = port * 10 + static_cast<unsigned>(ch - '0');
+        }
+        if (port == 0 || port > 65535) {
+            return error::usage(errc::invalid_url);
+        }
+    }
+    if (!is_valid_path(path)) {
+        return error::usage(errc::invalid_url);
+    }
+    while (!path.empty() && path.back() == '/') {
+        path.remove_suffix(1);
+    }
+    parts.path = path;
+    parts.loopback = is_loopback_host(parts.host);
+    if (!https && !parts.loopback) {
+        return error::usage(errc::insecure_url);
+    }
+    return parts;
+}
+
+} // namespace babelbird::inline v1::detail
+// ---- end babelbird/encoding/url.hpp ----
+
+namespace babelbird::inline v1 {
+
+/// Endpoint paths, relative to the base URL. Deployments may move them.
+struct endpoint_paths {
+    std::string refresh = "/api/refreshToken.do";
+    std::string token = "/api/token.do";
+    std::string authorize = "/api/authorize.do";
+    std::string authorize_jwt = "/api/authorizeByJWT.do";
+};
+
+/// A validated base URL such as `https://disk.example.com/babel`, plus paths.
+class endpoint {
+public:
+    /// Validates `base_url`: absolute; https, or http only for a loopback host
+    /// (127.0.0.0/8, [::1], localhost); no user info, query or fragment. Trailing
+    /// slashes are removed. Every path must start with '/' and hold only URL path
+    /// characters.
+    /// @returns `errc::invalid_url`, `errc::insecure_url`, `errc::control_character`
+    /// or `errc::invalid_path`, all of class `usage`.
+    static result<endpoint> make(std::string_view base_url, endpoint_paths paths = {}) {
+        auto parts = detail::parse_base_url(base_url);
+        if (!parts) {
+            return parts.error();
+        }
+        for (const std::string* p :
+             {&paths.refresh, &paths.token, &paths.authorize, &paths.authorize_jwt}) {
+            if (p->empty() || p->front() != '/' || !detail::is_valid_path(*p)) {
+                return error::usage(errc::invalid_path);
+            }
+        }
+        endpoint e;
+        e.base_.reserve(base_url.size());
+        for (char ch : parts->scheme) {
+            e.base_ += detail::to_lower(ch);
+        }
+        e.base_ += "://";
+        e.base_ += parts->authority;
+        e.base_ += parts->path;
+        e.host_size_ = parts->host.size();
+        e.host_offset_ = parts->scheme.size() + 3;
+        e.loopback_ = parts->loopback;
+        e.paths_ = std::move(paths);
+        return e;
+    }
+
+    /// The normalised base URL: lower-case scheme, no trailing slash.
+    std::string_view base_url() const noexcept { return base_; }
+    std::string_view host() const noexcept {
+        return std::string_view(base_).substr(host_offset_, host_size_);
+    }
+    bool is_loopback() const noexcept { return loopback_; }
+    const endpoint_paths& paths() const noexcept { return paths_; }
+
+    /// `base_url() + path`; `path` is used as given.
+    std::string url_for(std::string_view path) const {
+        std::string out;
+        out.reserve(base_.size() + path.size());
+        out += base_;
+        out += path;
+        return out;
+    }
+
+private:
+    endpoint() = default;
+    std::string base_;
+    std::size_t host_offset_ = 0;
+    std::size_t host_size_ = 0;
+    bool loopback_ = false;
+    endpoint_paths paths_;
+};
+
+} // namespace babelbird::inline v1
+// ---- end babelbird/requests/endpoint.hpp ----
+
+// ---- begin babelbird/requests/token_requests.hpp ----
+/// @file requests/token_requests.hpp
+/// @brief Pure builders of the token-endpoint requests. No I/O, no JSON.
+
+
+#include <cstddef>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <utility>
+
+
+// ---- begin babelbird/requests/query.hpp ----
+/// @file requests/query.hpp
+/// @brief Query parameters shared by the authorize, code-exchange and file-API
+/// builders: the public `query_parameter` pair, its percent-encoded
+/// serialisation, and the redirect-URI check. No I/O, no JSON.
+
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+
+
+namespace babelbird::inline v1 {
+
+/// One query parameter given by the caller. Name and value are both
+/// percent-encoded (RFC 3986 section 2.1, unreserved bytes kept, UTF-8) when a
+/// URL is built, so any valid UTF-8 text is safe in either.
+/// @warning Both are views: they must outlive the builder call.
+struct query_parameter {
+    std::string_view name;
+    std::string_view value;
+};
+
+namespace detail {
+
+/// The bytes `sep name=value` adds to a URL once percent-encoded.
+constexpr std::size_t encoded_parameter_size(std::string_view name,
+                                             std::string_view value) noexcept {
+    return 2 + percent_encoded_size(name) + percent_encoded_size(value);
+}
+
+/// Writes `sep name=value`, percent-encoded, at `w`; `sep` becomes '&'.
+constexpr char* write_parameter(char* w, char& sep, std::string_view name,
+                                std::string_view value) noexcept {
+    *w++ = sep;
+    sep = '&';
+    w = percent_encode_to(name, w);
+    *w++ = '=';
+    return percent_encode_to(value, w);
+}
+
+/// Appends `sep name=value`, percent-encoded, to `out`; `sep` becomes '&'.
+inline void append_parameter(std::string& out, char& sep, std::string_view name,
+                             std::string_view value) {
+    const std::size_t at = out.size();
+    out.resize(at + encoded_parameter_size(name, value));
+    write_parameter(out.data() + at, sep, name, value);
+}
+
+/// The size of `base path ?n1=v1&n2=v2...` over `fixed` then `extra`, encoded.
+constexpr std::size_t url_size(std::string_view base, std::string_view path,
+                               std::span<const query_parameter> fixed,
+                               std::span<const query_parameter> extra) noexcept {
+    std::size_t size = base.size() + path.size();
+    for (const auto& p : fixed) {
+        size += encoded_parameter_size(p.name, p.value);
+    }
+    for (const auto& p : extra) {
+        size += encoded_parameter_size(p.name, p.value);
+    }
+    return size;
+}
+
+/// Writes `base path ?n1=v1&n2=v2...` (exactly `url_size(...)` bytes) at `w`;
+/// no '?' when there are no parameters.
+constexpr char* write_url(char* w, std::string_view base, std::string_view path,
+                          std::span<const query_parameter> fixed,
+                          std::span<const query_parameter> extra) noexcept {
+    for (char ch : base) {
+        *w++ = ch;
+    }
+    for (char ch : path) {
+        *w++ = ch;
+    }
+    char sep = '?';
+    for (const auto& p : fixed) {
+        w = write_parameter(w, sep, p.name, p.value);
+    }
+    for (const auto& p : extra) {
+        w = write_parameter(w, sep, p.name, p.value);
+    }
+    return w;
+}
+
+/// RFC 3986 section 3.1: `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )`.
+constexpr bool is_uri_scheme(std::string_view s) noexcept {
+    if (s.empty() || !is_alpha(s.front())) {
+        return false;
+    }
+    for (char ch : s) {
+        if (!is_alpha(ch) && !is_digit(ch) && ch != '+' && ch != '-' && ch != '.') {
+            return false;
+        }
+    }
+    return true;
+}
+
+/// ASCII bytes RFC 3986 never allows in a URI (section 2: they are neither
+/// reserved nor unreserved). Non-ASCII bytes are allowed, as in an IRI.
+constexpr bool is_excluded_uri_byte(char ch) noexcept {
+    switch (ch) {
+    case ' ':
+    case '"':
+    case '<':
+    case '>':
+    case '\\':
+    case '^':
+    case '`':
+    case '{':
+    case '|':
+    case '}':
+        return true;
+    default:
+        return false;
+    }
+}
+
+/// Checks a redirect URI (RFC 6749 section 3.1.2): non-empty, no control
+/// byte, valid UTF-8, absolute (a scheme, then something), no fragment, no
+/// byte RFC 3986 excludes. `http`/`https` URIs need a non-empty host; any
+/// host is accepted (the code is useless without the client secret, and the
+/// server compares the URI with the registered one). A query is allowed.
+/// @returns `errc{}` when acceptable, else `empty_value`, `control_character`,
+/// `invalid_utf8` or `invalid_redirect_uri`.
+constexpr errc redirect_uri_error(std::string_view uri) noexcept {
+    if (uri.empty()) {
+        return errc::empty_value;
+    }
+    if (has_control(uri)) {
+        return errc::control_character;
+    }
+    if (!is_valid_utf8(uri)) {
+        return errc::invalid_utf8;
+    }
+    for (char ch : uri) {
+        if (is_excluded_uri_byte(ch) || ch == '#') {
+            return errc::invalid_redirect_uri;
+        }
+    }
+    const std::size_t colon = uri.find(':');
+    if (colon == std::string_view::npos || !is_uri_scheme(uri.substr(0, colon)) ||
+        colon + 1 == uri.size()) {
+        return errc::invalid_redirect_uri;
+    }
+    const std::string_view scheme = uri.substr(0, colon);
+    if (iequals(scheme, "http") || iequals(scheme, "https")) {
+        const std::string_view rest = uri.substr(colon + 1);
+        if (rest.substr(0, 2) != "//") {
+            return errc::invalid_redirect_uri;
+        }
+        const std::string_view authority = rest.substr(2, rest.find_first_of("/?", 2) - 2);
+        const std::string_view host = authority.substr(authority.rfind('@') + 1);
+        if (host.empty() || host.front() == ':') {
+            return errc::invalid_redirect_uri;
+        }
+    }
+    return errc{};
+}
+
+/// Checks caller-supplied extra parameters: each name non-empty, names and
+/// values valid UTF-8, no name equal (ASCII case-insensitively) to one of
+/// `reserved` or to another extra name.
+/// @returns `errc{}`, `empty_value`, `invalid_utf8`, `reserved_parameter` or
+/// `duplicate_parameter`.
+constexpr errc extra_parameters_error(std::span<const query_parameter> extra,
+                                      std::span<const std::string_view> reserved) noexcept {
+    for (std::size_t i = 0; i < extra.size(); ++i) {
+        const query_parameter& p = extra[i];
+        if (p.name.empty()) {
+            return errc::empty_value;
+        }
+        if (!is_valid_utf8(p.name) || !is_valid_utf8(p.value)) {
+            return errc::invalid_utf8;
+        }
+        for (std::string_view r : reserved) {
+            if (iequals(p.name, r)) {
+                return errc::reserved_parameter;
+            }
+        }
+        for (std::size_t j = 0; j < i; ++j) {
+            if (iequals(p.name, extra[j].name)) {
+                return errc::duplicate_parameter;
+            }
+        }
+    }
+    return errc{};
+}
+
+} // namespace detail
+
+} // namespace babelbird::inline v1
+// ---- end babelbird/requests/query.hpp ----
+
+namespace babelbird::inline v1 {
+
+namespace detail {
+
+/// One `name=value` pair of a query; names are literal, values get encoded.
+struct query_param {
+    std::string_view name;
+    std::string_view value;
+};
+
+/// `base + path + "?" + n1=enc(v1)&n2=enc(v2)...` sized exactly, one allocation.
+inline std::string build_url(std::string_view base, std::string_view path,
+                             std::initializer_list<query_param> params) {
+    std::size_t size = base.size() + path.size();
+    for (const auto& p : params) {
+        size += 2 + p.name.size() + percent_encoded_size(p.value);
+    }
+    std::string url(size, '\0');
+    char* w = url.data();
+    const auto put = [&w](std::string_view s) {
+        for (char ch : s) {
+            *w++ = ch;
+        }
+    };
+    put(base);
+    put(path);
+    char sep = '?';
+    for (const auto& p : params) {
+        *w++ = sep;
+        sep = '&';
+        put(p.name);
+        *w++ = '=';
+        w = percent_encode_to(p.value, w);
+    }
+    return url;
+}
+
+/// The headers every token-endpoint request carries.
+inline std::vector<http_header> token_endpoint_headers(const client_credentials& credentials) {
+    std::vector<http_header> headers;
+    headers.reserve(2);
+    headers.push_back({"Authorization", credentials.basic_authorization_string()});
+    headers.push_back({"Accept", "application/json"});
+    return headers;
+}
+
+/// A token as input: non-empty, no control byte, and `well_formed(token)`.
+/// @returns `errc::empty_value`, `errc::control_character` (C0 or DEL) or
+/// `errc::token_not_header_safe` (what `well_formed` refuses), class `usage`.
+inline result<void> check_token_shape(std::string_view token,
+                                      bool (*well_formed)(std::string_view)) {
+    if (token.empty()) {
+        return error::usage(errc::empty_value);
+    }
+    if (has_control(token)) {
+        return error::usage(errc::control_character);
+    }
+    if (!well_formed(token)) {
+        return error::usage(errc::token_not_header_safe);
+    }
+    return {};
+}
+
+/// A code or JWT as input: header-safe (bytes 0x21-0x7E); see `check_token_shape`.
+inline result<void> check_token_input(std::string_view token) {
+    return check_token_shape(token, [](std::string_view t) { return is_header_safe_token(t); });
+}
+
+/// A refresh token as input: 1*VSCHAR, spaces allowed (RFC 6749 appendix
+/// A.17, docs/design.md "Policies"); it travels percent-encoded in the query.
+/// Accepts every refresh token the parser accepts; see `check_token_shape`.
+inline result<void> check_refresh_token_input(std::string_view token) {
+    return check_token_shape(token, [](std::string_view t) { return is_refresh_token(t); });
+}
+
+/// An access token as input: 1*VSCHAR without a leading or trailing space
+/// (RFC 6749 appendix A.12; it goes into a header). Accepts every access token
+/// the parser accepts; see `check_token_shape`.
+inline result<void> check_access_token_input(std::string_view token) {
+    return check_token_shape(token, [](std::string_view t) { return is_access_token(t); });
+}
+
+} // namespace detail
+
+/// The refresh request:
+/// `POST <base><refresh path>?grant_type=refresh_token&refresh_token=<percent-encoded>`
+/// with `Authorization: Basic ...`, `Accept: application/json` and an empty body.
+/// The parameters ride in the URL query, as the BabelBird documentation says.
+/// The refresh token is 1*VSCHAR (0x20-0x7E, spaces allowed, RFC 6749 appendix
+/// A.17) and percent-encoded (a space becomes %20).
+/// @returns `errc::empty_value`, `errc::control_character` or
+/// `errc::token_not_header_safe` (a byte above 0x7E), class `usage`, for a bad
+/// refresh token.
+/// @warning The URL carries the refresh token: treat the request as a secret.
+inline result<http_request> build_refresh_request(const client_credentials& credentials,
+                                                  const endpoint& server,
+                                                  secret_view refresh_token) {
+    if (auto ok = detail::check_refresh_token_input(refresh_token.expose_secret()); !ok) {
+        return ok.error();
+    }
+    http_request request;
+    request.method = "POST";
+    request.url = detail::build_url(
+        server.base_url(), server.paths().refresh,
+        {{"grant_type", "refresh_token"}, {"refresh_token", refresh_token.expose_secret()}});
+    request.headers = detail::token_endpoint_headers(credentials);
+    return request;
+}
+
+/// The code exchange request (RFC 6749 section 4.1.3):
+/// `POST <base><token path>?grant_type=authorization_code&code=<enc>&redirect_uri=<enc>`
+/// with `Authorization: Basic ...`, `Accept: application/json` and an empty body,
+/// parameters in the URL query like the refresh request.
+/// @param code the code from the authorization callback: non-empty and
+///        header-safe (bytes 0x21-0x7E), like every token the server issues
+/// @param redirect_uri exactly the URI the authorization request carried; it
+///        may have its own query (it is percent-encoded as one value)
+/// @returns `errc::empty_value`, `errc::control_character` or
+/// `errc::token_not_header_safe` for a bad code; `errc::empty_value`,
+/// `errc::control_character`, `errc::invalid_utf8` or `errc::invalid_redirect_uri`
+/// for a bad redirect URI (not absolute, a fragment, a space or another byte
+/// RFC 3986 excludes). All of class `usage`.
+/// @warning The URL carries the code: treat the request as a secret.
+inline result<http_request> build_code_exchange_request(const client_credentials& credentials,
+                                                        const endpoint& server, secret_view code,
+                                                        std::string_view redirect_uri) {
+    if (auto ok = detail::check_token_input(code.expose_secret()); !ok) {
+        return ok.error();
+    }
+    if (const errc e = detail::redirect_uri_error(redirect_uri); e != errc{}) {
+        return error::usage(e);
+    }
+    http_request request;
+    request.method = "POST";
+    request.url = detail::build_url(server.base_url(), server.paths().token,
+                                    {{"grant_type", "authorization_code"},
+                                     {"code", code.expose_secret()},
+                                     {"redirect_uri", redirect_uri}});
+    request.headers = detail::token_endpoint_headers(credentials);
+    return request;
+}
+
+} // namespace babelbird::inline v1
+// ---- end babelbird/requests/token_requests.hpp ----
 
 namespace babelbird::inline v1 {
 
@@ -5587,70 +4993,10 @@ grant_result exchange_code(Transport&& transport, const client_credentials& cred
 }
 
 } // namespace babelbird::inline v1
-// ---- end babelbird/client.hpp ----
+// ---- end babelbird/machines/exchange.hpp ----
 
-// ---- begin babelbird/encoding.hpp ----
-/// @file encoding.hpp
-/// @brief Base64 (RFC 4648) and percent-encoding (RFC 3986) as string functions.
-///
-/// The constant-expression forms that write into a caller's buffer live in
-/// `babelbird::detail` (`base64_encode_to`, `percent_encode_to`, ...).
-
-
-#include <string>
-#include <string_view>
-
-
-namespace babelbird::inline v1 {
-
-/// Base64 with padding (RFC 4648 section 4). One allocation.
-inline std::string base64_encode(std::string_view bytes) {
-    std::string out(detail::base64_encoded_size(bytes.size()), '\0');
-    detail::base64_encode_to(bytes, out.data());
-    return out;
-}
-
-/// Strict Base64 decoding (padding required, canonical); `errc::invalid_argument` otherwise.
-inline result<std::string> base64_decode(std::string_view text) {
-    std::string out(detail::base64_decoded_max_size(text.size()), '\0');
-    const auto r = detail::base64_decode_to(text, out.data());
-    if (!r.ok) {
-        return error::usage(errc::invalid_argument);
-    }
-    out.resize(r.size);
-    return out;
-}
-
-/// RFC 3986 percent-encoding: unreserved bytes kept, all others `%XX` upper-case.
-inline std::string percent_encode(std::string_view bytes) {
-    std::string out(detail::percent_encoded_size(bytes), '\0');
-    detail::percent_encode_to(bytes, out.data());
-    return out;
-}
-
-/// Decodes `%XX` escapes ('+' stays '+'); `errc::invalid_argument` for a bad escape.
-inline result<std::string> percent_decode(std::string_view text) {
-    std::string out(text.size(), '\0');
-    const auto r = detail::percent_decode_to(text, out.data());
-    if (!r.ok) {
-        return error::usage(errc::invalid_argument);
-    }
-    out.resize(r.size);
-    return out;
-}
-
-/// application/x-www-form-urlencoded serialisation of one value (space as '+').
-inline std::string form_encode(std::string_view bytes) {
-    std::string out(detail::form_encoded_size(bytes), '\0');
-    detail::form_encode_to(bytes, out.data());
-    return out;
-}
-
-} // namespace babelbird::inline v1
-// ---- end babelbird/encoding.hpp ----
-
-// ---- begin babelbird/refresh_machine.hpp ----
-/// @file refresh_machine.hpp
+// ---- begin babelbird/machines/token_lifecycle.hpp ----
+/// @file machines/token_lifecycle.hpp
 /// @brief The token lifecycle machine: no threads, no I/O, no clock, no locks.
 /// It says what to do at an instant, hands out the refresh request, takes what
 /// the transport returned and yields the new grant or the classified error. For
@@ -6094,90 +5440,7 @@ private:
 };
 
 } // namespace babelbird::inline v1
-// ---- end babelbird/refresh_machine.hpp ----
-
-// ---- begin babelbird/token_source.hpp ----
-/// @file token_source.hpp
-/// @brief `token_source`: a thread-safe cache of the access token over the
-/// refresh state machine, with one refresh in flight, refresh ahead of expiry,
-/// 401 invalidation and a rotation hook.
-///
-/// @code
-/// babelbird::token_source_options options;
-/// options.on_rotate = [&](const babelbird::token_grant& g) {
-///     return store.save(g.refresh_token.expose_secret()); // true when it is durable
-/// };
-/// babelbird::token_source source(transport, *credentials, *server,
-///                                *babelbird::token_seed::from_refresh_token(stored), options);
-/// auto token = source.get();             // from any thread
-/// if (!token) { ... token.error().kind() says what to do ... }
-/// send("Authorization: Bearer " + token->access_token().expose_secret());
-/// if (status == 401) source.invalidate(token->access_token()); // then get() again
-/// @endcode
-///
-/// Guarantees:
-/// - `get()` returns an access token that is usable (not expired under the
-///   expiry policy, not invalidated) at the clock reading it took, or an error.
-/// - A reader of a still-valid token never waits on a refresh: the current
-///   grant is an immutable snapshot; a reader copies the pointer to it under a
-///   lock held only for that copy (never across a refresh, the hook, or the
-///   refresh bookkeeping), checks its precomputed expiry and returns.
-/// - At most one refresh is in flight. Callers that need it wait for it and all
-///   receive its one outcome: the new token, or the same error.
-/// - In the refresh-soon window one caller refreshes ahead while the others
-///   keep getting the old token. If that refresh fails (any class) the old
-///   token is still served while it is valid.
-/// - After a `retry`/`protocol` failure the next attempt waits an exponential
-///   backoff with full jitter (`retry_backoff` doubling per consecutive failure
-///   up to `max_retry_backoff`, at least the server's `Retry-After`; reset by a
-///   success). A `reauthorize`/`configuration`/`usage` failure is remembered
-///   and never retried: the transport is not called again until `reset()`
-///   gives a new seed. See refresh_machine.hpp for the exact rules.
-/// - Tiny lifetimes (docs/design.md, "Policies"): refreshes that `get()` starts
-///   because of the clock are at least `min_refresh_interval` apart, and
-///   `get()` never returns a token that is expired at the reading it took. A
-///   refresh whose token arrives already expired gives every caller of that
-///   flight (the one that ran it and all waiters) the same error,
-///   `errc::token_lifetime_too_short` with class `retry`; so does `get()` until the
-///   interval has passed. `invalidate()` skips the interval.
-/// - Nothing lost (docs/design.md, "Policies"): when a refresh fails but the
-///   answer carried a new refresh token, the source adopts it (the next refresh
-///   sends it, the old one is never sent again), persists it through the hook
-///   and only then publishes it; the callers get the error. The current access
-///   token stays in use until its own expiry: the server retired the refresh
-///   token, not necessarily the access token.
-/// - The transport is never called while holding a lock that readers need.
-///
-/// The rotation hook (`token_source_options::on_rotate`):
-/// - called exactly once per successful refresh (rotated or not, see
-///   `token_grant::refresh_token_rotated`), and once per failed refresh whose
-///   answer carried a new refresh token (then with the salvaged grant: its
-///   `access_token` is EMPTY, its `refresh_token` is the new one to store,
-///   see `grant_result::salvaged()`), by the thread that ran the refresh,
-///   never concurrently with itself, BEFORE any caller (that thread included)
-///   can get the new grant;
-/// - returns `true` when the grant is stored durably. On `false` the source
-///   still uses the new grant (the server may already have retired the old
-///   refresh token), `persist_failed()` becomes true, and the grant stays
-///   pending until `retry_persist()` stores it or a later refresh supersedes it
-///   (its hook call then carries the newer refresh token). `current()` is always
-///   the latest grant, so no rotated refresh token is lost.
-/// - it may read `current()`, but must not call `get()`, `reset()` or
-///   `retry_persist()` of the same source (they wait for the refresh that is
-///   running the hook).
-
-
-#include <atomic>
-#include <chrono>
-#include <condition_variable>
-#include <cstdint>
-#include <functional>
-#include <memory>
-#include <mutex>
-#include <optional>
-#include <type_traits>
-#include <utility>
-
+// ---- end babelbird/machines/token_lifecycle.hpp ----
 
 namespace babelbird::inline v1 {
 
@@ -6601,27 +5864,773 @@ private:
 };
 
 } // namespace babelbird::inline v1
-// ---- end babelbird/token_source.hpp ----
+// ---- end babelbird/drivers/token_source.hpp ----
 
-// ---- begin babelbird/version.hpp ----
-/// @file version.hpp
-/// @brief The library version, as macros and as constants.
+// ---- begin babelbird/encoding/codecs.hpp ----
+/// @file encoding/codecs.hpp
+/// @brief Base64 (RFC 4648) and percent-encoding (RFC 3986) as string functions.
+///
+/// The constant-expression forms that write into a caller's buffer live in
+/// `babelbird::detail` (`base64_encode_to`, `percent_encode_to`, ...).
 
 
-#define BABELBIRD_VERSION_MAJOR 0
-#define BABELBIRD_VERSION_MINOR 1
-#define BABELBIRD_VERSION_PATCH 0
-#define BABELBIRD_VERSION_STRING "0.1.0"
+#include <string>
+#include <string_view>
 
-// Every public name lives in the inline namespace `babelbird::v1`: users write
-// `babelbird::secret`, while the mangled names carry `v1`, so two
-// incompatible versions linked into one program fail to link instead of
-// silently mixing layouts.
+
 namespace babelbird::inline v1 {
-inline constexpr int version_major = BABELBIRD_VERSION_MAJOR;
-inline constexpr int version_minor = BABELBIRD_VERSION_MINOR;
-inline constexpr int version_patch = BABELBIRD_VERSION_PATCH;
-inline constexpr const char* version_string = BABELBIRD_VERSION_STRING;
+
+/// Base64 with padding (RFC 4648 section 4). One allocation.
+inline std::string base64_encode(std::string_view bytes) {
+    std::string out(detail::base64_encoded_size(bytes.size()), '\0');
+    detail::base64_encode_to(bytes, out.data());
+    return out;
+}
+
+/// Strict Base64 decoding (padding required, canonical); `errc::invalid_argument` otherwise.
+inline result<std::string> base64_decode(std::string_view text) {
+    std::string out(detail::base64_decoded_max_size(text.size()), '\0');
+    const auto r = detail::base64_decode_to(text, out.data());
+    if (!r.ok) {
+        return error::usage(errc::invalid_argument);
+    }
+    out.resize(r.size);
+    return out;
+}
+
+/// RFC 3986 percent-encoding: unreserved bytes kept, all others `%XX` upper-case.
+inline std::string percent_encode(std::string_view bytes) {
+    std::string out(detail::percent_encoded_size(bytes), '\0');
+    detail::percent_encode_to(bytes, out.data());
+    return out;
+}
+
+/// Decodes `%XX` escapes ('+' stays '+'); `errc::invalid_argument` for a bad escape.
+inline result<std::string> percent_decode(std::string_view text) {
+    std::string out(text.size(), '\0');
+    const auto r = detail::percent_decode_to(text, out.data());
+    if (!r.ok) {
+        return error::usage(errc::invalid_argument);
+    }
+    out.resize(r.size);
+    return out;
+}
+
+/// application/x-www-form-urlencoded serialisation of one value (space as '+').
+inline std::string form_encode(std::string_view bytes) {
+    std::string out(detail::form_encoded_size(bytes), '\0');
+    detail::form_encode_to(bytes, out.data());
+    return out;
+}
+
 } // namespace babelbird::inline v1
-// ---- end babelbird/version.hpp ----
+// ---- end babelbird/encoding/codecs.hpp ----
+
+// ---- begin babelbird/machines/authorized_call.hpp ----
+/// @file machines/authorized_call.hpp
+/// @brief `send_authorized`: send a file-API request with the current access
+/// token and, when the server rejects that token, retry once with a fresh one.
+///
+/// The token comes from a `token_provider` (for example `babelbird::token_source`):
+/// - `p.get()` returns `babelbird::result<H>` where `H` has
+///   `access_token() const` returning a `secret_view` (or a `secret`);
+/// - `p.invalidate(secret_view seen)` tells it the server rejected `seen`, so
+///   the next `get()` refreshes, unless another caller already replaced it.
+
+
+#include <concepts>
+#include <cstddef>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+
+// ---- begin babelbird/requests/file_api.hpp ----
+/// @file requests/file_api.hpp
+/// @brief Requests to the file access API: a small builder (method, versioned
+/// path, UTF-8 query, optional JSON body, `Accept`) and `add_bearer`, which puts
+/// `Authorization: Bearer <access_token>` on any request. Pure: no I/O, no JSON
+/// parsing (a JSON body is passed through as given).
+
+
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+
+namespace babelbird::inline v1 {
+
+/// The `Content-Type` of a JSON body.
+inline constexpr std::string_view json_content_type = "application/json; charset=utf-8";
+
+/// One file-API request, before the Bearer token is added.
+/// @warning All members are views: they must outlive the builder call.
+struct file_api_params {
+    /// The method, an RFC 9110 token, used as given (methods are case-sensitive).
+    std::string_view method = "GET";
+    /// The path under the base URL, API version included, for example
+    /// `/api/v1/file/list`: it starts with '/', holds only URL path characters
+    /// and valid `%XX` escapes, and has no `.` or `..` segment (not even an
+    /// encoded one), so it cannot climb out of the base URL's context path.
+    std::string_view path;
+    /// Query parameters in this order, names and values percent-encoded as
+    /// UTF-8 (RFC 3986: a space is `%20`). Names must be non-empty; a name may
+    /// repeat (some APIs take lists that way).
+    std::span<const query_parameter> query{};
+    /// A JSON text sent as the body with `Content-Type: application/json;
+    /// charset=utf-8`. It must be valid UTF-8; it is not parsed.
+    std::optional<std::string_view> json_body{};
+    /// The `Accept` header (the file API picks the response format by it);
+    /// empty sends none.
+    std::string_view accept = "application/json";
+};
+
+namespace detail {
+
+/// RFC 9110 section 5.6.2 `tchar`.
+constexpr bool is_tchar(char ch) noexcept {
+    if (is_alpha(ch) || is_digit(ch)) {
+        return true;
+    }
+    switch (ch) {
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
+        return true;
+    default:
+        return false;
+    }
+}
+
+constexpr bool is_method_token(std::string_view method) noexcept {
+    if (method.empty()) {
+        return false;
+    }
+    for (char ch : method) {
+        if (!is_tchar(ch)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/// Whether a path segment is `.` or `..`, written plainly or with `%2E`.
+constexpr bool is_dot_segment(std::string_view segment) noexcept {
+    std::size_t dots = 0;
+    for (std::size_t i = 0; i < segment.size(); ++dots) {
+        if (segment[i] == '.') {
+            i += 1;
+        } else if (segment.size() - i >= 3 && segment[i] == '%' && segment[i + 1] == '2' &&
+                   (segment[i + 2] == 'e' || segment[i + 2] == 'E')) {
+            i += 3;
+        } else {
+            return false;
+        }
+    }
+    return dots == 1 || dots == 2;
+}
+
+constexpr errc file_path_error(std::string_view path) noexcept {
+    if (path.empty() || path.front() != '/' || !is_valid_path(path)) {
+        return errc::invalid_path;
+    }
+    std::size_t start = 1;
+    while (start <= path.size()) {
+        std::size_t slash = path.find('/', start);
+        if (slash == std::string_view::npos) {
+            slash = path.size();
+        }
+        if (is_dot_segment(path.substr(start, slash - start))) {
+            return errc::invalid_path;
+        }
+        start = slash + 1;
+    }
+    return errc{};
+}
+
+/// A header value the caller chose: no control byte, ASCII only.
+constexpr errc header_value_error(std::string_view value) noexcept {
+    if (has_control(value)) {
+        return errc::control_character;
+    }
+    for (char ch : value) {
+        if (static_cast<unsigned char>(ch) > 0x7E) {
+            return errc::invalid_argument;
+        }
+    }
+    return errc{};
+}
+
+} // namespace detail
+
+/// Builds a file-API request: `<method> <base><path>[?query]` with
+/// `Accept` (unless empty) and, with a JSON body, `Content-Type:
+/// application/json; charset=utf-8`. Add the token with `add_bearer` (or send
+/// it with `send_authorized`, which does).
+/// @returns the request, or a `usage` error: `invalid_method`;
+/// `invalid_path`; `empty_value` (a query parameter without a name);
+/// `invalid_utf8` (a query name or value, or the body); `control_character`
+/// or `invalid_argument` (a non-ASCII byte) for `accept`.
+inline result<http_request> build_file_api_request(const endpoint& server,
+                                                   const file_api_params& params) {
+    if (!detail::is_method_token(params.method)) {
+        return error::usage(errc::invalid_method);
+    }
+    if (const errc e = detail::file_path_error(params.path); e != errc{}) {
+        return error::usage(e);
+    }
+    for (const auto& p : params.query) {
+        if (p.name.empty()) {
+            return error::usage(errc::empty_value);
+        }
+        if (!detail::is_valid_utf8(p.name) || !detail::is_valid_utf8(p.value)) {
+            return error::usage(errc::invalid_utf8);
+        }
+    }
+    if (params.json_body && !detail::is_valid_utf8(*params.json_body)) {
+        return error::usage(errc::invalid_utf8);
+    }
+    if (const errc e = detail::header_value_error(params.accept); e != errc{}) {
+        return error::usage(e);
+    }
+    http_request request;
+    request.method = std::string(params.method);
+    request.url.resize(detail::url_size(server.base_url(), params.path, {}, params.query));
+    detail::write_url(request.url.data(), server.base_url(), params.path, {}, params.query);
+    request.headers.reserve(3);
+    if (!params.accept.empty()) {
+        request.headers.push_back({"Accept", std::string(params.accept)});
+    }
+    if (params.json_body) {
+        request.headers.push_back({"Content-Type", std::string(json_content_type)});
+        request.body = std::string(*params.json_body);
+    }
+    return request;
+}
+
+/// Sets `Authorization: Bearer <access_token>` (RFC 6750 section 2.1) on
+/// `request`, replacing any `Authorization` header it had; the replaced values
+/// are zeroed first.
+/// @returns `empty_value`, `control_character` or `token_not_header_safe`
+/// (class `usage`) for a token that is not VSCHAR (0x20-0x7E) without leading
+/// or trailing space (RFC 6749 appendix A.12); the request is then left unchanged.
+/// @warning The request now carries the token: it zeros it when destroyed,
+/// but do not log its headers.
+inline result<void> add_bearer(http_request& request, secret_view access_token) {
+    if (auto ok = detail::check_access_token_input(access_token.expose_secret()); !ok) {
+        return ok;
+    }
+    constexpr std::string_view scheme = "Bearer ";
+    std::string value;
+    value.reserve(scheme.size() + access_token.size());
+    value += scheme;
+    value += access_token.expose_secret();
+    for (auto& h : request.headers) {
+        if (detail::iequals(h.name, "Authorization")) {
+            detail::scrub(h.value);
+        }
+    }
+    request.set_header("Authorization", std::move(value));
+    return {};
+}
+
+} // namespace babelbird::inline v1
+// ---- end babelbird/requests/file_api.hpp ----
+
+namespace babelbird::inline v1 {
+
+namespace detail {
+template <class T>
+struct is_result : std::false_type {};
+template <class T>
+struct is_result<result<T>> : std::true_type {};
+
+template <class P>
+using provider_get_t = std::remove_cvref_t<decltype(std::declval<P&>().get())>;
+} // namespace detail
+
+/// The provider has `get()` returning a `babelbird::result<H>`.
+template <class P>
+concept token_provider_gettable = requires(P& p) {
+    { p.get() } -> std::same_as<detail::provider_get_t<P>>;
+}
+&&detail::is_result<detail::provider_get_t<P>>::value;
+
+/// What `get()` holds has `access_token() const` giving a `secret_view`.
+template <class P>
+concept token_provider_handle = token_provider_gettable<P> &&
+    requires(const typename detail::provider_get_t<P>::value_type& handle) {
+    { handle.access_token() } -> std::convertible_to<secret_view>;
+};
+
+/// The provider has `invalidate(secret_view seen_access_token)`.
+template <class P>
+concept token_provider_invalidatable = requires(P& p, secret_view seen) {
+    p.invalidate(seen);
+};
+
+/// A source of access tokens for `send_authorized`.
+template <class P>
+concept token_provider =
+    token_provider_gettable<P> && token_provider_handle<P> && token_provider_invalidatable<P>;
+
+namespace detail {
+/// Checks a provider type with one readable message for the first missing piece.
+template <class P>
+constexpr bool check_token_provider() noexcept {
+    if constexpr (!token_provider_gettable<P>) {
+        static_assert(
+            token_provider_gettable<P>,
+            "babelbird: the token provider must have get() returning babelbird::result<H>");
+        return false;
+    } else if constexpr (!token_provider_handle<P>) {
+        static_assert(token_provider_handle<P>,
+                      "babelbird: the token provider's handle must have access_token() const "
+                      "returning babelbird::secret_view");
+        return false;
+    } else if constexpr (!token_provider_invalidatable<P>) {
+        static_assert(token_provider_invalidatable<P>,
+                      "babelbird: the token provider must have invalidate(babelbird::secret_view)");
+        return false;
+    } else {
+        return true;
+    }
+}
+} // namespace detail
+
+/// How `send_authorized` treats a rejected token.
+struct send_options {
+    /// Retry a request with a non-idempotent method (POST, PATCH, anything
+    /// but GET, HEAD, PUT, DELETE, OPTIONS, TRACE) too. Set it only when
+    /// repeating the request cannot do harm (the server deduplicates it, or
+    /// this call is known to be idempotent). A 401 normally means the server
+    /// did nothing, but a proxy or a half-applied write can prove otherwise.
+    bool safe_to_retry = false;
+};
+
+/// RFC 9110 section 9.2.2: the idempotent methods. Methods are case-sensitive.
+constexpr bool is_idempotent_method(std::string_view method) noexcept {
+    return method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE" ||
+           method == "OPTIONS" || method == "TRACE";
+}
+
+namespace detail {
+
+constexpr bool is_http_space(char ch) noexcept {
+    return ch == ' ' || ch == '\t';
+}
+
+/// RFC 9110 section 11.2 `token68` characters (the trailing '=' aside).
+constexpr bool is_token68_char(char ch) noexcept {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '-' || ch == '.' || ch == '_' || ch == '~' || ch == '+' || ch == '/';
+}
+
+/// Whether the quoted-string `q` (without its quotes, escapes still in it)
+/// unescapes to exactly `want` (RFC 9110 section 5.6.4).
+constexpr bool quoted_equals(std::string_view q, std::string_view want) noexcept {
+    std::size_t w = 0;
+    for (std::size_t i = 0; i < q.size(); ++i) {
+        const char ch = q[i] == '\\' && i + 1 < q.size() ? q[++i] : q[i];
+        if (w >= want.size() || want[w] != ch) {
+            return false;
+        }
+        ++w;
+    }
+    return w == want.size();
+}
+
+/// Whether a `WWW-Authenticate` field value holds a `Bearer` challenge with
+/// the auth-param `error="invalid_token"` (RFC 6750 section 3), parsed with the
+/// RFC 9110 section 11.6.1 grammar: several challenges separated by commas;
+/// scheme and parameter names case-insensitive; the value a token or a
+/// quoted-string (with backslash escapes), compared case-sensitively; other
+/// parameters, a token68 and whitespace around '=' allowed. A parameter of
+/// another scheme, or text inside another parameter's quoted value, does not
+/// count. Parsing stops at the first malformed element (no match from there on).
+constexpr bool bearer_invalid_token(std::string_view v) noexcept {
+    const std::size_t n = v.size();
+    std::size_t i = 0;
+    bool in_bearer = false;
+    bool after_scheme = false; // a scheme was read and no comma has followed yet
+    const auto skip_space = [&](std::size_t at) {
+        while (at < n && is_http_space(v[at])) {
+            ++at;
+        }
+        return at;
+    };
+    while (true) {
+        // Empty list elements and whitespace (RFC 9110 section 5.6.1).
+        while (i < n && (is_http_space(v[i]) || v[i] == ',')) {
+            after_scheme = after_scheme && v[i] != ',';
+            ++i;
+        }
+        if (i >= n) {
+            return false;
+        }
+        std::size_t j = i;
+        while (j < n && is_tchar(v[j])) {
+            ++j;
+        }
+        const std::string_view name = v.substr(i, j - i);
+        const std::size_t eq = skip_space(j);
+        const std::size_t value_at = eq < n && v[eq] == '=' ? skip_space(eq + 1) : n;
+        // "name=value" is a parameter; "abc==" or "abc=" (then ',' or the end)
+        // is a token68 with its padding.
+        const bool is_param =
+            !name.empty() && value_at < n && (v[value_at] == '"' || is_tchar(v[value_at]));
+        if (is_param) {
+            // auth-param = token BWS "=" BWS ( token / quoted-string )
+            std::size_t end = value_at;
+            bool match = false;
+            if (v[value_at] == '"') {
+                end = value_at + 1;
+                while (end < n && v[end] != '"') {
+                    end += v[end] == '\\' ? std::size_t{2} : std::size_t{1};
+                }
+                if (end >= n) {
+                    return false; // unterminated quoted-string
+                }
+                match = quoted_equals(v.substr(value_at + 1, end - value_at - 1), "invalid_token");
+                ++end;
+            } else {
+                while (end < n && is_tchar(v[end])) {
+                    ++end;
+                }
+                match = v.substr(value_at, end - value_at) == "invalid_token";
+            }
+            if (in_bearer && iequals(name, "error") && match) {
+                return true;
+            }
+            i = skip_space(end);
+            if (i < n && v[i] != ',') {
+                return false; // junk after a parameter
+            }
+            after_scheme = false;
+        } else if (after_scheme) {
+            // token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+            std::size_t end = i;
+            while (end < n && is_token68_char(v[end])) {
+                ++end;
+            }
+            if (end == i) {
+                return false;
+            }
+            while (end < n && v[end] == '=') {
+                ++end;
+            }
+            i = skip_space(end);
+            if (i < n && v[i] != ',') {
+                return false;
+            }
+            after_scheme = false;
+        } else if (!name.empty() && (j >= n || is_http_space(v[j]) || v[j] == ',')) {
+            // A new challenge starts with its scheme.
+            in_bearer = iequals(name, "Bearer");
+            after_scheme = true;
+            i = j;
+        } else {
+            return false;
+        }
+    }
+}
+
+} // namespace detail
+
+/// Whether a file-API answer says the access token was rejected
+/// (docs/design.md, "authorized call machine"; RFC 6750 section 3.1):
+/// - status 401, with or without a challenge;
+/// - status 400 or 403 with a `WWW-Authenticate` challenge `Bearer` carrying
+///   `error="invalid_token"` (see `detail::bearer_invalid_token` for the parse).
+///
+/// Nothing else: another error code (`insufficient_scope`, `invalid_request`),
+/// another scheme, another status (a 5xx is the server's trouble, not the
+/// token's), and the body are not looked at. A 2xx body holding
+/// `"error":"invalid_token"` is the caller's data (a file may contain anything),
+/// never a rejection. Pure, noexcept, thread-safe.
+inline bool is_invalid_token_response(const http_response& response) noexcept {
+    if (response.status == 401) {
+        return true;
+    }
+    if (response.status != 400 && response.status != 403) {
+        return false;
+    }
+    for (const auto& h : response.headers) {
+        if (detail::iequals(h.name, "WWW-Authenticate") && detail::bearer_invalid_token(h.value)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/// Sends `request` with `Authorization: Bearer <token from provider.get()>`;
+/// when the answer rejects the token (`is_invalid_token_response`), calls
+/// `provider.invalidate()` with exactly the token that was sent, gets a new
+/// one and sends the request once more, for idempotent methods (or with
+/// `options.safe_to_retry`). Never more than two sends.
+///
+/// - A non-idempotent request that is not marked safe is not resent: its
+///   rejected answer is returned, but the token is still invalidated, so the
+///   next call gets a fresh one.
+/// - If the provider hands back the same token after `invalidate`, the request
+///   is not resent (it would be rejected again); the answer is returned.
+/// - Transport failures are returned as they are, never retried here.
+///
+/// @param request any request (see `build_file_api_request`); an
+///        `Authorization` header it has is replaced
+/// @returns the last answer (any status, including a second rejection), or an
+/// error: the provider's (for example `reauthorize` when the refresh token is
+/// dead), the transport's, or `usage` for a token that is not header-safe.
+template <class Transport, class Provider>
+result<http_response> send_authorized(Transport&& transport, Provider&& provider,
+                                      const http_request& request,
+                                      const send_options& options = {}) {
+    using provider_type = std::remove_reference_t<Provider>;
+    if constexpr (detail::check_transport<std::remove_reference_t<Transport>>() &&
+                  detail::check_token_provider<provider_type>()) {
+        http_request attempt = request;
+        // The token that went out, owned here: the provider may replace its own.
+        secret used;
+        {
+            auto handle = provider.get();
+            if (!handle) {
+                return handle.error();
+            }
+            used = secret(secret_view(handle->access_token()));
+        }
+        if (auto ok = add_bearer(attempt, used.view()); !ok) {
+            return ok.error();
+        }
+        transport_result first = transport(static_cast<const http_request&>(attempt));
+        if (!first || !is_invalid_token_response(*first)) {
+            return first;
+        }
+        (void)provider.invalidate(used.view());
+        if (!options.safe_to_retry && !is_idempotent_method(request.method)) {
+            return first;
+        }
+        auto fresh = provider.get();
+        if (!fresh) {
+            return fresh.error();
+        }
+        const secret next(secret_view(fresh->access_token()));
+        if (constant_time_equals(next.expose_secret(), used.expose_secret())) {
+            return first;
+        }
+        if (auto ok = add_bearer(attempt, next.view()); !ok) {
+            return ok.error();
+        }
+        return transport(static_cast<const http_request&>(attempt));
+    } else {
+        return error::usage(errc::invalid_argument);
+    }
+}
+
+} // namespace babelbird::inline v1
+// ---- end babelbird/machines/authorized_call.hpp ----
+
+// ---- begin babelbird/requests/authorize.hpp ----
+/// @file requests/authorize.hpp
+/// @brief Authorization URLs: the browser login (`/api/authorize.do`) and the
+/// login-free JWT variant (`/api/authorizeByJWT.do`). Pure: no I/O, no JSON.
+///
+/// Both put the documented parameters first, in the documented order, then the
+/// caller's extra parameters in the caller's order. Every name and value is
+/// percent-encoded as UTF-8 (RFC 3986 section 2.1: unreserved bytes kept, all
+/// others `%XX` upper-case, so a space is `%20` and '+' is `%2B`).
+
+
+#include <array>
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+
+namespace babelbird::inline v1 {
+
+/// The browser authorization (RFC 6749 section 4.1.1).
+/// @warning All members are views: they must outlive the builder call.
+struct authorize_params {
+    /// The client id: non-empty, no control byte, valid UTF-8.
+    std::string_view client_id;
+    /// Where the server redirects with `code` and `data`: an absolute URI
+    /// without fragment; it may have its own query. Pass the same bytes to
+    /// `exchange_code` later.
+    std::string_view redirect_uri;
+    /// Opaque state echoed back in the callback (BabelBird calls it `data`;
+    /// RFC 6749 calls it `state`). Use an unguessable value and check it with
+    /// `parse_callback_url(..., expected_data)`. Any valid UTF-8; an engaged
+    /// empty value is sent as `&data=`.
+    std::optional<std::string_view> data{};
+    /// Further parameters, sent after the documented ones. None may be named
+    /// like a documented one (`response_type`, `client_id`, `redirect_uri`,
+    /// `data`, compared ASCII-case-insensitively) or like another extra one.
+    std::span<const query_parameter> extra{};
+};
+
+/// The login-free authorization. The caller signs the JWT (out of scope here).
+/// At most one user selector may be given; none means the enterprise
+/// administrator (BabelBird's rule for a blank user).
+/// @warning All members are views: they must outlive the builder call.
+struct authorize_jwt_params {
+    /// The client id: non-empty, no control byte, valid UTF-8.
+    std::string_view client_id;
+    /// The signed JWT: non-empty and header-safe (bytes 0x21-0x7E).
+    secret_view jwt_token{};
+    /// Selects the user by e-mail address.
+    std::optional<std::string_view> email{};
+    /// Selects the user by phone number.
+    std::optional<std::string_view> phone{};
+    /// Selects the user by BabelBird user id (sent as `babelId`).
+    std::optional<std::string_view> babel_id{};
+    /// Further parameters, sent after the documented ones. None may be named
+    /// like a documented one (`response_type`, `client_id`, `jwt_token`,
+    /// `email`, `phone`, `babelId`, ASCII-case-insensitively) or like another.
+    std::span<const query_parameter> extra{};
+};
+
+namespace detail {
+
+inline constexpr std::array<std::string_view, 4> authorize_names = {"response_type", "client_id",
+                                                                    "redirect_uri", "data"};
+inline constexpr std::array<std::string_view, 6> authorize_jwt_names = {
+    "response_type", "client_id", "jwt_token", "email", "phone", "babelId"};
+
+constexpr errc client_id_error(std::string_view id) noexcept {
+    if (id.empty()) {
+        return errc::empty_client_id;
+    }
+    if (has_control(id)) {
+        return errc::control_character;
+    }
+    if (!is_valid_utf8(id)) {
+        return errc::invalid_utf8;
+    }
+    return errc{};
+}
+
+/// A user selector, when given: non-empty (an empty one would silently select
+/// the administrator), no control byte, valid UTF-8.
+constexpr errc selector_error(std::string_view value) noexcept {
+    if (value.empty()) {
+        return errc::empty_value;
+    }
+    if (has_control(value)) {
+        return errc::control_character;
+    }
+    if (!is_valid_utf8(value)) {
+        return errc::invalid_utf8;
+    }
+    return errc{};
+}
+
+} // namespace detail
+
+/// The browser authorization URL:
+/// `<base><authorize path>?response_type=code&client_id=..&redirect_uri=..[&data=..][&extra..]`.
+///
+/// Send the user's browser there; the server redirects to `redirect_uri` with
+/// `code` and `data` (see callback.hpp).
+/// @returns the URL, or a `usage` error: `empty_client_id`,
+/// `control_character`, `invalid_utf8` (client id, data or an extra
+/// parameter), `empty_value`/`invalid_redirect_uri` (see
+/// `build_code_exchange_request`), `empty_value` for an extra parameter
+/// without a name, `reserved_parameter` or `duplicate_parameter`.
+/// The URL carries no secret (the client id and `data` are public by design).
+inline result<std::string> build_authorize_url(const endpoint& server,
+                                               const authorize_params& params) {
+    if (const errc e = detail::client_id_error(params.client_id); e != errc{}) {
+        return error::usage(e);
+    }
+    if (const errc e = detail::redirect_uri_error(params.redirect_uri); e != errc{}) {
+        return error::usage(e);
+    }
+    if (params.data && !detail::is_valid_utf8(*params.data)) {
+        return error::usage(errc::invalid_utf8);
+    }
+    if (const errc e = detail::extra_parameters_error(params.extra, detail::authorize_names);
+        e != errc{}) {
+        return error::usage(e);
+    }
+    const std::array<query_parameter, 4> fixed = {{{"response_type", "code"},
+                                                   {"client_id", params.client_id},
+                                                   {"redirect_uri", params.redirect_uri},
+                                                   {"data", params.data.value_or("")}}};
+    const std::span<const query_parameter> documented(fixed.data(), params.data ? 4 : 3);
+    const std::string_view path = server.paths().authorize;
+    std::string url(detail::url_size(server.base_url(), path, documented, params.extra), '\0');
+    detail::write_url(url.data(), server.base_url(), path, documented, params.extra);
+    return url;
+}
+
+/// The login-free authorization URL:
+/// `<base><authorizeByJWT path>?response_type=code&client_id=..&jwt_token=..`
+/// `[&email=..|&phone=..|&babelId=..][&extra..]`.
+///
+/// Private deployments must enable this endpoint. Without a user selector the
+/// server authorizes the enterprise administrator.
+/// @returns the URL as a `secret` (it carries the JWT, a bearer credential:
+/// read it with `expose_secret()`, zeroed when destroyed), or a `usage` error:
+/// `empty_client_id`, `control_character`, `invalid_utf8`; `empty_value`,
+/// `control_character` or `token_not_header_safe` for the JWT;
+/// `conflicting_user_selectors` when more than one selector is given;
+/// `empty_value` for an engaged but empty selector; `reserved_parameter` or
+/// `duplicate_parameter` for the extra parameters.
+inline result<secret> build_authorize_jwt_url(const endpoint& server,
+                                              const authorize_jwt_params& params) {
+    if (const errc e = detail::client_id_error(params.client_id); e != errc{}) {
+        return error::usage(e);
+    }
+    if (auto ok = detail::check_token_input(params.jwt_token.expose_secret()); !ok) {
+        return ok.error();
+    }
+    const int selectors = int(params.email.has_value()) + int(params.phone.has_value()) +
+                          int(params.babel_id.has_value());
+    if (selectors > 1) {
+        return error::usage(errc::conflicting_user_selectors);
+    }
+    std::array<query_parameter, 4> fixed = {{{"response_type", "code"},
+                                             {"client_id", params.client_id},
+                                             {"jwt_token", params.jwt_token.expose_secret()},
+                                             {}}};
+    std::size_t count = 3;
+    const std::optional<std::string_view>* const selector[3] = {&params.email, &params.phone,
+                                                                &params.babel_id};
+    for (std::size_t i = 0; i < 3; ++i) {
+        if (selector[i]->has_value()) {
+            if (const errc e = detail::selector_error(**selector[i]); e != errc{}) {
+                return error::usage(e);
+            }
+            fixed[count++] = {detail::authorize_jwt_names[3 + i], **selector[i]};
+        }
+    }
+    if (const errc e = detail::extra_parameters_error(params.extra, detail::authorize_jwt_names);
+        e != errc{}) {
+        return error::usage(e);
+    }
+    const std::span<const query_parameter> documented(fixed.data(), count);
+    const std::string_view path = server.paths().authorize_jwt;
+    return secret::build(
+        detail::url_size(server.base_url(), path, documented, params.extra),
+        [&](char* w) { detail::write_url(w, server.base_url(), path, documented, params.extra); });
+}
+
+} // namespace babelbird::inline v1
+// ---- end babelbird/requests/authorize.hpp ----
 // ---- end babelbird/babelbird.hpp ----

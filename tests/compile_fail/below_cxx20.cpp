@@ -2,4 +2,6 @@
 // (detail/compiler_check.hpp), not one about concepts or std::span.
 #include <babelbird/babelbird.hpp>
 
-int main() { return 0; }
+int main() {
+    return 0;
+}

@@ -1,2 +1,3 @@
-// The single header with BABELBIRD_SEPARATE_COMPILATION: one clear #error (it is always header-only).
+// The single header with BABELBIRD_SEPARATE_COMPILATION: one clear #error (it is always
+// header-only).
 #include <babelbird/babelbird.hpp>

@@ -1,2 +1,3 @@
-// babelbird/src.hpp in a header-only build: one clear #error, not duplicate definitions at link time.
+// babelbird/src.hpp in a header-only build: one clear #error, not duplicate definitions at link
+// time.
 #include <babelbird/src.hpp>

@@ -5,8 +5,8 @@
 // second use of the same code is a reauthorize error.
 #include <babelbird/adapters/curl.hpp>
 #include <babelbird/babelbird.hpp>
+#include <babelbird/drivers/token_source.hpp>
 #include <babelbird/testing/fake_server.hpp>
-#include <babelbird/token_source.hpp>
 
 #include <doctest/doctest.h>
 

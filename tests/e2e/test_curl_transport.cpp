@@ -3,8 +3,8 @@
 // server saw is checked byte for byte.
 #include <babelbird/adapters/curl.hpp>
 #include <babelbird/babelbird.hpp>
+#include <babelbird/drivers/token_source.hpp>
 #include <babelbird/testing/fake_server.hpp>
-#include <babelbird/token_source.hpp>
 
 #include <doctest/doctest.h>
 

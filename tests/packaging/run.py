@@ -215,7 +215,7 @@ def case_versions_agree(tmp):
     """meson.build, CMakeLists.txt and version.hpp carry the same version."""
     meson = re.search(r"version:\s*'([0-9.]+)'", (ROOT / "meson.build").read_text()).group(1)
     cmake = re.search(r"VERSION\s+([0-9.]+)", (ROOT / "CMakeLists.txt").read_text().split("project(", 1)[1]).group(1)
-    header = (ROOT / "include" / "babelbird" / "version.hpp").read_text()
+    header = (ROOT / "include" / "babelbird" / "config" / "version.hpp").read_text()
     parts = [re.search(rf"BABELBIRD_VERSION_{p}\s+(\d+)", header).group(1) for p in ("MAJOR", "MINOR", "PATCH")]
     versions = {"meson.build": meson, "CMakeLists.txt": cmake, "version.hpp": ".".join(parts)}
     if len(set(versions.values())) != 1:
@@ -223,7 +223,7 @@ def case_versions_agree(tmp):
 
 
 def case_cxx20_check_first(tmp):
-    """Every public header (all but detail/) includes detail/compiler_check.hpp as
+    """Every header (all but config/compiler_check.hpp) includes config/compiler_check.hpp as
     its first include, so that each of them, included alone below C++20, stops
     with babelbird's own message (tests/compile_fail/below_cxx20.cpp checks the
     message)."""
@@ -231,13 +231,13 @@ def case_cxx20_check_first(tmp):
     wrong = []
     for header in sorted(include.glob("babelbird/**/*.hpp")):
         rel = header.relative_to(include).as_posix()
-        if rel.startswith("babelbird/detail/"):
+        if rel == "babelbird/config/compiler_check.hpp":
             continue
         includes = re.findall(r"^\s*#\s*include\s*[<\"]([^>\"]+)[>\"]", header.read_text(), re.M)
-        if not includes or includes[0] != "babelbird/detail/compiler_check.hpp":
+        if not includes or includes[0] != "babelbird/config/compiler_check.hpp":
             wrong.append(f"{rel} (first include: {includes[0] if includes else 'none'})")
     if wrong:
-        raise Failure("the first include must be \"babelbird/detail/compiler_check.hpp\" in: " + ", ".join(wrong))
+        raise Failure("the first include must be \"babelbird/config/compiler_check.hpp\" in: " + ", ".join(wrong))
 
 
 CASES = {name[len("case_"):]: fn for name, fn in sorted(globals().items()) if name.startswith("case_")}

@@ -34,7 +34,8 @@ int main() {
     const auto credentials = babelbird::client_credentials::make("id", "secret");
     const auto server = babelbird::endpoint::make("https://disk.example.com/babel");
     check(credentials && server, "configuration");
-    const auto grant = babelbird::refresh(send, *credentials, *server, babelbird::secret_view("R1"));
+    const auto grant =
+        babelbird::refresh(send, *credentials, *server, babelbird::secret_view("R1"));
     check(grant && grant->refresh_token.expose_secret() == "R2" && grant->scope == "a b",
           "refresh through the separately compiled parser");
     const auto dead = babelbird::refresh(send, *credentials, *server, babelbird::secret_view("R0"));

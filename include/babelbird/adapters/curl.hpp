@@ -52,7 +52,7 @@
 /// handle: use one per thread.
 #pragma once
 
-#include "babelbird/detail/compiler_check.hpp"
+#include "babelbird/config/compiler_check.hpp"
 
 #include <curl/curl.h>
 
@@ -65,10 +65,10 @@
 #include <utility>
 #include <vector>
 
-#include "babelbird/detail/secure_zero.hpp"
-#include "babelbird/error.hpp"
-#include "babelbird/http.hpp"
-#include "babelbird/transport.hpp"
+#include "babelbird/drivers/transport.hpp"
+#include "babelbird/values/error.hpp"
+#include "babelbird/values/http.hpp"
+#include "babelbird/values/secure_zero.hpp"
 
 namespace babelbird::inline v1 {
 

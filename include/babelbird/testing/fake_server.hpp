@@ -43,7 +43,7 @@
 /// @warning This is a test server: plain HTTP, loopback only, tokens in memory.
 #pragma once
 
-#include "babelbird/detail/compiler_check.hpp"
+#include "babelbird/config/compiler_check.hpp"
 
 #include <httplib.h>
 
@@ -66,8 +66,8 @@
 #include <vector>
 
 // error.hpp first: its parameter named `secret` would shadow babelbird::secret (-Wshadow).
-#include "babelbird/error.hpp"
-#include "babelbird/secret.hpp"
+#include "babelbird/values/error.hpp"
+#include "babelbird/values/secret.hpp"
 
 namespace babelbird::inline v1::testing {
 
