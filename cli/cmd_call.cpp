@@ -8,7 +8,7 @@
 #include <babelbird/adapters/curl.hpp>
 #include <babelbird/babelbird.hpp>
 #include <babelbird/drivers/token_source.hpp>
-#include <babelbird/machines/authorized_call.hpp>
+#include <babelbird/drivers/send_authorized.hpp>
 #include <babelbird/requests/file_api.hpp>
 
 #include <cstring>

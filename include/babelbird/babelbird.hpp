@@ -7,6 +7,10 @@
 /// - `endpoint::make(base_url, endpoint_paths)`: validated base URL and paths.
 /// - `build_refresh_request(credentials, endpoint, refresh_token)`: the request.
 /// - `parse_token_response(response, response_options)`: the typed answer.
+/// - `refresh_exchange::prepare(credentials, endpoint, refresh_token | grant, ...)`,
+///   `code_exchange::prepare(credentials, endpoint, code, redirect_uri, ...)`: the
+///   exchange machines; `request()` to send, `finish(answer, issued_at)` to read the
+///   answer into a `grant_result` (for any HTTP stack; no I/O).
 /// - `refresh(transport, credentials, endpoint, refresh_token, client_options, clock)`:
 ///   the whole exchange, returning a `token_grant` with absolute expiry times.
 /// - `exchange_code(transport, credentials, endpoint, code, redirect_uri, ...)`: the
@@ -18,7 +22,8 @@
 /// - `build_file_api_request(endpoint, file_api_params)`, `add_bearer(request, token)`:
 ///   file-API requests with `Authorization: Bearer ...`.
 /// - `send_authorized(transport, token_provider, request, send_options)`: a Bearer
-///   call that, on 401/invalid_token, invalidates the token used and retries once.
+///   call that, on 401/invalid_token, invalidates the token used and retries once;
+///   `authorized_call` is the same call as a machine (events in, actions out).
 /// - `error`, `errc`, `error_class`, `result<T>`: the error model (nothing throws).
 /// - `secret`, `secret_view`: redacted when printed, zeroed when destroyed.
 #pragma once
@@ -28,6 +33,8 @@
 #include "babelbird/answers/callback.hpp"
 #include "babelbird/answers/token_response.hpp"
 #include "babelbird/config/version.hpp"
+#include "babelbird/drivers/client.hpp"
+#include "babelbird/drivers/send_authorized.hpp"
 #include "babelbird/drivers/token_source.hpp"
 #include "babelbird/drivers/transport.hpp"
 #include "babelbird/encoding/codecs.hpp"

@@ -16,6 +16,10 @@
 /// - `endpoint::make(base_url, endpoint_paths)`: validated base URL and paths.
 /// - `build_refresh_request(credentials, endpoint, refresh_token)`: the request.
 /// - `parse_token_response(response, response_options)`: the typed answer.
+/// - `refresh_exchange::prepare(credentials, endpoint, refresh_token | grant, ...)`,
+///   `code_exchange::prepare(credentials, endpoint, code, redirect_uri, ...)`: the
+///   exchange machines; `request()` to send, `finish(answer, issued_at)` to read the
+///   answer into a `grant_result` (for any HTTP stack; no I/O).
 /// - `refresh(transport, credentials, endpoint, refresh_token, client_options, clock)`:
 ///   the whole exchange, returning a `token_grant` with absolute expiry times.
 /// - `exchange_code(transport, credentials, endpoint, code, redirect_uri, ...)`: the
@@ -27,7 +31,8 @@
 /// - `build_file_api_request(endpoint, file_api_params)`, `add_bearer(request, token)`:
 ///   file-API requests with `Authorization: Bearer ...`.
 /// - `send_authorized(transport, token_provider, request, send_options)`: a Bearer
-///   call that, on 401/invalid_token, invalidates the token used and retries once.
+///   call that, on 401/invalid_token, invalidates the token used and retries once;
+///   `authorized_call` is the same call as a machine (events in, actions out).
 /// - `error`, `errc`, `error_class`, `result<T>`: the error model (nothing throws).
 /// - `secret`, `secret_view`: redacted when printed, zeroed when destroyed.
 
@@ -3645,92 +3650,23 @@ inline constexpr const char* version_string = BABELBIRD_VERSION_STRING;
 } // namespace babelbird::inline v1
 // ---- end babelbird/config/version.hpp ----
 
-// ---- begin babelbird/drivers/token_source.hpp ----
-/// @file drivers/token_source.hpp
-/// @brief `token_source`: a thread-safe cache of the access token over the
-/// refresh state machine, with one refresh in flight, refresh ahead of expiry,
-/// 401 invalidation and a rotation hook.
-///
-/// @code
-/// babelbird::token_source_options options;
-/// options.on_rotate = [&](const babelbird::token_grant& g) {
-///     return store.save(g.refresh_token.expose_secret()); // true when it is durable
-/// };
-/// babelbird::token_source source(transport, *credentials, *server,
-///                                *babelbird::token_seed::from_refresh_token(stored), options);
-/// auto token = source.get();             // from any thread
-/// if (!token) { ... token.error().kind() says what to do ... }
-/// send("Authorization: Bearer " + token->access_token().expose_secret());
-/// if (status == 401) source.invalidate(token->access_token()); // then get() again
-/// @endcode
-///
-/// Guarantees:
-/// - `get()` returns an access token that is usable (not expired under the
-///   expiry policy, not invalidated) at the clock reading it took, or an error.
-/// - A reader of a still-valid token never waits on a refresh: the current
-///   grant is an immutable snapshot; a reader copies the pointer to it under a
-///   lock held only for that copy (never across a refresh, the hook, or the
-///   refresh bookkeeping), checks its precomputed expiry and returns.
-/// - At most one refresh is in flight. Callers that need it wait for it and all
-///   receive its one outcome: the new token, or the same error.
-/// - In the refresh-soon window one caller refreshes ahead while the others
-///   keep getting the old token. If that refresh fails (any class) the old
-///   token is still served while it is valid.
-/// - After a `retry`/`protocol` failure the next attempt waits an exponential
-///   backoff with full jitter (`retry_backoff` doubling per consecutive failure
-///   up to `max_retry_backoff`, at least the server's `Retry-After`; reset by a
-///   success). A `reauthorize`/`configuration`/`usage` failure is remembered
-///   and never retried: the transport is not called again until `reset()`
-///   gives a new seed. See refresh_machine.hpp for the exact rules.
-/// - Tiny lifetimes (docs/design.md, "Policies"): refreshes that `get()` starts
-///   because of the clock are at least `min_refresh_interval` apart, and
-///   `get()` never returns a token that is expired at the reading it took. A
-///   refresh whose token arrives already expired gives every caller of that
-///   flight (the one that ran it and all waiters) the same error,
-///   `errc::token_lifetime_too_short` with class `retry`; so does `get()` until the
-///   interval has passed. `invalidate()` skips the interval.
-/// - Nothing lost (docs/design.md, "Policies"): when a refresh fails but the
-///   answer carried a new refresh token, the source adopts it (the next refresh
-///   sends it, the old one is never sent again), persists it through the hook
-///   and only then publishes it; the callers get the error. The current access
-///   token stays in use until its own expiry: the server retired the refresh
-///   token, not necessarily the access token.
-/// - The transport is never called while holding a lock that readers need.
-///
-/// The rotation hook (`token_source_options::on_rotate`):
-/// - called exactly once per successful refresh (rotated or not, see
-///   `token_grant::refresh_token_rotated`), and once per failed refresh whose
-///   answer carried a new refresh token (then with the salvaged grant: its
-///   `access_token` is EMPTY, its `refresh_token` is the new one to store,
-///   see `grant_result::salvaged()`), by the thread that ran the refresh,
-///   never concurrently with itself, BEFORE any caller (that thread included)
-///   can get the new grant;
-/// - returns `true` when the grant is stored durably. On `false` the source
-///   still uses the new grant (the server may already have retired the old
-///   refresh token), `persist_failed()` becomes true, and the grant stays
-///   pending until `retry_persist()` stores it or a later refresh supersedes it
-///   (its hook call then carries the newer refresh token). `current()` is always
-///   the latest grant, so no rotated refresh token is lost.
-/// - it may read `current()`, but must not call `get()`, `reset()` or
-///   `retry_persist()` of the same source (they wait for the refresh that is
-///   running the hook).
+// ---- begin babelbird/drivers/client.hpp ----
+/// @file drivers/client.hpp
+/// @brief The blocking exchanges: `refresh()` and `exchange_code()` prepare an
+/// exchange machine (machines/exchange.hpp), read the clock, call the caller's
+/// transport once and finish. Another HTTP stack drives the same machines
+/// itself (see machines/exchange.hpp).
 
 
-#include <atomic>
-#include <chrono>
-#include <condition_variable>
-#include <cstdint>
-#include <functional>
-#include <memory>
-#include <mutex>
 #include <optional>
-#include <type_traits>
-#include <utility>
+#include <string_view>
 
 
 // ---- begin babelbird/drivers/transport.hpp ----
 /// @file drivers/transport.hpp
-/// @brief The transport concept: the caller's HTTP stack as a callable.
+/// @brief The transport concept: the caller's HTTP stack as a callable, and the
+/// one check every blocking driver runs on it (`refresh()`, `exchange_code()`,
+/// `send_authorized()`, `token_source`).
 ///
 /// A transport is anything callable as `transport(const http_request&)` that
 /// returns `transport_result`: the `http_response` it received (any status), or
@@ -3764,8 +3700,9 @@ template <class T>
 concept transport = transport_callable<T> && transport_returns_result<T>;
 
 namespace detail {
-/// Checks a transport type with one readable message per missing piece; used in
-/// an `if constexpr` so that nothing else in the caller is instantiated.
+/// Checks a transport type with one readable message per missing piece. Used in
+/// an `if constexpr` so that nothing else in the caller is instantiated, giving
+/// one error instead of a page.
 template <class T>
 constexpr bool check_transport() noexcept {
     if constexpr (!transport_callable<T>) {
@@ -3781,6 +3718,14 @@ constexpr bool check_transport() noexcept {
         return true;
     }
 }
+
+/// Checks a clock type like `check_transport` checks a transport.
+template <class C>
+constexpr bool check_clock() noexcept {
+    static_assert(clock_source<C>,
+                  "babelbird: the clock must have now() returning babelbird::time_point");
+    return clock_source<C>;
+}
 } // namespace detail
 
 } // namespace babelbird::inline v1
@@ -3788,16 +3733,30 @@ constexpr bool check_transport() noexcept {
 
 // ---- begin babelbird/machines/exchange.hpp ----
 /// @file machines/exchange.hpp
-/// @brief Client functions: build the request, call the caller's transport, parse
-/// the answer, stamp absolute times.
+/// @brief The exchange machines: each token-endpoint request/answer pair as a
+/// pure *prepare* (inputs to the `http_request` to send) and a pure *finish*
+/// (what the transport returned, and the clock reading taken before sending,
+/// to a stamped `grant_result`). No I/O, no clock, no locks (docs/design.md,
+/// "The shape", exchange machines).
+///
+/// `refresh()` and `exchange_code()` (drivers/client.hpp) are blocking drivers
+/// of a few lines over them; any other HTTP stack drives them the same way:
+/// @code
+/// auto exchange = babelbird::refresh_exchange::prepare(credentials, server, grant);
+/// if (!exchange) { /* usage error: nothing to send */ }
+/// const babelbird::time_point issued_at = clock.now(); // before sending
+/// my_stack.send(exchange->request(), [&, issued_at](babelbird::transport_result answer) {
+///     babelbird::grant_result next = exchange->finish(answer, issued_at);
+///     // next: the new grant, or an error (and maybe next.salvaged())
+/// });
+/// @endcode
 
 
 #include <chrono>
-#include <cstdint>
 #include <initializer_list>
 #include <optional>
 #include <string>
-#include <type_traits>
+#include <string_view>
 #include <utility>
 
 
@@ -4777,7 +4736,10 @@ inline result<http_request> build_code_exchange_request(const client_credentials
 
 namespace babelbird::inline v1 {
 
-/// Options of the client functions.
+/// Options of the exchanges (`refresh_exchange`, `code_exchange`, `refresh()`,
+/// `exchange_code()`).
+/// @warning `response.envelope` and `response.fields` are views: they must
+/// outlive every `finish()` of an exchange prepared with these options.
 struct client_options {
     response_options response{};
     /// The access-token lifetime assumed when the server sends no `expires_in`.
@@ -4787,9 +4749,10 @@ struct client_options {
     std::chrono::seconds refresh_token_lifetime{std::chrono::hours(24 * 30)};
 };
 
-/// What a token exchange (`refresh()`, `exchange_code()`, the machines)
-/// returns: a `result<token_grant>` that, when it holds an error, may also hold
-/// a refresh token the server issued in that same rejected answer.
+/// What a token exchange (`refresh_exchange::finish`, `code_exchange::finish`,
+/// `refresh()`, `exchange_code()`, the lifecycle) returns: a
+/// `result<token_grant>` that, when it holds an error, may also hold a refresh
+/// token the server issued in that same rejected answer.
 ///
 /// A 2xx answer can carry a usable new `refresh_token` next to an
 /// `access_token` or `expires_in` the parser rejects. With rotating refresh
@@ -4860,18 +4823,14 @@ inline token_grant make_salvaged_grant(const token_response_result& parsed, time
     return grant;
 }
 
-/// parse -> stamp, for what the transport returned; `issued_at` was read before
-/// sending. `sent` lists the secrets that went out with the request: an unknown
-/// OAuth code that overlaps one of them is not kept in the error. Shared by
-/// `exchange()` and `refresh_machine` so both read answers the same way.
-/// When the parser salvaged a new refresh token from a rejected answer, the
-/// result holds the error and `salvaged()` (see `make_salvaged_grant`). A
-/// retry-class error carries the answer's `Retry-After` (see retry_after.hpp).
-inline grant_result finish_exchange(const transport_result& response, time_point issued_at,
-                                    std::initializer_list<std::string_view> sent,
-                                    secret_view used_refresh_token,
-                                    std::optional<time_point> used_refresh_expires_at,
-                                    const client_options& options) {
+/// The one reading of a token-endpoint answer, behind every `finish()`: parse,
+/// scrub, stamp. `sent` lists the secrets that went out with the request: an
+/// unknown OAuth code that overlaps one of them is not kept in the error.
+inline grant_result finish_token_answer(const transport_result& response, time_point issued_at,
+                                        std::initializer_list<std::string_view> sent,
+                                        secret_view used_refresh_token,
+                                        std::optional<time_point> used_refresh_expires_at,
+                                        const client_options& options) {
     if (!response) {
         return response.error();
     }
@@ -4891,109 +4850,1033 @@ inline grant_result finish_exchange(const transport_result& response, time_point
     return make_grant(*parsed, used_refresh_token, used_refresh_expires_at, issued_at, options);
 }
 
-/// build -> send -> parse -> stamp; `issued_at` is read before sending.
-template <class Transport, class Clock>
-grant_result exchange(Transport& transport, Clock& clock, const http_request& request,
-                      std::initializer_list<std::string_view> sent, secret_view used_refresh_token,
-                      std::optional<time_point> used_refresh_expires_at,
-                      const client_options& options) {
-    const time_point issued_at = clock.now();
-    const transport_result response = transport(request);
-    return finish_exchange(response, issued_at, sent, used_refresh_token, used_refresh_expires_at,
-                           options);
+/// The finish step with its inputs spelled out, as the lifecycle machine
+/// (machines/token_lifecycle.hpp) calls it; the same reading as
+/// `refresh_exchange::finish`. Kept for that caller only: new code prepares a
+/// `refresh_exchange` and calls its `finish`.
+inline grant_result finish_exchange(const transport_result& response, time_point issued_at,
+                                    std::initializer_list<std::string_view> sent,
+                                    secret_view used_refresh_token,
+                                    std::optional<time_point> used_refresh_expires_at,
+                                    const client_options& options) {
+    return finish_token_answer(response, issued_at, sent, used_refresh_token,
+                               used_refresh_expires_at, options);
 }
 
 } // namespace detail
 
-/// Refreshes an access token: `POST <refresh path>?grant_type=refresh_token&...`
-/// through the caller's transport.
+/// The refresh exchange (RFC 6749 section 6; the vendor's `refreshToken.do`):
+/// `POST <refresh path>?grant_type=refresh_token&refresh_token=...` with
+/// `Authorization: Basic ...`, and the reading of its answer.
 ///
-/// @param transport any `babelbird::transport` (see transport.hpp)
+/// An object holds the request to send and copies of what reading the answer
+/// needs: the refresh token that was sent (kept in the grant when the server
+/// does not rotate it), its known expiry, the client secret (an OAuth error text
+/// that echoes the token or the secret is dropped from the error, as for every
+/// exchange) and the options. It does no I/O and reads no clock; every member
+/// is pure. Copyable and movable; a `const` object may be used from several
+/// threads at once. The secrets are zeroed when the object is destroyed.
+class refresh_exchange {
+public:
+    /// Prepares the refresh of `refresh_token`.
+    /// @param refresh_expires_at when the token runs out, if known; the new
+    ///        grant keeps it when the server does not rotate the token
+    /// @returns the exchange, or a `usage` error of `build_refresh_request`
+    /// (`empty_value`, `control_character`, `token_not_header_safe`): nothing
+    /// is to be sent.
+    static result<refresh_exchange> prepare(const client_credentials& credentials,
+                                            const endpoint& server, secret_view refresh_token,
+                                            std::optional<time_point> refresh_expires_at = {},
+                                            client_options options = {}) {
+        auto request = build_refresh_request(credentials, server, refresh_token);
+        if (!request) {
+            return request.error();
+        }
+        return refresh_exchange(std::move(*request), secret(refresh_token),
+                                secret(credentials.client_secret()), refresh_expires_at,
+                                std::move(options));
+    }
+
+    /// Prepares the refresh of the grant `previous`: its `refresh_token` and
+    /// `refresh_expires_at`. Same errors as the other overload.
+    static result<refresh_exchange> prepare(const client_credentials& credentials,
+                                            const endpoint& server, const token_grant& previous,
+                                            client_options options = {}) {
+        return prepare(credentials, server, previous.refresh_token.view(),
+                       previous.refresh_expires_at, std::move(options));
+    }
+
+    /// The request to send, byte for byte `build_refresh_request`'s.
+    /// @warning Its URL carries the refresh token: treat it as a secret.
+    const http_request& request() const noexcept { return request_; }
+
+    /// Reads the answer to `request()`. Pure: it may be called more than once
+    /// (with the same arguments it gives the same result).
+    /// @param response what the transport returned for `request()`
+    /// @param issued_at the clock reading taken *before* sending; `expires_at`,
+    ///        `refresh_expires_at` and an HTTP-date `Retry-After` without a
+    ///        `Date` header count from it
+    /// @returns the new grant; when the server did not rotate the refresh token
+    /// it keeps the one that was sent and its `refresh_expires_at`. Errors: a
+    /// transport error as it is (class `retry`); otherwise the parser's
+    /// (`parse_token_response`), with `Retry-After` on retry-class answers and
+    /// `salvaged()` when a rejected 2xx answer carried a new refresh token.
+    /// @note `finish` cannot tell which request an answer belongs to: it reads
+    /// any answer as the answer to *this* request, keeps *this* refresh token
+    /// when the answer rotates none, and scrubs only *this* exchange's secrets
+    /// from an OAuth error text. Give each answer to the exchange whose request
+    /// was sent.
+    grant_result finish(const transport_result& response, time_point issued_at) const {
+        return detail::finish_token_answer(
+            response, issued_at, {refresh_token_.expose_secret(), client_secret_.expose_secret()},
+            refresh_token_.view(), refresh_expires_at_, options_);
+    }
+
+private:
+    refresh_exchange(http_request request, secret refresh_token, secret client_secret,
+                     std::optional<time_point> refresh_expires_at, client_options options)
+        : request_(std::move(request)), refresh_token_(std::move(refresh_token)),
+          client_secret_(std::move(client_secret)), refresh_expires_at_(refresh_expires_at),
+          options_(std::move(options)) {}
+
+    http_request request_;
+    secret refresh_token_;
+    secret client_secret_;
+    std::optional<time_point> refresh_expires_at_;
+    client_options options_;
+};
+
+/// The authorization-code exchange (RFC 6749 section 4.1.3):
+/// `POST <token path>?grant_type=authorization_code&code=..&redirect_uri=..`
+/// with `Authorization: Basic ...`, and the reading of its answer.
+///
+/// A code is single-use (and valid for 5 minutes): send `request()` once and
+/// never again, with these or other settings; a second use is rejected by the
+/// server (`reauthorize`). The object holds copies of the code and the client
+/// secret (an OAuth error text that echoes them is dropped from the error).
+/// Pure, like `refresh_exchange`; copyable, movable, and a `const` object may be
+/// used from several threads at once.
+class code_exchange {
+public:
+    /// Prepares the exchange of `code`.
+    /// @param code the code from the callback (see answers/callback.hpp)
+    /// @param redirect_uri byte for byte the URI the authorization request carried
+    /// @returns the exchange, or a `usage` error of `build_code_exchange_request`
+    /// (a bad code or redirect URI): nothing is to be sent.
+    static result<code_exchange> prepare(const client_credentials& credentials,
+                                         const endpoint& server, secret_view code,
+                                         std::string_view redirect_uri,
+                                         client_options options = {}) {
+        auto request = build_code_exchange_request(credentials, server, code, redirect_uri);
+        if (!request) {
+            return request.error();
+        }
+        return code_exchange(std::move(*request), secret(code), secret(credentials.client_secret()),
+                             std::move(options));
+    }
+
+    /// The request to send, byte for byte `build_code_exchange_request`'s.
+    /// @warning Its URL carries the code: treat it as a secret.
+    const http_request& request() const noexcept { return request_; }
+
+    /// Reads the answer to `request()`; pure, like `refresh_exchange::finish`
+    /// (the same parameters, errors and note on answers of other requests).
+    /// @returns the first grant: `refresh_token_rotated` tells whether the
+    /// server sent a refresh token; when it did not, `refresh_token` is empty
+    /// and `refresh_expires_at` is empty unless the server sent
+    /// `refresh_expires_in`. `invalid_grant` (a used or expired code), 400 and
+    /// 401 are `reauthorize`.
+    grant_result finish(const transport_result& response, time_point issued_at) const {
+        return detail::finish_token_answer(response, issued_at,
+                                           {code_.expose_secret(), client_secret_.expose_secret()},
+                                           secret_view(), std::nullopt, options_);
+    }
+
+private:
+    code_exchange(http_request request, secret code, secret client_secret, client_options options)
+        : request_(std::move(request)), code_(std::move(code)),
+          client_secret_(std::move(client_secret)), options_(std::move(options)) {}
+
+    http_request request_;
+    secret code_;
+    secret client_secret_;
+    client_options options_;
+};
+
+} // namespace babelbird::inline v1
+// ---- end babelbird/machines/exchange.hpp ----
+
+namespace babelbird::inline v1 {
+
+namespace detail {
+/// The blocking driver of an exchange machine: the clock is read once, before
+/// sending, and the transport called once. A wrong transport or clock type gives
+/// one readable error (see `check_transport`).
+template <class Transport, class Clock, class Exchange>
+grant_result run_exchange(Transport& transport, Clock& clock, const result<Exchange>& exchange) {
+    if constexpr (check_clock<Clock>() && check_transport<Transport>()) {
+        if (!exchange) {
+            return exchange.error();
+        }
+        const time_point issued_at = clock.now();
+        return exchange->finish(transport(exchange->request()), issued_at);
+    } else {
+        return error::usage(errc::invalid_argument);
+    }
+}
+} // namespace detail
+
+/// Refreshes an access token through the caller's transport: the blocking
+/// driver of `refresh_exchange` (RFC 6749 section 6).
+///
+/// @param transport any `babelbird::transport` (see drivers/transport.hpp);
+///        called once, from this thread
 /// @param refresh_token the stored refresh token; kept in the grant when the
 ///        server does not send a new one
 /// @param clock read once, before sending; expiry times count from that reading
-/// @returns the new grant, or an error: `usage` for bad input (nothing sent),
-/// `retry` for transport failures, and the parser's classes for the answer.
+/// @returns `refresh_exchange::finish` of the answer: the new grant, or an
+/// error: `usage` for bad input (nothing sent), `retry` for transport failures,
+/// and the parser's classes for the answer (maybe with `salvaged()`).
 template <class Transport, class Clock = system_clock_source>
 grant_result refresh(Transport&& transport, const client_credentials& credentials,
                      const endpoint& server, secret_view refresh_token,
                      const client_options& options = {}, Clock&& clock = Clock{}) {
-    static_assert(clock_source<std::remove_reference_t<Clock>>,
-                  "babelbird: the clock must have now() returning babelbird::time_point");
-    if constexpr (detail::check_transport<std::remove_reference_t<Transport>>()) {
-        const auto request = build_refresh_request(credentials, server, refresh_token);
-        if (!request) {
-            return request.error();
-        }
-        return detail::exchange(
-            transport, clock, *request,
-            {refresh_token.expose_secret(), credentials.client_secret().expose_secret()},
-            refresh_token, std::nullopt, options);
-    } else {
-        return error::usage(errc::invalid_argument);
-    }
+    return detail::run_exchange(
+        transport, clock,
+        refresh_exchange::prepare(credentials, server, refresh_token, std::nullopt, options));
 }
 
 /// Refreshes the grant `previous`; when the server keeps the refresh token, the
-/// new grant keeps `previous.refresh_expires_at`.
+/// new grant keeps `previous.refresh_expires_at`. Otherwise like the overload
+/// above.
 template <class Transport, class Clock = system_clock_source>
 grant_result refresh(Transport&& transport, const client_credentials& credentials,
                      const endpoint& server, const token_grant& previous,
                      const client_options& options = {}, Clock&& clock = Clock{}) {
-    static_assert(clock_source<std::remove_reference_t<Clock>>,
-                  "babelbird: the clock must have now() returning babelbird::time_point");
-    if constexpr (detail::check_transport<std::remove_reference_t<Transport>>()) {
-        const auto request = build_refresh_request(credentials, server, previous.refresh_token);
-        if (!request) {
-            return request.error();
-        }
-        return detail::exchange(
-            transport, clock, *request,
-            {previous.refresh_token.expose_secret(), credentials.client_secret().expose_secret()},
-            previous.refresh_token.view(), previous.refresh_expires_at, options);
-    } else {
-        return error::usage(errc::invalid_argument);
-    }
+    return detail::run_exchange(transport, clock,
+                                refresh_exchange::prepare(credentials, server, previous, options));
 }
 
-/// Exchanges an authorization code for tokens (RFC 6749 section 4.1.3):
-/// `POST <token path>?grant_type=authorization_code&code=..&redirect_uri=..`
-/// through the caller's transport, parsed and stamped like `refresh()`.
+/// Exchanges an authorization code for tokens through the caller's transport:
+/// the blocking driver of `code_exchange` (RFC 6749 section 4.1.3).
 ///
 /// A code is single-use (and valid for 5 minutes): this function sends exactly
 /// one request and never retries it, with these or other settings. A second
 /// use of a code is rejected by the server, which gives a `reauthorize` error.
 ///
-/// @param code the code from the callback (see callback.hpp)
+/// @param code the code from the callback (see answers/callback.hpp)
 /// @param redirect_uri byte for byte the URI the authorization request carried
 /// @param clock read once, before sending; expiry times count from that reading
-/// @returns the grant: `refresh_token_rotated` tells whether the server sent a
-/// refresh token; when it did not, `refresh_token` is empty and
-/// `refresh_expires_at` is empty unless the server sent `refresh_expires_in`.
-/// Errors: `usage` for bad input (nothing sent), `retry` for transport
-/// failures, and the parser's classes for the answer (invalid_grant, 400 and
-/// 401 are `reauthorize`).
+/// @returns `code_exchange::finish` of the answer: the grant
+/// (`refresh_token_rotated` tells whether the server sent a refresh token; when
+/// it did not, `refresh_token` is empty and `refresh_expires_at` is empty unless
+/// the server sent `refresh_expires_in`). Errors: `usage` for bad input
+/// (nothing sent), `retry` for transport failures, and the parser's classes for
+/// the answer (invalid_grant, 400 and 401 are `reauthorize`).
 template <class Transport, class Clock = system_clock_source>
 grant_result exchange_code(Transport&& transport, const client_credentials& credentials,
                            const endpoint& server, secret_view code, std::string_view redirect_uri,
                            const client_options& options = {}, Clock&& clock = Clock{}) {
-    static_assert(clock_source<std::remove_reference_t<Clock>>,
-                  "babelbird: the clock must have now() returning babelbird::time_point");
-    if constexpr (detail::check_transport<std::remove_reference_t<Transport>>()) {
-        const auto request = build_code_exchange_request(credentials, server, code, redirect_uri);
-        if (!request) {
-            return request.error();
+    return detail::run_exchange(
+        transport, clock, code_exchange::prepare(credentials, server, code, redirect_uri, options));
+}
+
+} // namespace babelbird::inline v1
+// ---- end babelbird/drivers/client.hpp ----
+
+// ---- begin babelbird/drivers/send_authorized.hpp ----
+/// @file drivers/send_authorized.hpp
+/// @brief `send_authorized`: the blocking driver of the authorized-call machine
+/// (machines/authorized_call.hpp): send a file-API request with the current
+/// access token and, when the server rejects that token, retry once with a
+/// fresh one.
+///
+/// The token comes from a `token_provider` (for example `babelbird::token_source`):
+/// - `p.get()` returns `babelbird::result<H>` where `H` has
+///   `access_token() const` returning a `secret_view` (or a `secret`);
+/// - `p.invalidate(secret_view seen)` tells it the server rejected `seen`, so
+///   the next `get()` refreshes, unless another caller already replaced it.
+
+
+#include <concepts>
+#include <type_traits>
+#include <utility>
+
+
+// ---- begin babelbird/machines/authorized_call.hpp ----
+/// @file machines/authorized_call.hpp
+/// @brief The authorized-call machine: a file-API request with
+/// `Authorization: Bearer <token>`, the classification of its answer (was the
+/// token rejected?), invalidation of exactly the token used, and at most one
+/// retry (docs/design.md, "The shape", authorized call machine).
+///
+/// Events in, actions out: no I/O, no clock, no locks. `send_authorized`
+/// (drivers/send_authorized.hpp) is its blocking driver; any other stack runs
+/// the same loop:
+/// @code
+/// babelbird::authorized_call call(std::move(request));
+/// for (;;) {
+///     switch (call.next()) {
+///     case babelbird::authorized_action::get_token: /* token = source.get() */
+///         (void)call.on_token(token); break;
+///     case babelbird::authorized_action::send: /* answer = send(call.request_to_send()) */
+///         (void)call.on_response(std::move(answer)); break;
+///     case babelbird::authorized_action::invalidate:
+///         source.invalidate(call.token_to_invalidate());
+///         (void)call.on_invalidated(); break;
+///     case babelbird::authorized_action::done:
+///         return call.take_result();
+///     }
+/// }
+/// @endcode
+
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <utility>
+
+
+// ---- begin babelbird/requests/file_api.hpp ----
+/// @file requests/file_api.hpp
+/// @brief Requests to the file access API: a small builder (method, versioned
+/// path, UTF-8 query, optional JSON body, `Accept`) and `add_bearer`, which puts
+/// `Authorization: Bearer <access_token>` on any request. Pure: no I/O, no JSON
+/// parsing (a JSON body is passed through as given).
+
+
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+
+namespace babelbird::inline v1 {
+
+/// The `Content-Type` of a JSON body.
+inline constexpr std::string_view json_content_type = "application/json; charset=utf-8";
+
+/// One file-API request, before the Bearer token is added.
+/// @warning All members are views: they must outlive the builder call.
+struct file_api_params {
+    /// The method, an RFC 9110 token, used as given (methods are case-sensitive).
+    std::string_view method = "GET";
+    /// The path under the base URL, API version included, for example
+    /// `/api/v1/file/list`: it starts with '/', holds only URL path characters
+    /// and valid `%XX` escapes, and has no `.` or `..` segment (not even an
+    /// encoded one), so it cannot climb out of the base URL's context path.
+    std::string_view path;
+    /// Query parameters in this order, names and values percent-encoded as
+    /// UTF-8 (RFC 3986: a space is `%20`). Names must be non-empty; a name may
+    /// repeat (some APIs take lists that way).
+    std::span<const query_parameter> query{};
+    /// A JSON text sent as the body with `Content-Type: application/json;
+    /// charset=utf-8`. It must be valid UTF-8; it is not parsed.
+    std::optional<std::string_view> json_body{};
+    /// The `Accept` header (the file API picks the response format by it);
+    /// empty sends none.
+    std::string_view accept = "application/json";
+};
+
+namespace detail {
+
+/// RFC 9110 section 5.6.2 `tchar`.
+constexpr bool is_tchar(char ch) noexcept {
+    if (is_alpha(ch) || is_digit(ch)) {
+        return true;
+    }
+    switch (ch) {
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
+        return true;
+    default:
+        return false;
+    }
+}
+
+constexpr bool is_method_token(std::string_view method) noexcept {
+    if (method.empty()) {
+        return false;
+    }
+    for (char ch : method) {
+        if (!is_tchar(ch)) {
+            return false;
         }
-        return detail::exchange(transport, clock, *request,
-                                {code.expose_secret(), credentials.client_secret().expose_secret()},
-                                secret_view(), std::nullopt, options);
+    }
+    return true;
+}
+
+/// Whether a path segment is `.` or `..`, written plainly or with `%2E`.
+constexpr bool is_dot_segment(std::string_view segment) noexcept {
+    std::size_t dots = 0;
+    for (std::size_t i = 0; i < segment.size(); ++dots) {
+        if (segment[i] == '.') {
+            i += 1;
+        } else if (segment.size() - i >= 3 && segment[i] == '%' && segment[i + 1] == '2' &&
+                   (segment[i + 2] == 'e' || segment[i + 2] == 'E')) {
+            i += 3;
+        } else {
+            return false;
+        }
+    }
+    return dots == 1 || dots == 2;
+}
+
+constexpr errc file_path_error(std::string_view path) noexcept {
+    if (path.empty() || path.front() != '/' || !is_valid_path(path)) {
+        return errc::invalid_path;
+    }
+    std::size_t start = 1;
+    while (start <= path.size()) {
+        std::size_t slash = path.find('/', start);
+        if (slash == std::string_view::npos) {
+            slash = path.size();
+        }
+        if (is_dot_segment(path.substr(start, slash - start))) {
+            return errc::invalid_path;
+        }
+        start = slash + 1;
+    }
+    return errc{};
+}
+
+/// A header value the caller chose: no control byte, ASCII only.
+constexpr errc header_value_error(std::string_view value) noexcept {
+    if (has_control(value)) {
+        return errc::control_character;
+    }
+    for (char ch : value) {
+        if (static_cast<unsigned char>(ch) > 0x7E) {
+            return errc::invalid_argument;
+        }
+    }
+    return errc{};
+}
+
+} // namespace detail
+
+/// Builds a file-API request: `<method> <base><path>[?query]` with
+/// `Accept` (unless empty) and, with a JSON body, `Content-Type:
+/// application/json; charset=utf-8`. Add the token with `add_bearer` (or send
+/// it with `send_authorized`, which does).
+/// @returns the request, or a `usage` error: `invalid_method`;
+/// `invalid_path`; `empty_value` (a query parameter without a name);
+/// `invalid_utf8` (a query name or value, or the body); `control_character`
+/// or `invalid_argument` (a non-ASCII byte) for `accept`.
+inline result<http_request> build_file_api_request(const endpoint& server,
+                                                   const file_api_params& params) {
+    if (!detail::is_method_token(params.method)) {
+        return error::usage(errc::invalid_method);
+    }
+    if (const errc e = detail::file_path_error(params.path); e != errc{}) {
+        return error::usage(e);
+    }
+    for (const auto& p : params.query) {
+        if (p.name.empty()) {
+            return error::usage(errc::empty_value);
+        }
+        if (!detail::is_valid_utf8(p.name) || !detail::is_valid_utf8(p.value)) {
+            return error::usage(errc::invalid_utf8);
+        }
+    }
+    if (params.json_body && !detail::is_valid_utf8(*params.json_body)) {
+        return error::usage(errc::invalid_utf8);
+    }
+    if (const errc e = detail::header_value_error(params.accept); e != errc{}) {
+        return error::usage(e);
+    }
+    http_request request;
+    request.method = std::string(params.method);
+    request.url.resize(detail::url_size(server.base_url(), params.path, {}, params.query));
+    detail::write_url(request.url.data(), server.base_url(), params.path, {}, params.query);
+    request.headers.reserve(3);
+    if (!params.accept.empty()) {
+        request.headers.push_back({"Accept", std::string(params.accept)});
+    }
+    if (params.json_body) {
+        request.headers.push_back({"Content-Type", std::string(json_content_type)});
+        request.body = std::string(*params.json_body);
+    }
+    return request;
+}
+
+/// Sets `Authorization: Bearer <access_token>` (RFC 6750 section 2.1) on
+/// `request`, replacing any `Authorization` header it had; the replaced values
+/// are zeroed first.
+/// @returns `empty_value`, `control_character` or `token_not_header_safe`
+/// (class `usage`) for a token that is not VSCHAR (0x20-0x7E) without leading
+/// or trailing space (RFC 6749 appendix A.12); the request is then left unchanged.
+/// @warning The request now carries the token: it zeros it when destroyed,
+/// but do not log its headers.
+inline result<void> add_bearer(http_request& request, secret_view access_token) {
+    if (auto ok = detail::check_access_token_input(access_token.expose_secret()); !ok) {
+        return ok;
+    }
+    constexpr std::string_view scheme = "Bearer ";
+    std::string value;
+    value.reserve(scheme.size() + access_token.size());
+    value += scheme;
+    value += access_token.expose_secret();
+    for (auto& h : request.headers) {
+        if (detail::iequals(h.name, "Authorization")) {
+            detail::scrub(h.value);
+        }
+    }
+    request.set_header("Authorization", std::move(value));
+    return {};
+}
+
+} // namespace babelbird::inline v1
+// ---- end babelbird/requests/file_api.hpp ----
+
+namespace babelbird::inline v1 {
+
+/// How an authorized call (`authorized_call`, `send_authorized`) treats a
+/// rejected token.
+struct send_options {
+    /// Retry a request with a non-idempotent method (POST, PATCH, anything
+    /// but GET, HEAD, PUT, DELETE, OPTIONS, TRACE) too. Set it only when
+    /// repeating the request cannot do harm (the server deduplicates it, or
+    /// this call is known to be idempotent). A 401 normally means the server
+    /// did nothing, but a proxy or a half-applied write can prove otherwise.
+    bool safe_to_retry = false;
+};
+
+/// RFC 9110 section 9.2.2: the idempotent methods. Methods are case-sensitive.
+constexpr bool is_idempotent_method(std::string_view method) noexcept {
+    return method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE" ||
+           method == "OPTIONS" || method == "TRACE";
+}
+
+namespace detail {
+
+constexpr bool is_http_space(char ch) noexcept {
+    return ch == ' ' || ch == '\t';
+}
+
+/// RFC 9110 section 11.2 `token68` characters (the trailing '=' aside).
+constexpr bool is_token68_char(char ch) noexcept {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '-' || ch == '.' || ch == '_' || ch == '~' || ch == '+' || ch == '/';
+}
+
+/// Whether the quoted-string `q` (without its quotes, escapes still in it)
+/// unescapes to exactly `want` (RFC 9110 section 5.6.4).
+constexpr bool quoted_equals(std::string_view q, std::string_view want) noexcept {
+    std::size_t w = 0;
+    for (std::size_t i = 0; i < q.size(); ++i) {
+        const char ch = q[i] == '\\' && i + 1 < q.size() ? q[++i] : q[i];
+        if (w >= want.size() || want[w] != ch) {
+            return false;
+        }
+        ++w;
+    }
+    return w == want.size();
+}
+
+/// Whether a `WWW-Authenticate` field value holds a `Bearer` challenge with
+/// the auth-param `error="invalid_token"` (RFC 6750 section 3), parsed with the
+/// RFC 9110 section 11.6.1 grammar: several challenges separated by commas;
+/// scheme and parameter names case-insensitive; the value a token or a
+/// quoted-string (with backslash escapes), compared case-sensitively; other
+/// parameters, a token68 and whitespace around '=' allowed. A parameter of
+/// another scheme, or text inside another parameter's quoted value, does not
+/// count. Parsing stops at the first malformed element (no match from there on).
+constexpr bool bearer_invalid_token(std::string_view v) noexcept {
+    const std::size_t n = v.size();
+    std::size_t i = 0;
+    bool in_bearer = false;
+    bool after_scheme = false; // a scheme was read and no comma has followed yet
+    const auto skip_space = [&](std::size_t at) {
+        while (at < n && is_http_space(v[at])) {
+            ++at;
+        }
+        return at;
+    };
+    while (true) {
+        // Empty list elements and whitespace (RFC 9110 section 5.6.1).
+        while (i < n && (is_http_space(v[i]) || v[i] == ',')) {
+            after_scheme = after_scheme && v[i] != ',';
+            ++i;
+        }
+        if (i >= n) {
+            return false;
+        }
+        std::size_t j = i;
+        while (j < n && is_tchar(v[j])) {
+            ++j;
+        }
+        const std::string_view name = v.substr(i, j - i);
+        const std::size_t eq = skip_space(j);
+        const std::size_t value_at = eq < n && v[eq] == '=' ? skip_space(eq + 1) : n;
+        // "name=value" is a parameter; "abc==" or "abc=" (then ',' or the end)
+        // is a token68 with its padding.
+        const bool is_param =
+            !name.empty() && value_at < n && (v[value_at] == '"' || is_tchar(v[value_at]));
+        if (is_param) {
+            // auth-param = token BWS "=" BWS ( token / quoted-string )
+            std::size_t end = value_at;
+            bool match = false;
+            if (v[value_at] == '"') {
+                end = value_at + 1;
+                while (end < n && v[end] != '"') {
+                    end += v[end] == '\\' ? std::size_t{2} : std::size_t{1};
+                }
+                if (end >= n) {
+                    return false; // unterminated quoted-string
+                }
+                match = quoted_equals(v.substr(value_at + 1, end - value_at - 1), "invalid_token");
+                ++end;
+            } else {
+                while (end < n && is_tchar(v[end])) {
+                    ++end;
+                }
+                match = v.substr(value_at, end - value_at) == "invalid_token";
+            }
+            if (in_bearer && iequals(name, "error") && match) {
+                return true;
+            }
+            i = skip_space(end);
+            if (i < n && v[i] != ',') {
+                return false; // junk after a parameter
+            }
+            after_scheme = false;
+        } else if (after_scheme) {
+            // token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+            std::size_t end = i;
+            while (end < n && is_token68_char(v[end])) {
+                ++end;
+            }
+            if (end == i) {
+                return false;
+            }
+            while (end < n && v[end] == '=') {
+                ++end;
+            }
+            i = skip_space(end);
+            if (i < n && v[i] != ',') {
+                return false;
+            }
+            after_scheme = false;
+        } else if (!name.empty() && (j >= n || is_http_space(v[j]) || v[j] == ',')) {
+            // A new challenge starts with its scheme.
+            in_bearer = iequals(name, "Bearer");
+            after_scheme = true;
+            i = j;
+        } else {
+            return false;
+        }
+    }
+}
+
+} // namespace detail
+
+/// Whether a file-API answer says the access token was rejected
+/// (docs/design.md, "authorized call machine"; RFC 6750 section 3.1):
+/// - status 401, with or without a challenge;
+/// - status 400 or 403 with a `WWW-Authenticate` challenge `Bearer` carrying
+///   `error="invalid_token"` (see `detail::bearer_invalid_token` for the parse).
+///
+/// Nothing else: another error code (`insufficient_scope`, `invalid_request`),
+/// another scheme, another status (a 5xx is the server's trouble, not the
+/// token's), and the body are not looked at. A 2xx body holding
+/// `"error":"invalid_token"` is the caller's data (a file may contain anything),
+/// never a rejection. Pure, noexcept, thread-safe.
+inline bool is_invalid_token_response(const http_response& response) noexcept {
+    if (response.status == 401) {
+        return true;
+    }
+    if (response.status != 400 && response.status != 403) {
+        return false;
+    }
+    for (const auto& h : response.headers) {
+        if (detail::iequals(h.name, "WWW-Authenticate") && detail::bearer_invalid_token(h.value)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/// What an `authorized_call` needs done next (see `authorized_call::next`).
+enum class authorized_action : std::uint8_t {
+    get_token,  ///< get an access token and pass it to `on_token`
+    send,       ///< send `request_to_send()` and pass what came back to `on_response`
+    invalidate, ///< tell the token's owner `token_to_invalidate()` was rejected, then
+                ///< call `on_invalidated`
+    done,       ///< the call is over: `take_result()`
+};
+
+/// One file-API call with a Bearer token, as a state machine: at most two
+/// tokens, two sends and one invalidation (docs/design.md, "The shape",
+/// authorized call machine). The driver asks `next()`, does that, and reports
+/// it with the matching `on_...` event, until `next()` is `done`.
+///
+/// The rules (the same as `send_authorized`):
+/// - the first token goes on the request as `Authorization: Bearer <token>`
+///   (`add_bearer`; a token that is not header-safe ends the call with its
+///   `usage` error, nothing sent);
+/// - an answer that does not reject the token (`is_invalid_token_response` is
+///   false) ends the call with that answer, any status; so does a transport
+///   error, which is never retried;
+/// - a rejected token is invalidated: `token_to_invalidate()` is exactly the
+///   token that was sent. Then, for an idempotent method
+///   (`is_idempotent_method`) or with `send_options::safe_to_retry`, a second
+///   token is asked for; otherwise the call ends with the rejected answer;
+/// - a second token equal to the first (compared in constant time) ends the
+///   call with the rejected answer, nothing resent; a different one is sent
+///   once, and whatever comes back ends the call;
+/// - an error handed to `on_token` ends the call with that error.
+///
+/// Every event returns `result<void>`: an empty success when the event fits the
+/// state, or `error::usage(errc::invalid_argument)` when it does not (an
+/// `on_response` while a token is awaited, a second `take_result()`, ...), in
+/// which case nothing changes. What the call itself ends with is in
+/// `take_result()`.
+///
+/// No I/O, no clock, no locks; one object per call, used by one thread at a
+/// time. The tokens are kept as `secret`s (zeroed on destruction), and the
+/// request, which carries one, is an `http_request` (scrubbed likewise).
+class authorized_call {
+public:
+    /// @param request any request (see `build_file_api_request`); an
+    ///        `Authorization` header it has is replaced
+    explicit authorized_call(http_request request, send_options options = {}) noexcept
+        : request_(std::move(request)), options_(options) {}
+
+    /// What to do now; `done` once the call is over (also after `take_result()`).
+    authorized_action next() const noexcept {
+        switch (state_) {
+        case state::first_token:
+        case state::second_token:
+            return authorized_action::get_token;
+        case state::first_send:
+        case state::second_send:
+            return authorized_action::send;
+        case state::invalidating:
+            return authorized_action::invalidate;
+        case state::done:
+        case state::taken:
+            break;
+        }
+        return authorized_action::done;
+    }
+
+    /// The request with `Authorization: Bearer <the current token>`: send it
+    /// when `next()` is `send`. In other states it is the request as it stands.
+    /// @warning It carries the access token: treat it as a secret.
+    const http_request& request_to_send() const noexcept { return request_; }
+
+    /// When `next()` is `invalidate`, exactly the token that was sent and
+    /// rejected (valid until the next event); otherwise empty.
+    secret_view token_to_invalidate() const noexcept {
+        return state_ == state::invalidating ? used_.view() : secret_view();
+    }
+
+    /// The answer to `get_token`: the token (copied; the view need only live
+    /// for this call), or the provider's error, which ends the call with it.
+    result<void> on_token(result<secret_view> token) {
+        if (state_ != state::first_token && state_ != state::second_token) {
+            return out_of_order();
+        }
+        if (!token) {
+            end(token.error());
+            return {};
+        }
+        if (state_ == state::second_token &&
+            constant_time_equals(token->expose_secret(), used_.expose_secret())) {
+            state_ = state::done; // resending would be rejected again: keep the answer
+            return {};
+        }
+        used_ = secret(*token);
+        if (auto ok = add_bearer(request_, used_.view()); !ok) {
+            end(ok.error());
+            return {};
+        }
+        state_ = state_ == state::first_token ? state::first_send : state::second_send;
+        return {};
+    }
+
+    /// The answer to `send`: what the transport returned for `request_to_send()`.
+    result<void> on_response(transport_result response) {
+        if (state_ == state::first_send && response && is_invalid_token_response(*response)) {
+            outcome_.emplace(std::move(response));
+            state_ = state::invalidating;
+            return {};
+        }
+        if (state_ != state::first_send && state_ != state::second_send) {
+            return out_of_order();
+        }
+        end(std::move(response));
+        return {};
+    }
+
+    /// The answer to `invalidate`: the token's owner was told.
+    result<void> on_invalidated() {
+        if (state_ != state::invalidating) {
+            return out_of_order();
+        }
+        const bool may_retry = options_.safe_to_retry || is_idempotent_method(request_.method);
+        state_ = may_retry ? state::second_token : state::done;
+        return {};
+    }
+
+    /// When `next()` is `done`, what the call ends with, moved out (once): the
+    /// last answer (any status, a second rejection included), or an error: the
+    /// provider's (for example `reauthorize`), the transport's, or `usage` for a
+    /// token that is not header-safe. In any other state, and on a second call,
+    /// `error::usage(errc::invalid_argument)`.
+    result<http_response> take_result() {
+        if (state_ != state::done || !outcome_) {
+            return error::usage(errc::invalid_argument);
+        }
+        state_ = state::taken;
+        result<http_response> out = std::move(*outcome_);
+        outcome_.reset();
+        return out;
+    }
+
+private:
+    enum class state : std::uint8_t {
+        first_token,
+        first_send,
+        invalidating,
+        second_token,
+        second_send,
+        done,
+        taken,
+    };
+
+    static result<void> out_of_order() noexcept { return error::usage(errc::invalid_argument); }
+
+    void end(transport_result outcome) {
+        outcome_.emplace(std::move(outcome));
+        state_ = state::done;
+    }
+
+    http_request request_;
+    send_options options_;
+    secret used_;                             // the token on request_, owned here
+    std::optional<transport_result> outcome_; // the rejected first answer, then the end
+    state state_ = state::first_token;
+};
+
+} // namespace babelbird::inline v1
+// ---- end babelbird/machines/authorized_call.hpp ----
+
+namespace babelbird::inline v1 {
+
+namespace detail {
+template <class T>
+struct is_result : std::false_type {};
+template <class T>
+struct is_result<result<T>> : std::true_type {};
+
+template <class P>
+using provider_get_t = std::remove_cvref_t<decltype(std::declval<P&>().get())>;
+} // namespace detail
+
+/// The provider has `get()` returning a `babelbird::result<H>`.
+template <class P>
+concept token_provider_gettable = requires(P& p) {
+    { p.get() } -> std::same_as<detail::provider_get_t<P>>;
+}
+&&detail::is_result<detail::provider_get_t<P>>::value;
+
+/// What `get()` holds has `access_token() const` giving a `secret_view`.
+template <class P>
+concept token_provider_handle = token_provider_gettable<P> &&
+    requires(const typename detail::provider_get_t<P>::value_type& handle) {
+    { handle.access_token() } -> std::convertible_to<secret_view>;
+};
+
+/// The provider has `invalidate(secret_view seen_access_token)`.
+template <class P>
+concept token_provider_invalidatable = requires(P& p, secret_view seen) {
+    p.invalidate(seen);
+};
+
+/// A source of access tokens for `send_authorized`.
+template <class P>
+concept token_provider =
+    token_provider_gettable<P> && token_provider_handle<P> && token_provider_invalidatable<P>;
+
+namespace detail {
+/// Checks a provider type with one readable message for the first missing piece.
+template <class P>
+constexpr bool check_token_provider() noexcept {
+    if constexpr (!token_provider_gettable<P>) {
+        static_assert(
+            token_provider_gettable<P>,
+            "babelbird: the token provider must have get() returning babelbird::result<H>");
+        return false;
+    } else if constexpr (!token_provider_handle<P>) {
+        static_assert(token_provider_handle<P>,
+                      "babelbird: the token provider's handle must have access_token() const "
+                      "returning babelbird::secret_view");
+        return false;
+    } else if constexpr (!token_provider_invalidatable<P>) {
+        static_assert(token_provider_invalidatable<P>,
+                      "babelbird: the token provider must have invalidate(babelbird::secret_view)");
+        return false;
+    } else {
+        return true;
+    }
+}
+} // namespace detail
+
+/// Sends `request` with `Authorization: Bearer <token from provider.get()>`;
+/// when the answer rejects the token (`is_invalid_token_response`), calls
+/// `provider.invalidate()` with exactly the token that was sent, gets a new
+/// one and sends the request once more, for idempotent methods (or with
+/// `options.safe_to_retry`). Never more than two sends. It runs an
+/// `authorized_call` to its end, calling the provider and the transport from
+/// this thread (see that class for the rules).
+///
+/// - A non-idempotent request that is not marked safe is not resent: its
+///   rejected answer is returned, but the token is still invalidated, so the
+///   next call gets a fresh one.
+/// - If the provider hands back the same token after `invalidate`, the request
+///   is not resent (it would be rejected again); the answer is returned.
+/// - Transport failures are returned as they are, never retried here.
+///
+/// @param request any request (see `build_file_api_request`); an
+///        `Authorization` header it has is replaced
+/// @returns the last answer (any status, including a second rejection), or an
+/// error: the provider's (for example `reauthorize` when the refresh token is
+/// dead), the transport's, or `usage` for a token that is not header-safe.
+template <class Transport, class Provider>
+result<http_response> send_authorized(Transport&& transport, Provider&& provider,
+                                      const http_request& request,
+                                      const send_options& options = {}) {
+    using provider_type = std::remove_reference_t<Provider>;
+    if constexpr (detail::check_transport<std::remove_reference_t<Transport>>() &&
+                  detail::check_token_provider<provider_type>()) {
+        authorized_call call(request, options);
+        // Each event fits the action just asked for, so none is refused.
+        while (true) {
+            switch (call.next()) {
+            case authorized_action::get_token: {
+                auto handle = provider.get(); // lives while on_token copies the token
+                (void)(handle ? call.on_token(secret_view(handle->access_token()))
+                              : call.on_token(handle.error()));
+                break;
+            }
+            case authorized_action::send:
+                (void)call.on_response(transport(call.request_to_send()));
+                break;
+            case authorized_action::invalidate:
+                (void)provider.invalidate(call.token_to_invalidate());
+                (void)call.on_invalidated();
+                break;
+            case authorized_action::done:
+                return call.take_result();
+            }
+        }
     } else {
         return error::usage(errc::invalid_argument);
     }
 }
 
 } // namespace babelbird::inline v1
-// ---- end babelbird/machines/exchange.hpp ----
+// ---- end babelbird/drivers/send_authorized.hpp ----
+
+// ---- begin babelbird/drivers/token_source.hpp ----
+/// @file drivers/token_source.hpp
+/// @brief `token_source`: a thread-safe cache of the access token over the
+/// refresh state machine, with one refresh in flight, refresh ahead of expiry,
+/// 401 invalidation and a rotation hook.
+///
+/// @code
+/// babelbird::token_source_options options;
+/// options.on_rotate = [&](const babelbird::token_grant& g) {
+///     return store.save(g.refresh_token.expose_secret()); // true when it is durable
+/// };
+/// babelbird::token_source source(transport, *credentials, *server,
+///                                *babelbird::token_seed::from_refresh_token(stored), options);
+/// auto token = source.get();             // from any thread
+/// if (!token) { ... token.error().kind() says what to do ... }
+/// send("Authorization: Bearer " + token->access_token().expose_secret());
+/// if (status == 401) source.invalidate(token->access_token()); // then get() again
+/// @endcode
+///
+/// Guarantees:
+/// - `get()` returns an access token that is usable (not expired under the
+///   expiry policy, not invalidated) at the clock reading it took, or an error.
+/// - A reader of a still-valid token never waits on a refresh: the current
+///   grant is an immutable snapshot; a reader copies the pointer to it under a
+///   lock held only for that copy (never across a refresh, the hook, or the
+///   refresh bookkeeping), checks its precomputed expiry and returns.
+/// - At most one refresh is in flight. Callers that need it wait for it and all
+///   receive its one outcome: the new token, or the same error.
+/// - In the refresh-soon window one caller refreshes ahead while the others
+///   keep getting the old token. If that refresh fails (any class) the old
+///   token is still served while it is valid.
+/// - After a `retry`/`protocol` failure the next attempt waits an exponential
+///   backoff with full jitter (`retry_backoff` doubling per consecutive failure
+///   up to `max_retry_backoff`, at least the server's `Retry-After`; reset by a
+///   success). A `reauthorize`/`configuration`/`usage` failure is remembered
+///   and never retried: the transport is not called again until `reset()`
+///   gives a new seed. See refresh_machine.hpp for the exact rules.
+/// - Tiny lifetimes (docs/design.md, "Policies"): refreshes that `get()` starts
+///   because of the clock are at least `min_refresh_interval` apart, and
+///   `get()` never returns a token that is expired at the reading it took. A
+///   refresh whose token arrives already expired gives every caller of that
+///   flight (the one that ran it and all waiters) the same error,
+///   `errc::token_lifetime_too_short` with class `retry`; so does `get()` until the
+///   interval has passed. `invalidate()` skips the interval.
+/// - Nothing lost (docs/design.md, "Policies"): when a refresh fails but the
+///   answer carried a new refresh token, the source adopts it (the next refresh
+///   sends it, the old one is never sent again), persists it through the hook
+///   and only then publishes it; the callers get the error. The current access
+///   token stays in use until its own expiry: the server retired the refresh
+///   token, not necessarily the access token.
+/// - The transport is never called while holding a lock that readers need.
+///
+/// The rotation hook (`token_source_options::on_rotate`):
+/// - called exactly once per successful refresh (rotated or not, see
+///   `token_grant::refresh_token_rotated`), and once per failed refresh whose
+///   answer carried a new refresh token (then with the salvaged grant: its
+///   `access_token` is EMPTY, its `refresh_token` is the new one to store,
+///   see `grant_result::salvaged()`), by the thread that ran the refresh,
+///   never concurrently with itself, BEFORE any caller (that thread included)
+///   can get the new grant;
+/// - returns `true` when the grant is stored durably. On `false` the source
+///   still uses the new grant (the server may already have retired the old
+///   refresh token), `persist_failed()` becomes true, and the grant stays
+///   pending until `retry_persist()` stores it or a later refresh supersedes it
+///   (its hook call then carries the newer refresh token). `current()` is always
+///   the latest grant, so no rotated refresh token is lost.
+/// - it may read `current()`, but must not call `get()`, `reset()` or
+///   `retry_persist()` of the same source (they wait for the refresh that is
+///   running the hook).
+
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
 
 // ---- begin babelbird/machines/token_lifecycle.hpp ----
 /// @file machines/token_lifecycle.hpp
@@ -5925,523 +6808,6 @@ inline std::string form_encode(std::string_view bytes) {
 
 } // namespace babelbird::inline v1
 // ---- end babelbird/encoding/codecs.hpp ----
-
-// ---- begin babelbird/machines/authorized_call.hpp ----
-/// @file machines/authorized_call.hpp
-/// @brief `send_authorized`: send a file-API request with the current access
-/// token and, when the server rejects that token, retry once with a fresh one.
-///
-/// The token comes from a `token_provider` (for example `babelbird::token_source`):
-/// - `p.get()` returns `babelbird::result<H>` where `H` has
-///   `access_token() const` returning a `secret_view` (or a `secret`);
-/// - `p.invalidate(secret_view seen)` tells it the server rejected `seen`, so
-///   the next `get()` refreshes, unless another caller already replaced it.
-
-
-#include <concepts>
-#include <cstddef>
-#include <string_view>
-#include <type_traits>
-#include <utility>
-
-
-// ---- begin babelbird/requests/file_api.hpp ----
-/// @file requests/file_api.hpp
-/// @brief Requests to the file access API: a small builder (method, versioned
-/// path, UTF-8 query, optional JSON body, `Accept`) and `add_bearer`, which puts
-/// `Authorization: Bearer <access_token>` on any request. Pure: no I/O, no JSON
-/// parsing (a JSON body is passed through as given).
-
-
-#include <cstddef>
-#include <optional>
-#include <span>
-#include <string>
-#include <string_view>
-
-
-namespace babelbird::inline v1 {
-
-/// The `Content-Type` of a JSON body.
-inline constexpr std::string_view json_content_type = "application/json; charset=utf-8";
-
-/// One file-API request, before the Bearer token is added.
-/// @warning All members are views: they must outlive the builder call.
-struct file_api_params {
-    /// The method, an RFC 9110 token, used as given (methods are case-sensitive).
-    std::string_view method = "GET";
-    /// The path under the base URL, API version included, for example
-    /// `/api/v1/file/list`: it starts with '/', holds only URL path characters
-    /// and valid `%XX` escapes, and has no `.` or `..` segment (not even an
-    /// encoded one), so it cannot climb out of the base URL's context path.
-    std::string_view path;
-    /// Query parameters in this order, names and values percent-encoded as
-    /// UTF-8 (RFC 3986: a space is `%20`). Names must be non-empty; a name may
-    /// repeat (some APIs take lists that way).
-    std::span<const query_parameter> query{};
-    /// A JSON text sent as the body with `Content-Type: application/json;
-    /// charset=utf-8`. It must be valid UTF-8; it is not parsed.
-    std::optional<std::string_view> json_body{};
-    /// The `Accept` header (the file API picks the response format by it);
-    /// empty sends none.
-    std::string_view accept = "application/json";
-};
-
-namespace detail {
-
-/// RFC 9110 section 5.6.2 `tchar`.
-constexpr bool is_tchar(char ch) noexcept {
-    if (is_alpha(ch) || is_digit(ch)) {
-        return true;
-    }
-    switch (ch) {
-    case '!':
-    case '#':
-    case '$':
-    case '%':
-    case '&':
-    case '\'':
-    case '*':
-    case '+':
-    case '-':
-    case '.':
-    case '^':
-    case '_':
-    case '`':
-    case '|':
-    case '~':
-        return true;
-    default:
-        return false;
-    }
-}
-
-constexpr bool is_method_token(std::string_view method) noexcept {
-    if (method.empty()) {
-        return false;
-    }
-    for (char ch : method) {
-        if (!is_tchar(ch)) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/// Whether a path segment is `.` or `..`, written plainly or with `%2E`.
-constexpr bool is_dot_segment(std::string_view segment) noexcept {
-    std::size_t dots = 0;
-    for (std::size_t i = 0; i < segment.size(); ++dots) {
-        if (segment[i] == '.') {
-            i += 1;
-        } else if (segment.size() - i >= 3 && segment[i] == '%' && segment[i + 1] == '2' &&
-                   (segment[i + 2] == 'e' || segment[i + 2] == 'E')) {
-            i += 3;
-        } else {
-            return false;
-        }
-    }
-    return dots == 1 || dots == 2;
-}
-
-constexpr errc file_path_error(std::string_view path) noexcept {
-    if (path.empty() || path.front() != '/' || !is_valid_path(path)) {
-        return errc::invalid_path;
-    }
-    std::size_t start = 1;
-    while (start <= path.size()) {
-        std::size_t slash = path.find('/', start);
-        if (slash == std::string_view::npos) {
-            slash = path.size();
-        }
-        if (is_dot_segment(path.substr(start, slash - start))) {
-            return errc::invalid_path;
-        }
-        start = slash + 1;
-    }
-    return errc{};
-}
-
-/// A header value the caller chose: no control byte, ASCII only.
-constexpr errc header_value_error(std::string_view value) noexcept {
-    if (has_control(value)) {
-        return errc::control_character;
-    }
-    for (char ch : value) {
-        if (static_cast<unsigned char>(ch) > 0x7E) {
-            return errc::invalid_argument;
-        }
-    }
-    return errc{};
-}
-
-} // namespace detail
-
-/// Builds a file-API request: `<method> <base><path>[?query]` with
-/// `Accept` (unless empty) and, with a JSON body, `Content-Type:
-/// application/json; charset=utf-8`. Add the token with `add_bearer` (or send
-/// it with `send_authorized`, which does).
-/// @returns the request, or a `usage` error: `invalid_method`;
-/// `invalid_path`; `empty_value` (a query parameter without a name);
-/// `invalid_utf8` (a query name or value, or the body); `control_character`
-/// or `invalid_argument` (a non-ASCII byte) for `accept`.
-inline result<http_request> build_file_api_request(const endpoint& server,
-                                                   const file_api_params& params) {
-    if (!detail::is_method_token(params.method)) {
-        return error::usage(errc::invalid_method);
-    }
-    if (const errc e = detail::file_path_error(params.path); e != errc{}) {
-        return error::usage(e);
-    }
-    for (const auto& p : params.query) {
-        if (p.name.empty()) {
-            return error::usage(errc::empty_value);
-        }
-        if (!detail::is_valid_utf8(p.name) || !detail::is_valid_utf8(p.value)) {
-            return error::usage(errc::invalid_utf8);
-        }
-    }
-    if (params.json_body && !detail::is_valid_utf8(*params.json_body)) {
-        return error::usage(errc::invalid_utf8);
-    }
-    if (const errc e = detail::header_value_error(params.accept); e != errc{}) {
-        return error::usage(e);
-    }
-    http_request request;
-    request.method = std::string(params.method);
-    request.url.resize(detail::url_size(server.base_url(), params.path, {}, params.query));
-    detail::write_url(request.url.data(), server.base_url(), params.path, {}, params.query);
-    request.headers.reserve(3);
-    if (!params.accept.empty()) {
-        request.headers.push_back({"Accept", std::string(params.accept)});
-    }
-    if (params.json_body) {
-        request.headers.push_back({"Content-Type", std::string(json_content_type)});
-        request.body = std::string(*params.json_body);
-    }
-    return request;
-}
-
-/// Sets `Authorization: Bearer <access_token>` (RFC 6750 section 2.1) on
-/// `request`, replacing any `Authorization` header it had; the replaced values
-/// are zeroed first.
-/// @returns `empty_value`, `control_character` or `token_not_header_safe`
-/// (class `usage`) for a token that is not VSCHAR (0x20-0x7E) without leading
-/// or trailing space (RFC 6749 appendix A.12); the request is then left unchanged.
-/// @warning The request now carries the token: it zeros it when destroyed,
-/// but do not log its headers.
-inline result<void> add_bearer(http_request& request, secret_view access_token) {
-    if (auto ok = detail::check_access_token_input(access_token.expose_secret()); !ok) {
-        return ok;
-    }
-    constexpr std::string_view scheme = "Bearer ";
-    std::string value;
-    value.reserve(scheme.size() + access_token.size());
-    value += scheme;
-    value += access_token.expose_secret();
-    for (auto& h : request.headers) {
-        if (detail::iequals(h.name, "Authorization")) {
-            detail::scrub(h.value);
-        }
-    }
-    request.set_header("Authorization", std::move(value));
-    return {};
-}
-
-} // namespace babelbird::inline v1
-// ---- end babelbird/requests/file_api.hpp ----
-
-namespace babelbird::inline v1 {
-
-namespace detail {
-template <class T>
-struct is_result : std::false_type {};
-template <class T>
-struct is_result<result<T>> : std::true_type {};
-
-template <class P>
-using provider_get_t = std::remove_cvref_t<decltype(std::declval<P&>().get())>;
-} // namespace detail
-
-/// The provider has `get()` returning a `babelbird::result<H>`.
-template <class P>
-concept token_provider_gettable = requires(P& p) {
-    { p.get() } -> std::same_as<detail::provider_get_t<P>>;
-}
-&&detail::is_result<detail::provider_get_t<P>>::value;
-
-/// What `get()` holds has `access_token() const` giving a `secret_view`.
-template <class P>
-concept token_provider_handle = token_provider_gettable<P> &&
-    requires(const typename detail::provider_get_t<P>::value_type& handle) {
-    { handle.access_token() } -> std::convertible_to<secret_view>;
-};
-
-/// The provider has `invalidate(secret_view seen_access_token)`.
-template <class P>
-concept token_provider_invalidatable = requires(P& p, secret_view seen) {
-    p.invalidate(seen);
-};
-
-/// A source of access tokens for `send_authorized`.
-template <class P>
-concept token_provider =
-    token_provider_gettable<P> && token_provider_handle<P> && token_provider_invalidatable<P>;
-
-namespace detail {
-/// Checks a provider type with one readable message for the first missing piece.
-template <class P>
-constexpr bool check_token_provider() noexcept {
-    if constexpr (!token_provider_gettable<P>) {
-        static_assert(
-            token_provider_gettable<P>,
-            "babelbird: the token provider must have get() returning babelbird::result<H>");
-        return false;
-    } else if constexpr (!token_provider_handle<P>) {
-        static_assert(token_provider_handle<P>,
-                      "babelbird: the token provider's handle must have access_token() const "
-                      "returning babelbird::secret_view");
-        return false;
-    } else if constexpr (!token_provider_invalidatable<P>) {
-        static_assert(token_provider_invalidatable<P>,
-                      "babelbird: the token provider must have invalidate(babelbird::secret_view)");
-        return false;
-    } else {
-        return true;
-    }
-}
-} // namespace detail
-
-/// How `send_authorized` treats a rejected token.
-struct send_options {
-    /// Retry a request with a non-idempotent method (POST, PATCH, anything
-    /// but GET, HEAD, PUT, DELETE, OPTIONS, TRACE) too. Set it only when
-    /// repeating the request cannot do harm (the server deduplicates it, or
-    /// this call is known to be idempotent). A 401 normally means the server
-    /// did nothing, but a proxy or a half-applied write can prove otherwise.
-    bool safe_to_retry = false;
-};
-
-/// RFC 9110 section 9.2.2: the idempotent methods. Methods are case-sensitive.
-constexpr bool is_idempotent_method(std::string_view method) noexcept {
-    return method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE" ||
-           method == "OPTIONS" || method == "TRACE";
-}
-
-namespace detail {
-
-constexpr bool is_http_space(char ch) noexcept {
-    return ch == ' ' || ch == '\t';
-}
-
-/// RFC 9110 section 11.2 `token68` characters (the trailing '=' aside).
-constexpr bool is_token68_char(char ch) noexcept {
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           ch == '-' || ch == '.' || ch == '_' || ch == '~' || ch == '+' || ch == '/';
-}
-
-/// Whether the quoted-string `q` (without its quotes, escapes still in it)
-/// unescapes to exactly `want` (RFC 9110 section 5.6.4).
-constexpr bool quoted_equals(std::string_view q, std::string_view want) noexcept {
-    std::size_t w = 0;
-    for (std::size_t i = 0; i < q.size(); ++i) {
-        const char ch = q[i] == '\\' && i + 1 < q.size() ? q[++i] : q[i];
-        if (w >= want.size() || want[w] != ch) {
-            return false;
-        }
-        ++w;
-    }
-    return w == want.size();
-}
-
-/// Whether a `WWW-Authenticate` field value holds a `Bearer` challenge with
-/// the auth-param `error="invalid_token"` (RFC 6750 section 3), parsed with the
-/// RFC 9110 section 11.6.1 grammar: several challenges separated by commas;
-/// scheme and parameter names case-insensitive; the value a token or a
-/// quoted-string (with backslash escapes), compared case-sensitively; other
-/// parameters, a token68 and whitespace around '=' allowed. A parameter of
-/// another scheme, or text inside another parameter's quoted value, does not
-/// count. Parsing stops at the first malformed element (no match from there on).
-constexpr bool bearer_invalid_token(std::string_view v) noexcept {
-    const std::size_t n = v.size();
-    std::size_t i = 0;
-    bool in_bearer = false;
-    bool after_scheme = false; // a scheme was read and no comma has followed yet
-    const auto skip_space = [&](std::size_t at) {
-        while (at < n && is_http_space(v[at])) {
-            ++at;
-        }
-        return at;
-    };
-    while (true) {
-        // Empty list elements and whitespace (RFC 9110 section 5.6.1).
-        while (i < n && (is_http_space(v[i]) || v[i] == ',')) {
-            after_scheme = after_scheme && v[i] != ',';
-            ++i;
-        }
-        if (i >= n) {
-            return false;
-        }
-        std::size_t j = i;
-        while (j < n && is_tchar(v[j])) {
-            ++j;
-        }
-        const std::string_view name = v.substr(i, j - i);
-        const std::size_t eq = skip_space(j);
-        const std::size_t value_at = eq < n && v[eq] == '=' ? skip_space(eq + 1) : n;
-        // "name=value" is a parameter; "abc==" or "abc=" (then ',' or the end)
-        // is a token68 with its padding.
-        const bool is_param =
-            !name.empty() && value_at < n && (v[value_at] == '"' || is_tchar(v[value_at]));
-        if (is_param) {
-            // auth-param = token BWS "=" BWS ( token / quoted-string )
-            std::size_t end = value_at;
-            bool match = false;
-            if (v[value_at] == '"') {
-                end = value_at + 1;
-                while (end < n && v[end] != '"') {
-                    end += v[end] == '\\' ? std::size_t{2} : std::size_t{1};
-                }
-                if (end >= n) {
-                    return false; // unterminated quoted-string
-                }
-                match = quoted_equals(v.substr(value_at + 1, end - value_at - 1), "invalid_token");
-                ++end;
-            } else {
-                while (end < n && is_tchar(v[end])) {
-                    ++end;
-                }
-                match = v.substr(value_at, end - value_at) == "invalid_token";
-            }
-            if (in_bearer && iequals(name, "error") && match) {
-                return true;
-            }
-            i = skip_space(end);
-            if (i < n && v[i] != ',') {
-                return false; // junk after a parameter
-            }
-            after_scheme = false;
-        } else if (after_scheme) {
-            // token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-            std::size_t end = i;
-            while (end < n && is_token68_char(v[end])) {
-                ++end;
-            }
-            if (end == i) {
-                return false;
-            }
-            while (end < n && v[end] == '=') {
-                ++end;
-            }
-            i = skip_space(end);
-            if (i < n && v[i] != ',') {
-                return false;
-            }
-            after_scheme = false;
-        } else if (!name.empty() && (j >= n || is_http_space(v[j]) || v[j] == ',')) {
-            // A new challenge starts with its scheme.
-            in_bearer = iequals(name, "Bearer");
-            after_scheme = true;
-            i = j;
-        } else {
-            return false;
-        }
-    }
-}
-
-} // namespace detail
-
-/// Whether a file-API answer says the access token was rejected
-/// (docs/design.md, "authorized call machine"; RFC 6750 section 3.1):
-/// - status 401, with or without a challenge;
-/// - status 400 or 403 with a `WWW-Authenticate` challenge `Bearer` carrying
-///   `error="invalid_token"` (see `detail::bearer_invalid_token` for the parse).
-///
-/// Nothing else: another error code (`insufficient_scope`, `invalid_request`),
-/// another scheme, another status (a 5xx is the server's trouble, not the
-/// token's), and the body are not looked at. A 2xx body holding
-/// `"error":"invalid_token"` is the caller's data (a file may contain anything),
-/// never a rejection. Pure, noexcept, thread-safe.
-inline bool is_invalid_token_response(const http_response& response) noexcept {
-    if (response.status == 401) {
-        return true;
-    }
-    if (response.status != 400 && response.status != 403) {
-        return false;
-    }
-    for (const auto& h : response.headers) {
-        if (detail::iequals(h.name, "WWW-Authenticate") && detail::bearer_invalid_token(h.value)) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/// Sends `request` with `Authorization: Bearer <token from provider.get()>`;
-/// when the answer rejects the token (`is_invalid_token_response`), calls
-/// `provider.invalidate()` with exactly the token that was sent, gets a new
-/// one and sends the request once more, for idempotent methods (or with
-/// `options.safe_to_retry`). Never more than two sends.
-///
-/// - A non-idempotent request that is not marked safe is not resent: its
-///   rejected answer is returned, but the token is still invalidated, so the
-///   next call gets a fresh one.
-/// - If the provider hands back the same token after `invalidate`, the request
-///   is not resent (it would be rejected again); the answer is returned.
-/// - Transport failures are returned as they are, never retried here.
-///
-/// @param request any request (see `build_file_api_request`); an
-///        `Authorization` header it has is replaced
-/// @returns the last answer (any status, including a second rejection), or an
-/// error: the provider's (for example `reauthorize` when the refresh token is
-/// dead), the transport's, or `usage` for a token that is not header-safe.
-template <class Transport, class Provider>
-result<http_response> send_authorized(Transport&& transport, Provider&& provider,
-                                      const http_request& request,
-                                      const send_options& options = {}) {
-    using provider_type = std::remove_reference_t<Provider>;
-    if constexpr (detail::check_transport<std::remove_reference_t<Transport>>() &&
-                  detail::check_token_provider<provider_type>()) {
-        http_request attempt = request;
-        // The token that went out, owned here: the provider may replace its own.
-        secret used;
-        {
-            auto handle = provider.get();
-            if (!handle) {
-                return handle.error();
-            }
-            used = secret(secret_view(handle->access_token()));
-        }
-        if (auto ok = add_bearer(attempt, used.view()); !ok) {
-            return ok.error();
-        }
-        transport_result first = transport(static_cast<const http_request&>(attempt));
-        if (!first || !is_invalid_token_response(*first)) {
-            return first;
-        }
-        (void)provider.invalidate(used.view());
-        if (!options.safe_to_retry && !is_idempotent_method(request.method)) {
-            return first;
-        }
-        auto fresh = provider.get();
-        if (!fresh) {
-            return fresh.error();
-        }
-        const secret next(secret_view(fresh->access_token()));
-        if (constant_time_equals(next.expose_secret(), used.expose_secret())) {
-            return first;
-        }
-        if (auto ok = add_bearer(attempt, next.view()); !ok) {
-            return ok.error();
-        }
-        return transport(static_cast<const http_request&>(attempt));
-    } else {
-        return error::usage(errc::invalid_argument);
-    }
-}
-
-} // namespace babelbird::inline v1
-// ---- end babelbird/machines/authorized_call.hpp ----
 
 // ---- begin babelbird/requests/authorize.hpp ----
 /// @file requests/authorize.hpp

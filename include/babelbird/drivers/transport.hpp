@@ -1,5 +1,7 @@
 /// @file drivers/transport.hpp
-/// @brief The transport concept: the caller's HTTP stack as a callable.
+/// @brief The transport concept: the caller's HTTP stack as a callable, and the
+/// one check every blocking driver runs on it (`refresh()`, `exchange_code()`,
+/// `send_authorized()`, `token_source`).
 ///
 /// A transport is anything callable as `transport(const http_request&)` that
 /// returns `transport_result`: the `http_response` it received (any status), or
@@ -18,6 +20,7 @@
 #include <concepts>
 #include <type_traits>
 
+#include "babelbird/values/clock.hpp"
 #include "babelbird/values/error.hpp"
 #include "babelbird/values/http.hpp"
 
@@ -37,8 +40,9 @@ template <class T>
 concept transport = transport_callable<T> && transport_returns_result<T>;
 
 namespace detail {
-/// Checks a transport type with one readable message per missing piece; used in
-/// an `if constexpr` so that nothing else in the caller is instantiated.
+/// Checks a transport type with one readable message per missing piece. Used in
+/// an `if constexpr` so that nothing else in the caller is instantiated, giving
+/// one error instead of a page.
 template <class T>
 constexpr bool check_transport() noexcept {
     if constexpr (!transport_callable<T>) {
@@ -53,6 +57,14 @@ constexpr bool check_transport() noexcept {
     } else {
         return true;
     }
+}
+
+/// Checks a clock type like `check_transport` checks a transport.
+template <class C>
+constexpr bool check_clock() noexcept {
+    static_assert(clock_source<C>,
+                  "babelbird: the clock must have now() returning babelbird::time_point");
+    return clock_source<C>;
 }
 } // namespace detail
 

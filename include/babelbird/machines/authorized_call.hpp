@@ -1,23 +1,38 @@
 /// @file machines/authorized_call.hpp
-/// @brief `send_authorized`: send a file-API request with the current access
-/// token and, when the server rejects that token, retry once with a fresh one.
+/// @brief The authorized-call machine: a file-API request with
+/// `Authorization: Bearer <token>`, the classification of its answer (was the
+/// token rejected?), invalidation of exactly the token used, and at most one
+/// retry (docs/design.md, "The shape", authorized call machine).
 ///
-/// The token comes from a `token_provider` (for example `babelbird::token_source`):
-/// - `p.get()` returns `babelbird::result<H>` where `H` has
-///   `access_token() const` returning a `secret_view` (or a `secret`);
-/// - `p.invalidate(secret_view seen)` tells it the server rejected `seen`, so
-///   the next `get()` refreshes, unless another caller already replaced it.
+/// Events in, actions out: no I/O, no clock, no locks. `send_authorized`
+/// (drivers/send_authorized.hpp) is its blocking driver; any other stack runs
+/// the same loop:
+/// @code
+/// babelbird::authorized_call call(std::move(request));
+/// for (;;) {
+///     switch (call.next()) {
+///     case babelbird::authorized_action::get_token: /* token = source.get() */
+///         (void)call.on_token(token); break;
+///     case babelbird::authorized_action::send: /* answer = send(call.request_to_send()) */
+///         (void)call.on_response(std::move(answer)); break;
+///     case babelbird::authorized_action::invalidate:
+///         source.invalidate(call.token_to_invalidate());
+///         (void)call.on_invalidated(); break;
+///     case babelbird::authorized_action::done:
+///         return call.take_result();
+///     }
+/// }
+/// @endcode
 #pragma once
 
 #include "babelbird/config/compiler_check.hpp"
 
-#include <concepts>
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string_view>
-#include <type_traits>
 #include <utility>
 
-#include "babelbird/drivers/transport.hpp"
 #include "babelbird/requests/file_api.hpp"
 #include "babelbird/values/ascii.hpp"
 #include "babelbird/values/error.hpp"
@@ -26,66 +41,8 @@
 
 namespace babelbird::inline v1 {
 
-namespace detail {
-template <class T>
-struct is_result : std::false_type {};
-template <class T>
-struct is_result<result<T>> : std::true_type {};
-
-template <class P>
-using provider_get_t = std::remove_cvref_t<decltype(std::declval<P&>().get())>;
-} // namespace detail
-
-/// The provider has `get()` returning a `babelbird::result<H>`.
-template <class P>
-concept token_provider_gettable = requires(P& p) {
-    { p.get() } -> std::same_as<detail::provider_get_t<P>>;
-}
-&&detail::is_result<detail::provider_get_t<P>>::value;
-
-/// What `get()` holds has `access_token() const` giving a `secret_view`.
-template <class P>
-concept token_provider_handle = token_provider_gettable<P> &&
-    requires(const typename detail::provider_get_t<P>::value_type& handle) {
-    { handle.access_token() } -> std::convertible_to<secret_view>;
-};
-
-/// The provider has `invalidate(secret_view seen_access_token)`.
-template <class P>
-concept token_provider_invalidatable = requires(P& p, secret_view seen) {
-    p.invalidate(seen);
-};
-
-/// A source of access tokens for `send_authorized`.
-template <class P>
-concept token_provider =
-    token_provider_gettable<P> && token_provider_handle<P> && token_provider_invalidatable<P>;
-
-namespace detail {
-/// Checks a provider type with one readable message for the first missing piece.
-template <class P>
-constexpr bool check_token_provider() noexcept {
-    if constexpr (!token_provider_gettable<P>) {
-        static_assert(
-            token_provider_gettable<P>,
-            "babelbird: the token provider must have get() returning babelbird::result<H>");
-        return false;
-    } else if constexpr (!token_provider_handle<P>) {
-        static_assert(token_provider_handle<P>,
-                      "babelbird: the token provider's handle must have access_token() const "
-                      "returning babelbird::secret_view");
-        return false;
-    } else if constexpr (!token_provider_invalidatable<P>) {
-        static_assert(token_provider_invalidatable<P>,
-                      "babelbird: the token provider must have invalidate(babelbird::secret_view)");
-        return false;
-    } else {
-        return true;
-    }
-}
-} // namespace detail
-
-/// How `send_authorized` treats a rejected token.
+/// How an authorized call (`authorized_call`, `send_authorized`) treats a
+/// rejected token.
 struct send_options {
     /// Retry a request with a non-idempotent method (POST, PATCH, anything
     /// but GET, HEAD, PUT, DELETE, OPTIONS, TRACE) too. Set it only when
@@ -250,67 +207,167 @@ inline bool is_invalid_token_response(const http_response& response) noexcept {
     return false;
 }
 
-/// Sends `request` with `Authorization: Bearer <token from provider.get()>`;
-/// when the answer rejects the token (`is_invalid_token_response`), calls
-/// `provider.invalidate()` with exactly the token that was sent, gets a new
-/// one and sends the request once more, for idempotent methods (or with
-/// `options.safe_to_retry`). Never more than two sends.
+/// What an `authorized_call` needs done next (see `authorized_call::next`).
+enum class authorized_action : std::uint8_t {
+    get_token,  ///< get an access token and pass it to `on_token`
+    send,       ///< send `request_to_send()` and pass what came back to `on_response`
+    invalidate, ///< tell the token's owner `token_to_invalidate()` was rejected, then
+                ///< call `on_invalidated`
+    done,       ///< the call is over: `take_result()`
+};
+
+/// One file-API call with a Bearer token, as a state machine: at most two
+/// tokens, two sends and one invalidation (docs/design.md, "The shape",
+/// authorized call machine). The driver asks `next()`, does that, and reports
+/// it with the matching `on_...` event, until `next()` is `done`.
 ///
-/// - A non-idempotent request that is not marked safe is not resent: its
-///   rejected answer is returned, but the token is still invalidated, so the
-///   next call gets a fresh one.
-/// - If the provider hands back the same token after `invalidate`, the request
-///   is not resent (it would be rejected again); the answer is returned.
-/// - Transport failures are returned as they are, never retried here.
+/// The rules (the same as `send_authorized`):
+/// - the first token goes on the request as `Authorization: Bearer <token>`
+///   (`add_bearer`; a token that is not header-safe ends the call with its
+///   `usage` error, nothing sent);
+/// - an answer that does not reject the token (`is_invalid_token_response` is
+///   false) ends the call with that answer, any status; so does a transport
+///   error, which is never retried;
+/// - a rejected token is invalidated: `token_to_invalidate()` is exactly the
+///   token that was sent. Then, for an idempotent method
+///   (`is_idempotent_method`) or with `send_options::safe_to_retry`, a second
+///   token is asked for; otherwise the call ends with the rejected answer;
+/// - a second token equal to the first (compared in constant time) ends the
+///   call with the rejected answer, nothing resent; a different one is sent
+///   once, and whatever comes back ends the call;
+/// - an error handed to `on_token` ends the call with that error.
 ///
-/// @param request any request (see `build_file_api_request`); an
-///        `Authorization` header it has is replaced
-/// @returns the last answer (any status, including a second rejection), or an
-/// error: the provider's (for example `reauthorize` when the refresh token is
-/// dead), the transport's, or `usage` for a token that is not header-safe.
-template <class Transport, class Provider>
-result<http_response> send_authorized(Transport&& transport, Provider&& provider,
-                                      const http_request& request,
-                                      const send_options& options = {}) {
-    using provider_type = std::remove_reference_t<Provider>;
-    if constexpr (detail::check_transport<std::remove_reference_t<Transport>>() &&
-                  detail::check_token_provider<provider_type>()) {
-        http_request attempt = request;
-        // The token that went out, owned here: the provider may replace its own.
-        secret used;
-        {
-            auto handle = provider.get();
-            if (!handle) {
-                return handle.error();
-            }
-            used = secret(secret_view(handle->access_token()));
+/// Every event returns `result<void>`: an empty success when the event fits the
+/// state, or `error::usage(errc::invalid_argument)` when it does not (an
+/// `on_response` while a token is awaited, a second `take_result()`, ...), in
+/// which case nothing changes. What the call itself ends with is in
+/// `take_result()`.
+///
+/// No I/O, no clock, no locks; one object per call, used by one thread at a
+/// time. The tokens are kept as `secret`s (zeroed on destruction), and the
+/// request, which carries one, is an `http_request` (scrubbed likewise).
+class authorized_call {
+public:
+    /// @param request any request (see `build_file_api_request`); an
+    ///        `Authorization` header it has is replaced
+    explicit authorized_call(http_request request, send_options options = {}) noexcept
+        : request_(std::move(request)), options_(options) {}
+
+    /// What to do now; `done` once the call is over (also after `take_result()`).
+    authorized_action next() const noexcept {
+        switch (state_) {
+        case state::first_token:
+        case state::second_token:
+            return authorized_action::get_token;
+        case state::first_send:
+        case state::second_send:
+            return authorized_action::send;
+        case state::invalidating:
+            return authorized_action::invalidate;
+        case state::done:
+        case state::taken:
+            break;
         }
-        if (auto ok = add_bearer(attempt, used.view()); !ok) {
-            return ok.error();
-        }
-        transport_result first = transport(static_cast<const http_request&>(attempt));
-        if (!first || !is_invalid_token_response(*first)) {
-            return first;
-        }
-        (void)provider.invalidate(used.view());
-        if (!options.safe_to_retry && !is_idempotent_method(request.method)) {
-            return first;
-        }
-        auto fresh = provider.get();
-        if (!fresh) {
-            return fresh.error();
-        }
-        const secret next(secret_view(fresh->access_token()));
-        if (constant_time_equals(next.expose_secret(), used.expose_secret())) {
-            return first;
-        }
-        if (auto ok = add_bearer(attempt, next.view()); !ok) {
-            return ok.error();
-        }
-        return transport(static_cast<const http_request&>(attempt));
-    } else {
-        return error::usage(errc::invalid_argument);
+        return authorized_action::done;
     }
-}
+
+    /// The request with `Authorization: Bearer <the current token>`: send it
+    /// when `next()` is `send`. In other states it is the request as it stands.
+    /// @warning It carries the access token: treat it as a secret.
+    const http_request& request_to_send() const noexcept { return request_; }
+
+    /// When `next()` is `invalidate`, exactly the token that was sent and
+    /// rejected (valid until the next event); otherwise empty.
+    secret_view token_to_invalidate() const noexcept {
+        return state_ == state::invalidating ? used_.view() : secret_view();
+    }
+
+    /// The answer to `get_token`: the token (copied; the view need only live
+    /// for this call), or the provider's error, which ends the call with it.
+    result<void> on_token(result<secret_view> token) {
+        if (state_ != state::first_token && state_ != state::second_token) {
+            return out_of_order();
+        }
+        if (!token) {
+            end(token.error());
+            return {};
+        }
+        if (state_ == state::second_token &&
+            constant_time_equals(token->expose_secret(), used_.expose_secret())) {
+            state_ = state::done; // resending would be rejected again: keep the answer
+            return {};
+        }
+        used_ = secret(*token);
+        if (auto ok = add_bearer(request_, used_.view()); !ok) {
+            end(ok.error());
+            return {};
+        }
+        state_ = state_ == state::first_token ? state::first_send : state::second_send;
+        return {};
+    }
+
+    /// The answer to `send`: what the transport returned for `request_to_send()`.
+    result<void> on_response(transport_result response) {
+        if (state_ == state::first_send && response && is_invalid_token_response(*response)) {
+            outcome_.emplace(std::move(response));
+            state_ = state::invalidating;
+            return {};
+        }
+        if (state_ != state::first_send && state_ != state::second_send) {
+            return out_of_order();
+        }
+        end(std::move(response));
+        return {};
+    }
+
+    /// The answer to `invalidate`: the token's owner was told.
+    result<void> on_invalidated() {
+        if (state_ != state::invalidating) {
+            return out_of_order();
+        }
+        const bool may_retry = options_.safe_to_retry || is_idempotent_method(request_.method);
+        state_ = may_retry ? state::second_token : state::done;
+        return {};
+    }
+
+    /// When `next()` is `done`, what the call ends with, moved out (once): the
+    /// last answer (any status, a second rejection included), or an error: the
+    /// provider's (for example `reauthorize`), the transport's, or `usage` for a
+    /// token that is not header-safe. In any other state, and on a second call,
+    /// `error::usage(errc::invalid_argument)`.
+    result<http_response> take_result() {
+        if (state_ != state::done || !outcome_) {
+            return error::usage(errc::invalid_argument);
+        }
+        state_ = state::taken;
+        result<http_response> out = std::move(*outcome_);
+        outcome_.reset();
+        return out;
+    }
+
+private:
+    enum class state : std::uint8_t {
+        first_token,
+        first_send,
+        invalidating,
+        second_token,
+        second_send,
+        done,
+        taken,
+    };
+
+    static result<void> out_of_order() noexcept { return error::usage(errc::invalid_argument); }
+
+    void end(transport_result outcome) {
+        outcome_.emplace(std::move(outcome));
+        state_ = state::done;
+    }
+
+    http_request request_;
+    send_options options_;
+    secret used_;                             // the token on request_, owned here
+    std::optional<transport_result> outcome_; // the rejected first answer, then the end
+    state state_ = state::first_token;
+};
 
 } // namespace babelbird::inline v1

@@ -1,33 +1,50 @@
 /// @file machines/exchange.hpp
-/// @brief Client functions: build the request, call the caller's transport, parse
-/// the answer, stamp absolute times.
+/// @brief The exchange machines: each token-endpoint request/answer pair as a
+/// pure *prepare* (inputs to the `http_request` to send) and a pure *finish*
+/// (what the transport returned, and the clock reading taken before sending,
+/// to a stamped `grant_result`). No I/O, no clock, no locks (docs/design.md,
+/// "The shape", exchange machines).
+///
+/// `refresh()` and `exchange_code()` (drivers/client.hpp) are blocking drivers
+/// of a few lines over them; any other HTTP stack drives them the same way:
+/// @code
+/// auto exchange = babelbird::refresh_exchange::prepare(credentials, server, grant);
+/// if (!exchange) { /* usage error: nothing to send */ }
+/// const babelbird::time_point issued_at = clock.now(); // before sending
+/// my_stack.send(exchange->request(), [&, issued_at](babelbird::transport_result answer) {
+///     babelbird::grant_result next = exchange->finish(answer, issued_at);
+///     // next: the new grant, or an error (and maybe next.salvaged())
+/// });
+/// @endcode
 #pragma once
 
 #include "babelbird/config/compiler_check.hpp"
 
 #include <chrono>
-#include <cstdint>
 #include <initializer_list>
 #include <optional>
 #include <string>
-#include <type_traits>
+#include <string_view>
 #include <utility>
 
 #include "babelbird/answers/retry_after.hpp"
 #include "babelbird/answers/token_response.hpp"
-#include "babelbird/drivers/transport.hpp"
 #include "babelbird/machines/expiry.hpp"
 #include "babelbird/requests/credentials.hpp"
 #include "babelbird/requests/endpoint.hpp"
 #include "babelbird/requests/token_requests.hpp"
 #include "babelbird/values/clock.hpp"
 #include "babelbird/values/error.hpp"
+#include "babelbird/values/http.hpp"
 #include "babelbird/values/secret.hpp"
 #include "babelbird/values/token.hpp"
 
 namespace babelbird::inline v1 {
 
-/// Options of the client functions.
+/// Options of the exchanges (`refresh_exchange`, `code_exchange`, `refresh()`,
+/// `exchange_code()`).
+/// @warning `response.envelope` and `response.fields` are views: they must
+/// outlive every `finish()` of an exchange prepared with these options.
 struct client_options {
     response_options response{};
     /// The access-token lifetime assumed when the server sends no `expires_in`.
@@ -37,9 +54,10 @@ struct client_options {
     std::chrono::seconds refresh_token_lifetime{std::chrono::hours(24 * 30)};
 };
 
-/// What a token exchange (`refresh()`, `exchange_code()`, the machines)
-/// returns: a `result<token_grant>` that, when it holds an error, may also hold
-/// a refresh token the server issued in that same rejected answer.
+/// What a token exchange (`refresh_exchange::finish`, `code_exchange::finish`,
+/// `refresh()`, `exchange_code()`, the lifecycle) returns: a
+/// `result<token_grant>` that, when it holds an error, may also hold a refresh
+/// token the server issued in that same rejected answer.
 ///
 /// A 2xx answer can carry a usable new `refresh_token` next to an
 /// `access_token` or `expires_in` the parser rejects. With rotating refresh
@@ -110,18 +128,14 @@ inline token_grant make_salvaged_grant(const token_response_result& parsed, time
     return grant;
 }
 
-/// parse -> stamp, for what the transport returned; `issued_at` was read before
-/// sending. `sent` lists the secrets that went out with the request: an unknown
-/// OAuth code that overlaps one of them is not kept in the error. Shared by
-/// `exchange()` and `refresh_machine` so both read answers the same way.
-/// When the parser salvaged a new refresh token from a rejected answer, the
-/// result holds the error and `salvaged()` (see `make_salvaged_grant`). A
-/// retry-class error carries the answer's `Retry-After` (see retry_after.hpp).
-inline grant_result finish_exchange(const transport_result& response, time_point issued_at,
-                                    std::initializer_list<std::string_view> sent,
-                                    secret_view used_refresh_token,
-                                    std::optional<time_point> used_refresh_expires_at,
-                                    const client_options& options) {
+/// The one reading of a token-endpoint answer, behind every `finish()`: parse,
+/// scrub, stamp. `sent` lists the secrets that went out with the request: an
+/// unknown OAuth code that overlaps one of them is not kept in the error.
+inline grant_result finish_token_answer(const transport_result& response, time_point issued_at,
+                                        std::initializer_list<std::string_view> sent,
+                                        secret_view used_refresh_token,
+                                        std::optional<time_point> used_refresh_expires_at,
+                                        const client_options& options) {
     if (!response) {
         return response.error();
     }
@@ -141,105 +155,157 @@ inline grant_result finish_exchange(const transport_result& response, time_point
     return make_grant(*parsed, used_refresh_token, used_refresh_expires_at, issued_at, options);
 }
 
-/// build -> send -> parse -> stamp; `issued_at` is read before sending.
-template <class Transport, class Clock>
-grant_result exchange(Transport& transport, Clock& clock, const http_request& request,
-                      std::initializer_list<std::string_view> sent, secret_view used_refresh_token,
-                      std::optional<time_point> used_refresh_expires_at,
-                      const client_options& options) {
-    const time_point issued_at = clock.now();
-    const transport_result response = transport(request);
-    return finish_exchange(response, issued_at, sent, used_refresh_token, used_refresh_expires_at,
-                           options);
+/// The finish step with its inputs spelled out, as the lifecycle machine
+/// (machines/token_lifecycle.hpp) calls it; the same reading as
+/// `refresh_exchange::finish`. Kept for that caller only: new code prepares a
+/// `refresh_exchange` and calls its `finish`.
+inline grant_result finish_exchange(const transport_result& response, time_point issued_at,
+                                    std::initializer_list<std::string_view> sent,
+                                    secret_view used_refresh_token,
+                                    std::optional<time_point> used_refresh_expires_at,
+                                    const client_options& options) {
+    return finish_token_answer(response, issued_at, sent, used_refresh_token,
+                               used_refresh_expires_at, options);
 }
 
 } // namespace detail
 
-/// Refreshes an access token: `POST <refresh path>?grant_type=refresh_token&...`
-/// through the caller's transport.
+/// The refresh exchange (RFC 6749 section 6; the vendor's `refreshToken.do`):
+/// `POST <refresh path>?grant_type=refresh_token&refresh_token=...` with
+/// `Authorization: Basic ...`, and the reading of its answer.
 ///
-/// @param transport any `babelbird::transport` (see transport.hpp)
-/// @param refresh_token the stored refresh token; kept in the grant when the
-///        server does not send a new one
-/// @param clock read once, before sending; expiry times count from that reading
-/// @returns the new grant, or an error: `usage` for bad input (nothing sent),
-/// `retry` for transport failures, and the parser's classes for the answer.
-template <class Transport, class Clock = system_clock_source>
-grant_result refresh(Transport&& transport, const client_credentials& credentials,
-                     const endpoint& server, secret_view refresh_token,
-                     const client_options& options = {}, Clock&& clock = Clock{}) {
-    static_assert(clock_source<std::remove_reference_t<Clock>>,
-                  "babelbird: the clock must have now() returning babelbird::time_point");
-    if constexpr (detail::check_transport<std::remove_reference_t<Transport>>()) {
-        const auto request = build_refresh_request(credentials, server, refresh_token);
+/// An object holds the request to send and copies of what reading the answer
+/// needs: the refresh token that was sent (kept in the grant when the server
+/// does not rotate it), its known expiry, the client secret (an OAuth error text
+/// that echoes the token or the secret is dropped from the error, as for every
+/// exchange) and the options. It does no I/O and reads no clock; every member
+/// is pure. Copyable and movable; a `const` object may be used from several
+/// threads at once. The secrets are zeroed when the object is destroyed.
+class refresh_exchange {
+public:
+    /// Prepares the refresh of `refresh_token`.
+    /// @param refresh_expires_at when the token runs out, if known; the new
+    ///        grant keeps it when the server does not rotate the token
+    /// @returns the exchange, or a `usage` error of `build_refresh_request`
+    /// (`empty_value`, `control_character`, `token_not_header_safe`): nothing
+    /// is to be sent.
+    static result<refresh_exchange> prepare(const client_credentials& credentials,
+                                            const endpoint& server, secret_view refresh_token,
+                                            std::optional<time_point> refresh_expires_at = {},
+                                            client_options options = {}) {
+        auto request = build_refresh_request(credentials, server, refresh_token);
         if (!request) {
             return request.error();
         }
-        return detail::exchange(
-            transport, clock, *request,
-            {refresh_token.expose_secret(), credentials.client_secret().expose_secret()},
-            refresh_token, std::nullopt, options);
-    } else {
-        return error::usage(errc::invalid_argument);
+        return refresh_exchange(std::move(*request), secret(refresh_token),
+                                secret(credentials.client_secret()), refresh_expires_at,
+                                std::move(options));
     }
-}
 
-/// Refreshes the grant `previous`; when the server keeps the refresh token, the
-/// new grant keeps `previous.refresh_expires_at`.
-template <class Transport, class Clock = system_clock_source>
-grant_result refresh(Transport&& transport, const client_credentials& credentials,
-                     const endpoint& server, const token_grant& previous,
-                     const client_options& options = {}, Clock&& clock = Clock{}) {
-    static_assert(clock_source<std::remove_reference_t<Clock>>,
-                  "babelbird: the clock must have now() returning babelbird::time_point");
-    if constexpr (detail::check_transport<std::remove_reference_t<Transport>>()) {
-        const auto request = build_refresh_request(credentials, server, previous.refresh_token);
-        if (!request) {
-            return request.error();
-        }
-        return detail::exchange(
-            transport, clock, *request,
-            {previous.refresh_token.expose_secret(), credentials.client_secret().expose_secret()},
-            previous.refresh_token.view(), previous.refresh_expires_at, options);
-    } else {
-        return error::usage(errc::invalid_argument);
+    /// Prepares the refresh of the grant `previous`: its `refresh_token` and
+    /// `refresh_expires_at`. Same errors as the other overload.
+    static result<refresh_exchange> prepare(const client_credentials& credentials,
+                                            const endpoint& server, const token_grant& previous,
+                                            client_options options = {}) {
+        return prepare(credentials, server, previous.refresh_token.view(),
+                       previous.refresh_expires_at, std::move(options));
     }
-}
 
-/// Exchanges an authorization code for tokens (RFC 6749 section 4.1.3):
+    /// The request to send, byte for byte `build_refresh_request`'s.
+    /// @warning Its URL carries the refresh token: treat it as a secret.
+    const http_request& request() const noexcept { return request_; }
+
+    /// Reads the answer to `request()`. Pure: it may be called more than once
+    /// (with the same arguments it gives the same result).
+    /// @param response what the transport returned for `request()`
+    /// @param issued_at the clock reading taken *before* sending; `expires_at`,
+    ///        `refresh_expires_at` and an HTTP-date `Retry-After` without a
+    ///        `Date` header count from it
+    /// @returns the new grant; when the server did not rotate the refresh token
+    /// it keeps the one that was sent and its `refresh_expires_at`. Errors: a
+    /// transport error as it is (class `retry`); otherwise the parser's
+    /// (`parse_token_response`), with `Retry-After` on retry-class answers and
+    /// `salvaged()` when a rejected 2xx answer carried a new refresh token.
+    /// @note `finish` cannot tell which request an answer belongs to: it reads
+    /// any answer as the answer to *this* request, keeps *this* refresh token
+    /// when the answer rotates none, and scrubs only *this* exchange's secrets
+    /// from an OAuth error text. Give each answer to the exchange whose request
+    /// was sent.
+    grant_result finish(const transport_result& response, time_point issued_at) const {
+        return detail::finish_token_answer(
+            response, issued_at, {refresh_token_.expose_secret(), client_secret_.expose_secret()},
+            refresh_token_.view(), refresh_expires_at_, options_);
+    }
+
+private:
+    refresh_exchange(http_request request, secret refresh_token, secret client_secret,
+                     std::optional<time_point> refresh_expires_at, client_options options)
+        : request_(std::move(request)), refresh_token_(std::move(refresh_token)),
+          client_secret_(std::move(client_secret)), refresh_expires_at_(refresh_expires_at),
+          options_(std::move(options)) {}
+
+    http_request request_;
+    secret refresh_token_;
+    secret client_secret_;
+    std::optional<time_point> refresh_expires_at_;
+    client_options options_;
+};
+
+/// The authorization-code exchange (RFC 6749 section 4.1.3):
 /// `POST <token path>?grant_type=authorization_code&code=..&redirect_uri=..`
-/// through the caller's transport, parsed and stamped like `refresh()`.
+/// with `Authorization: Basic ...`, and the reading of its answer.
 ///
-/// A code is single-use (and valid for 5 minutes): this function sends exactly
-/// one request and never retries it, with these or other settings. A second
-/// use of a code is rejected by the server, which gives a `reauthorize` error.
-///
-/// @param code the code from the callback (see callback.hpp)
-/// @param redirect_uri byte for byte the URI the authorization request carried
-/// @param clock read once, before sending; expiry times count from that reading
-/// @returns the grant: `refresh_token_rotated` tells whether the server sent a
-/// refresh token; when it did not, `refresh_token` is empty and
-/// `refresh_expires_at` is empty unless the server sent `refresh_expires_in`.
-/// Errors: `usage` for bad input (nothing sent), `retry` for transport
-/// failures, and the parser's classes for the answer (invalid_grant, 400 and
-/// 401 are `reauthorize`).
-template <class Transport, class Clock = system_clock_source>
-grant_result exchange_code(Transport&& transport, const client_credentials& credentials,
-                           const endpoint& server, secret_view code, std::string_view redirect_uri,
-                           const client_options& options = {}, Clock&& clock = Clock{}) {
-    static_assert(clock_source<std::remove_reference_t<Clock>>,
-                  "babelbird: the clock must have now() returning babelbird::time_point");
-    if constexpr (detail::check_transport<std::remove_reference_t<Transport>>()) {
-        const auto request = build_code_exchange_request(credentials, server, code, redirect_uri);
+/// A code is single-use (and valid for 5 minutes): send `request()` once and
+/// never again, with these or other settings; a second use is rejected by the
+/// server (`reauthorize`). The object holds copies of the code and the client
+/// secret (an OAuth error text that echoes them is dropped from the error).
+/// Pure, like `refresh_exchange`; copyable, movable, and a `const` object may be
+/// used from several threads at once.
+class code_exchange {
+public:
+    /// Prepares the exchange of `code`.
+    /// @param code the code from the callback (see answers/callback.hpp)
+    /// @param redirect_uri byte for byte the URI the authorization request carried
+    /// @returns the exchange, or a `usage` error of `build_code_exchange_request`
+    /// (a bad code or redirect URI): nothing is to be sent.
+    static result<code_exchange> prepare(const client_credentials& credentials,
+                                         const endpoint& server, secret_view code,
+                                         std::string_view redirect_uri,
+                                         client_options options = {}) {
+        auto request = build_code_exchange_request(credentials, server, code, redirect_uri);
         if (!request) {
             return request.error();
         }
-        return detail::exchange(transport, clock, *request,
-                                {code.expose_secret(), credentials.client_secret().expose_secret()},
-                                secret_view(), std::nullopt, options);
-    } else {
-        return error::usage(errc::invalid_argument);
+        return code_exchange(std::move(*request), secret(code), secret(credentials.client_secret()),
+                             std::move(options));
     }
-}
+
+    /// The request to send, byte for byte `build_code_exchange_request`'s.
+    /// @warning Its URL carries the code: treat it as a secret.
+    const http_request& request() const noexcept { return request_; }
+
+    /// Reads the answer to `request()`; pure, like `refresh_exchange::finish`
+    /// (the same parameters, errors and note on answers of other requests).
+    /// @returns the first grant: `refresh_token_rotated` tells whether the
+    /// server sent a refresh token; when it did not, `refresh_token` is empty
+    /// and `refresh_expires_at` is empty unless the server sent
+    /// `refresh_expires_in`. `invalid_grant` (a used or expired code), 400 and
+    /// 401 are `reauthorize`.
+    grant_result finish(const transport_result& response, time_point issued_at) const {
+        return detail::finish_token_answer(response, issued_at,
+                                           {code_.expose_secret(), client_secret_.expose_secret()},
+                                           secret_view(), std::nullopt, options_);
+    }
+
+private:
+    code_exchange(http_request request, secret code, secret client_secret, client_options options)
+        : request_(std::move(request)), code_(std::move(code)),
+          client_secret_(std::move(client_secret)), options_(std::move(options)) {}
+
+    http_request request_;
+    secret code_;
+    secret client_secret_;
+    client_options options_;
+};
 
 } // namespace babelbird::inline v1
