@@ -1,0 +1,2 @@
+// placeholder
+namespace test_authorized_call_machine {}
