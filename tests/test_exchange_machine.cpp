@@ -252,8 +252,7 @@ TEST_CASE("finish: OAuth errors are classified; an echo of a sent secret is not 
 TEST_CASE("finish: a rotated refresh token in a rejected 2xx answer is salvaged") {
     const auto exchange = refresh_of("R-old");
     const auto g = exchange.finish(
-        answer(200, R"({"refresh_token":"R-new","access_token":"","refresh_expires_in":60})"),
-        t0);
+        answer(200, R"({"refresh_token":"R-new","access_token":"","refresh_expires_in":60})"), t0);
     REQUIRE_FALSE(g);
     CHECK(g.error().code() == errc::invalid_token);
     REQUIRE(g.salvaged());
@@ -265,8 +264,7 @@ TEST_CASE("finish: a rotated refresh token in a rejected 2xx answer is salvaged"
     CHECK(g.salvaged()->refresh_expires_at == t0 + 60s);
 
     const auto code = code_of("abc");
-    const auto c =
-        code.finish(answer(200, R"({"refresh_token":"R-code","access_token":7})"), t0);
+    const auto c = code.finish(answer(200, R"({"refresh_token":"R-code","access_token":7})"), t0);
     REQUIRE_FALSE(c);
     REQUIRE(c.salvaged());
     CHECK(c.salvaged()->refresh_token.expose_secret() == "R-code");
@@ -286,8 +284,8 @@ TEST_CASE("finish: a transport error is returned as it is") {
         CHECK(g.error().kind() == babelbird::error_class::retry);
         CHECK_FALSE(g.salvaged());
     }
-    const auto tls = code_of("abc").finish(
-        babelbird::error::transport(errc::tls_verification_failed), t0);
+    const auto tls =
+        code_of("abc").finish(babelbird::error::transport(errc::tls_verification_failed), t0);
     REQUIRE_FALSE(tls);
     CHECK(tls.error().code() == errc::tls_verification_failed);
 }
@@ -295,8 +293,8 @@ TEST_CASE("finish: a transport error is returned as it is") {
 TEST_CASE("finish: Retry-After, an HTTP-date measured from issued_at unless Date is sent") {
     const auto exchange = refresh_of("R");
     const auto at = babelbird::time_point(std::chrono::seconds(784111777)); // 08:49:37 GMT
-    const auto dated = exchange.finish(
-        answer(503, "", {{"Retry-After", "Sun, 06 Nov 1994 08:50:07 GMT"}}), at);
+    const auto dated =
+        exchange.finish(answer(503, "", {{"Retry-After", "Sun, 06 Nov 1994 08:50:07 GMT"}}), at);
     REQUIRE_FALSE(dated);
     CHECK(dated.error().retry_after() == 30s);
     // The same answer read with a later clock reading asks for less.
@@ -406,10 +404,9 @@ TEST_CASE("drivers: refresh() and exchange_code() give exactly prepare + finish"
         REQUIRE(machine);
         CHECK(same_result(by_token, machine->finish(a, t0)));
         // The machine as the lifecycle calls it gives the same reading.
-        CHECK(same_result(by_token,
-                          babelbird::detail::finish_exchange(
-                              a, t0, {"RT", credentials.client_secret().expose_secret()},
-                              babelbird::secret_view("RT"), std::nullopt, options)));
+        CHECK(same_result(by_token, babelbird::detail::finish_exchange(
+                                        a, t0, {"RT", credentials.client_secret().expose_secret()},
+                                        babelbird::secret_view("RT"), std::nullopt, options)));
 
         const auto by_grant =
             babelbird::refresh(transport, credentials, ts::server(), previous, options, clock);
