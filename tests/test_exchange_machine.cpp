@@ -123,8 +123,12 @@ TEST_CASE("code_exchange::prepare: a bad code or redirect URI is the builder's u
         {"code", "https://app.example.com/cb#frag"},
         {"code", ""},
     };
-    for (const auto& [code, uri] : cases) {
+    for (const auto& row : cases) {
+        const std::string_view code = row.first;
+        // Named variables, not a structured binding: clang 14 cannot capture one.
+        const std::string_view uri = row.second;
         CAPTURE(uri);
+
         const auto e = babelbird::code_exchange::prepare(ts::credentials(), ts::server(),
                                                          babelbird::secret_view(code), uri);
         REQUIRE_FALSE(e);
