@@ -1,7 +1,9 @@
 /// @file drivers/token_source.hpp
-/// @brief `token_source`: a thread-safe cache of the access token over the
-/// refresh state machine, with one refresh in flight, refresh ahead of expiry,
-/// 401 invalidation and a rotation hook.
+/// @brief `token_source`: a thread-safe cache of the access token, with one
+/// refresh in flight, refresh ahead of expiry, 401 invalidation and a rotation
+/// hook. A thin blocking driver of `token_lifecycle` (machines/token_lifecycle.hpp),
+/// which decides everything: a mutex around the machine, a condition variable
+/// for the waiters, the transport and the hook called outside any lock.
 ///
 /// @code
 /// babelbird::token_source_options options;
@@ -33,7 +35,7 @@
 ///   up to `max_retry_backoff`, at least the server's `Retry-After`; reset by a
 ///   success). A `reauthorize`/`configuration`/`usage` failure is remembered
 ///   and never retried: the transport is not called again until `reset()`
-///   gives a new seed. See refresh_machine.hpp for the exact rules.
+///   gives a new seed. See machines/token_lifecycle.hpp for the exact rules.
 /// - Tiny lifetimes (docs/design.md, "Policies"): refreshes that `get()` starts
 ///   because of the clock are at least `min_refresh_interval` apart, and
 ///   `get()` never returns a token that is expired at the reading it took. A
@@ -54,9 +56,10 @@
 ///   `token_grant::refresh_token_rotated`), and once per failed refresh whose
 ///   answer carried a new refresh token (then with the salvaged grant: its
 ///   `access_token` is EMPTY, its `refresh_token` is the new one to store,
-///   see `grant_result::salvaged()`), by the thread that ran the refresh,
-///   never concurrently with itself, BEFORE any caller (that thread included)
-///   can get the new grant;
+///   see `grant_result::salvaged()`), by the thread that ran the refresh (or,
+///   when the refresh ended during a `retry_persist()`, by that caller), never
+///   concurrently with itself, BEFORE any caller (that thread included) can
+///   get the new grant;
 /// - returns `true` when the grant is stored durably. On `false` the source
 ///   still uses the new grant (the server may already have retired the old
 ///   refresh token), `persist_failed()` becomes true, and the grant stays
@@ -80,6 +83,7 @@
 #include <optional>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "babelbird/drivers/transport.hpp"
 #include "babelbird/machines/exchange.hpp"
@@ -130,7 +134,7 @@ struct token_source_options {
     /// When a token is refreshed ahead and when it counts as expired.
     expiry_policy expiry{};
     /// The least time between attempts after a `retry`/`protocol` failure, and
-    /// the base of the exponential backoff (see `refresh_machine_options`).
+    /// the base of the exponential backoff (see `token_lifecycle_options`).
     std::chrono::milliseconds retry_backoff{2000};
     /// The cap of the exponential backoff (`Retry-After` may exceed it).
     std::chrono::milliseconds max_retry_backoff{std::chrono::minutes(5)};
@@ -164,10 +168,11 @@ public:
         : transport_(std::forward<Transport>(transport)), clock_(std::forward<Clock>(clock)),
           on_rotate_(std::move(options.on_rotate)),
           machine_(std::move(credentials), std::move(server), std::move(seed),
-                   refresh_machine_options{
+                   token_lifecycle_options{
                        std::move(options.client), options.expiry, options.retry_backoff,
                        options.max_retry_backoff, options.min_refresh_interval,
-                       options.jitter_seed ? *options.jitter_seed : default_seed()}) {
+                       options.jitter_seed ? *options.jitter_seed : default_seed(),
+                       static_cast<bool>(on_rotate_)}) {
         publish(make_snapshot());
     }
 
@@ -199,14 +204,10 @@ public:
     /// token cause one refresh.
     void invalidate(secret_view seen_access_token) {
         if (!load_snapshot()->holds(seen_access_token)) {
-            return;
+            return; // already replaced: no lock needed to know it
         }
-        std::lock_guard lock(mutex_);
-        const auto snap = load_snapshot();
-        if (snap->holds(seen_access_token)) {
-            snap->rejected.store(true, std::memory_order_release);
-            machine_.invalidate(seen_access_token);
-        }
+        std::unique_lock lock(mutex_);
+        run(machine_.on_invalidate(seen_access_token), lock);
     }
 
     /// The latest grant, usable or not (e.g. to store it, or to show expiry
@@ -218,7 +219,7 @@ public:
     /// tokens are expired).
     token_state state_at(time_point now) const {
         const auto snap = load_snapshot();
-        if (snap->grant->access_token.empty() || snap->rejected.load(std::memory_order_acquire)) {
+        if (snap->grant->access_token.empty() || snap->rejected) {
             return token_state::expired;
         }
         return snap->window.state_at(now);
@@ -233,55 +234,47 @@ public:
     /// Whether the hook failed to store the latest grant (see `retry_persist()`).
     bool persist_failed() const noexcept { return persist_failed_.load(std::memory_order_acquire); }
 
-    /// Calls the hook again with the pending grant, if any.
+    /// Calls the hook again with the pending grant, if any (after waiting for a
+    /// hook call in progress).
     /// @returns whether nothing is pending any more.
     bool retry_persist() {
-        std::lock_guard lock(persist_mutex_);
-        if (!unpersisted_) {
-            return true;
-        }
-        if (!on_rotate_ || on_rotate_(*unpersisted_)) {
-            unpersisted_.reset();
-            persist_failed_.store(false, std::memory_order_release);
-            return true;
-        }
-        return false;
+        std::unique_lock lock(mutex_);
+        done_.wait(lock, [this] { return !machine_.persisting(); });
+        run(machine_.retry_persist(), lock);
+        return machine_.pending_persist() == nullptr;
     }
 
     /// Starts over from `seed` (e.g. after the user authorized again): waits for
-    /// a refresh in flight, then forgets the remembered failure and any grant
-    /// still pending persistence (store `current()` first if it matters).
+    /// a refresh in flight (and its hook call), then forgets the remembered
+    /// failure and any grant still pending persistence (store `current()` first
+    /// if it matters).
     void reset(token_seed seed) {
         std::unique_lock lock(mutex_);
-        done_.wait(lock, [this] { return flight_ == nullptr; });
-        machine_.reset(std::move(seed));
-        publish(make_snapshot());
-        std::lock_guard persist(persist_mutex_);
-        unpersisted_.reset();
-        persist_failed_.store(false, std::memory_order_release);
+        done_.wait(lock, [this] { return !machine_.in_flight() && !machine_.persisting(); });
+        run(machine_.on_reset(std::move(seed), clock_.now()), lock);
     }
 
 private:
     /// One published grant with its precomputed window. Immutable except for
-    /// two atomic flags that readers update without a lock.
+    /// the refresh-ahead claim, which readers take without a lock.
     struct snapshot {
         std::shared_ptr<const token_grant> grant;
         expiry_window window;
-        /// Set by `invalidate()`: the server rejected this token.
-        mutable std::atomic<bool> rejected{false};
+        /// The server rejected this token (`invalidate()`).
+        bool rejected = false;
         /// The earliest instant (in ticks) at which a reader may claim the
         /// refresh ahead; a claim sets it to the maximum.
         mutable std::atomic<detail::tick_rep> next_ahead{0};
 
         bool usable_at(time_point now) const noexcept {
-            return !grant->access_token.empty() && now < window.usable_until &&
-                   !rejected.load(std::memory_order_acquire);
+            return !grant->access_token.empty() && now < window.usable_until && !rejected;
         }
         bool holds(secret_view token) const noexcept {
             const std::string_view mine = grant->access_token.expose_secret();
             return !mine.empty() && constant_time_equals(mine, token.expose_secret());
         }
-        /// Lets exactly one reader through to start the refresh ahead.
+        /// Lets one reader through to the machine, which decides whether to
+        /// refresh ahead (it never sends twice).
         bool claim_ahead(time_point now) const noexcept {
             detail::tick_rep at = next_ahead.load(std::memory_order_relaxed);
             return now.time_since_epoch().count() >= at &&
@@ -293,8 +286,8 @@ private:
         }
     };
 
-    /// The one refresh in flight; its waiters share its outcome.
-    struct flight {
+    /// Where a blocked `get()` receives its outcome. Guarded by `mutex_`.
+    struct waiter_slot {
         bool done = false;
         result<token_handle> outcome{error::transport(errc::transport_failure)};
     };
@@ -323,162 +316,129 @@ private:
         auto snap = std::make_shared<snapshot>();
         snap->grant = machine_.current();
         snap->window = machine_.window();
-        snap->rejected.store(machine_.rejected(), std::memory_order_relaxed);
+        snap->rejected = machine_.rejected();
         snap->set_next_ahead(machine_.next_attempt());
         return snap;
     }
 
     result<token_handle> get_slow(time_point now) {
         std::unique_lock lock(mutex_);
-        auto snap = load_snapshot();
-        const bool usable = snap->usable_at(now);
-        if (flight_ != nullptr) {
-            if (usable) {
-                return handle_of(std::move(snap));
-            }
-            const std::shared_ptr<flight> f = flight_;
-            done_.wait(lock, [&f] { return f->done; });
-            // The outcome was checked at the flight's end; a waiter whose
-            // reading is later (a slow waiter, a tiny lifetime) checks again.
-            if (f->outcome) {
-                const token_grant& g = f->outcome->grant();
-                if (expiry_window_for(g.issued_at, g.expires_at, machine_.options().expiry)
-                        .state_at(now) == token_state::expired) {
-                    return machine_.failure().value_or(
-                        error::server(errc::token_lifetime_too_short, error_class::retry, 0));
-                }
-            }
-            return f->outcome;
-        }
-        switch (machine_.next(now)) {
-        case refresh_action::refresh_ahead: {
-            auto fresh = run_flight(lock);
-            // A failed refresh ahead: the old token is still served while
-            // valid, from the published snapshot (it carries a salvaged
-            // refresh token, if any).
-            if (!fresh && usable) {
-                auto latest = load_snapshot();
-                if (latest->holds(snap->grant->access_token.view()) &&
-                    latest->usable_at(clock_.now())) {
-                    return handle_of(std::move(latest));
-                }
-            }
-            return fresh;
-        }
-        case refresh_action::refresh:
-            return run_flight(lock);
-        case refresh_action::fail:
-            return *machine_.failure();
-        case refresh_action::use_current:
-        case refresh_action::wait:
-            break;
-        }
-        if (!usable) { // not reached: the snapshot mirrors the machine
-            return run_flight(lock);
-        }
-        // Valid, and no refresh may start yet (blocked or backing off).
-        snap->set_next_ahead(machine_.next_attempt());
-        return handle_of(std::move(snap));
-    }
-
-    /// Runs one refresh: requires `lock` held and no flight; returns with
-    /// `lock` released. The transport and the hook run without the lock.
-    result<token_handle> run_flight(std::unique_lock<std::mutex>& lock) {
-        const auto f = std::make_shared<flight>();
-        flight_ = f;
-        // Ends the flight if the transport or the hook throws (the library
-        // itself never does), so that waiters are not stranded.
-        struct unwind_guard {
+        waiter_slot slot;
+        const waiter_id id = ++last_waiter_;
+        slots_.emplace_back(id, &slot);
+        // Unregisters the slot if this call leaves early (an exception).
+        struct slot_guard {
             token_source* self;
-            std::unique_lock<std::mutex>* lock;
-            flight* f;
-            bool armed = true;
-            ~unwind_guard() {
-                if (armed) {
-                    if (!lock->owns_lock()) {
-                        lock->lock();
-                    }
-                    self->machine_.abandon();
-                    self->end_flight(*f, nullptr, time_point{});
-                    lock->unlock();
+            waiter_id id;
+            ~slot_guard() {
+                if (self->take_slot(id) != nullptr) {
+                    (void)self->machine_.on_cancel(id);
                 }
             }
-        } guard{this, &lock, f.get()};
-
-        std::shared_ptr<const token_grant> fresh;
-        time_point completed_at{};
-        auto request = machine_.begin_refresh();
-        if (!request) {
-            f->outcome = request.error();
-        } else {
-            lock.unlock();
-            const time_point issued_at = clock_.now();
-            const transport_result response = transport_(*request);
-            completed_at = clock_.now();
-            lock.lock();
-            auto grant = machine_.complete(response, issued_at, completed_at);
-            // Persist before publish: a new grant, or on failure the refresh
-            // token salvaged from the answer (its access token is empty).
-            std::shared_ptr<const token_grant> to_persist;
-            if (!grant) {
-                f->outcome = grant.error();
-                to_persist = machine_.salvaged();
-            } else {
-                fresh = std::move(*grant);
-                to_persist = fresh;
-            }
-            if (to_persist) {
-                lock.unlock();
-                persist(to_persist);
-                lock.lock();
-            }
+        } guard{this, id};
+        lifecycle_actions actions = machine_.on_get(id, now);
+        if (!actions.publish) {
+            // This reader may have taken the refresh-ahead claim of the
+            // published snapshot: it follows the machine's next attempt again.
+            load_snapshot()->set_next_ahead(machine_.next_attempt());
         }
-        guard.armed = false;
-        end_flight(*f, fresh, completed_at);
-        lock.unlock();
-        return f->outcome;
+        run(std::move(actions), lock);
+        done_.wait(lock, [&slot] { return slot.done; });
+        return std::move(slot.outcome);
     }
 
-    /// Calls the hook (outside `mutex_`, serialised with `retry_persist()`).
-    void persist(const std::shared_ptr<const token_grant>& grant) {
-        std::lock_guard lock(persist_mutex_);
-        // Records the outcome on every path, a throwing hook included.
-        struct record {
-            token_source* self;
-            const std::shared_ptr<const token_grant>* grant;
-            bool stored = false;
-            ~record() {
-                if (stored) {
-                    self->unpersisted_.reset();
-                } else {
-                    self->unpersisted_ = *grant;
+    /// Requires `mutex_`: removes the slot of `id` from the list; null if absent.
+    waiter_slot* take_slot(waiter_id id) noexcept {
+        for (auto it = slots_.begin(); it != slots_.end(); ++it) {
+            if (it->first == id) {
+                waiter_slot* slot = it->second;
+                slots_.erase(it);
+                return slot;
+            }
+        }
+        return nullptr;
+    }
+
+    /// Requires `mutex_`: publishes and completes as the machine says.
+    void deliver(const lifecycle_actions& actions) {
+        if (actions.publish) {
+            publish(make_snapshot());
+        }
+        if (!actions.complete.empty() && actions.outcome) {
+            const result<token_handle> outcome =
+                *actions.outcome ? result<token_handle>(token_handle(**actions.outcome))
+                                 : result<token_handle>(actions.outcome->error());
+            for (const waiter_id id : actions.complete) {
+                if (waiter_slot* slot = take_slot(id)) {
+                    slot->outcome = outcome;
+                    slot->done = true;
                 }
-                self->persist_failed_.store(!stored, std::memory_order_release);
-            }
-        } outcome{this, &grant};
-        outcome.stored = !on_rotate_ || on_rotate_(*grant);
-    }
-
-    /// Requires `mutex_`: publishes the machine's state, hands the flight its
-    /// outcome and wakes the waiters. A new token that is not usable at
-    /// `completed_at` is published (it is the current grant) but not handed
-    /// out: the flight's outcome is the machine's short-lifetime error.
-    void end_flight(flight& f, const std::shared_ptr<const token_grant>& fresh,
-                    time_point completed_at) {
-        auto snap = make_snapshot();
-        if (fresh) {
-            if (snap->usable_at(completed_at)) {
-                f.outcome = handle_of(snap);
-            } else {
-                f.outcome = machine_.failure().value_or(
-                    error::server(errc::token_lifetime_too_short, error_class::retry, 0));
             }
         }
-        publish(std::move(snap));
-        f.done = true;
-        flight_.reset();
+        persist_failed_.store(machine_.persist_failed(), std::memory_order_release);
         done_.notify_all();
     }
+
+    /// Runs the machine's actions until none is left: requires `lock` held and
+    /// returns with it held. The transport and the hook run without it.
+    void run(lifecycle_actions actions, std::unique_lock<std::mutex>& lock) {
+        for (;;) {
+            deliver(actions);
+            if (actions.persist) {
+                const std::shared_ptr<const token_grant> grant = std::move(actions.persist);
+                unwind_guard guard{this, &lock, std::nullopt};
+                lock.unlock();
+                const bool durable = !on_rotate_ || on_rotate_(*grant);
+                lock.lock();
+                guard.armed = false;
+                actions = machine_.on_persisted(durable);
+            } else if (actions.send) {
+                const flight_id id = *actions.send_flight;
+                const http_request request = std::move(*actions.send);
+                unwind_guard guard{this, &lock, id};
+                lock.unlock();
+                const time_point issued_at = clock_.now();
+                const transport_result response = transport_(request);
+                const time_point completed_at = clock_.now();
+                lock.lock();
+                guard.armed = false;
+                actions = machine_.on_response(id, response, issued_at, completed_at);
+            } else {
+                return;
+            }
+        }
+    }
+
+    /// If the transport, the clock or the hook throws (the library itself never
+    /// does), tells the machine (the flight is abandoned, the persist failed) so
+    /// that no waiter is stranded, and leaves `mutex_` held for the unwinding.
+    struct unwind_guard {
+        token_source* self;
+        std::unique_lock<std::mutex>* lock;
+        std::optional<flight_id> flight;
+        bool armed = true;
+        ~unwind_guard() {
+            if (!armed) {
+                return;
+            }
+            if (!lock->owns_lock()) {
+                lock->lock();
+            }
+            auto& m = self->machine_;
+            lifecycle_actions actions = flight ? m.on_abandon(*flight) : m.on_persisted(false);
+            // No more I/O while unwinding: every further persist fails, every send is abandoned.
+            for (;;) {
+                self->deliver(actions);
+                if (actions.persist) {
+                    actions = m.on_persisted(false);
+                } else if (actions.send) {
+                    actions = m.on_abandon(*actions.send_flight);
+                } else {
+                    break;
+                }
+            }
+        }
+    };
 
     /// A seed that differs between sources and processes (no std::random_device:
     /// it may throw, and the library throws nothing).
@@ -499,8 +459,9 @@ private:
 
     mutable std::mutex mutex_;
     std::condition_variable done_;
-    refresh_machine machine_;        // guarded by mutex_
-    std::shared_ptr<flight> flight_; // guarded by mutex_
+    token_lifecycle machine_;                               // guarded by mutex_
+    std::vector<std::pair<waiter_id, waiter_slot*>> slots_; // guarded by mutex_
+    waiter_id last_waiter_ = 0;                             // guarded by mutex_
     // The published snapshot. Its mutex is held only to copy or swap the
     // pointer: never across a refresh, the hook or `mutex_`'s critical sections.
     // (Not std::atomic<std::shared_ptr>: libstdc++ 12's load() ends with a
@@ -508,9 +469,7 @@ private:
     mutable std::mutex snapshot_mutex_;
     std::shared_ptr<const snapshot> published_;
 
-    std::mutex persist_mutex_;
-    std::shared_ptr<const token_grant> unpersisted_; // guarded by persist_mutex_
-    std::atomic<bool> persist_failed_{false};
+    std::atomic<bool> persist_failed_{false}; // mirrors machine_.persist_failed()
 };
 
 } // namespace babelbird::inline v1

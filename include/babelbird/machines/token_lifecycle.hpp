@@ -1,61 +1,95 @@
 /// @file machines/token_lifecycle.hpp
-/// @brief The token lifecycle machine: no threads, no I/O, no clock, no locks.
-/// It says what to do at an instant, hands out the refresh request, takes what
-/// the transport returned and yields the new grant or the classified error. For
-/// async stacks (callback-based HTTP clients, coroutines); `token_source` is
-/// the thread-safe cache over it. See docs/design.md, "token lifecycle machine".
+/// @brief `token_lifecycle`: the whole life of one grant as a sans-I/O machine
+/// (no threads, no locks, no clock reads, no I/O; deterministic). Events in,
+/// actions out: a driver (`token_source`, or your own event loop) feeds it what
+/// happened and does what it says. See docs/design.md, "Token lifecycle machine".
 ///
 /// @code
-/// auto seed = babelbird::token_seed::from_refresh_token(rt);
-/// babelbird::refresh_machine m(credentials, server, *seed);
-/// switch (m.next(clock.now())) {
-/// case babelbird::refresh_action::refresh:         // no usable token: refresh first
-/// case babelbird::refresh_action::refresh_ahead: { // usable, but refresh now
-///     auto request = m.begin_refresh();             // an error when nothing may be sent
-///     const auto issued_at = clock.now();           // read before sending
-///     http.async_send(*request, [&, issued_at](babelbird::transport_result r) {
-///         auto grant = m.complete(r, issued_at, clock.now());
-///         if (grant) persist(**grant);              // before anyone uses it
-///         else if (m.salvaged()) persist(*m.salvaged()); // a rotated refresh token
-///     });
-///     break;
-/// }
-/// case babelbird::refresh_action::use_current:     // m.current()->access_token
-/// case babelbird::refresh_action::wait:            // a refresh is in flight
-/// case babelbird::refresh_action::fail:            // *m.failure() says why
-///     break;
+/// babelbird::token_lifecycle m(credentials, server, *babelbird::token_seed::from_grant(stored));
+/// // A caller wants a token: give it an id unique among the pending waiters.
+/// run(m.on_get(next_waiter_id++, clock.now()));
+///
+/// void run(babelbird::lifecycle_actions a) {
+///     if (a.publish) { /* copy m.current() / m.window() / m.rejected() for readers */ }
+///     for (auto id : a.complete) { resume(id, *a.outcome); } // one outcome for all
+///     if (a.persist) { // store it, then report: nothing is published before
+///         store.async_save(*a.persist, [&](bool durable) { run(m.on_persisted(durable)); });
+///     } else if (a.send) {
+///         const auto issued_at = clock.now(); // read right before sending
+///         http.async_send(*a.send, [&, id = *a.send_flight, issued_at](auto r) {
+///             run(m.on_response(id, r, issued_at, clock.now()));
+///         });
+///     }
 /// }
 /// @endcode
 ///
-/// Failure policy (docs/design.md, "Policies"):
-/// - `reauthorize`, `configuration` and `usage` failures are remembered
-///   ("blocked"): `next()` never asks for another refresh until `reset()` gives
-///   a new seed, so a revoked refresh token or a rejected client is not sent
-///   again and again. The current token is still used while it is valid.
-/// - `retry` and `protocol` failures are remembered with a backoff. The n-th
-///   consecutive failure waits a uniformly random delay ("full jitter") in
-///   `[retry_backoff, min(max_retry_backoff, retry_backoff * 2^(n-1))]`, and at
-///   least the server's `Retry-After` (`error::retry_after()`), counted from
-///   the end of the failed attempt (from its start when its end is not given).
-///   A success resets the count. Meanwhile a still-valid token is used, and
-///   without one `next()` says `fail` with that error. The randomness comes from
-///   a small PRNG seeded by `refresh_machine_options::jitter_seed`: the machine
-///   stays deterministic for a given seed.
-/// - Tiny lifetimes: a refresh that succeeded at `t` (its `issued_at`) is
-///   followed by the next one no earlier than `t + min_refresh_interval`, so a
-///   server that sends `expires_in: 0` (or anything below the skew margin)
-///   cannot cause a refresh storm. In between, an expired token is never
-///   reported usable: `next()` says `fail`, and `failure()` holds
-///   `errc::token_lifetime_too_short` with class `retry` (origin `server`, the
-///   status of the answer). Only `invalidate()` (the server
-///   rejected the token) skips this interval: that is a fresh signal from the
-///   server, not the clock; retry backoff still applies.
-/// - Nothing lost: when a refresh fails but the answer carried a new refresh
-///   token (`grant_result::salvaged()`), the machine adopts that refresh token
-///   (the next refresh sends it; the old one, which the server has retired, is
-///   never sent again) and `salvaged()` hands the rescued grant out for
-///   persisting. The current access token is kept until its own expiry: the
-///   server retired the refresh token it was sent, not the access token.
+/// What a driver must do with a `lifecycle_actions`, in this order: republish
+/// the read snapshot (`publish`), complete the listed waiters with `outcome`,
+/// then either persist `persist` (and report `on_persisted()`) or send `send`
+/// (and report `on_response()`, or `on_abandon()` if no answer will come). A set
+/// that holds `persist` holds nothing else, so a grant is never published or
+/// handed out before it is durable; `send` and `persist` never come together.
+///
+/// The rules (docs/design.md, "Token lifecycle machine"):
+/// - `on_get(w, now)`: a token that is usable at `now` and not due
+///   (`next(now) == use_current`) completes `w` at once with `current()`. When it
+///   is due (refresh-soon, not in flight, past `next_attempt()`) the machine
+///   sends, and `w` joins that refresh-ahead flight: it gets the new token, or
+///   after a failure the old one while it is usable. Every other caller meanwhile
+///   gets the old token at once. An expired (absent, rejected) token: with a
+///   flight in progress `w` joins it; when a refresh may start, `send` and `w`
+///   joins; otherwise (`next(now) == fail`) `w` is completed with `failure()`.
+/// - One flight at a time: the machine never sends while a flight is in
+///   progress (sending, or persisting its answer). Flight ids increase; an
+///   `on_response()` or `on_abandon()` for any other id (after `on_reset()` or
+///   `on_abandon()`) is ignored: empty actions.
+/// - A flight's waiters share one outcome, decided when the flight ends, at the
+///   latest clock reading the machine knows (the answer's `completed_at`, or a
+///   later `now` of a waiter that joined): `current()` when it is usable at that
+///   reading (the new token; after a failure, the old one), else the failure
+///   (`errc::token_lifetime_too_short` for a new token that is already expired).
+/// - Persist before publish (`token_lifecycle_options::persist_before_publish`,
+///   default true): a new grant, or the grant salvaged from a rejected answer,
+///   goes out as `persist`; the machine's state (and so `current()`) changes,
+///   and the flight's waiters are completed, only at `on_persisted()`. Without it,
+///   the answer is applied, published and handed out at once and no `persist`
+///   is ever produced. One persist is outstanding at a time: a flight that ends
+///   while `retry_persist()`'s persist is outstanding waits for it.
+/// - `on_persisted(false)`: the grant is used anyway (the server may already
+///   have retired the old refresh token), `persist_failed()` becomes true and the
+///   grant stays `pending_persist()` until `retry_persist()` stores it or a later
+///   grant supersedes it (a later durable persist clears it).
+/// - Failures (docs/design.md, "Policies"): `reauthorize`, `configuration` and
+///   `usage` failures block: the machine never sends again until `on_reset()`;
+///   the current token is still served while usable. `retry` and `protocol`
+///   failures back off: the n-th consecutive failure waits a uniformly random
+///   delay ("full jitter") in `[retry_backoff, min(max_retry_backoff,
+///   retry_backoff * 2^(n-1))]`, and at least the server's `Retry-After`, from
+///   the failed attempt's `completed_at`; a success resets the count. The
+///   randomness is a splitmix64 generator seeded by `jitter_seed`.
+/// - Tiny lifetimes: after a refresh that succeeded at `issued_at`, the clock
+///   starts the next one no earlier than `issued_at + min_refresh_interval`; in
+///   between an expired token is never handed out: `failure()` holds
+///   `errc::token_lifetime_too_short` (class `retry`). `on_invalidate()` skips
+///   the interval (the server's word, not the clock's); backoff still applies.
+/// - `on_invalidate(seen)`: marks the current access token rejected when it is
+///   `seen` (constant-time compare), so the next `on_get()` refreshes; a token
+///   already replaced or already rejected changes nothing (N requests that failed
+///   with one token cause one refresh).
+/// - Nothing lost: a failed answer that carried a new refresh token
+///   (`grant_result::salvaged()`) is persisted (the salvaged grant: EMPTY access
+///   token, the new refresh token), then adopted: the next request sends it and
+///   never the old one; the current access token is kept until its own expiry.
+///   The waiters get the failure (or the still-usable old token).
+/// - `on_cancel(w)`: `w` leaves; the flight and the other waiters go on.
+/// - `on_abandon(id)`: the flight ends without an answer and without a recorded
+///   failure; its waiters get `current()` while usable, else
+///   `errc::transport_failure` (class `retry`).
+/// - `on_reset(seed, now)`: starts over from `seed`, also during a flight (whose
+///   answer is then ignored), forgetting the failure, the backoff, the rejection
+///   and any grant pending persistence. The waiters of the dropped flight are
+///   served under the new seed as if they asked at `now`: completed at once when
+///   its token is usable and not due, else they join a new flight (`send`).
 #pragma once
 
 #include "babelbird/config/compiler_check.hpp"
@@ -64,9 +98,10 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <utility>
+#include <vector>
 
-#include "babelbird/drivers/transport.hpp"
 #include "babelbird/machines/exchange.hpp"
 #include "babelbird/machines/expiry.hpp"
 #include "babelbird/requests/credentials.hpp"
@@ -80,7 +115,7 @@
 
 namespace babelbird::inline v1 {
 
-/// Where a token source or refresh machine starts: a stored refresh token (the
+/// Where a token source or lifecycle machine starts: a stored refresh token (the
 /// first use refreshes) or a whole stored grant (its access token is used while
 /// it is valid), so a restarted service resumes without re-authorization.
 class token_seed {
@@ -133,15 +168,15 @@ public:
     const token_grant& grant() const noexcept { return grant_; }
 
 private:
-    friend class refresh_machine;
+    friend class token_lifecycle;
     explicit token_seed(token_grant grant) noexcept : grant_(std::move(grant)) {}
     token_grant grant_;
 };
 
-/// Options of the refresh machine (see the file comment for the policies).
+/// Options of `token_lifecycle` (see the file comment for the policies).
 /// @warning `client.response` holds views (`envelope`, `fields`): they must
 /// outlive the machine.
-struct refresh_machine_options {
+struct token_lifecycle_options {
     client_options client{};
     expiry_policy expiry{};
     /// The least wait after a `retry` or `protocol` failure before the next
@@ -152,44 +187,267 @@ struct refresh_machine_options {
     /// below `retry_backoff` counts as `retry_backoff`.
     std::chrono::milliseconds max_retry_backoff{std::chrono::minutes(5)};
     /// The least time between the start of a successful refresh and the start
-    /// of the next refresh that `next()` asks for, unless the token was
-    /// rejected with `invalidate()`. Zero disables it. Negative counts as zero.
+    /// of the next refresh that the clock starts (not `on_invalidate()`). Zero
+    /// disables it. Negative counts as zero.
     std::chrono::milliseconds min_refresh_interval{30000};
     /// Seeds the jitter of the backoff (a splitmix64 generator). Give each
     /// process its own seed (for example from `std::random_device`), or many
     /// clients that failed together retry together.
     std::uint64_t jitter_seed = 0;
+    /// Whether every new (or salvaged) grant goes out as a `persist` action and
+    /// is applied, published and handed out only after `on_persisted()`. When
+    /// false no `persist` is ever produced (nothing is stored).
+    bool persist_before_publish = true;
 };
 
-/// What to do at an instant.
+/// What `on_get()` would do at an instant (a pure query: `token_lifecycle::next()`).
 enum class refresh_action : std::uint8_t {
-    use_current,   ///< use `current()`: it is valid and no refresh should start now
-    refresh_ahead, ///< `current()` is valid, but a refresh should start now
-    refresh,       ///< no valid token: refresh before use
-    wait,          ///< no valid token, and a refresh is in flight
-    fail,          ///< no valid token, and none may be fetched now: see `failure()`
+    use_current,   ///< complete with `current()`: valid, no refresh should start now
+    refresh_ahead, ///< `current()` is valid, but a refresh starts now (the caller joins it)
+    refresh,       ///< no valid token: a refresh starts (the caller joins it)
+    wait,          ///< no valid token, and a flight is in progress (the caller joins it)
+    fail,          ///< no valid token, and none may be fetched now: `failure()` says why
 };
 
-/// The refresh state machine. Not thread-safe: one owner drives it.
-class refresh_machine {
+/// Chosen by the driver, unique among the pending waiters.
+using waiter_id = std::uint64_t;
+/// Chosen by the machine, increasing from 1.
+using flight_id = std::uint64_t;
+
+/// What a driver must do after an event (see the file comment for the order).
+struct lifecycle_actions {
+    /// With `send`: the id to report the answer under (`on_response`, `on_abandon`).
+    std::optional<flight_id> send_flight;
+    /// The refresh request to send. Read the clock right before sending: that
+    /// reading is `on_response()`'s `issued_at`.
+    /// @warning The URL carries the refresh token: treat it as a secret.
+    std::optional<http_request> send;
+    /// The grant to store durably; then report `on_persisted(durable)`. Its
+    /// `access_token` is EMPTY when it was salvaged from a rejected answer.
+    std::shared_ptr<const token_grant> persist;
+    /// `current()`, `window()`, `rejected()` or `next_attempt()` changed:
+    /// republish the read snapshot.
+    bool publish = false;
+    /// The waiters to complete, each with `outcome` (one outcome for all).
+    std::vector<waiter_id> complete;
+    /// Set whenever `complete` is not empty: a usable grant, or the error.
+    std::optional<result<std::shared_ptr<const token_grant>>> outcome;
+
+    /// Whether there is nothing to do.
+    bool empty() const noexcept { return !send && !persist && !publish && complete.empty(); }
+};
+
+/// The token lifecycle machine (see the file comment). Not thread-safe: one
+/// owner drives it (a driver holds a lock around it). Never throws except
+/// `std::bad_alloc`; no event can put it in an inconsistent state.
+class token_lifecycle {
 public:
-    refresh_machine(client_credentials credentials, endpoint server, token_seed seed,
-                    refresh_machine_options options = {})
+    token_lifecycle(client_credentials credentials, endpoint server, token_seed seed,
+                    token_lifecycle_options options = {})
         : credentials_(std::move(credentials)), server_(std::move(server)),
           options_(std::move(options)), rng_(options_.jitter_seed) {
         adopt(std::make_shared<const token_grant>(std::move(seed.grant_)));
     }
+
+    // --- events -----------------------------------------------------------
+
+    /// A caller `w` wants a usable token; `now` is the driver's clock reading.
+    /// @returns `complete = {w}` (with `current()` or `failure()`), or `send`
+    /// with `w` joining that flight, or nothing (`w` joined the flight in progress).
+    lifecycle_actions on_get(waiter_id w, time_point now) {
+        lifecycle_actions a;
+        if (phase_ != phase::idle) {
+            if (state_at(now) != token_state::expired) {
+                complete_one(a, w, current_);
+            } else {
+                waiters_.push_back(w);
+                latest_ = later(latest_, now);
+            }
+            return a;
+        }
+        waiters_.push_back(w);
+        latest_ = now;
+        serve_waiters(a);
+        return a;
+    }
+
+    /// The answer (or transport failure) for flight `id`.
+    /// @param issued_at the clock reading taken right before sending
+    /// @param completed_at the clock reading when it arrived: the backoff counts
+    ///        from it, and a new token not usable then counts as arrived expired
+    /// @returns `persist` (with `persist_before_publish` and a new or salvaged
+    /// grant), else `publish` and the flight's waiters completed. Empty for an
+    /// id that is not the flight in progress.
+    lifecycle_actions on_response(flight_id id, const transport_result& response,
+                                  time_point issued_at, time_point completed_at) {
+        lifecycle_actions a;
+        if (phase_ != phase::sending || id != flight_) {
+            return a;
+        }
+        latest_ = later(latest_, completed_at);
+        const token_grant& used = *current_;
+        auto grant = detail::finish_exchange(
+            response, issued_at,
+            {used.refresh_token.expose_secret(), credentials_.client_secret().expose_secret()},
+            used.refresh_token.view(), used.refresh_expires_at, options_.client);
+        staged_ = {};
+        staged_.issued_at = issued_at;
+        staged_.completed_at = completed_at;
+        staged_.status = response ? response->status : 0;
+        if (grant) {
+            staged_.grant = std::make_shared<const token_grant>(std::move(*grant));
+        } else {
+            staged_.failure = grant.error();
+            if (const auto& rescued = grant.salvaged();
+                rescued && !rescued->refresh_token.empty()) {
+                staged_.grant = std::make_shared<const token_grant>(*rescued);
+            }
+        }
+        if (staged_.grant && options_.persist_before_publish) {
+            phase_ = phase::persisting;
+            if (persist_ == persist_state::none) {
+                issue_flight_persist(a);
+            } else {
+                flight_persist_queued_ = true; // after the outstanding one
+            }
+            return a;
+        }
+        apply_staged();
+        finish_flight(a);
+        return a;
+    }
+
+    /// The outstanding `persist` finished; `durable` says whether it is stored.
+    /// @returns for the flight's persist: `publish` and its waiters completed;
+    /// for `retry_persist()`'s: nothing, or the persist of a flight that ended
+    /// meanwhile. Empty when no persist is outstanding.
+    lifecycle_actions on_persisted(bool durable) {
+        lifecycle_actions a;
+        const persist_state was = persist_;
+        persist_ = persist_state::none;
+        switch (was) {
+        case persist_state::none:
+            return a;
+        case persist_state::stale: // its grant was dropped by on_reset()
+            break;
+        case persist_state::retry:
+            if (durable) {
+                pending_persist_.reset();
+                persist_failed_ = false;
+            }
+            break;
+        case persist_state::flight:
+            if (durable) {
+                pending_persist_.reset();
+                persist_failed_ = false;
+            } else {
+                pending_persist_ = staged_.grant;
+                persist_failed_ = true;
+            }
+            apply_staged();
+            finish_flight(a);
+            return a;
+        }
+        if (flight_persist_queued_) {
+            flight_persist_queued_ = false;
+            issue_flight_persist(a);
+        }
+        return a;
+    }
+
+    /// The server rejected `seen_access_token` (a 401 on the file API): marks
+    /// the current access token rejected when it is that token.
+    /// @returns `publish` when it was marked; empty for another token (already
+    /// replaced), an empty one, or one already marked.
+    lifecycle_actions on_invalidate(secret_view seen_access_token) noexcept {
+        lifecycle_actions a;
+        const std::string_view mine = current_->access_token.expose_secret();
+        if (rejected_ || mine.empty() ||
+            !constant_time_equals(mine, seen_access_token.expose_secret())) {
+            return a;
+        }
+        rejected_ = true;
+        a.publish = true;
+        return a;
+    }
+
+    /// Waiter `w` gives up (the driver completes it itself); the flight and the
+    /// other waiters go on. Empty actions; an unknown `w` is ignored.
+    lifecycle_actions on_cancel(waiter_id w) noexcept {
+        for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
+            if (*it == w) {
+                waiters_.erase(it);
+                break;
+            }
+        }
+        return {};
+    }
+
+    /// The answer of flight `id` will never come (the transport threw, the
+    /// driver shuts down): the flight ends, nothing is recorded as a failure.
+    /// @returns `publish` and the waiters completed with `current()` while it
+    /// is usable, else `errc::transport_failure` (class `retry`). Empty for an
+    /// id that is not a flight waiting for its answer.
+    lifecycle_actions on_abandon(flight_id id) {
+        lifecycle_actions a;
+        if (phase_ != phase::sending || id != flight_) {
+            return a;
+        }
+        phase_ = phase::idle;
+        a.publish = true;
+        if (state_at(latest_) != token_state::expired) {
+            complete_all(a, current_);
+        } else {
+            complete_all(a, error::transport(errc::transport_failure));
+        }
+        return a;
+    }
+
+    /// Starts over from `seed` (e.g. after the user authorized again), also
+    /// during a flight (its answer will be ignored): forgets the failure, the
+    /// backoff, the rejection and any grant pending persistence.
+    /// @returns `publish`, and for the waiters of a dropped flight what
+    /// `on_get()` at `now` would give them (completed, or a new `send`).
+    lifecycle_actions on_reset(token_seed seed, time_point now) {
+        lifecycle_actions a;
+        phase_ = phase::idle;
+        staged_ = {};
+        flight_persist_queued_ = false;
+        if (persist_ != persist_state::none) {
+            persist_ = persist_state::stale;
+        }
+        pending_persist_.reset();
+        persist_failed_ = false;
+        adopt(std::make_shared<const token_grant>(std::move(seed.grant_)));
+        a.publish = true;
+        if (!waiters_.empty()) {
+            latest_ = later(latest_, now);
+            serve_waiters(a);
+        }
+        return a;
+    }
+
+    /// Asks to store `pending_persist()` again.
+    /// @returns `persist` (report `on_persisted()`), or empty when nothing is
+    /// pending or a persist is already outstanding.
+    lifecycle_actions retry_persist() {
+        lifecycle_actions a;
+        if (persist_ == persist_state::none && pending_persist_) {
+            persist_ = persist_state::retry;
+            a.persist = pending_persist_;
+        }
+        return a;
+    }
+
+    // --- queries ----------------------------------------------------------
 
     /// The current grant (never null). Without an access token when seeded from
     /// a refresh token and not yet refreshed.
     const std::shared_ptr<const token_grant>& current() const noexcept { return current_; }
     /// The current access token's window under the expiry policy.
     const expiry_window& window() const noexcept { return window_; }
-    /// Whether the current access token was rejected with `invalidate()`.
+    /// Whether the current access token was rejected with `on_invalidate()`.
     bool rejected() const noexcept { return rejected_; }
-    /// Whether `current()` holds an access token that is neither rejected nor
-    /// expired at `now`.
-    bool usable_at(time_point now) const noexcept { return state_at(now) != token_state::expired; }
     /// The current access token's state; absent or rejected tokens are expired.
     token_state state_at(time_point now) const noexcept {
         if (current_->access_token.empty() || rejected_) {
@@ -197,40 +455,11 @@ public:
         }
         return window_.state_at(now);
     }
+    /// Whether `current()` holds an access token that is neither rejected nor
+    /// expired at `now`.
+    bool usable_at(time_point now) const noexcept { return state_at(now) != token_state::expired; }
 
-    bool in_flight() const noexcept { return in_flight_; }
-    /// The remembered failure: the blocking one, the last transient one, or
-    /// after a success whose token stops being usable before the next refresh
-    /// may start, `errc::token_lifetime_too_short` (class `retry`; see the file comment).
-    const std::optional<error>& failure() const noexcept { return failure_; }
-    /// Whether a `reauthorize`, `configuration` or `usage` failure stops further
-    /// refreshes until `reset()`.
-    bool blocked() const noexcept { return blocked_; }
-    /// After a transient failure, the earliest start of the next attempt
-    /// (`time_point::min()` when there is no backoff).
-    time_point retry_not_before() const noexcept { return retry_not_before_; }
-    /// The earliest start of the next refresh after the last successful one
-    /// (`issued_at + min_refresh_interval`; `time_point::min()` after a seed).
-    time_point refresh_not_before() const noexcept { return refresh_not_before_; }
-    /// How many refreshes failed in a row with a `retry` or `protocol` error
-    /// (the exponent of the backoff); 0 after a success or `reset()`.
-    std::uint32_t consecutive_failures() const noexcept { return consecutive_failures_; }
-    /// The earliest instant at which `next()` may ask for a refresh while the
-    /// current token is usable: `time_point::max()` when blocked or in flight.
-    time_point next_attempt() const noexcept {
-        if (blocked_ || in_flight_) {
-            return time_point::max();
-        }
-        return retry_not_before_ > refresh_not_before_ ? retry_not_before_ : refresh_not_before_;
-    }
-    /// The grant rescued by the last `complete()`, when it failed but the answer
-    /// carried a new refresh token (`grant_result::salvaged()`); null otherwise.
-    /// Its `access_token` is EMPTY and its `refresh_token` is the one `current()`
-    /// now holds: persist it (the server has retired the one that was sent).
-    /// Cleared by the next `begin_refresh()`, `complete()` or `reset()`.
-    const std::shared_ptr<const token_grant>& salvaged() const noexcept { return salvaged_; }
-
-    /// What to do at `now` (see `refresh_action`).
+    /// What `on_get()` would do at `now` (no state change).
     refresh_action next(time_point now) const noexcept {
         switch (state_at(now)) {
         case token_state::fresh:
@@ -241,127 +470,65 @@ public:
         case token_state::expired:
             break;
         }
-        if (in_flight_) {
+        if (phase_ != phase::idle) {
             return refresh_action::wait;
         }
         if (blocked_ || (failure_ && now < retry_not_before_)) {
             return refresh_action::fail;
         }
-        // A token that expired by the clock, too soon after the last refresh:
-        // failure() holds the short-lifetime error (set by complete()).
+        // Expired by the clock too soon after the last refresh: failure() holds
+        // the short-lifetime error (docs/design.md, "tiny lifetimes").
         if (!rejected_ && failure_ && now < refresh_not_before_) {
             return refresh_action::fail;
         }
         return refresh_action::refresh;
     }
 
-    /// Starts a refresh of `current()`'s refresh token, whatever `next()` says
-    /// (backoff and `min_refresh_interval` are `next()`'s advice):
-    /// the request to send. Read the clock right before sending it and pass
-    /// that reading to `complete()`.
-    /// @returns the blocking failure when blocked; `errc::invalid_argument`
-    /// (class `usage`) when a refresh is already in flight; the errors of
-    /// `build_refresh_request()`, which also block (the token cannot be sent).
-    /// @warning The request's URL carries the refresh token: treat it as a secret.
-    result<http_request> begin_refresh() {
-        if (blocked_) {
-            return *failure_;
+    /// Whether a flight is in progress: sent, or its answer being persisted.
+    bool in_flight() const noexcept { return phase_ != phase::idle; }
+    /// The id of the flight in progress.
+    std::optional<flight_id> flight() const noexcept {
+        return phase_ == phase::idle ? std::nullopt : std::optional<flight_id>(flight_);
+    }
+    /// The waiters of the flight in progress, in the order they joined.
+    const std::vector<waiter_id>& waiters() const noexcept { return waiters_; }
+
+    /// The remembered failure: the blocking one, the last transient one, or
+    /// after a success whose token stops being usable before the next refresh
+    /// may start, `errc::token_lifetime_too_short` (class `retry`).
+    const std::optional<error>& failure() const noexcept { return failure_; }
+    /// Whether a `reauthorize`, `configuration` or `usage` failure stops every
+    /// further refresh until `on_reset()`.
+    bool blocked() const noexcept { return blocked_; }
+    /// After a transient failure, the earliest start of the next attempt
+    /// (`time_point::min()` when there is no backoff).
+    time_point retry_not_before() const noexcept { return retry_not_before_; }
+    /// `issued_at + min_refresh_interval` of the last successful refresh
+    /// (`time_point::min()` after a seed).
+    time_point refresh_not_before() const noexcept { return refresh_not_before_; }
+    /// How many refreshes failed in a row with a `retry` or `protocol` error
+    /// (the exponent of the backoff); 0 after a success or `on_reset()`.
+    std::uint32_t consecutive_failures() const noexcept { return consecutive_failures_; }
+    /// The earliest instant at which a usable, refresh-soon token is refreshed
+    /// ahead: `time_point::max()` when blocked or in flight.
+    time_point next_attempt() const noexcept {
+        if (blocked_ || phase_ != phase::idle) {
+            return time_point::max();
         }
-        if (in_flight_) {
-            return error::usage(errc::invalid_argument);
-        }
-        salvaged_.reset();
-        auto request = build_refresh_request(credentials_, server_, current_->refresh_token);
-        if (!request) {
-            failure_ = request.error();
-            blocked_ = true;
-            return request.error();
-        }
-        in_flight_ = true;
-        return request;
+        return later(retry_not_before_, refresh_not_before_);
     }
 
-    /// Takes what the transport returned for the request of `begin_refresh()`.
-    /// Parsed and stamped exactly as `refresh(transport, ..., previous_grant)`:
-    /// a kept refresh token keeps its expiry.
-    /// @param issued_at the clock reading taken before the request was sent
-    /// @param completed_at the clock reading when the answer (or failure)
-    ///        arrived; the backoff after a transient failure counts from it
-    ///        (from `issued_at` when not given), and a new token not usable at
-    ///        that instant counts as arrived expired
-    /// @returns the new grant, now `current()`; or the classified error, now
-    /// `failure()` (see the failure policy). `errc::invalid_argument` (class
-    /// `usage`, state unchanged) when no refresh is in flight.
-    /// - A new grant whose token is already unusable at `completed_at`, or stops
-    ///   being usable before `refresh_not_before()`, is still returned (persist
-    ///   it: its refresh token may be new) and `failure()` then holds
-    ///   `errc::token_lifetime_too_short` (class `retry`): check `next()` or
-    ///   `usable_at()` before handing its access token out.
-    /// - On an error with a salvaged refresh token, `salvaged()` holds it and
-    ///   `current()` keeps its access token with the new refresh token.
-    /// @warning Persist the new grant's refresh token (or `salvaged()`) before
-    /// relying on it: a rotated refresh token replaces the old one on the server.
-    result<std::shared_ptr<const token_grant>>
-    complete(const transport_result& response, time_point issued_at,
-             std::optional<time_point> completed_at = std::nullopt) {
-        if (!in_flight_) {
-            return error::usage(errc::invalid_argument);
-        }
-        in_flight_ = false;
-        salvaged_.reset();
-        const time_point ended_at = completed_at.value_or(issued_at);
-        const token_grant& used = *current_;
-        auto grant = detail::finish_exchange(
-            response, issued_at,
-            {used.refresh_token.expose_secret(), credentials_.client_secret().expose_secret()},
-            used.refresh_token.view(), used.refresh_expires_at, options_.client);
-        if (!grant) {
-            if (const auto& rescued = grant.salvaged();
-                rescued && !rescued->refresh_token.empty()) {
-                adopt_salvaged(*rescued);
-            }
-            record_failure(grant.error(), ended_at);
-            return grant.error();
-        }
-        adopt(std::make_shared<const token_grant>(std::move(*grant)));
-        refresh_not_before_ = detail::add_ticks_saturating(
-            issued_at, detail::saturating_ticks(options_.min_refresh_interval));
-        if (window_.usable_until <= ended_at || window_.usable_until < refresh_not_before_) {
-            // docs/design.md, "tiny lifetimes": never hand out an expired token,
-            // never refresh again before min_refresh_interval.
-            failure_ = error::server(errc::token_lifetime_too_short, error_class::retry,
-                                     response ? response->status : 0);
-        }
-        return current_;
+    /// Whether the last persisted grant is not durable (see `pending_persist()`).
+    bool persist_failed() const noexcept { return persist_failed_; }
+    /// The grant whose persist failed, until `retry_persist()` stores it, a
+    /// later grant is stored, or `on_reset()`; null otherwise.
+    const std::shared_ptr<const token_grant>& pending_persist() const noexcept {
+        return pending_persist_;
     }
+    /// Whether a `persist` action awaits its `on_persisted()`.
+    bool persisting() const noexcept { return persist_ != persist_state::none; }
 
-    /// Forgets the refresh in flight (its answer will not come): `complete()`
-    /// would then refuse it. Nothing else changes.
-    void abandon() noexcept { in_flight_ = false; }
-
-    /// Marks the current access token as rejected when it is `seen_access_token`
-    /// (compared in constant time): `next()` then asks for a refresh. A token
-    /// the machine has already replaced is ignored, so many requests that failed
-    /// with the same token cause one refresh.
-    /// @returns whether the current token was marked.
-    bool invalidate(secret_view seen_access_token) noexcept {
-        const std::string_view current = current_->access_token.expose_secret();
-        if (current.empty() || !constant_time_equals(current, seen_access_token.expose_secret())) {
-            return false;
-        }
-        rejected_ = true;
-        return true;
-    }
-
-    /// Starts over from `seed` (e.g. after the user authorized again): forgets
-    /// the failure, the rejection and any refresh in flight.
-    void reset(token_seed seed) {
-        in_flight_ = false;
-        salvaged_.reset();
-        adopt(std::make_shared<const token_grant>(std::move(seed.grant_)));
-    }
-
-    const refresh_machine_options& options() const noexcept { return options_; }
+    const token_lifecycle_options& options() const noexcept { return options_; }
     const client_credentials& credentials() const noexcept { return credentials_; }
     const endpoint& server() const noexcept { return server_; }
 
@@ -384,6 +551,108 @@ private:
         }
     };
 
+    enum class phase : std::uint8_t { idle, sending, persisting };
+    enum class persist_state : std::uint8_t { none, flight, retry, stale };
+
+    /// A flight's answer, applied at once or after its persist.
+    struct staged_answer {
+        std::shared_ptr<const token_grant> grant; ///< new, or salvaged (with `failure`)
+        std::optional<error> failure;
+        time_point issued_at{};
+        time_point completed_at{};
+        int status = 0;
+    };
+
+    static time_point later(time_point a, time_point b) noexcept { return a < b ? b : a; }
+
+    static void complete_one(lifecycle_actions& a, waiter_id w,
+                             result<std::shared_ptr<const token_grant>> outcome) {
+        a.complete.push_back(w);
+        a.outcome = std::move(outcome);
+    }
+
+    void complete_all(lifecycle_actions& a, result<std::shared_ptr<const token_grant>> outcome) {
+        if (!waiters_.empty()) {
+            a.complete = std::move(waiters_);
+            a.outcome = std::move(outcome);
+        }
+        waiters_.clear();
+        latest_ = time_point::min();
+    }
+
+    /// Requires no flight: decides for every waiter at `latest_` as `on_get()` does.
+    void serve_waiters(lifecycle_actions& a) {
+        switch (next(latest_)) {
+        case refresh_action::use_current:
+            complete_all(a, current_);
+            return;
+        case refresh_action::fail:
+            complete_all(a, *failure_);
+            return;
+        case refresh_action::refresh_ahead:
+        case refresh_action::refresh:
+        case refresh_action::wait:
+            break;
+        }
+        auto request = build_refresh_request(credentials_, server_, current_->refresh_token);
+        if (!request) { // the token cannot be sent: block (a usage error)
+            failure_ = request.error();
+            blocked_ = true;
+            a.publish = true;
+            if (usable_at(latest_)) {
+                complete_all(a, current_);
+            } else {
+                complete_all(a, request.error());
+            }
+            return;
+        }
+        phase_ = phase::sending;
+        a.send_flight = ++flight_;
+        a.send = std::move(*request);
+    }
+
+    void issue_flight_persist(lifecycle_actions& a) {
+        persist_ = persist_state::flight;
+        a.persist = staged_.grant;
+    }
+
+    /// Applies the flight's answer to the state.
+    void apply_staged() {
+        staged_answer s = std::move(staged_);
+        staged_ = {};
+        if (s.failure) {
+            if (s.grant) {
+                adopt_salvaged(*s.grant);
+            }
+            record_failure(*s.failure, s.completed_at);
+            return;
+        }
+        adopt(std::move(s.grant));
+        refresh_not_before_ = detail::add_ticks_saturating(
+            s.issued_at, detail::saturating_ticks(options_.min_refresh_interval));
+        if (window_.usable_until <= s.completed_at || window_.usable_until < refresh_not_before_) {
+            // docs/design.md, "tiny lifetimes": never hand out an expired token,
+            // never refresh again before min_refresh_interval.
+            failure_ = short_lifetime(s.status);
+        }
+        last_status_ = s.status;
+    }
+
+    /// Ends the flight: publish, and its waiters get the one outcome.
+    void finish_flight(lifecycle_actions& a) {
+        phase_ = phase::idle;
+        a.publish = true;
+        if (usable_at(latest_)) {
+            complete_all(a, current_);
+        } else {
+            complete_all(a, failure_ ? *failure_ : short_lifetime(last_status_));
+        }
+    }
+
+    static error short_lifetime(int status) {
+        return error::server(errc::token_lifetime_too_short, error_class::retry, status);
+    }
+
     void adopt(std::shared_ptr<const token_grant> grant) noexcept {
         current_ = std::move(grant);
         window_ = expiry_window_for(current_->issued_at, current_->expires_at, options_.expiry);
@@ -403,7 +672,6 @@ private:
         merged->refresh_token_rotated = true;
         merged->refresh_expires_at = rescued.refresh_expires_at;
         current_ = std::move(merged);
-        salvaged_ = std::make_shared<const token_grant>(rescued);
     }
 
     void record_failure(const error& e, time_point ended_at) noexcept {
@@ -440,18 +708,32 @@ private:
 
     client_credentials credentials_;
     endpoint server_;
-    refresh_machine_options options_;
+    token_lifecycle_options options_;
     std::shared_ptr<const token_grant> current_;
     expiry_window window_{};
     std::optional<error> failure_;
-    std::shared_ptr<const token_grant> salvaged_;
     splitmix64 rng_;
     time_point retry_not_before_ = time_point::min();
     time_point refresh_not_before_ = time_point::min();
     std::uint32_t consecutive_failures_ = 0;
+    int last_status_ = 0;
     bool rejected_ = false;
-    bool in_flight_ = false;
     bool blocked_ = false;
+
+    // The flight and its waiters. Invariant: no waiters without a flight.
+    phase phase_ = phase::idle;
+    flight_id flight_ = 0;
+    std::vector<waiter_id> waiters_;
+    /// The latest clock reading of the flight (its waiters' `now`, its answer's
+    /// `completed_at`): its outcome is checked at this instant.
+    time_point latest_ = time_point::min();
+    staged_answer staged_;
+
+    // Persistence: one persist outstanding at a time.
+    persist_state persist_ = persist_state::none;
+    bool flight_persist_queued_ = false;
+    bool persist_failed_ = false;
+    std::shared_ptr<const token_grant> pending_persist_;
 };
 
 } // namespace babelbird::inline v1
