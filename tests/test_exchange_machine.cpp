@@ -407,10 +407,6 @@ TEST_CASE("drivers: refresh() and exchange_code() give exactly prepare + finish"
             credentials, ts::server(), babelbird::secret_view("RT"), std::nullopt, options);
         REQUIRE(machine);
         CHECK(same_result(by_token, machine->finish(a, t0)));
-        // The machine as the lifecycle calls it gives the same reading.
-        CHECK(same_result(by_token, babelbird::detail::finish_exchange(
-                                        a, t0, {"RT", credentials.client_secret().expose_secret()},
-                                        babelbird::secret_view("RT"), std::nullopt, options)));
 
         const auto by_grant =
             babelbird::refresh(transport, credentials, ts::server(), previous, options, clock);

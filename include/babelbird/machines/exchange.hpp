@@ -155,19 +155,6 @@ inline grant_result finish_token_answer(const transport_result& response, time_p
     return make_grant(*parsed, used_refresh_token, used_refresh_expires_at, issued_at, options);
 }
 
-/// The finish step with its inputs spelled out, as the lifecycle machine
-/// (machines/token_lifecycle.hpp) calls it; the same reading as
-/// `refresh_exchange::finish`. Kept for that caller only: new code prepares a
-/// `refresh_exchange` and calls its `finish`.
-inline grant_result finish_exchange(const transport_result& response, time_point issued_at,
-                                    std::initializer_list<std::string_view> sent,
-                                    secret_view used_refresh_token,
-                                    std::optional<time_point> used_refresh_expires_at,
-                                    const client_options& options) {
-    return finish_token_answer(response, issued_at, sent, used_refresh_token,
-                               used_refresh_expires_at, options);
-}
-
 } // namespace detail
 
 /// The refresh exchange (RFC 6749 section 6; the vendor's `refreshToken.do`):

@@ -285,11 +285,10 @@ public:
             return a;
         }
         latest_ = later(latest_, completed_at);
-        const token_grant& used = *current_;
-        auto grant = detail::finish_exchange(
-            response, issued_at,
-            {used.refresh_token.expose_secret(), credentials_.client_secret().expose_secret()},
-            used.refresh_token.view(), used.refresh_expires_at, options_.client);
+        // The exchange of this flight read its answer: the token it sent is kept
+        // when the server does not rotate it, and only its secrets are scrubbed.
+        auto grant = exchange_->finish(response, issued_at);
+        exchange_.reset();
         staged_ = {};
         staged_.issued_at = issued_at;
         staged_.completed_at = completed_at;
@@ -394,6 +393,7 @@ public:
             return a;
         }
         phase_ = phase::idle;
+        exchange_.reset();
         a.publish = true;
         if (state_at(latest_) != token_state::expired) {
             complete_all(a, current_);
@@ -412,6 +412,7 @@ public:
         lifecycle_actions a;
         phase_ = phase::idle;
         staged_ = {};
+        exchange_.reset();
         flight_persist_queued_ = false;
         if (persist_ != persist_state::none) {
             persist_ = persist_state::stale;
@@ -594,7 +595,9 @@ private:
         case refresh_action::wait:
             break;
         }
-        auto request = build_refresh_request(credentials_, server_, current_->refresh_token);
+        auto request =
+            refresh_exchange::prepare(credentials_, server_, current_->refresh_token.view(),
+                                      current_->refresh_expires_at, options_.client);
         if (!request) { // the token cannot be sent: block (a usage error)
             failure_ = request.error();
             blocked_ = true;
@@ -608,7 +611,8 @@ private:
         }
         phase_ = phase::sending;
         a.send_flight = ++flight_;
-        a.send = std::move(*request);
+        a.send = request->request();
+        exchange_ = std::move(*request);
     }
 
     void issue_flight_persist(lifecycle_actions& a) {
@@ -728,6 +732,9 @@ private:
     /// `completed_at`): its outcome is checked at this instant.
     time_point latest_ = time_point::min();
     staged_answer staged_;
+    /// The exchange of the flight being sent (prepared request, the secrets to
+    /// scrub from its answer); empty otherwise.
+    std::optional<refresh_exchange> exchange_;
 
     // Persistence: one persist outstanding at a time.
     persist_state persist_ = persist_state::none;
