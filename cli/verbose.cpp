@@ -244,8 +244,7 @@ void redactor::learn_from_body(std::string_view body) {
         // As the parser reads it: "access_t\u006fken" is access_token.
         const std::string key = json_unescape(body.substr(i + 1, key_end - i - 1));
         std::size_t j = key_end + 1;
-        while (j < body.size() &&
-               (body[j] == ' ' || body[j] == '\t' || body[j] == '\n' || body[j] == '\r')) {
+        while (j < body.size() && babelbird::detail::is_json_space(body[j])) {
             ++j;
         }
         if (j >= body.size() || body[j] != ':') {
@@ -253,8 +252,7 @@ void redactor::learn_from_body(std::string_view body) {
             continue;
         }
         ++j;
-        while (j < body.size() &&
-               (body[j] == ' ' || body[j] == '\t' || body[j] == '\n' || body[j] == '\r')) {
+        while (j < body.size() && babelbird::detail::is_json_space(body[j])) {
             ++j;
         }
         const bool secret_key =
