@@ -66,6 +66,7 @@
 #include <vector>
 
 #include "babelbird/encoding/json_escape.hpp"
+#include "babelbird/values/ascii.hpp"
 #include "babelbird/values/error.hpp"
 #include "babelbird/values/secret.hpp"
 
@@ -544,7 +545,7 @@ private:
             text += " " + p.second;
         }
         for (char& ch : text) {
-            if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7F) {
+            if (babelbird::detail::is_control(ch)) {
                 ch = '?'; // a header value stays one line
             }
         }
