@@ -3,6 +3,7 @@
 // per-byte work is identical).
 #pragma once
 
+#include <babelbird/answers/detail/json_number.hpp>
 #include <babelbird/answers/token_response.hpp>
 #include <babelbird/values/ascii.hpp>
 

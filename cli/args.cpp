@@ -1,5 +1,7 @@
 #include "args.hpp"
 
+#include <babelbird/values/ascii.hpp>
+
 #include <algorithm>
 #include <array>
 #include <cstdlib>
@@ -99,13 +101,7 @@ std::optional<argument_error> parse_header(std::string_view text,
     if (!std::all_of(name.begin(), name.end(), is_tchar)) {
         return argument_error{"--header: the name must be an HTTP token"};
     }
-    std::string_view value = text.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
-        value.remove_prefix(1);
-    }
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) {
-        value.remove_suffix(1);
-    }
+    const std::string_view value = babelbird::detail::trim_ows(text.substr(colon + 1));
     if (!std::all_of(value.begin(), value.end(),
                      [](char ch) { return ch == '\t' || (ch >= 0x20 && ch <= 0x7E); })) {
         return argument_error{"--header: the value must be printable ASCII"};

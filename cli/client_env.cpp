@@ -1,5 +1,7 @@
 #include "client_env.hpp"
 
+#include <babelbird/values/ascii.hpp>
+
 #include <algorithm>
 #include <string>
 #include <string_view>
@@ -42,12 +44,7 @@ std::optional<client_setup> read_client(const arguments& args, redactor& secrets
                            "server's administrator for a client id without ':'");
         } else {
             // Name the variable to fix (the library's message says only "a value").
-            const auto has_control = [](std::string_view v) {
-                return std::any_of(v.begin(), v.end(), [](char ch) {
-                    const auto c = static_cast<unsigned char>(ch);
-                    return c < 0x20 || c == 0x7F;
-                });
-            };
+            using babelbird::detail::has_control;
             const char* which = has_control(*client_id) ? "BABELBIRD_CLIENT_ID"
                                 : has_control(client_secret->expose_secret())
                                     ? "BABELBIRD_CLIENT_SECRET"

@@ -2,7 +2,6 @@
 // endpoints: the server from --base-url, the credentials from the environment.
 #pragma once
 
-// error.hpp first: its parameter named `secret` would shadow babelbird::secret (-Wshadow).
 #include <babelbird/requests/credentials.hpp>
 #include <babelbird/requests/endpoint.hpp>
 #include <babelbird/values/error.hpp>

@@ -3,7 +3,6 @@
 // fails, the exit status is non-zero and one stderr line says what happened.
 #pragma once
 
-// error.hpp first: its parameter named `secret` would shadow babelbird::secret (-Wshadow).
 #include <babelbird/values/error.hpp>
 #include <babelbird/values/token.hpp>
 

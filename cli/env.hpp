@@ -1,7 +1,6 @@
 // Reading the environment: the only place secrets come from.
 #pragma once
 
-// error.hpp first: its parameter named `secret` would shadow babelbird::secret (-Wshadow).
 #include <babelbird/values/error.hpp>
 #include <babelbird/values/secret.hpp>
 

@@ -1,5 +1,6 @@
 #include "json_out.hpp"
 
+#include <babelbird/encoding/json_escape.hpp>
 #include <babelbird/values/secure_zero.hpp>
 
 #include <cerrno>
@@ -10,35 +11,12 @@
 
 namespace cli {
 
-namespace {
-
-/// Appends a JSON string literal in place, so a token is never copied into a
-/// temporary that would be freed without being zeroed.
-void append_json_string(std::string& out, std::string_view text) {
-    static constexpr char hex[] = "0123456789abcdef";
-    out += '"';
-    for (char ch : text) {
-        const auto c = static_cast<unsigned char>(ch);
-        if (ch == '"' || ch == '\\') {
-            out += '\\';
-            out += ch;
-        } else if (c < 0x20 || c == 0x7F) {
-            out += "\\u00";
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        } else {
-            out += ch;
-        }
-    }
-    out += '"';
-}
-
-} // namespace
+using babelbird::detail::append_json_string;
 
 std::string json_string(std::string_view text) {
     std::string out;
     out.reserve(text.size() + 2);
-    append_json_string(out, text);
+    babelbird::detail::append_json_string(out, text);
     return out;
 }
 

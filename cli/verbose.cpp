@@ -1,5 +1,6 @@
 #include "verbose.hpp"
 
+#include <babelbird/encoding/json_unescape.hpp>
 #include <babelbird/values/ascii.hpp>
 #include <babelbird/values/secure_zero.hpp>
 
@@ -30,35 +31,6 @@ bool contains_ci(std::string_view haystack, std::string_view needle) {
         }
     }
     return false;
-}
-
-int hex_value(char ch) {
-    if (ch >= '0' && ch <= '9') {
-        return ch - '0';
-    }
-    if (ch >= 'a' && ch <= 'f') {
-        return ch - 'a' + 10;
-    }
-    if (ch >= 'A' && ch <= 'F') {
-        return ch - 'A' + 10;
-    }
-    return -1;
-}
-
-/// The four hex digits at `at` of `raw`, or -1.
-long hex4(std::string_view raw, std::size_t at) {
-    if (at + 4 > raw.size()) {
-        return -1;
-    }
-    long v = 0;
-    for (std::size_t k = at; k < at + 4; ++k) {
-        const int d = hex_value(raw[k]);
-        if (d < 0) {
-            return -1;
-        }
-        v = v * 16 + d;
-    }
-    return v;
 }
 
 void append_utf8(std::string& out, unsigned long cp) {
@@ -97,7 +69,7 @@ std::string json_unescape(std::string_view raw) {
             ++k;
             continue;
         }
-        long cp = e == 'u' ? hex4(raw, k + 2) : -1;
+        long cp = e == 'u' ? babelbird::detail::hex4(raw, k + 2) : -1;
         if (cp < 0) {
             out += raw[k];
             continue;
@@ -105,7 +77,7 @@ std::string json_unescape(std::string_view raw) {
         std::size_t used = 6;
         if (cp >= 0xD800 && cp <= 0xDBFF && k + 7 < raw.size() && raw[k + 6] == '\\' &&
             raw[k + 7] == 'u') {
-            const long low = hex4(raw, k + 8);
+            const long low = babelbird::detail::hex4(raw, k + 8);
             if (low >= 0xDC00 && low <= 0xDFFF) {
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
                 used = 12;
@@ -244,8 +216,7 @@ void redactor::learn_from_body(std::string_view body) {
         // As the parser reads it: "access_t\u006fken" is access_token.
         const std::string key = json_unescape(body.substr(i + 1, key_end - i - 1));
         std::size_t j = key_end + 1;
-        while (j < body.size() &&
-               (body[j] == ' ' || body[j] == '\t' || body[j] == '\n' || body[j] == '\r')) {
+        while (j < body.size() && babelbird::detail::is_json_space(body[j])) {
             ++j;
         }
         if (j >= body.size() || body[j] != ':') {
@@ -253,8 +224,7 @@ void redactor::learn_from_body(std::string_view body) {
             continue;
         }
         ++j;
-        while (j < body.size() &&
-               (body[j] == ' ' || body[j] == '\t' || body[j] == '\n' || body[j] == '\r')) {
+        while (j < body.size() && babelbird::detail::is_json_space(body[j])) {
             ++j;
         }
         const bool secret_key =

@@ -1,4 +1,4 @@
-// libFuzzer target: the OAuth authorization callback parser (callback.hpp).
+// libFuzzer target: the OAuth authorization callback parser (answers/callback.hpp).
 //
 // Input (FuzzedDataProvider): a flags byte (bit 0: '+' is a space, bit 1: an
 // expected `data` is given, bit 2: parse as a whole URL), the expected data,

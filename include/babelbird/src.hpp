@@ -25,5 +25,5 @@
     "babelbird/src.hpp is for BABELBIRD_SEPARATE_COMPILATION builds; define it for every translation unit, or drop this include (header-only is the default)"
 #endif
 
-#include "babelbird/answers/response_parse.hpp"
+#include "babelbird/answers/detail/parse_token_response.hpp"
 #include "babelbird/babelbird.hpp"

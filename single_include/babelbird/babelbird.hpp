@@ -222,7 +222,8 @@ constexpr decode_outcome base64_decode_to(std::string_view in, char* out) noexce
 
 // ---- begin babelbird/values/ascii.hpp ----
 /// @file values/ascii.hpp
-/// @brief Byte classes used by validation: control bytes, header-safe tokens, case folding.
+/// @brief Byte classes used by validation: control bytes, header-safe tokens,
+/// case folding, digits, and the whitespace of HTTP fields and of JSON.
 
 
 #include <string_view>
@@ -244,34 +245,30 @@ constexpr bool has_control(std::string_view s) noexcept {
     return false;
 }
 
-/// A token is header-safe when it is non-empty and every byte is visible ASCII
-/// (0x21-0x7E): no space, no control byte, nothing that could split a header.
-constexpr bool is_header_safe_token(std::string_view s) noexcept {
+/// Whether `s` is non-empty and every byte lies in `lo`..`hi`.
+constexpr bool is_nonempty_in(std::string_view s, unsigned char lo, unsigned char hi) noexcept {
     if (s.empty()) {
         return false;
     }
     for (char ch : s) {
         const auto c = static_cast<unsigned char>(ch);
-        if (c < 0x21 || c > 0x7E) {
+        if (c < lo || c > hi) {
             return false;
         }
     }
     return true;
 }
 
+/// A token is header-safe when it is non-empty and every byte is visible ASCII
+/// (0x21-0x7E): no space, no control byte, nothing that could split a header.
+constexpr bool is_header_safe_token(std::string_view s) noexcept {
+    return is_nonempty_in(s, 0x21, 0x7E);
+}
+
 /// Every byte is a VSCHAR or a space (0x20-0x7E, RFC 6749 appendix A), and
 /// there is at least one.
 constexpr bool is_vschar_or_space(std::string_view s) noexcept {
-    if (s.empty()) {
-        return false;
-    }
-    for (char ch : s) {
-        const auto c = static_cast<unsigned char>(ch);
-        if (c < 0x20 || c > 0x7E) {
-            return false;
-        }
-    }
-    return true;
+    return is_nonempty_in(s, 0x20, 0x7E);
 }
 
 /// A refresh token: 1*VSCHAR with spaces allowed (RFC 6749 appendix A.17,
@@ -314,6 +311,29 @@ constexpr bool is_hex_digit(char ch) noexcept {
 }
 constexpr int hex_value(char ch) noexcept {
     return is_digit(ch) ? ch - '0' : (to_lower(ch) - 'a' + 10);
+}
+
+/// Optional whitespace around an HTTP field value (RFC 9110 section 5.6.3):
+/// space and horizontal tab.
+constexpr bool is_ows(char ch) noexcept {
+    return ch == ' ' || ch == '\t';
+}
+
+/// `s` without leading and trailing spaces and tabs (RFC 9110 section 5.5:
+/// they are not part of a field value).
+constexpr std::string_view trim_ows(std::string_view s) noexcept {
+    while (!s.empty() && is_ows(s.front())) {
+        s.remove_prefix(1);
+    }
+    while (!s.empty() && is_ows(s.back())) {
+        s.remove_suffix(1);
+    }
+    return s;
+}
+
+/// JSON insignificant whitespace (RFC 8259 section 2): space, tab, LF, CR.
+constexpr bool is_json_space(char ch) noexcept {
+    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
 }
 
 } // namespace babelbird::inline v1::detail
@@ -530,41 +550,65 @@ constexpr bool is_valid_utf8(std::string_view s) noexcept {
 } // namespace babelbird::inline v1::detail
 // ---- end babelbird/encoding/utf8.hpp ----
 
-// ---- begin babelbird/values/error.hpp ----
-/// @file values/error.hpp
-/// @brief Error codes, error classes, the error value and the `result<T>` type.
-///
-/// The library never throws, prints or aborts: every fallible call returns a
-/// `result<T>` that holds either a value or an `error`. An error says *what*
-/// went wrong (`errc`), *what to do next* (`error_class`), *where* it came from
-/// (`error_origin`) and, for server answers, the HTTP status and the OAuth error
-/// code (RFC 6749 section 5.2). Errors never hold a secret, a token or a raw body.
+// ---- begin babelbird/values/result.hpp ----
+/// @file values/result.hpp
+/// @brief `result<T>`: a value or an `error`, a small subset of C++23
+/// `std::expected<T, error>`; `result<void>` for success or an error.
 
 
 #include <cassert>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+
+// ---- begin babelbird/values/error_value.hpp ----
+/// @file values/error_value.hpp
+/// @brief `error`: one failure as a small, copyable, secret-free value.
+///
+/// An error says *what* went wrong (`errc`), *what to do next* (`error_class`),
+/// *where* it came from (`error_origin`) and, for server answers, the HTTP
+/// status, the OAuth error code (RFC 6749 section 5.2) and the `Retry-After`
+/// delay. It never holds a secret, a token or a raw body.
+
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <new>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
+
+
+// ---- begin babelbird/values/errc.hpp ----
+/// @file values/errc.hpp
+/// @brief What went wrong (`errc`), what to do next (`error_class`) and where
+/// it came from (`error_origin`); `errc` as a `std::error_code`.
+///
+/// Each `errc` has a fixed, secret-free description (`describe`), which is
+/// also the `std::error_category` message. The classes are the caller's
+/// decision table (docs/design.md, "Policies", error classes).
+
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <system_error>
 #include <type_traits>
-#include <utility>
 
 namespace babelbird::inline v1 {
 
 /// What the caller should do next.
 enum class error_class : std::uint8_t {
-    usage,         ///< the caller's input was rejected before anything was sent: fix the call
-    reauthorize,   ///< the grant is dead (`invalid_grant`, 400/401 without a code): authorize again
-    retry,         ///< transient failure: the same request may succeed later
-    protocol,      ///< the server answered something malformed or unexpected
-    configuration, ///< the server rejected the client itself (`invalid_client`,
-                   ///< `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`, a TLS
-                   ///< certificate that does not verify): fix the client's settings; signing in
-                   ///< again cannot help
+    usage,       ///< the caller's input was rejected before anything was sent: fix the call
+    reauthorize, ///< the grant is dead (`invalid_grant`, 400/401 without a code): authorize again
+    retry,       ///< transient failure: the same request may succeed later
+    protocol,    ///< the server answered something malformed or unexpected
+    /// the server rejected the client itself (`invalid_client`, `unauthorized_client`,
+    /// `unsupported_grant_type`, `invalid_scope`, a TLS certificate that does not
+    /// verify): fix the client's settings; signing in again cannot help
+    configuration,
 };
 
 /// Where an error came from.
@@ -574,41 +618,24 @@ enum class error_origin : std::uint8_t {
     server,    ///< the server's answer
 };
 
-/// OAuth error codes: RFC 6749 section 4.1.2.1 and section 5.2, RFC 6750 section 3.1.
-enum class oauth_error : std::uint8_t {
-    none,                      ///< the answer carried no `error` field
-    invalid_request,           ///< RFC 6749 section 5.2
-    invalid_client,            ///< RFC 6749 section 5.2
-    invalid_grant,             ///< RFC 6749 section 5.2
-    unauthorized_client,       ///< RFC 6749 section 5.2
-    unsupported_grant_type,    ///< RFC 6749 section 5.2
-    invalid_scope,             ///< RFC 6749 section 5.2
-    access_denied,             ///< RFC 6749 section 4.1.2.1
-    unsupported_response_type, ///< RFC 6749 section 4.1.2.1
-    server_error,              ///< RFC 6749 section 4.1.2.1
-    temporarily_unavailable,   ///< RFC 6749 section 4.1.2.1
-    invalid_token,             ///< RFC 6750 section 3.1
-    insufficient_scope,        ///< RFC 6750 section 3.1
-    other, ///< a code this library does not know; see `error::oauth_error_text()`
-};
-
 /// Error codes. Each has a fixed, secret-free description (`describe`).
 enum class errc : std::uint8_t {
     // Caller input (class usage, origin caller).
     empty_client_id = 1, ///< the client id is empty
-    colon_in_client_id,  ///< raw Basic encoding cannot carry ':' in the client id (RFC 7617 section
-                         ///< 2)
-    control_character,   ///< CR, LF, NUL or another control byte in a header- or URL-bound value
-    invalid_utf8,        ///< a value is not valid UTF-8
-    empty_value,         ///< a required value (token, code, URI) is empty
-    token_not_header_safe, ///< a token has a byte it may not hold: above 0x7E, or a space
-                           ///< where its kind allows none (see requests.hpp)
-    invalid_url,           ///< a URL is not absolute, or has a query, fragment or user info
-    insecure_url,          ///< plain http:// for a host that is not loopback
-    invalid_path,          ///< an endpoint path does not start with '/' or has forbidden bytes
-    invalid_argument,      ///< another argument was rejected
-    invalid_redirect_uri,  ///< a redirect URI is not absolute, has a fragment or forbidden bytes
-    reserved_parameter,    ///< an extra query parameter has the name of one the library sets
+    /// raw Basic encoding cannot carry ':' in the client id (RFC 7617 section 2)
+    colon_in_client_id,
+    control_character, ///< CR, LF, NUL or another control byte in a header- or URL-bound value
+    invalid_utf8,      ///< a value is not valid UTF-8
+    empty_value,       ///< a required value (token, code, URI) is empty
+    /// a token has a byte it may not hold: above 0x7E, or a space where its kind
+    /// allows none (see values/ascii.hpp)
+    token_not_header_safe,
+    invalid_url,          ///< a URL is not absolute, or has a query, fragment or user info
+    insecure_url,         ///< plain http:// for a host that is not loopback
+    invalid_path,         ///< an endpoint path does not start with '/' or has forbidden bytes
+    invalid_argument,     ///< another argument was rejected
+    invalid_redirect_uri, ///< a redirect URI is not absolute, has a fragment or forbidden bytes
+    reserved_parameter,   ///< an extra query parameter has the name of one the library sets
     conflicting_user_selectors, ///< more than one of email, phone and babelId was given
     invalid_method,             ///< an HTTP method is not an RFC 9110 token
     // Transport failures (class retry, origin transport).
@@ -641,8 +668,9 @@ enum class errc : std::uint8_t {
     // The transport could not trust the server (class configuration, origin transport).
     tls_verification_failed, ///< the server's TLS certificate or host name did not verify
     // The lifecycle's "tiny lifetimes" policy (class retry, origin server).
-    token_lifetime_too_short, ///< the new access token stops being usable before the next
-                              ///< refresh may start (`min_refresh_interval`)
+    /// the new access token stops being usable before the next refresh may start
+    /// (`min_refresh_interval`)
+    token_lifetime_too_short,
 };
 
 /// A fixed description of an error code; never contains caller or server data.
@@ -734,6 +762,80 @@ constexpr std::string_view describe(errc code) noexcept {
     return "unknown error";
 }
 
+/// The name of an error class: "usage", "reauthorize", "retry", "protocol" or "configuration".
+constexpr std::string_view to_string(error_class c) noexcept {
+    switch (c) {
+    case error_class::usage:
+        return "usage";
+    case error_class::reauthorize:
+        return "reauthorize";
+    case error_class::retry:
+        return "retry";
+    case error_class::protocol:
+        return "protocol";
+    case error_class::configuration:
+        return "configuration";
+    }
+    return "protocol";
+}
+
+namespace detail {
+class error_category_impl final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "babelbird"; }
+    std::string message(int value) const override {
+        return std::string(describe(static_cast<errc>(value)));
+    }
+};
+} // namespace detail
+
+/// The `std::error_category` of `errc`.
+inline const std::error_category& error_category() noexcept {
+    static const detail::error_category_impl category;
+    return category;
+}
+
+/// Makes `errc` usable as a `std::error_code`.
+inline std::error_code make_error_code(errc code) noexcept {
+    return {static_cast<int>(code), error_category()};
+}
+
+} // namespace babelbird::inline v1
+
+template <>
+struct std::is_error_code_enum<babelbird::errc> : std::true_type {};
+// ---- end babelbird/values/errc.hpp ----
+
+// ---- begin babelbird/values/oauth_error.hpp ----
+/// @file values/oauth_error.hpp
+/// @brief The OAuth error codes a server may answer with (RFC 6749 sections
+/// 4.1.2.1 and 5.2, RFC 6750 section 3.1): the enum, its wire names and the
+/// mapping from a wire name.
+
+
+#include <cstdint>
+#include <string_view>
+
+namespace babelbird::inline v1 {
+
+/// OAuth error codes: RFC 6749 section 4.1.2.1 and section 5.2, RFC 6750 section 3.1.
+enum class oauth_error : std::uint8_t {
+    none,                      ///< the answer carried no `error` field
+    invalid_request,           ///< RFC 6749 section 5.2
+    invalid_client,            ///< RFC 6749 section 5.2
+    invalid_grant,             ///< RFC 6749 section 5.2
+    unauthorized_client,       ///< RFC 6749 section 5.2
+    unsupported_grant_type,    ///< RFC 6749 section 5.2
+    invalid_scope,             ///< RFC 6749 section 5.2
+    access_denied,             ///< RFC 6749 section 4.1.2.1
+    unsupported_response_type, ///< RFC 6749 section 4.1.2.1
+    server_error,              ///< RFC 6749 section 4.1.2.1
+    temporarily_unavailable,   ///< RFC 6749 section 4.1.2.1
+    invalid_token,             ///< RFC 6750 section 3.1
+    insufficient_scope,        ///< RFC 6750 section 3.1
+    other,                     ///< a code this library does not know (`error::oauth_error_text()`)
+};
+
 /// The wire name of an OAuth error code ("" for none and other).
 constexpr std::string_view to_string(oauth_error code) noexcept {
     switch (code) {
@@ -769,23 +871,6 @@ constexpr std::string_view to_string(oauth_error code) noexcept {
     return "";
 }
 
-/// The name of an error class: "usage", "reauthorize", "retry", "protocol" or "configuration".
-constexpr std::string_view to_string(error_class c) noexcept {
-    switch (c) {
-    case error_class::usage:
-        return "usage";
-    case error_class::reauthorize:
-        return "reauthorize";
-    case error_class::retry:
-        return "retry";
-    case error_class::protocol:
-        return "protocol";
-    case error_class::configuration:
-        return "configuration";
-    }
-    return "protocol";
-}
-
 /// Maps a wire error code to the enum; unknown codes map to `oauth_error::other`.
 constexpr oauth_error parse_oauth_error(std::string_view text) noexcept {
     for (auto c = static_cast<std::uint8_t>(oauth_error::invalid_request);
@@ -797,26 +882,10 @@ constexpr oauth_error parse_oauth_error(std::string_view text) noexcept {
     return oauth_error::other;
 }
 
-namespace detail {
-class error_category_impl final : public std::error_category {
-public:
-    const char* name() const noexcept override { return "babelbird"; }
-    std::string message(int value) const override {
-        return std::string(describe(static_cast<errc>(value)));
-    }
-};
-} // namespace detail
+} // namespace babelbird::inline v1
+// ---- end babelbird/values/oauth_error.hpp ----
 
-/// The `std::error_category` of `errc`.
-inline const std::error_category& error_category() noexcept {
-    static const detail::error_category_impl category;
-    return category;
-}
-
-/// Makes `errc` usable as a `std::error_code`.
-inline std::error_code make_error_code(errc code) noexcept {
-    return {static_cast<int>(code), error_category()};
-}
+namespace babelbird::inline v1 {
 
 /// One failure: what, what next, where from, and the server's status and OAuth code.
 ///
@@ -958,9 +1027,10 @@ private:
     char oauth_text_[max_oauth_text] = {};
 };
 
-namespace detail {
-struct value_tag {};
-} // namespace detail
+} // namespace babelbird::inline v1
+// ---- end babelbird/values/error_value.hpp ----
+
+namespace babelbird::inline v1 {
 
 /// A value or an error: a small subset of C++23 `std::expected<T, error>`.
 ///
@@ -1146,10 +1216,7 @@ private:
 };
 
 } // namespace babelbird::inline v1
-
-template <>
-struct std::is_error_code_enum<babelbird::errc> : std::true_type {};
-// ---- end babelbird/values/error.hpp ----
+// ---- end babelbird/values/result.hpp ----
 
 // ---- begin babelbird/values/secret.hpp ----
 /// @file values/secret.hpp
@@ -1602,9 +1669,10 @@ parse_callback_url(std::string_view url, std::optional<std::string_view> expecte
 
 // ---- begin babelbird/answers/token_response.hpp ----
 /// @file answers/token_response.hpp
-/// @brief The token response parser: status classification and a one-pass
-/// simdjson on-demand walk over the token object, strict where it matters and
-/// lenient where it is safe.
+/// @brief The token response parser's public declarations: its options and
+/// `parse_token_response`, a status classification and one strict simdjson
+/// on-demand pass over the token object, strict where it matters and lenient
+/// where it is safe (the body is in answers/detail/).
 ///
 /// Policies (docs/design.md, "Policies"):
 /// - success is a 2xx whose body is a JSON object with a usable `access_token`
@@ -1656,6 +1724,104 @@ parse_callback_url(std::string_view url, std::optional<std::string_view> expecte
 #include <string_view>
 #include <utility>
 
+
+// ---- begin babelbird/answers/classify_failure.hpp ----
+/// @file answers/classify_failure.hpp
+/// @brief What a failed answer means for the caller: the `error_class` of an
+/// HTTP status and an OAuth error code (docs/design.md, "Policies", error
+/// classes).
+
+
+
+namespace babelbird::inline v1 {
+
+namespace detail {
+
+/// The statuses after which the same request may succeed later: 408, 429 and
+/// every 5xx.
+constexpr bool is_retry_status(long status) noexcept {
+    return status == 408 || status == 429 || (status >= 500 && status <= 599);
+}
+
+} // namespace detail
+
+/// What a failed token-endpoint answer means for the caller (docs/design.md,
+/// "Policies", error classes). A known OAuth code decides (RFC 6749 section
+/// 5.2): `invalid_client`, `unauthorized_client`, `unsupported_grant_type` and
+/// `invalid_scope` are `configuration` (the server rejects the client itself;
+/// signing in again cannot help); `invalid_grant` and `access_denied` are
+/// `reauthorize`; `temporarily_unavailable` and `server_error` are `retry`.
+/// Otherwise the status does: 400/401 `reauthorize`, 408/429/5xx `retry`,
+/// anything else `protocol`.
+constexpr error_class classify_failure(int status, oauth_error code) noexcept {
+    switch (code) {
+    case oauth_error::invalid_client:
+    case oauth_error::unauthorized_client:
+    case oauth_error::unsupported_grant_type:
+    case oauth_error::invalid_scope:
+        return error_class::configuration;
+    case oauth_error::invalid_grant:
+    case oauth_error::access_denied:
+        return error_class::reauthorize;
+    case oauth_error::temporarily_unavailable:
+    case oauth_error::server_error:
+        return error_class::retry;
+    default:
+        break;
+    }
+    if (status == 400 || status == 401) {
+        return error_class::reauthorize;
+    }
+    if (detail::is_retry_status(status)) {
+        return error_class::retry;
+    }
+    return error_class::protocol;
+}
+
+} // namespace babelbird::inline v1
+// ---- end babelbird/answers/classify_failure.hpp ----
+
+// ---- begin babelbird/answers/response_options.hpp ----
+/// @file answers/response_options.hpp
+/// @brief How token answers are parsed: the body cap, the envelope, the field
+/// names and the bound of `expires_in` (`response_options`).
+
+
+#include <chrono>
+#include <cstddef>
+#include <string_view>
+
+namespace babelbird::inline v1 {
+
+/// The JSON names of the response fields; deployments may rename them.
+/// @warning The views must outlive every parse that uses them.
+struct field_names {
+    std::string_view access_token = "access_token";
+    std::string_view refresh_token = "refresh_token";
+    std::string_view expires_in = "expires_in";
+    std::string_view refresh_expires_in = "refresh_expires_in";
+    std::string_view token_type = "token_type";
+    std::string_view scope = "scope";
+    std::string_view error = "error";
+};
+
+/// How token answers are parsed.
+/// @warning `envelope` and `fields` are views: they must outlive every parse.
+struct response_options {
+    /// Bodies longer than this are rejected before parsing.
+    std::size_t max_body_size = std::size_t{1} << 20;
+    /// A JSON pointer (RFC 6901) to the token object, e.g. "/data", for
+    /// deployments that wrap it; empty means the root object.
+    std::string_view envelope{};
+    field_names fields{};
+    /// The sanity bound of `expires_in` (docs/design.md, "Policies"): a larger
+    /// value is rejected (`errc::invalid_expires_in`; a new refresh token in
+    /// the same answer is still salvaged). Default: one year.
+    std::chrono::seconds max_expires_in{31536000};
+};
+
+} // namespace babelbird::inline v1
+// ---- end babelbird/answers/response_options.hpp ----
 
 // ---- begin babelbird/answers/retry_after.hpp ----
 /// @file answers/retry_after.hpp
@@ -1983,12 +2149,7 @@ namespace babelbird::inline v1 {
 constexpr std::optional<std::chrono::seconds>
 parse_retry_after(std::string_view value, std::optional<std::string_view> date,
                   std::optional<time_point> now) noexcept {
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
-        value.remove_prefix(1);
-    }
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) {
-        value.remove_suffix(1);
-    }
+    value = detail::trim_ows(value);
     if (value.empty()) {
         return std::nullopt;
     }
@@ -2302,7 +2463,7 @@ public:
         return salvaged_refresh_expires_in_;
     }
     /// What was dropped or adjusted in the rejected answer (see
-    /// response_warnings.hpp).
+    /// values/response_warnings.hpp).
     response_warnings salvaged_warnings() const noexcept { return salvaged_warnings_; }
 
 private:
@@ -2316,72 +2477,15 @@ private:
 
 namespace babelbird::inline v1 {
 
-/// The JSON names of the response fields; deployments may rename them.
-/// @warning The views must outlive every parse that uses them.
-struct field_names {
-    std::string_view access_token = "access_token";
-    std::string_view refresh_token = "refresh_token";
-    std::string_view expires_in = "expires_in";
-    std::string_view refresh_expires_in = "refresh_expires_in";
-    std::string_view token_type = "token_type";
-    std::string_view scope = "scope";
-    std::string_view error = "error";
-};
-
-/// How token answers are parsed.
-/// @warning `envelope` and `fields` are views: they must outlive every parse.
-struct response_options {
-    /// Bodies longer than this are rejected before parsing.
-    std::size_t max_body_size = std::size_t{1} << 20;
-    /// A JSON pointer (RFC 6901) to the token object, e.g. "/data", for
-    /// deployments that wrap it; empty means the root object.
-    std::string_view envelope{};
-    field_names fields{};
-    /// The sanity bound of `expires_in` (docs/design.md, "Policies"): a larger
-    /// value is rejected (`errc::invalid_expires_in`; a new refresh token in
-    /// the same answer is still salvaged). Default: one year.
-    std::chrono::seconds max_expires_in{31536000};
-};
-
-/// What a failed token-endpoint answer means for the caller (docs/design.md,
-/// "Policies", error classes). A known OAuth code decides (RFC 6749 section
-/// 5.2): `invalid_client`, `unauthorized_client`, `unsupported_grant_type` and
-/// `invalid_scope` are `configuration` (the server rejects the client itself;
-/// signing in again cannot help); `invalid_grant` and `access_denied` are
-/// `reauthorize`; `temporarily_unavailable` and `server_error` are `retry`.
-/// Otherwise the status does: 400/401 `reauthorize`, 408/429/5xx `retry`,
-/// anything else `protocol`.
-constexpr error_class classify_failure(int status, oauth_error code) noexcept {
-    switch (code) {
-    case oauth_error::invalid_client:
-    case oauth_error::unauthorized_client:
-    case oauth_error::unsupported_grant_type:
-    case oauth_error::invalid_scope:
-        return error_class::configuration;
-    case oauth_error::invalid_grant:
-    case oauth_error::access_denied:
-        return error_class::reauthorize;
-    case oauth_error::temporarily_unavailable:
-    case oauth_error::server_error:
-        return error_class::retry;
-    default:
-        break;
-    }
-    if (status == 400 || status == 401) {
-        return error_class::reauthorize;
-    }
-    if (status == 408 || status == 429 || (status >= 500 && status <= 599)) {
-        return error_class::retry;
-    }
-    return error_class::protocol;
-}
-
 /// Parses a token endpoint's answer (docs/design.md, "Policies").
 ///
 /// A 2xx answer is accepted when it is a JSON object (RFC 8259, valid UTF-8)
 /// with a usable `access_token` (1*VSCHAR, no outer space, RFC 6749 appendix
-/// A.12) and no `error`: `{"access_token":"A","refresh_token":"R",
-/// "expires_in":3600,"token_type":"bearer","scope":"read write"}`.
+/// A.12) and no `error`, for example:
+/// @code{.json}
+/// {"access_token":"A","refresh_token":"R","expires_in":3600,"token_type":"bearer",
+///  "scope":"read write"}
+/// @endcode
 /// - `refresh_token`: 1*VSCHAR, spaces allowed (appendix A.17); absent,
 ///   `null` or `""` means "not rotated".
 /// - `expires_in`: a non-negative JSON number or a string of digits or of a
@@ -2435,35 +2539,84 @@ inline token_response_result parse_token_response(const http_response& response,
 // translation unit that includes babelbird/src.hpp (BABELBIRD_SEPARATE_COMPILATION).
 #if !defined(BABELBIRD_SEPARATE_COMPILATION)
 
-// ---- begin babelbird/answers/response_parse.hpp ----
-/// @file answers/response_parse.hpp
-/// @brief The body of `parse_token_response`: the one strict simdjson
-/// on-demand pass over a token answer (see response.hpp for the policies).
+// ---- begin babelbird/answers/detail/parse_token_response.hpp ----
+/// @file answers/detail/parse_token_response.hpp
+/// @brief The body of `parse_token_response` (declared in
+/// answers/token_response.hpp, which states the policies): the status and the
+/// size cap first, then one strict pass (json_scratch.hpp), then the verdict:
+/// an OAuth error, a rejection that salvages a rotated refresh token, or the
+/// validated fields.
 ///
-/// Included by response.hpp in header-only builds (the default), and by
-/// babelbird/src.hpp alone under `BABELBIRD_SEPARATE_COMPILATION`, so that only
-/// one translation unit parses `<simdjson.h>`.
+/// Included by answers/token_response.hpp in header-only builds (the
+/// default), and by babelbird/src.hpp alone under
+/// `BABELBIRD_SEPARATE_COMPILATION`, so that only one translation unit parses
+/// `<simdjson.h>`.
+
+
+#include <string_view>
+#include <utility>
+
+
+// ---- begin babelbird/answers/detail/json_scratch.hpp ----
+/// @file answers/detail/json_scratch.hpp
+/// @brief The per-thread state of a parse: the padded copy of the body, the
+/// reused simdjson parser, the envelope lookup, and the zeroing of every
+/// byte a parse copied (`json_scratch`, `scratch_guard`).
 
 
 #include <simdjson.h>
 
-#include <bit>
 #include <cstddef>
-#include <cstdint>
 #include <cstring>
 #include <memory>
-#include <optional>
 #include <span>
+#include <string_view>
+#include <utility>
+
+
+// ---- begin babelbird/answers/detail/token_object.hpp ----
+/// @file answers/detail/token_object.hpp
+/// @brief One pass over a token object: which known field each key names
+/// (exact bytes; a case variant is refused), each known key at most once,
+/// and the field policies of field_policies.hpp applied to what it holds.
+
+
+#include <simdjson.h>
+
+#include <cstdint>
+#include <cstring>
+#include <iterator>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 
 
-// ---- begin babelbird/encoding/json_unescape.hpp ----
-/// @file encoding/json_unescape.hpp
-/// @brief Unescaping of JSON strings (RFC 8259 section 7) into memory the
-/// caller owns, so that no unescaped token ever lands in a third-party buffer
-/// this library cannot zero (docs/design.md, "Policies", secrets).
+// ---- begin babelbird/answers/detail/field_policies.hpp ----
+/// @file answers/detail/field_policies.hpp
+/// @brief How each known field of a token answer is read: a token
+/// (`access_token`, `refresh_token`), a lifetime (`expires_in`,
+/// `refresh_expires_in`), a text (`token_type`, `error`) and `scope`.
+///
+/// Each reader says whether the value is usable, unusable for this field
+/// (the caller drops it or rejects the answer, see token_object.hpp), or not
+/// valid JSON at all. The policies are those of docs/design.md, "Policies".
+
+
+#include <simdjson.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+
+// ---- begin babelbird/answers/detail/json_number.hpp ----
+/// @file answers/detail/json_number.hpp
+/// @brief JSON numbers as text (RFC 8259 section 6): the grammar, plain
+/// digits, and the exact floor of a lifetime such as `3600.9` or `36e+2`,
+/// without floating point. No simdjson.
 
 
 #include <cstddef>
@@ -2472,463 +2625,6 @@ inline token_response_result parse_token_response(const http_response& response,
 
 
 namespace babelbird::inline v1::detail {
-
-inline constexpr std::size_t bad_escape = static_cast<std::size_t>(-1);
-
-/// The four hex digits at `s[at]`, or -1.
-constexpr long hex4(std::string_view s, std::size_t at) noexcept {
-    if (at + 4 > s.size()) {
-        return -1;
-    }
-    long v = 0;
-    for (std::size_t i = at; i < at + 4; ++i) {
-        if (!is_hex_digit(s[i])) {
-            return -1;
-        }
-        v = v * 16 + hex_value(s[i]);
-    }
-    return v;
-}
-
-/// Unescapes the bytes between the quotes of a JSON string. `in` must hold no
-/// raw control byte and be valid UTF-8 (simdjson's first stage checks the
-/// whole document); this checks the escapes: `\" \\ \/ \b \f \n \r \t` and
-/// `\uXXXX`, where a UTF-16 surrogate must come as a high-low pair (a lone
-/// surrogate has no UTF-8 form).
-/// @param out at least `in.size()` bytes (the output is never longer than the
-///        input), or null to validate only
-/// @returns the number of bytes written, or `bad_escape`
-constexpr std::size_t json_unescape(std::string_view in, char* out) noexcept {
-    std::size_t w = 0;
-    const auto put = [&](std::uint32_t byte) noexcept {
-        if (out != nullptr) {
-            out[w] = static_cast<char>(static_cast<unsigned char>(byte));
-        }
-        ++w;
-    };
-    for (std::size_t i = 0; i < in.size(); ++i) {
-        if (in[i] != '\\') {
-            put(static_cast<unsigned char>(in[i]));
-            continue;
-        }
-        if (++i >= in.size()) {
-            return bad_escape;
-        }
-        switch (in[i]) {
-        case '"':
-        case '\\':
-        case '/':
-            put(static_cast<unsigned char>(in[i]));
-            continue;
-        case 'b':
-            put('\b');
-            continue;
-        case 'f':
-            put('\f');
-            continue;
-        case 'n':
-            put('\n');
-            continue;
-        case 'r':
-            put('\r');
-            continue;
-        case 't':
-            put('\t');
-            continue;
-        case 'u':
-            break;
-        default:
-            return bad_escape;
-        }
-        const long first = hex4(in, i + 1);
-        if (first < 0) {
-            return bad_escape;
-        }
-        i += 4;
-        auto cp = static_cast<std::uint32_t>(first);
-        if (cp >= 0xDC00 && cp <= 0xDFFF) {
-            return bad_escape; // a low surrogate first
-        }
-        if (cp >= 0xD800 && cp <= 0xDBFF) {
-            if (i + 2 >= in.size() || in[i + 1] != '\\' || in[i + 2] != 'u') {
-                return bad_escape;
-            }
-            const long second = hex4(in, i + 3);
-            if (second < 0xDC00 || second > 0xDFFF) {
-                return bad_escape;
-            }
-            i += 6;
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (static_cast<std::uint32_t>(second) - 0xDC00);
-        }
-        if (cp < 0x80) {
-            put(cp);
-        } else if (cp < 0x800) {
-            put(0xC0 | (cp >> 6));
-            put(0x80 | (cp & 0x3F));
-        } else if (cp < 0x10000) {
-            put(0xE0 | (cp >> 12));
-            put(0x80 | ((cp >> 6) & 0x3F));
-            put(0x80 | (cp & 0x3F));
-        } else {
-            put(0xF0 | (cp >> 18));
-            put(0x80 | ((cp >> 12) & 0x3F));
-            put(0x80 | ((cp >> 6) & 0x3F));
-            put(0x80 | (cp & 0x3F));
-        }
-    }
-    return w;
-}
-
-} // namespace babelbird::inline v1::detail
-// ---- end babelbird/encoding/json_unescape.hpp ----
-
-namespace babelbird::inline v1 {
-
-namespace detail {
-
-/// How deep unknown fields may nest before the answer is refused.
-inline constexpr int max_unknown_depth = 64;
-
-enum class field_id : std::uint8_t {
-    access,
-    refresh,
-    expires,
-    refresh_expires,
-    type,
-    scope,
-    error,
-    unknown,
-    case_variant,
-};
-
-/// What one walk over a token object found; views point into the body copy
-/// or the unescape arena (or, for a joined `scope` array, into `scope_joined`).
-struct token_fields {
-    std::string_view access, refresh, type, scope, error_text;
-    std::string scope_joined; ///< a `scope` array, joined with single spaces
-    bool scope_is_joined = false;
-    std::optional<std::uint64_t> expires_in, refresh_expires_in;
-    unsigned seen = 0;
-    bool has_refresh = false; ///< a non-empty refresh_token was present
-    bool has_error = false;   ///< a non-null error was present
-    /// Why the access token is unusable (`errc::invalid_token`), if it is.
-    errc access_error{};
-    /// Why `expires_in` was rejected (`errc::invalid_expires_in`), if it was.
-    errc expires_error{};
-    response_warnings warnings = response_warnings::none;
-
-    bool saw(field_id id) const noexcept { return (seen & (1u << unsigned(id))) != 0; }
-    std::string_view scope_text() const noexcept {
-        return scope_is_joined ? std::string_view(scope_joined) : scope;
-    }
-};
-
-inline bool same_bytes(std::string_view a, std::string_view b) noexcept {
-    return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
-}
-
-inline field_id identify(std::string_view key, const field_names& n) noexcept {
-    const std::string_view names[] = {
-        n.access_token, n.refresh_token, n.expires_in, n.refresh_expires_in,
-        n.token_type,   n.scope,         n.error};
-    for (std::size_t i = 0; i < std::size(names); ++i) {
-        if (same_bytes(key, names[i])) {
-            return static_cast<field_id>(i);
-        }
-    }
-    // Only a key that matched no name exactly can be a case variant of one.
-    for (const auto& name : names) {
-        if (iequals(key, name)) {
-            return field_id::case_variant;
-        }
-    }
-    return field_id::unknown;
-}
-
-constexpr bool is_json_space(char ch) noexcept {
-    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
-}
-
-// Word-at-a-time ("SWAR") byte tests on 8 bytes, the first byte in memory
-// being the least significant, see
-// https://graphics.stanford.edu/~seander/bithacks.html#HasLessInWord.
-inline std::uint64_t swar_load(const char* p) noexcept {
-    std::uint64_t v = 0;
-    if constexpr (std::endian::native == std::endian::little) {
-        std::memcpy(&v, p, sizeof v);
-    } else {
-        for (int i = 7; i >= 0; --i) {
-            v = (v << 8) | static_cast<unsigned char>(p[i]);
-        }
-    }
-    return v;
-}
-constexpr std::uint64_t swar_repeat(unsigned char c) noexcept {
-    return 0x0101010101010101ull * c;
-}
-/// The high bit of every byte that is zero (exact for the lowest such byte;
-/// bytes above it may be flagged spuriously, which only the callers that look
-/// for the first hit may use).
-constexpr std::uint64_t swar_has_zero(std::uint64_t v) noexcept {
-    return (v - swar_repeat(1)) & ~v & swar_repeat(0x80);
-}
-/// The index of the first flagged byte in memory order.
-inline std::size_t swar_first(std::uint64_t hits) noexcept {
-    return static_cast<std::size_t>(std::countr_zero(hits)) / 8;
-}
-/// Whether any byte is below `n` (n <= 128) / above `n` (n <= 127). Exact.
-constexpr bool swar_any_below(std::uint64_t v, unsigned char n) noexcept {
-    return ((v - swar_repeat(n)) & ~v & swar_repeat(0x80)) != 0;
-}
-constexpr bool swar_any_above(std::uint64_t v, unsigned char n) noexcept {
-    return (((v + swar_repeat(static_cast<unsigned char>(127 - n))) | v) & swar_repeat(0x80)) != 0;
-}
-
-/// Where a string's unescaped bytes go: a per-thread buffer this library
-/// owns and zeros after every parse (`json_scratch::release`). simdjson's own
-/// unescaping (`get_string`, `unescaped_key`) is never used, so no token is
-/// ever written into simdjson's string buffer, whose layout is not
-/// documented and which this library could not zero reliably.
-class unescape_arena {
-public:
-    static unescape_arena& for_this_thread() noexcept {
-        thread_local unescape_arena arena;
-        return arena;
-    }
-
-    /// Makes room for every string of a body of `body_size` bytes (the
-    /// output of a string is never longer than its input; twice the body
-    /// covers an envelope read twice).
-    void prepare(std::size_t body_size) {
-        const std::size_t need = 2 * body_size + 16;
-        if (need > capacity_) {
-            buffer_ = std::make_unique<char[]>(need);
-            capacity_ = need;
-        }
-        used_ = 0;
-    }
-
-    /// Unescapes `content` (the bytes between the quotes) into the arena.
-    /// @returns false for an invalid escape (or, defensively, no room)
-    bool unescape(std::string_view content, std::string_view& out) noexcept {
-        if (capacity_ - used_ < content.size()) {
-            return false;
-        }
-        char* const at = buffer_.get() + used_;
-        const std::size_t n = json_unescape(content, at);
-        if (n == bad_escape) {
-            secure_zero(at, content.size());
-            return false;
-        }
-        used_ += n;
-        out = std::string_view(at, n);
-        return true;
-    }
-
-    /// Zeros what the last parse wrote; frees an unusually large buffer.
-    void release(std::size_t keep_capacity) noexcept {
-        secure_zero(buffer_.get(), used_);
-        used_ = 0;
-        if (capacity_ > keep_capacity) {
-            buffer_.reset();
-            capacity_ = 0;
-        }
-    }
-
-    /// For tests: the whole buffer (zero-initialised when allocated).
-    std::span<char> memory_for_testing() noexcept { return {buffer_.get(), capacity_}; }
-
-private:
-    std::unique_ptr<char[]> buffer_;
-    std::size_t capacity_ = 0;
-    std::size_t used_ = 0;
-};
-
-/// The key of a field. A key without escapes is used in place, straight from
-/// the body copy (no unescaping, no copy); one with escapes is unescaped into
-/// the arena (or, with `validate_only`, just checked). `end` bounds the scan
-/// (the end of the padded body copy); stage 1 already found the closing quote.
-inline errc read_key(simdjson::ondemand::field& field, const char* end, std::string_view& key,
-                     bool validate_only = false) noexcept {
-    const char* const start = field.key().raw();
-    const char* p = start;
-    // Eight bytes at a time: the first '"' or '\\' decides.
-    for (; end - p >= 8; p += 8) {
-        const std::uint64_t hit = swar_has_zero(swar_load(p) ^ swar_repeat('"')) |
-                                  swar_has_zero(swar_load(p) ^ swar_repeat('\\'));
-        if (hit != 0) {
-            p += swar_first(hit);
-            break;
-        }
-    }
-    bool escaped = false;
-    for (; p < end; ++p) {
-        if (*p == '"') {
-            break;
-        }
-        if (*p == '\\') {
-            escaped = true;
-            ++p; // skip the escaped byte (a '"' among them)
-        }
-    }
-    if (p >= end) {
-        return errc::invalid_json;
-    }
-    const std::string_view raw(start, static_cast<std::size_t>(p - start));
-    for (char ch : raw) {
-        if (static_cast<unsigned char>(ch) < 0x20) {
-            return errc::invalid_json; // RFC 8259 section 7: controls must be escaped
-        }
-    }
-    if (!escaped) {
-        key = raw;
-        return errc{};
-    }
-    if (validate_only) {
-        return json_unescape(raw, nullptr) == bad_escape ? errc::invalid_json : errc{};
-    }
-    return unescape_arena::for_this_thread().unescape(raw, key) ? errc{} : errc::invalid_json;
-}
-
-/// The raw token of a value without the whitespace simdjson leaves after it.
-inline errc raw_token(simdjson::ondemand::value& v, std::string_view& raw) noexcept {
-    raw = v.raw_json_token();
-    while (!raw.empty() && is_json_space(raw.back())) {
-        raw.remove_suffix(1);
-    }
-    return raw.empty() ? errc::invalid_json : errc{};
-}
-
-/// The JSON type a value's first byte announces, as on-demand's `type()` tells
-/// it; `invalid` for a byte that starts no value.
-enum class raw_kind : std::uint8_t { string, number, null, boolean, object, array, invalid };
-
-constexpr raw_kind kind_of(char first) noexcept {
-    switch (first) {
-    case '"':
-        return raw_kind::string;
-    case 'n':
-        return raw_kind::null;
-    case 't':
-    case 'f':
-        return raw_kind::boolean;
-    case '{':
-        return raw_kind::object;
-    case '[':
-        return raw_kind::array;
-    case '-':
-        return raw_kind::number;
-    default:
-        return is_digit(first) ? raw_kind::number : raw_kind::invalid;
-    }
-}
-
-/// What one pass over a string's raw bytes found: a control byte (below
-/// 0x20), a byte above 0x7E, a backslash.
-struct byte_range {
-    bool control = false;
-    bool above_ascii = false;
-    bool escape = false;
-};
-
-inline byte_range scan_bytes(std::string_view s) noexcept {
-    const char* p = s.data();
-    const char* const end = p + s.size();
-    byte_range r;
-    // Eight bytes at a time, then the tail byte by byte.
-    for (; end - p >= 8; p += 8) {
-        const std::uint64_t v = swar_load(p);
-        r.control |= swar_any_below(v, 0x20);
-        r.above_ascii |= swar_any_above(v, 0x7E);
-        r.escape |= swar_has_zero(v ^ swar_repeat('\\')) != 0;
-    }
-    for (; p < end; ++p) {
-        const auto c = static_cast<unsigned char>(*p);
-        r.control |= c < 0x20;
-        r.above_ascii |= c > 0x7E;
-        r.escape |= c == '\\';
-    }
-    return r;
-}
-
-/// What a string must be, beyond valid JSON.
-enum class string_rule : std::uint8_t {
-    text,          ///< any JSON string
-    access_token,  ///< `is_access_token`: 0x20-0x7E, no outer space, non-empty
-    refresh_token, ///< `is_refresh_token`: 0x20-0x7E, may be empty (= not rotated)
-};
-
-inline bool follows_rule(std::string_view s, string_rule rule) noexcept {
-    switch (rule) {
-    case string_rule::access_token:
-        return is_access_token(s);
-    case string_rule::refresh_token:
-        return s.empty() || is_refresh_token(s);
-    case string_rule::text:
-        break;
-    }
-    return true;
-}
-
-/// Reads a JSON string whose raw token is `raw` (trimmed, starting with '"').
-/// Without escapes the bytes are used in place (no copy); with escapes they
-/// are unescaped into the arena (`unescape_arena`). Raw control bytes are
-/// invalid JSON; DEL (0x7F) is legal.
-/// @returns `errc::invalid_json`, or `errc::invalid_token` when the string
-/// breaks `rule`.
-inline errc read_raw_string(std::string_view raw, std::string_view& out,
-                            string_rule rule) noexcept {
-    if (raw.size() < 2 || raw.back() != '"') {
-        return errc::invalid_json;
-    }
-    const std::string_view content = raw.substr(1, raw.size() - 2);
-    const byte_range r = scan_bytes(content);
-    if (r.control) {
-        return errc::invalid_json;
-    }
-    if (!r.escape) {
-        out = content;
-    } else if (!unescape_arena::for_this_thread().unescape(content, out)) {
-        return errc::invalid_json;
-    }
-    return follows_rule(out, rule) ? errc{} : errc::invalid_token;
-}
-
-/// Checks a JSON string that nobody reads (an unknown field's): no raw
-/// control byte, valid escapes. Nothing is unescaped.
-inline errc check_string(simdjson::ondemand::value& v) noexcept {
-    std::string_view raw;
-    if (errc e = raw_token(v, raw); e != errc{}) {
-        return e;
-    }
-    if (raw.size() < 2 || raw.front() != '"' || raw.back() != '"') {
-        return errc::invalid_json;
-    }
-    const std::string_view content = raw.substr(1, raw.size() - 2);
-    const byte_range r = scan_bytes(content);
-    if (r.control || (r.escape && json_unescape(content, nullptr) == bad_escape)) {
-        return errc::invalid_json;
-    }
-    return errc{};
-}
-
-inline errc read_type(simdjson::ondemand::value& v, simdjson::ondemand::json_type& t) noexcept {
-    return v.type().get(t) == simdjson::SUCCESS ? errc{} : errc::invalid_json;
-}
-
-/// A JSON null, checked byte for byte (on-demand only looks at the first byte).
-inline errc read_null(simdjson::ondemand::value& v) noexcept {
-    bool is_null = false;
-    if (v.is_null().get(is_null) != simdjson::SUCCESS || !is_null) {
-        return errc::invalid_json;
-    }
-    return errc{};
-}
-
-/// The same check on a raw token: exactly the four bytes `null`.
-constexpr errc raw_null(std::string_view raw) noexcept {
-    return raw == "null" ? errc{} : errc::invalid_json;
-}
 
 /// The JSON number grammar (RFC 8259 section 6), whatever the magnitude:
 /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
@@ -3055,6 +2751,470 @@ constexpr bool floor_json_number(std::string_view s, std::uint64_t max, std::uin
     return true;
 }
 
+} // namespace babelbird::inline v1::detail
+// ---- end babelbird/answers/detail/json_number.hpp ----
+
+// ---- begin babelbird/answers/detail/json_strict.hpp ----
+/// @file answers/detail/json_strict.hpp
+/// @brief Strict reading of raw JSON tokens over simdjson on-demand: keys,
+/// strings (in place or unescaped into the arena), nulls, value kinds, and the
+/// validation of values nobody reads (depth-limited).
+///
+/// simdjson is asked for structure and raw token positions only; every
+/// string is checked and unescaped here (see json_scratch.hpp for why).
+
+
+#include <simdjson.h>
+
+#include <cstdint>
+#include <string_view>
+#include <utility>
+
+
+// ---- begin babelbird/answers/detail/swar.hpp ----
+/// @file answers/detail/swar.hpp
+/// @brief Word-at-a-time ("SWAR") byte tests, and the one fused pass over a
+/// string's raw bytes that finds control bytes, bytes above 0x7E and
+/// backslashes. No simdjson.
+
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+namespace babelbird::inline v1::detail {
+
+// Word-at-a-time ("SWAR") byte tests on 8 bytes, the first byte in memory
+// being the least significant, see
+// https://graphics.stanford.edu/~seander/bithacks.html#HasLessInWord.
+inline std::uint64_t swar_load(const char* p) noexcept {
+    std::uint64_t v = 0;
+    if constexpr (std::endian::native == std::endian::little) {
+        std::memcpy(&v, p, sizeof v);
+    } else {
+        for (int i = 7; i >= 0; --i) {
+            v = (v << 8) | static_cast<unsigned char>(p[i]);
+        }
+    }
+    return v;
+}
+constexpr std::uint64_t swar_repeat(unsigned char c) noexcept {
+    return 0x0101010101010101ull * c;
+}
+/// The high bit of every byte that is zero (exact for the lowest such byte;
+/// bytes above it may be flagged spuriously, which only the callers that look
+/// for the first hit may use).
+constexpr std::uint64_t swar_has_zero(std::uint64_t v) noexcept {
+    return (v - swar_repeat(1)) & ~v & swar_repeat(0x80);
+}
+/// The index of the first flagged byte in memory order.
+inline std::size_t swar_first(std::uint64_t hits) noexcept {
+    return static_cast<std::size_t>(std::countr_zero(hits)) / 8;
+}
+/// Whether any byte is below `n` (n <= 128) / above `n` (n <= 127). Exact.
+constexpr bool swar_any_below(std::uint64_t v, unsigned char n) noexcept {
+    return ((v - swar_repeat(n)) & ~v & swar_repeat(0x80)) != 0;
+}
+constexpr bool swar_any_above(std::uint64_t v, unsigned char n) noexcept {
+    return (((v + swar_repeat(static_cast<unsigned char>(127 - n))) | v) & swar_repeat(0x80)) != 0;
+}
+
+/// What one pass over a string's raw bytes found: a control byte (below
+/// 0x20), a byte above 0x7E, a backslash.
+struct byte_range {
+    bool control = false;
+    bool above_ascii = false;
+    bool escape = false;
+};
+
+inline byte_range scan_bytes(std::string_view s) noexcept {
+    const char* p = s.data();
+    const char* const end = p + s.size();
+    byte_range r;
+    // Eight bytes at a time, then the tail byte by byte.
+    for (; end - p >= 8; p += 8) {
+        const std::uint64_t v = swar_load(p);
+        r.control |= swar_any_below(v, 0x20);
+        r.above_ascii |= swar_any_above(v, 0x7E);
+        r.escape |= swar_has_zero(v ^ swar_repeat('\\')) != 0;
+    }
+    for (; p < end; ++p) {
+        const auto c = static_cast<unsigned char>(*p);
+        r.control |= c < 0x20;
+        r.above_ascii |= c > 0x7E;
+        r.escape |= c == '\\';
+    }
+    return r;
+}
+
+} // namespace babelbird::inline v1::detail
+// ---- end babelbird/answers/detail/swar.hpp ----
+
+// ---- begin babelbird/answers/detail/unescape_arena.hpp ----
+/// @file answers/detail/unescape_arena.hpp
+/// @brief The per-thread buffer that receives the unescaped bytes of every
+/// string of a token answer, zeroed after each parse. No simdjson.
+
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string_view>
+
+
+// ---- begin babelbird/encoding/json_unescape.hpp ----
+/// @file encoding/json_unescape.hpp
+/// @brief Unescaping of JSON strings (RFC 8259 section 7) into memory the
+/// caller owns, so that no unescaped token ever lands in a third-party buffer
+/// this library cannot zero (docs/design.md, "Policies", secrets).
+
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+
+namespace babelbird::inline v1::detail {
+
+inline constexpr std::size_t bad_escape = static_cast<std::size_t>(-1);
+
+/// The four hex digits at `s[at]`, or -1.
+constexpr long hex4(std::string_view s, std::size_t at) noexcept {
+    if (at + 4 > s.size()) {
+        return -1;
+    }
+    long v = 0;
+    for (std::size_t i = at; i < at + 4; ++i) {
+        if (!is_hex_digit(s[i])) {
+            return -1;
+        }
+        v = v * 16 + hex_value(s[i]);
+    }
+    return v;
+}
+
+/// Unescapes the bytes between the quotes of a JSON string. `in` must hold no
+/// raw control byte and be valid UTF-8 (simdjson's first stage checks the
+/// whole document); this checks the escapes: `\" \\ \/ \b \f \n \r \t` and
+/// `\uXXXX`, where a UTF-16 surrogate must come as a high-low pair (a lone
+/// surrogate has no UTF-8 form).
+/// @param out at least `in.size()` bytes (the output is never longer than the
+///        input), or null to validate only
+/// @returns the number of bytes written, or `bad_escape`
+constexpr std::size_t json_unescape(std::string_view in, char* out) noexcept {
+    std::size_t w = 0;
+    const auto put = [&](std::uint32_t byte) noexcept {
+        if (out != nullptr) {
+            out[w] = static_cast<char>(static_cast<unsigned char>(byte));
+        }
+        ++w;
+    };
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        if (in[i] != '\\') {
+            put(static_cast<unsigned char>(in[i]));
+            continue;
+        }
+        if (++i >= in.size()) {
+            return bad_escape;
+        }
+        switch (in[i]) {
+        case '"':
+        case '\\':
+        case '/':
+            put(static_cast<unsigned char>(in[i]));
+            continue;
+        case 'b':
+            put('\b');
+            continue;
+        case 'f':
+            put('\f');
+            continue;
+        case 'n':
+            put('\n');
+            continue;
+        case 'r':
+            put('\r');
+            continue;
+        case 't':
+            put('\t');
+            continue;
+        case 'u':
+            break;
+        default:
+            return bad_escape;
+        }
+        const long first = hex4(in, i + 1);
+        if (first < 0) {
+            return bad_escape;
+        }
+        i += 4;
+        auto cp = static_cast<std::uint32_t>(first);
+        if (cp >= 0xDC00 && cp <= 0xDFFF) {
+            return bad_escape; // a low surrogate first
+        }
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+            if (i + 2 >= in.size() || in[i + 1] != '\\' || in[i + 2] != 'u') {
+                return bad_escape;
+            }
+            const long second = hex4(in, i + 3);
+            if (second < 0xDC00 || second > 0xDFFF) {
+                return bad_escape;
+            }
+            i += 6;
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (static_cast<std::uint32_t>(second) - 0xDC00);
+        }
+        if (cp < 0x80) {
+            put(cp);
+        } else if (cp < 0x800) {
+            put(0xC0 | (cp >> 6));
+            put(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            put(0xE0 | (cp >> 12));
+            put(0x80 | ((cp >> 6) & 0x3F));
+            put(0x80 | (cp & 0x3F));
+        } else {
+            put(0xF0 | (cp >> 18));
+            put(0x80 | ((cp >> 12) & 0x3F));
+            put(0x80 | ((cp >> 6) & 0x3F));
+            put(0x80 | (cp & 0x3F));
+        }
+    }
+    return w;
+}
+
+} // namespace babelbird::inline v1::detail
+// ---- end babelbird/encoding/json_unescape.hpp ----
+
+namespace babelbird::inline v1::detail {
+
+/// Where a string's unescaped bytes go: a per-thread buffer this library
+/// owns and zeros after every parse (`json_scratch::release`). simdjson's own
+/// unescaping (`get_string`, `unescaped_key`) is never used, so no token is
+/// ever written into simdjson's string buffer, whose layout is not
+/// documented and which this library could not zero reliably.
+class unescape_arena {
+public:
+    static unescape_arena& for_this_thread() noexcept {
+        thread_local unescape_arena arena;
+        return arena;
+    }
+
+    /// Makes room for every string of a body of `body_size` bytes (the
+    /// output of a string is never longer than its input; twice the body
+    /// covers an envelope read twice).
+    void prepare(std::size_t body_size) {
+        const std::size_t need = 2 * body_size + 16;
+        if (need > capacity_) {
+            buffer_ = std::make_unique<char[]>(need);
+            capacity_ = need;
+        }
+        used_ = 0;
+    }
+
+    /// Unescapes `content` (the bytes between the quotes) into the arena.
+    /// @returns false for an invalid escape (or, defensively, no room)
+    bool unescape(std::string_view content, std::string_view& out) noexcept {
+        if (capacity_ - used_ < content.size()) {
+            return false;
+        }
+        char* const at = buffer_.get() + used_;
+        const std::size_t n = json_unescape(content, at);
+        if (n == bad_escape) {
+            secure_zero(at, content.size());
+            return false;
+        }
+        used_ += n;
+        out = std::string_view(at, n);
+        return true;
+    }
+
+    /// Zeros what the last parse wrote; frees an unusually large buffer.
+    void release(std::size_t keep_capacity) noexcept {
+        secure_zero(buffer_.get(), used_);
+        used_ = 0;
+        if (capacity_ > keep_capacity) {
+            buffer_.reset();
+            capacity_ = 0;
+        }
+    }
+
+    /// For tests: the whole buffer (zero-initialised when allocated).
+    std::span<char> memory_for_testing() noexcept { return {buffer_.get(), capacity_}; }
+
+private:
+    std::unique_ptr<char[]> buffer_;
+    std::size_t capacity_ = 0;
+    std::size_t used_ = 0;
+};
+
+} // namespace babelbird::inline v1::detail
+// ---- end babelbird/answers/detail/unescape_arena.hpp ----
+
+namespace babelbird::inline v1::detail {
+
+/// How deep unknown fields may nest before the answer is refused.
+inline constexpr int max_unknown_depth = 64;
+
+/// The key of a field. A key without escapes is used in place, straight from
+/// the body copy (no unescaping, no copy); one with escapes is unescaped into
+/// the arena (or, with `validate_only`, just checked). `end` bounds the scan
+/// (the end of the padded body copy); stage 1 already found the closing quote.
+inline errc read_key(simdjson::ondemand::field& field, const char* end, std::string_view& key,
+                     bool validate_only = false) noexcept {
+    const char* const start = field.key().raw();
+    const char* p = start;
+    // Eight bytes at a time: the first '"' or '\\' decides.
+    for (; end - p >= 8; p += 8) {
+        const std::uint64_t hit = swar_has_zero(swar_load(p) ^ swar_repeat('"')) |
+                                  swar_has_zero(swar_load(p) ^ swar_repeat('\\'));
+        if (hit != 0) {
+            p += swar_first(hit);
+            break;
+        }
+    }
+    bool escaped = false;
+    for (; p < end; ++p) {
+        if (*p == '"') {
+            break;
+        }
+        if (*p == '\\') {
+            escaped = true;
+            ++p; // skip the escaped byte (a '"' among them)
+        }
+    }
+    if (p >= end) {
+        return errc::invalid_json;
+    }
+    const std::string_view raw(start, static_cast<std::size_t>(p - start));
+    for (char ch : raw) {
+        if (static_cast<unsigned char>(ch) < 0x20) {
+            return errc::invalid_json; // RFC 8259 section 7: controls must be escaped
+        }
+    }
+    if (!escaped) {
+        key = raw;
+        return errc{};
+    }
+    if (validate_only) {
+        return json_unescape(raw, nullptr) == bad_escape ? errc::invalid_json : errc{};
+    }
+    return unescape_arena::for_this_thread().unescape(raw, key) ? errc{} : errc::invalid_json;
+}
+
+/// The raw token of a value without the whitespace simdjson leaves after it.
+inline errc raw_token(simdjson::ondemand::value& v, std::string_view& raw) noexcept {
+    raw = v.raw_json_token();
+    while (!raw.empty() && is_json_space(raw.back())) {
+        raw.remove_suffix(1);
+    }
+    return raw.empty() ? errc::invalid_json : errc{};
+}
+
+/// The JSON type a value's first byte announces, as on-demand's `type()` tells
+/// it; `invalid` for a byte that starts no value.
+enum class raw_kind : std::uint8_t { string, number, null, boolean, object, array, invalid };
+
+constexpr raw_kind kind_of(char first) noexcept {
+    switch (first) {
+    case '"':
+        return raw_kind::string;
+    case 'n':
+        return raw_kind::null;
+    case 't':
+    case 'f':
+        return raw_kind::boolean;
+    case '{':
+        return raw_kind::object;
+    case '[':
+        return raw_kind::array;
+    case '-':
+        return raw_kind::number;
+    default:
+        return is_digit(first) ? raw_kind::number : raw_kind::invalid;
+    }
+}
+
+/// What a string must be, beyond valid JSON.
+enum class string_rule : std::uint8_t {
+    text,          ///< any JSON string
+    access_token,  ///< `is_access_token`: 0x20-0x7E, no outer space, non-empty
+    refresh_token, ///< `is_refresh_token`: 0x20-0x7E, may be empty (= not rotated)
+};
+
+inline bool follows_rule(std::string_view s, string_rule rule) noexcept {
+    switch (rule) {
+    case string_rule::access_token:
+        return is_access_token(s);
+    case string_rule::refresh_token:
+        return s.empty() || is_refresh_token(s);
+    case string_rule::text:
+        break;
+    }
+    return true;
+}
+
+/// Reads a JSON string whose raw token is `raw` (trimmed, starting with '"').
+/// Without escapes the bytes are used in place (no copy); with escapes they
+/// are unescaped into the arena (`unescape_arena`). Raw control bytes are
+/// invalid JSON; DEL (0x7F) is legal.
+/// @returns `errc::invalid_json`, or `errc::invalid_token` when the string
+/// breaks `rule`.
+inline errc read_raw_string(std::string_view raw, std::string_view& out,
+                            string_rule rule) noexcept {
+    if (raw.size() < 2 || raw.back() != '"') {
+        return errc::invalid_json;
+    }
+    const std::string_view content = raw.substr(1, raw.size() - 2);
+    const byte_range r = scan_bytes(content);
+    if (r.control) {
+        return errc::invalid_json;
+    }
+    if (!r.escape) {
+        out = content;
+    } else if (!unescape_arena::for_this_thread().unescape(content, out)) {
+        return errc::invalid_json;
+    }
+    return follows_rule(out, rule) ? errc{} : errc::invalid_token;
+}
+
+/// Checks a JSON string that nobody reads (an unknown field's): no raw
+/// control byte, valid escapes. Nothing is unescaped.
+inline errc check_string(simdjson::ondemand::value& v) noexcept {
+    std::string_view raw;
+    if (errc e = raw_token(v, raw); e != errc{}) {
+        return e;
+    }
+    if (raw.size() < 2 || raw.front() != '"' || raw.back() != '"') {
+        return errc::invalid_json;
+    }
+    const std::string_view content = raw.substr(1, raw.size() - 2);
+    const byte_range r = scan_bytes(content);
+    if (r.control || (r.escape && json_unescape(content, nullptr) == bad_escape)) {
+        return errc::invalid_json;
+    }
+    return errc{};
+}
+
+inline errc read_type(simdjson::ondemand::value& v, simdjson::ondemand::json_type& t) noexcept {
+    return v.type().get(t) == simdjson::SUCCESS ? errc{} : errc::invalid_json;
+}
+
+/// A JSON null, checked byte for byte (on-demand only looks at the first byte).
+inline errc read_null(simdjson::ondemand::value& v) noexcept {
+    bool is_null = false;
+    if (v.is_null().get(is_null) != simdjson::SUCCESS || !is_null) {
+        return errc::invalid_json;
+    }
+    return errc{};
+}
+
+/// The same check on a raw token: exactly the four bytes `null`.
+constexpr errc raw_null(std::string_view raw) noexcept {
+    return raw == "null" ? errc{} : errc::invalid_json;
+}
+
 /// The raw JSON type of a value, from its first byte.
 inline errc raw_of(simdjson::ondemand::value& v, std::string_view& raw, raw_kind& kind) noexcept {
     if (errc e = raw_token(v, raw); e != errc{}) {
@@ -3064,7 +3224,72 @@ inline errc raw_of(simdjson::ondemand::value& v, std::string_view& raw, raw_kind
     return kind == raw_kind::invalid ? errc::invalid_json : errc{};
 }
 
-inline errc validate_value(simdjson::ondemand::value v, const char* end, int depth) noexcept;
+/// Walks a value the caller does not need, so that it is still validated.
+inline errc validate_value(simdjson::ondemand::value v, const char* end, int depth) noexcept {
+    if (depth > max_unknown_depth) {
+        return errc::nesting_too_deep;
+    }
+    simdjson::ondemand::json_type t;
+    if (errc e = read_type(v, t); e != errc{}) {
+        return e;
+    }
+    switch (t) {
+    case simdjson::ondemand::json_type::object: {
+        simdjson::ondemand::object obj;
+        if (v.get_object().get(obj) != simdjson::SUCCESS) {
+            return errc::invalid_json;
+        }
+        for (auto item : obj) {
+            simdjson::ondemand::field field;
+            std::string_view key;
+            if (std::move(item).get(field) != simdjson::SUCCESS) {
+                return errc::invalid_json;
+            }
+            if (errc e = read_key(field, end, key, true); e != errc{}) {
+                return e;
+            }
+            if (errc e = validate_value(field.value(), end, depth + 1); e != errc{}) {
+                return e;
+            }
+        }
+        return errc{};
+    }
+    case simdjson::ondemand::json_type::array: {
+        simdjson::ondemand::array arr;
+        if (v.get_array().get(arr) != simdjson::SUCCESS) {
+            return errc::invalid_json;
+        }
+        for (auto item : arr) {
+            simdjson::ondemand::value element;
+            if (std::move(item).get(element) != simdjson::SUCCESS) {
+                return errc::invalid_json;
+            }
+            if (errc e = validate_value(element, end, depth + 1); e != errc{}) {
+                return e;
+            }
+        }
+        return errc{};
+    }
+    case simdjson::ondemand::json_type::number: {
+        // Checked against the grammar, not converted: an unknown field may hold
+        // a number no double or 64-bit integer can (a 30-digit id, 1e400).
+        std::string_view raw;
+        if (errc e = raw_token(v, raw); e != errc{}) {
+            return e;
+        }
+        return is_json_number(raw) ? errc{} : errc::invalid_json;
+    }
+    case simdjson::ondemand::json_type::string:
+        return check_string(v);
+    case simdjson::ondemand::json_type::boolean: {
+        bool b = false;
+        return v.get_bool().get(b) == simdjson::SUCCESS ? errc{} : errc::invalid_json;
+    }
+    case simdjson::ondemand::json_type::null:
+        return read_null(v);
+    }
+    return errc::invalid_json;
+}
 
 /// Validates a value of a known field that has the wrong type, so that the
 /// rest of the answer can still be used: `invalid_json` (or
@@ -3075,6 +3300,11 @@ inline errc wrong_type(simdjson::ondemand::value& v, const char* end, errc wrong
     }
     return wrong;
 }
+
+} // namespace babelbird::inline v1::detail
+// ---- end babelbird/answers/detail/json_strict.hpp ----
+
+namespace babelbird::inline v1::detail {
 
 /// A token: a string that follows `rule`; null means absent (`present` stays
 /// false). @returns `errc::invalid_token` for another type or a string
@@ -3238,71 +3468,65 @@ inline errc read_scope(simdjson::ondemand::value& v, const char* end, std::strin
     return errc{};
 }
 
-/// Walks a value the caller does not need, so that it is still validated.
-inline errc validate_value(simdjson::ondemand::value v, const char* end, int depth) noexcept {
-    if (depth > max_unknown_depth) {
-        return errc::nesting_too_deep;
+} // namespace babelbird::inline v1::detail
+// ---- end babelbird/answers/detail/field_policies.hpp ----
+
+namespace babelbird::inline v1::detail {
+
+enum class field_id : std::uint8_t {
+    access,
+    refresh,
+    expires,
+    refresh_expires,
+    type,
+    scope,
+    error,
+    unknown,
+    case_variant,
+};
+
+/// What one walk over a token object found; views point into the body copy
+/// or the unescape arena (or, for a joined `scope` array, into `scope_joined`).
+struct token_fields {
+    std::string_view access, refresh, type, scope, error_text;
+    std::string scope_joined; ///< a `scope` array, joined with single spaces
+    bool scope_is_joined = false;
+    std::optional<std::uint64_t> expires_in, refresh_expires_in;
+    unsigned seen = 0;
+    bool has_refresh = false; ///< a non-empty refresh_token was present
+    bool has_error = false;   ///< a non-null error was present
+    /// Why the access token is unusable (`errc::invalid_token`), if it is.
+    errc access_error{};
+    /// Why `expires_in` was rejected (`errc::invalid_expires_in`), if it was.
+    errc expires_error{};
+    response_warnings warnings = response_warnings::none;
+
+    bool saw(field_id id) const noexcept { return (seen & (1u << unsigned(id))) != 0; }
+    std::string_view scope_text() const noexcept {
+        return scope_is_joined ? std::string_view(scope_joined) : scope;
     }
-    simdjson::ondemand::json_type t;
-    if (errc e = read_type(v, t); e != errc{}) {
-        return e;
-    }
-    switch (t) {
-    case simdjson::ondemand::json_type::object: {
-        simdjson::ondemand::object obj;
-        if (v.get_object().get(obj) != simdjson::SUCCESS) {
-            return errc::invalid_json;
+};
+
+inline bool same_bytes(std::string_view a, std::string_view b) noexcept {
+    return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
+}
+
+inline field_id identify(std::string_view key, const field_names& n) noexcept {
+    const std::string_view names[] = {
+        n.access_token, n.refresh_token, n.expires_in, n.refresh_expires_in,
+        n.token_type,   n.scope,         n.error};
+    for (std::size_t i = 0; i < std::size(names); ++i) {
+        if (same_bytes(key, names[i])) {
+            return static_cast<field_id>(i);
         }
-        for (auto item : obj) {
-            simdjson::ondemand::field field;
-            std::string_view key;
-            if (std::move(item).get(field) != simdjson::SUCCESS) {
-                return errc::invalid_json;
-            }
-            if (errc e = read_key(field, end, key, true); e != errc{}) {
-                return e;
-            }
-            if (errc e = validate_value(field.value(), end, depth + 1); e != errc{}) {
-                return e;
-            }
+    }
+    // Only a key that matched no name exactly can be a case variant of one.
+    for (const auto& name : names) {
+        if (iequals(key, name)) {
+            return field_id::case_variant;
         }
-        return errc{};
     }
-    case simdjson::ondemand::json_type::array: {
-        simdjson::ondemand::array arr;
-        if (v.get_array().get(arr) != simdjson::SUCCESS) {
-            return errc::invalid_json;
-        }
-        for (auto item : arr) {
-            simdjson::ondemand::value element;
-            if (std::move(item).get(element) != simdjson::SUCCESS) {
-                return errc::invalid_json;
-            }
-            if (errc e = validate_value(element, end, depth + 1); e != errc{}) {
-                return e;
-            }
-        }
-        return errc{};
-    }
-    case simdjson::ondemand::json_type::number: {
-        // Checked against the grammar, not converted: an unknown field may hold
-        // a number no double or 64-bit integer can (a 30-digit id, 1e400).
-        std::string_view raw;
-        if (errc e = raw_token(v, raw); e != errc{}) {
-            return e;
-        }
-        return is_json_number(raw) ? errc{} : errc::invalid_json;
-    }
-    case simdjson::ondemand::json_type::string:
-        return check_string(v);
-    case simdjson::ondemand::json_type::boolean: {
-        bool b = false;
-        return v.get_bool().get(b) == simdjson::SUCCESS ? errc{} : errc::invalid_json;
-    }
-    case simdjson::ondemand::json_type::null:
-        return read_null(v);
-    }
-    return errc::invalid_json;
+    return field_id::unknown;
 }
 
 /// One pass over the token object, dispatching on each key.
@@ -3415,6 +3639,11 @@ inline errc walk_object(simdjson::ondemand::object& obj, const response_options&
     }
     return errc{};
 }
+
+} // namespace babelbird::inline v1::detail
+// ---- end babelbird/answers/detail/token_object.hpp ----
+
+namespace babelbird::inline v1::detail {
 
 /// A per-thread padded copy of the body, the unescape arena and a reused
 /// parser: after the first call, parsing allocates nothing but the result.
@@ -3567,7 +3796,10 @@ private:
     const token_fields& fields_;
 };
 
-} // namespace detail
+} // namespace babelbird::inline v1::detail
+// ---- end babelbird/answers/detail/json_scratch.hpp ----
+
+namespace babelbird::inline v1 {
 
 BABELBIRD_DECL token_response_result parse_token_response(int status, std::string_view body,
                                                           const response_options& options) {
@@ -3624,7 +3856,7 @@ BABELBIRD_DECL token_response_result parse_token_response(int status, std::strin
 }
 
 } // namespace babelbird::inline v1
-// ---- end babelbird/answers/response_parse.hpp ----
+// ---- end babelbird/answers/detail/parse_token_response.hpp ----
 #endif
 // ---- end babelbird/answers/token_response.hpp ----
 
@@ -3683,6 +3915,21 @@ inline constexpr const char* version_string = BABELBIRD_VERSION_STRING;
 #include <concepts>
 #include <type_traits>
 
+
+// ---- begin babelbird/values/error.hpp ----
+/// @file values/error.hpp
+/// @brief The error model in one include: error codes and classes
+/// (errc.hpp), OAuth error codes (oauth_error.hpp), the `error` value
+/// (error_value.hpp) and `result<T>` (result.hpp).
+///
+/// The library never throws, prints or aborts: every fallible call returns a
+/// `result<T>` that holds either a value or an `error`. An error says *what*
+/// went wrong (`errc`), *what to do next* (`error_class`), *where* it came from
+/// (`error_origin`) and, for server answers, the HTTP status and the OAuth error
+/// code (RFC 6749 section 5.2). Errors never hold a secret, a token or a raw body.
+
+
+// ---- end babelbird/values/error.hpp ----
 
 namespace babelbird::inline v1 {
 
@@ -4388,11 +4635,11 @@ private:
 /// @brief Pure builders of the token-endpoint requests. No I/O, no JSON.
 
 
-#include <cstddef>
-#include <initializer_list>
+#include <array>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 
 // ---- begin babelbird/requests/query.hpp ----
@@ -4478,6 +4725,15 @@ constexpr char* write_url(char* w, std::string_view base, std::string_view path,
         w = write_parameter(w, sep, p.name, p.value);
     }
     return w;
+}
+
+/// `base path ?n1=v1&n2=v2...` as a string, sized exactly (one allocation).
+inline std::string build_url(std::string_view base, std::string_view path,
+                             std::span<const query_parameter> fixed,
+                             std::span<const query_parameter> extra = {}) {
+    std::string url(url_size(base, path, fixed, extra), '\0');
+    write_url(url.data(), base, path, fixed, extra);
+    return url;
 }
 
 /// RFC 3986 section 3.1: `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )`.
@@ -4593,39 +4849,6 @@ namespace babelbird::inline v1 {
 
 namespace detail {
 
-/// One `name=value` pair of a query; names are literal, values get encoded.
-struct query_param {
-    std::string_view name;
-    std::string_view value;
-};
-
-/// `base + path + "?" + n1=enc(v1)&n2=enc(v2)...` sized exactly, one allocation.
-inline std::string build_url(std::string_view base, std::string_view path,
-                             std::initializer_list<query_param> params) {
-    std::size_t size = base.size() + path.size();
-    for (const auto& p : params) {
-        size += 2 + p.name.size() + percent_encoded_size(p.value);
-    }
-    std::string url(size, '\0');
-    char* w = url.data();
-    const auto put = [&w](std::string_view s) {
-        for (char ch : s) {
-            *w++ = ch;
-        }
-    };
-    put(base);
-    put(path);
-    char sep = '?';
-    for (const auto& p : params) {
-        *w++ = sep;
-        sep = '&';
-        put(p.name);
-        *w++ = '=';
-        w = percent_encode_to(p.value, w);
-    }
-    return url;
-}
-
 /// The headers every token-endpoint request carries.
 inline std::vector<http_header> token_endpoint_headers(const client_credentials& credentials) {
     std::vector<http_header> headers;
@@ -4691,9 +4914,9 @@ inline result<http_request> build_refresh_request(const client_credentials& cred
     }
     http_request request;
     request.method = "POST";
-    request.url = detail::build_url(
-        server.base_url(), server.paths().refresh,
-        {{"grant_type", "refresh_token"}, {"refresh_token", refresh_token.expose_secret()}});
+    const std::array<query_parameter, 2> params = {
+        {{"grant_type", "refresh_token"}, {"refresh_token", refresh_token.expose_secret()}}};
+    request.url = detail::build_url(server.base_url(), server.paths().refresh, params);
     request.headers = detail::token_endpoint_headers(credentials);
     return request;
 }
@@ -4723,10 +4946,10 @@ inline result<http_request> build_code_exchange_request(const client_credentials
     }
     http_request request;
     request.method = "POST";
-    request.url = detail::build_url(server.base_url(), server.paths().token,
-                                    {{"grant_type", "authorization_code"},
-                                     {"code", code.expose_secret()},
-                                     {"redirect_uri", redirect_uri}});
+    const std::array<query_parameter, 3> params = {{{"grant_type", "authorization_code"},
+                                                    {"code", code.expose_secret()},
+                                                    {"redirect_uri", redirect_uri}}};
+    request.url = detail::build_url(server.base_url(), server.paths().token, params);
     request.headers = detail::token_endpoint_headers(credentials);
     return request;
 }
@@ -4848,19 +5071,6 @@ inline grant_result finish_token_answer(const transport_result& response, time_p
         return e;
     }
     return make_grant(*parsed, used_refresh_token, used_refresh_expires_at, issued_at, options);
-}
-
-/// The finish step with its inputs spelled out, as the lifecycle machine
-/// (machines/token_lifecycle.hpp) calls it; the same reading as
-/// `refresh_exchange::finish`. Kept for that caller only: new code prepares a
-/// `refresh_exchange` and calls its `finish`.
-inline grant_result finish_exchange(const transport_result& response, time_point issued_at,
-                                    std::initializer_list<std::string_view> sent,
-                                    secret_view used_refresh_token,
-                                    std::optional<time_point> used_refresh_expires_at,
-                                    const client_options& options) {
-    return finish_token_answer(response, issued_at, sent, used_refresh_token,
-                               used_refresh_expires_at, options);
 }
 
 } // namespace detail
@@ -5302,8 +5512,7 @@ inline result<http_request> build_file_api_request(const endpoint& server,
     }
     http_request request;
     request.method = std::string(params.method);
-    request.url.resize(detail::url_size(server.base_url(), params.path, {}, params.query));
-    detail::write_url(request.url.data(), server.base_url(), params.path, {}, params.query);
+    request.url = detail::build_url(server.base_url(), params.path, {}, params.query);
     request.headers.reserve(3);
     if (!params.accept.empty()) {
         request.headers.push_back({"Accept", std::string(params.accept)});
@@ -6158,11 +6367,10 @@ public:
             return a;
         }
         latest_ = later(latest_, completed_at);
-        const token_grant& used = *current_;
-        auto grant = detail::finish_exchange(
-            response, issued_at,
-            {used.refresh_token.expose_secret(), credentials_.client_secret().expose_secret()},
-            used.refresh_token.view(), used.refresh_expires_at, options_.client);
+        // The exchange of this flight read its answer: the token it sent is kept
+        // when the server does not rotate it, and only its secrets are scrubbed.
+        auto grant = exchange_->finish(response, issued_at);
+        exchange_.reset();
         staged_ = {};
         staged_.issued_at = issued_at;
         staged_.completed_at = completed_at;
@@ -6267,6 +6475,7 @@ public:
             return a;
         }
         phase_ = phase::idle;
+        exchange_.reset();
         a.publish = true;
         if (state_at(latest_) != token_state::expired) {
             complete_all(a, current_);
@@ -6285,6 +6494,7 @@ public:
         lifecycle_actions a;
         phase_ = phase::idle;
         staged_ = {};
+        exchange_.reset();
         flight_persist_queued_ = false;
         if (persist_ != persist_state::none) {
             persist_ = persist_state::stale;
@@ -6467,7 +6677,9 @@ private:
         case refresh_action::wait:
             break;
         }
-        auto request = build_refresh_request(credentials_, server_, current_->refresh_token);
+        auto request =
+            refresh_exchange::prepare(credentials_, server_, current_->refresh_token.view(),
+                                      current_->refresh_expires_at, options_.client);
         if (!request) { // the token cannot be sent: block (a usage error)
             failure_ = request.error();
             blocked_ = true;
@@ -6481,7 +6693,8 @@ private:
         }
         phase_ = phase::sending;
         a.send_flight = ++flight_;
-        a.send = std::move(*request);
+        a.send = request->request();
+        exchange_ = std::move(*request);
     }
 
     void issue_flight_persist(lifecycle_actions& a) {
@@ -6601,6 +6814,9 @@ private:
     /// `completed_at`): its outcome is checked at this instant.
     time_point latest_ = time_point::min();
     staged_answer staged_;
+    /// The exchange of the flight being sent (prepared request, the secrets to
+    /// scrub from its answer); empty otherwise.
+    std::optional<refresh_exchange> exchange_;
 
     // Persistence: one persist outstanding at a time.
     persist_state persist_ = persist_state::none;
@@ -7154,7 +7370,7 @@ constexpr errc selector_error(std::string_view value) noexcept {
 /// `<base><authorize path>?response_type=code&client_id=..&redirect_uri=..[&data=..][&extra..]`.
 ///
 /// Send the user's browser there; the server redirects to `redirect_uri` with
-/// `code` and `data` (see callback.hpp).
+/// `code` and `data` (see answers/callback.hpp).
 /// @returns the URL, or a `usage` error: `empty_client_id`,
 /// `control_character`, `invalid_utf8` (client id, data or an extra
 /// parameter), `empty_value`/`invalid_redirect_uri` (see
@@ -7182,9 +7398,7 @@ inline result<std::string> build_authorize_url(const endpoint& server,
                                                    {"data", params.data.value_or("")}}};
     const std::span<const query_parameter> documented(fixed.data(), params.data ? 4 : 3);
     const std::string_view path = server.paths().authorize;
-    std::string url(detail::url_size(server.base_url(), path, documented, params.extra), '\0');
-    detail::write_url(url.data(), server.base_url(), path, documented, params.extra);
-    return url;
+    return detail::build_url(server.base_url(), path, documented, params.extra);
 }
 
 /// The login-free authorization URL:

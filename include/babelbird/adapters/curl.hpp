@@ -65,8 +65,11 @@
 #include <utility>
 #include <vector>
 
+#include "babelbird/answers/classify_failure.hpp"
 #include "babelbird/drivers/transport.hpp"
-#include "babelbird/values/error.hpp"
+#include "babelbird/values/ascii.hpp"
+#include "babelbird/values/errc.hpp"
+#include "babelbird/values/error_value.hpp"
 #include "babelbird/values/http.hpp"
 #include "babelbird/values/secure_zero.hpp"
 
@@ -143,13 +146,7 @@ struct curl_exchange {
         if (line.empty() || colon == std::string_view::npos) {
             return;
         }
-        std::string_view value = line.substr(colon + 1);
-        while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
-            value.remove_prefix(1);
-        }
-        while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) {
-            value.remove_suffix(1);
-        }
+        const std::string_view value = trim_ows(line.substr(colon + 1));
         headers.push_back({std::string(line.substr(0, colon)), std::string(value)});
     }
 };
@@ -227,20 +224,8 @@ private:
     curl_slist* list_ = nullptr;
 };
 
-inline bool has_ctl(std::string_view s) noexcept {
-    for (char ch : s) {
-        const auto c = static_cast<unsigned char>(ch);
-        if (c < 0x20 || c == 0x7F) {
-            return true;
-        }
-    }
-    return false;
-}
-
 constexpr error_class oversize_class(long status) noexcept {
-    return status == 408 || status == 429 || (status >= 500 && status <= 599)
-               ? error_class::retry
-               : error_class::protocol;
+    return is_retry_status(status) ? error_class::retry : error_class::protocol;
 }
 
 } // namespace detail
@@ -296,8 +281,8 @@ private:
         if (handle_ == nullptr) {
             return error::transport(errc::transport_failure);
         }
-        if (request.method.empty() || detail::has_ctl(request.method) ||
-            request.method.find(' ') != std::string::npos || detail::has_ctl(request.url)) {
+        if (request.method.empty() || detail::has_control(request.method) ||
+            request.method.find(' ') != std::string::npos || detail::has_control(request.url)) {
             return error::usage(errc::control_character);
         }
         CURL* h = handle_;
@@ -307,8 +292,8 @@ private:
         bool has_accept = false;
         bool has_content_type = false;
         for (const auto& header : request.headers) {
-            if (header.name.empty() || detail::has_ctl(header.name) ||
-                header.name.find(':') != std::string::npos || detail::has_ctl(header.value)) {
+            if (header.name.empty() || detail::has_control(header.name) ||
+                header.name.find(':') != std::string::npos || detail::has_control(header.value)) {
                 return error::usage(errc::control_character);
             }
             has_accept = has_accept || detail::iequals(header.name, "Accept");

@@ -28,7 +28,7 @@
 #include "babelbird/encoding/percent.hpp"
 #include "babelbird/encoding/utf8.hpp"
 #include "babelbird/values/ascii.hpp"
-#include "babelbird/values/error.hpp"
+#include "babelbird/values/result.hpp"
 #include "babelbird/values/secret.hpp"
 #include "babelbird/values/secure_zero.hpp"
 

@@ -13,7 +13,7 @@
 #include "babelbird/encoding/http_date.hpp"
 #include "babelbird/values/ascii.hpp"
 #include "babelbird/values/clock.hpp"
-#include "babelbird/values/error.hpp"
+#include "babelbird/values/error_value.hpp"
 #include "babelbird/values/http.hpp"
 
 namespace babelbird::inline v1 {
@@ -33,12 +33,7 @@ namespace babelbird::inline v1 {
 constexpr std::optional<std::chrono::seconds>
 parse_retry_after(std::string_view value, std::optional<std::string_view> date,
                   std::optional<time_point> now) noexcept {
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
-        value.remove_prefix(1);
-    }
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) {
-        value.remove_suffix(1);
-    }
+    value = detail::trim_ows(value);
     if (value.empty()) {
         return std::nullopt;
     }

@@ -1,7 +1,8 @@
 /// @file answers/token_response.hpp
-/// @brief The token response parser: status classification and a one-pass
-/// simdjson on-demand walk over the token object, strict where it matters and
-/// lenient where it is safe.
+/// @brief The token response parser's public declarations: its options and
+/// `parse_token_response`, a status classification and one strict simdjson
+/// on-demand pass over the token object, strict where it matters and lenient
+/// where it is safe (the body is in answers/detail/).
 ///
 /// Policies (docs/design.md, "Policies"):
 /// - success is a 2xx whose body is a JSON object with a usable `access_token`
@@ -40,82 +41,29 @@
 #include <string_view>
 #include <utility>
 
+#include "babelbird/answers/classify_failure.hpp"
+#include "babelbird/answers/response_options.hpp"
 #include "babelbird/answers/retry_after.hpp"
 #include "babelbird/answers/token_response_result.hpp"
-#include "babelbird/values/error.hpp"
+#include "babelbird/values/errc.hpp"
+#include "babelbird/values/error_value.hpp"
 #include "babelbird/values/http.hpp"
+#include "babelbird/values/oauth_error.hpp"
 #include "babelbird/values/response_warnings.hpp"
 #include "babelbird/values/secret.hpp"
 #include "babelbird/values/token.hpp"
 
 namespace babelbird::inline v1 {
 
-/// The JSON names of the response fields; deployments may rename them.
-/// @warning The views must outlive every parse that uses them.
-struct field_names {
-    std::string_view access_token = "access_token";
-    std::string_view refresh_token = "refresh_token";
-    std::string_view expires_in = "expires_in";
-    std::string_view refresh_expires_in = "refresh_expires_in";
-    std::string_view token_type = "token_type";
-    std::string_view scope = "scope";
-    std::string_view error = "error";
-};
-
-/// How token answers are parsed.
-/// @warning `envelope` and `fields` are views: they must outlive every parse.
-struct response_options {
-    /// Bodies longer than this are rejected before parsing.
-    std::size_t max_body_size = std::size_t{1} << 20;
-    /// A JSON pointer (RFC 6901) to the token object, e.g. "/data", for
-    /// deployments that wrap it; empty means the root object.
-    std::string_view envelope{};
-    field_names fields{};
-    /// The sanity bound of `expires_in` (docs/design.md, "Policies"): a larger
-    /// value is rejected (`errc::invalid_expires_in`; a new refresh token in
-    /// the same answer is still salvaged). Default: one year.
-    std::chrono::seconds max_expires_in{31536000};
-};
-
-/// What a failed token-endpoint answer means for the caller (docs/design.md,
-/// "Policies", error classes). A known OAuth code decides (RFC 6749 section
-/// 5.2): `invalid_client`, `unauthorized_client`, `unsupported_grant_type` and
-/// `invalid_scope` are `configuration` (the server rejects the client itself;
-/// signing in again cannot help); `invalid_grant` and `access_denied` are
-/// `reauthorize`; `temporarily_unavailable` and `server_error` are `retry`.
-/// Otherwise the status does: 400/401 `reauthorize`, 408/429/5xx `retry`,
-/// anything else `protocol`.
-constexpr error_class classify_failure(int status, oauth_error code) noexcept {
-    switch (code) {
-    case oauth_error::invalid_client:
-    case oauth_error::unauthorized_client:
-    case oauth_error::unsupported_grant_type:
-    case oauth_error::invalid_scope:
-        return error_class::configuration;
-    case oauth_error::invalid_grant:
-    case oauth_error::access_denied:
-        return error_class::reauthorize;
-    case oauth_error::temporarily_unavailable:
-    case oauth_error::server_error:
-        return error_class::retry;
-    default:
-        break;
-    }
-    if (status == 400 || status == 401) {
-        return error_class::reauthorize;
-    }
-    if (status == 408 || status == 429 || (status >= 500 && status <= 599)) {
-        return error_class::retry;
-    }
-    return error_class::protocol;
-}
-
 /// Parses a token endpoint's answer (docs/design.md, "Policies").
 ///
 /// A 2xx answer is accepted when it is a JSON object (RFC 8259, valid UTF-8)
 /// with a usable `access_token` (1*VSCHAR, no outer space, RFC 6749 appendix
-/// A.12) and no `error`: `{"access_token":"A","refresh_token":"R",
-/// "expires_in":3600,"token_type":"bearer","scope":"read write"}`.
+/// A.12) and no `error`, for example:
+/// @code{.json}
+/// {"access_token":"A","refresh_token":"R","expires_in":3600,"token_type":"bearer",
+///  "scope":"read write"}
+/// @endcode
 /// - `refresh_token`: 1*VSCHAR, spaces allowed (appendix A.17); absent,
 ///   `null` or `""` means "not rotated".
 /// - `expires_in`: a non-negative JSON number or a string of digits or of a
@@ -168,5 +116,5 @@ inline token_response_result parse_token_response(const http_response& response,
 // The parser's body: here (header-only, the default), or in the one
 // translation unit that includes babelbird/src.hpp (BABELBIRD_SEPARATE_COMPILATION).
 #if !defined(BABELBIRD_SEPARATE_COMPILATION)
-#include "babelbird/answers/response_parse.hpp"
+#include "babelbird/answers/detail/parse_token_response.hpp"
 #endif

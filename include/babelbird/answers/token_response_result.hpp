@@ -10,8 +10,8 @@
 #include <optional>
 #include <utility>
 
-#include "babelbird/values/error.hpp"
 #include "babelbird/values/response_warnings.hpp"
+#include "babelbird/values/result.hpp"
 #include "babelbird/values/secret.hpp"
 #include "babelbird/values/token.hpp"
 
@@ -51,7 +51,7 @@ public:
         return salvaged_refresh_expires_in_;
     }
     /// What was dropped or adjusted in the rejected answer (see
-    /// response_warnings.hpp).
+    /// values/response_warnings.hpp).
     response_warnings salvaged_warnings() const noexcept { return salvaged_warnings_; }
 
 private:

@@ -12,7 +12,7 @@
 
 #include "babelbird/encoding/base64.hpp"
 #include "babelbird/encoding/percent.hpp"
-#include "babelbird/values/error.hpp"
+#include "babelbird/values/result.hpp"
 
 namespace babelbird::inline v1 {
 

@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "babelbird/values/ascii.hpp"
-#include "babelbird/values/error.hpp"
+#include "babelbird/values/result.hpp"
 
 namespace babelbird::inline v1::detail {
 

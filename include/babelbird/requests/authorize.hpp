@@ -22,7 +22,7 @@
 #include "babelbird/requests/query.hpp"
 #include "babelbird/requests/token_requests.hpp"
 #include "babelbird/values/ascii.hpp"
-#include "babelbird/values/error.hpp"
+#include "babelbird/values/result.hpp"
 #include "babelbird/values/secret.hpp"
 
 namespace babelbird::inline v1 {
@@ -109,7 +109,7 @@ constexpr errc selector_error(std::string_view value) noexcept {
 /// `<base><authorize path>?response_type=code&client_id=..&redirect_uri=..[&data=..][&extra..]`.
 ///
 /// Send the user's browser there; the server redirects to `redirect_uri` with
-/// `code` and `data` (see callback.hpp).
+/// `code` and `data` (see answers/callback.hpp).
 /// @returns the URL, or a `usage` error: `empty_client_id`,
 /// `control_character`, `invalid_utf8` (client id, data or an extra
 /// parameter), `empty_value`/`invalid_redirect_uri` (see
@@ -137,9 +137,7 @@ inline result<std::string> build_authorize_url(const endpoint& server,
                                                    {"data", params.data.value_or("")}}};
     const std::span<const query_parameter> documented(fixed.data(), params.data ? 4 : 3);
     const std::string_view path = server.paths().authorize;
-    std::string url(detail::url_size(server.base_url(), path, documented, params.extra), '\0');
-    detail::write_url(url.data(), server.base_url(), path, documented, params.extra);
-    return url;
+    return detail::build_url(server.base_url(), path, documented, params.extra);
 }
 
 /// The login-free authorization URL:

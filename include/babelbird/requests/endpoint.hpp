@@ -9,7 +9,7 @@
 
 #include "babelbird/encoding/url.hpp"
 #include "babelbird/values/ascii.hpp"
-#include "babelbird/values/error.hpp"
+#include "babelbird/values/result.hpp"
 
 namespace babelbird::inline v1 {
 

@@ -20,8 +20,8 @@
 #include "babelbird/requests/query.hpp"
 #include "babelbird/requests/token_requests.hpp"
 #include "babelbird/values/ascii.hpp"
-#include "babelbird/values/error.hpp"
 #include "babelbird/values/http.hpp"
+#include "babelbird/values/result.hpp"
 #include "babelbird/values/secret.hpp"
 #include "babelbird/values/secure_zero.hpp"
 
@@ -174,8 +174,7 @@ inline result<http_request> build_file_api_request(const endpoint& server,
     }
     http_request request;
     request.method = std::string(params.method);
-    request.url.resize(detail::url_size(server.base_url(), params.path, {}, params.query));
-    detail::write_url(request.url.data(), server.base_url(), params.path, {}, params.query);
+    request.url = detail::build_url(server.base_url(), params.path, {}, params.query);
     request.headers.reserve(3);
     if (!params.accept.empty()) {
         request.headers.push_back({"Accept", std::string(params.accept)});

@@ -14,7 +14,7 @@
 #include "babelbird/encoding/percent.hpp"
 #include "babelbird/encoding/utf8.hpp"
 #include "babelbird/values/ascii.hpp"
-#include "babelbird/values/error.hpp"
+#include "babelbird/values/errc.hpp"
 
 namespace babelbird::inline v1 {
 
@@ -86,6 +86,15 @@ constexpr char* write_url(char* w, std::string_view base, std::string_view path,
         w = write_parameter(w, sep, p.name, p.value);
     }
     return w;
+}
+
+/// `base path ?n1=v1&n2=v2...` as a string, sized exactly (one allocation).
+inline std::string build_url(std::string_view base, std::string_view path,
+                             std::span<const query_parameter> fixed,
+                             std::span<const query_parameter> extra = {}) {
+    std::string url(url_size(base, path, fixed, extra), '\0');
+    write_url(url.data(), base, path, fixed, extra);
+    return url;
 }
 
 /// RFC 3986 section 3.1: `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )`.

@@ -4,57 +4,23 @@
 
 #include "babelbird/config/compiler_check.hpp"
 
-#include <cstddef>
-#include <initializer_list>
+#include <array>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
-#include "babelbird/encoding/percent.hpp"
 #include "babelbird/requests/credentials.hpp"
 #include "babelbird/requests/endpoint.hpp"
 #include "babelbird/requests/query.hpp"
 #include "babelbird/values/ascii.hpp"
-#include "babelbird/values/error.hpp"
 #include "babelbird/values/http.hpp"
+#include "babelbird/values/result.hpp"
 #include "babelbird/values/secret.hpp"
 
 namespace babelbird::inline v1 {
 
 namespace detail {
-
-/// One `name=value` pair of a query; names are literal, values get encoded.
-struct query_param {
-    std::string_view name;
-    std::string_view value;
-};
-
-/// `base + path + "?" + n1=enc(v1)&n2=enc(v2)...` sized exactly, one allocation.
-inline std::string build_url(std::string_view base, std::string_view path,
-                             std::initializer_list<query_param> params) {
-    std::size_t size = base.size() + path.size();
-    for (const auto& p : params) {
-        size += 2 + p.name.size() + percent_encoded_size(p.value);
-    }
-    std::string url(size, '\0');
-    char* w = url.data();
-    const auto put = [&w](std::string_view s) {
-        for (char ch : s) {
-            *w++ = ch;
-        }
-    };
-    put(base);
-    put(path);
-    char sep = '?';
-    for (const auto& p : params) {
-        *w++ = sep;
-        sep = '&';
-        put(p.name);
-        *w++ = '=';
-        w = percent_encode_to(p.value, w);
-    }
-    return url;
-}
 
 /// The headers every token-endpoint request carries.
 inline std::vector<http_header> token_endpoint_headers(const client_credentials& credentials) {
@@ -121,9 +87,9 @@ inline result<http_request> build_refresh_request(const client_credentials& cred
     }
     http_request request;
     request.method = "POST";
-    request.url = detail::build_url(
-        server.base_url(), server.paths().refresh,
-        {{"grant_type", "refresh_token"}, {"refresh_token", refresh_token.expose_secret()}});
+    const std::array<query_parameter, 2> params = {
+        {{"grant_type", "refresh_token"}, {"refresh_token", refresh_token.expose_secret()}}};
+    request.url = detail::build_url(server.base_url(), server.paths().refresh, params);
     request.headers = detail::token_endpoint_headers(credentials);
     return request;
 }
@@ -153,10 +119,10 @@ inline result<http_request> build_code_exchange_request(const client_credentials
     }
     http_request request;
     request.method = "POST";
-    request.url = detail::build_url(server.base_url(), server.paths().token,
-                                    {{"grant_type", "authorization_code"},
-                                     {"code", code.expose_secret()},
-                                     {"redirect_uri", redirect_uri}});
+    const std::array<query_parameter, 3> params = {{{"grant_type", "authorization_code"},
+                                                    {"code", code.expose_secret()},
+                                                    {"redirect_uri", redirect_uri}}};
+    request.url = detail::build_url(server.base_url(), server.paths().token, params);
     request.headers = detail::token_endpoint_headers(credentials);
     return request;
 }

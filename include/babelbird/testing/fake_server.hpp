@@ -65,7 +65,8 @@
 #include <utility>
 #include <vector>
 
-// error.hpp first: its parameter named `secret` would shadow babelbird::secret (-Wshadow).
+#include "babelbird/encoding/json_escape.hpp"
+#include "babelbird/values/ascii.hpp"
 #include "babelbird/values/error.hpp"
 #include "babelbird/values/secret.hpp"
 
@@ -137,17 +138,18 @@ struct recorded_request {
 /// A fault for the next token-endpoint answer.
 struct fault {
     enum class kind {
-        answer,             ///< send `status`, `body`, `content_type` instead
-        hang,               ///< never answer (until the server stops)
-        oversize,           ///< 200 with a generated JSON body of `bytes` bytes (chunked
-                            ///< when `chunked`, so no Content-Length warns the client)
+        answer, ///< send `status`, `body`, `content_type` instead
+        hang,   ///< never answer (until the server stops)
+        /// 200 with a generated JSON body of `bytes` bytes (chunked when `chunked`,
+        /// so no Content-Length warns the client)
+        oversize,
         redirect,           ///< 302 to `location`
         omit_refresh_token, ///< a success without `refresh_token`; no rotation happens
         partial,            ///< declare a Content-Length, send less, close the connection
         invalid_client,     ///< 401 `invalid_client` (the client itself is rejected)
-        rotate_reject,      ///< rotate the refresh token, then answer 200 with the new one
-                            ///< and an unusable `access_token` (or `expires_in` when
-                            ///< `bad_field` is "expires_in")
+        /// rotate the refresh token, then answer 200 with the new one and an unusable
+        /// `access_token` (or `expires_in` when `bad_field` is "expires_in")
+        rotate_reject,
     };
     kind what = kind::answer;
     int status = 200;
@@ -276,22 +278,8 @@ inline std::string percent_encode(std::string_view in) {
 }
 
 inline std::string json_string(std::string_view in) {
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out = "\"";
-    for (char ch : in) {
-        const auto c = static_cast<unsigned char>(ch);
-        if (ch == '"' || ch == '\\') {
-            out += '\\';
-            out += ch;
-        } else if (c < 0x20) {
-            out += "\\u00";
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        } else {
-            out += ch;
-        }
-    }
-    out += '"';
+    std::string out;
+    babelbird::detail::append_json_string(out, in);
     return out;
 }
 
@@ -557,7 +545,7 @@ private:
             text += " " + p.second;
         }
         for (char& ch : text) {
-            if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7F) {
+            if (babelbird::detail::is_control(ch)) {
                 ch = '?'; // a header value stays one line
             }
         }

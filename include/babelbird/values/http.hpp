@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "babelbird/values/ascii.hpp"
-#include "babelbird/values/error.hpp"
+#include "babelbird/values/result.hpp"
 #include "babelbird/values/secure_zero.hpp"
 
 namespace babelbird::inline v1 {
