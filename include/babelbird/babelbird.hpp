@@ -28,6 +28,7 @@
 #include "babelbird/answers/callback.hpp"
 #include "babelbird/answers/token_response.hpp"
 #include "babelbird/config/version.hpp"
+#include "babelbird/drivers/snapshot_cell.hpp"
 #include "babelbird/drivers/token_source.hpp"
 #include "babelbird/drivers/transport.hpp"
 #include "babelbird/encoding/codecs.hpp"
