@@ -188,6 +188,46 @@ TEST_CASE("snapshot_cell: replaced values are freed once no reader holds them") 
     CHECK(tracked::live.load() == live_before);
 }
 
+namespace {
+/// Reads a cell from a thread-local destructor that runs after the thread's
+/// cache was freed (it was constructed before the thread's first read).
+struct late_reader {
+    snapshot_cell<tracked>* cell = nullptr;
+    std::atomic<std::uint64_t>* seen = nullptr;
+    late_reader() = default;
+    late_reader(const late_reader&) = delete;
+    late_reader& operator=(const late_reader&) = delete;
+    ~late_reader() {
+        if (cell != nullptr) {
+            const auto v = cell->load();
+            seen->store(v != nullptr && v->intact() ? v->seq : 0);
+        }
+    }
+};
+} // namespace
+
+TEST_CASE("snapshot_cell: a read during thread exit, after the thread's cache is freed") {
+    fresh_cache guard;
+    const int live_before = tracked::live.load();
+    {
+        snapshot_cell<tracked> cell(make(5));
+        std::atomic<std::uint64_t> seen{0};
+        std::atomic<std::uint64_t> first{0};
+        std::thread([&] {
+            thread_local late_reader reader;
+            reader.cell = &cell;
+            reader.seen = &seen;
+            first.store(cell.load()->seq); // the thread's first read: after `reader`
+        }).join();
+        CHECK(first.load() == 5);
+        CHECK(seen.load() == 5);
+        cell.store(make(6));
+        CHECK(cell.load()->seq == 6);
+    }
+    snapshot_cell<tracked>::release_thread_cache();
+    CHECK(tracked::live.load() == live_before);
+}
+
 TEST_CASE("snapshot_cell: 4 readers and 1 writer storing 10000 times") {
     fresh_cache guard;
     constexpr std::uint64_t stores = 10000;
