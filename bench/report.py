@@ -5,6 +5,7 @@
     bench/report.py --quick            fewer repetitions (for a smoke run)
     bench/report.py --filter REGEX     only the matching cases (README not rewritten)
     bench/report.py --no-compile-time  skip the compile-time measurement
+    bench/report.py --token-source-only  only the read-path benchmark (its README block)
 
 What it measures:
   * ns/op: Google Benchmark, `--benchmark_repetitions` runs pinned to one core
@@ -17,7 +18,12 @@ What it measures:
     setup and the warm-up cancel out). Exact and repeatable on a noisy machine,
     so the goals are judged on it;
   * compile time: the wall time of `c++ -std=c++20 -O2 -c` on four one-line
-    translation units, median of several runs, for g++ and clang++.
+    translation units, median of several runs, for g++ and clang++;
+  * the read path (babelbird-bench-token-source): get() of token_source and of
+    the caches it is measured against, at 1 and 2 threads in one run, not
+    pinned (the 2-thread cases need both cores): CPU ns per get() and
+    allocations per get() at 1 thread, throughput (gets per second of real
+    time, all threads together) at 1 and 2 threads. Medians of the repetitions.
 
 Everything goes between the `<!-- generated:... -->` markers in bench/README.md;
 the prose outside them is kept.
@@ -39,6 +45,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build-bench"
 BENCH = BUILD / "bench" / "babelbird-bench"
+TOKEN_BENCH = BUILD / "bench" / "babelbird-bench-token-source"
 README = ROOT / "bench" / "README.md"
 LOW, HIGH = 200, 1200  # iterations of the two callgrind runs
 
@@ -47,11 +54,16 @@ def run(cmd, **kw):
     return subprocess.run(cmd, check=True, text=True, **kw)
 
 
-def build():
+def setup():
     if not (BUILD / "build.ninja").exists():
         run(["meson", "setup", str(BUILD), "-Dbench=true", "-Dbuildtype=release",
              "-Dcli=disabled"], cwd=ROOT)
-    run(["ninja", "-C", str(BUILD), "-j2", "bench/babelbird-bench"], cwd=ROOT)
+
+
+def build():
+    setup()
+    run(["ninja", "-C", str(BUILD), "-j2", "bench/babelbird-bench",
+         "bench/babelbird-bench-token-source"], cwd=ROOT)
 
 
 def cases(pattern):
@@ -232,6 +244,99 @@ def compile_table(compile):
     return "\n".join(lines)
 
 
+# The read path (bench/token_source_bench.cpp): case -> what it is.
+READ_CASES = {
+    "mutex_cache": "`std::mutex` cache",
+    "shared_mutex_cache": "`std::shared_mutex` cache",
+    "mutex_cache_bound_clock": "`std::mutex` cache, cheap clock bound",
+    "snapshot_cell_cache": "snapshot_cell cache (the read path to integrate)",
+    "token_source": "`token_source::get()` (this tree)",
+}
+READ_CLOCKS = {
+    "now": "`system_clock_source::now()` (`CLOCK_REALTIME`)",
+    "realtime_coarse": "`clock_gettime(CLOCK_REALTIME_COARSE)`",
+    "now_upper_bound": "`system_clock_source::now_upper_bound()`",
+}
+READ_GOAL_RATIO, READ_GOAL_SCALING = 0.5, 1.8
+
+
+def time_read_path(repetitions, min_time):
+    """Runs babelbird-bench-token-source once; returns {run name: median row}."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        run([str(TOKEN_BENCH), f"--benchmark_repetitions={repetitions}",
+             "--benchmark_report_aggregates_only=true", f"--benchmark_min_time={min_time}",
+             f"--benchmark_out={out.name}", "--benchmark_out_format=json"],
+            stdout=subprocess.DEVNULL)
+        data = json.load(open(out.name))
+    result = {}
+    for b in data["benchmarks"]:
+        if b.get("aggregate_name") != "median":
+            continue
+        scale = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[b["time_unit"]]
+        result[b["run_name"]] = {"cpu_ns": b["cpu_time"] * scale,
+                                 "items_per_second": b.get("items_per_second", 0.0),
+                                 "allocs": b.get("allocs")}
+    load = data.get("context", {}).get("load_avg", [])
+    return result, load
+
+
+def read_row(results, case, threads):
+    return results.get(f"get/{case}/real_time/threads:{threads}")
+
+
+def read_path_tables(results, load, repetitions):
+    """The read-path block of bench/README.md: clocks, caches, goals."""
+    lines = [f"{os.uname().machine}, {os.cpu_count()} cores, {repetitions} repetitions, "
+             f"load average at the start {', '.join(f'{x:.2f}' for x in load) or 'unknown'}",
+             "", "| clock reading | ns (CPU, median) |", "|---|---:|"]
+    for name, label in READ_CLOCKS.items():
+        r = results.get(f"clock/{name}")
+        if r:
+            lines.append(f"| {label} | {r['cpu_ns']:.1f} |")
+    lines += ["", "| get() on a valid token | ns/get, 1 thread (CPU) | \u00d7 mutex cache "
+              "| Mget/s, 1 thread | Mget/s, 2 threads | 2 threads / 1 thread | allocs/get |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+    base = read_row(results, "mutex_cache", 1)
+    ratios = {}
+    for case, label in READ_CASES.items():
+        one, two = read_row(results, case, 1), read_row(results, case, 2)
+        if not one:
+            continue
+        rel = one["cpu_ns"] / base["cpu_ns"] if base else None
+        scaling = (two["items_per_second"] / one["items_per_second"]
+                   if two and one["items_per_second"] else None)
+        ratios[case] = (rel, scaling, one["allocs"])
+        allocs = "" if one["allocs"] is None else f"{one['allocs']:g}"
+        per_second_2 = f"{two['items_per_second'] / 1e6:.1f}" if two else ""
+        lines.append(f"| {label} | {one['cpu_ns']:.1f} | {fmt_ratio(rel)} "
+                     f"| {one['items_per_second'] / 1e6:.1f} | {per_second_2} "
+                     f"| {fmt_ratio(scaling)} | {allocs} |")
+    lines += ["", "| goal | status | figure |", "|---|---|---|"]
+    none = (None, None, None)
+    mutex_scaling = ratios.get("mutex_cache", none)[1]
+    shared_scaling = ratios.get("shared_mutex_cache", none)[1]
+    for case in ["token_source", "snapshot_cell_cache"]:
+        if case not in ratios:
+            continue
+        rel, scaling, allocs = ratios[case]
+        name = "`token_source::get()`" if case == "token_source" else "snapshot_cell cache"
+
+        def add(goal, ok, figure):
+            lines.append(f"| {goal} | {'met' if ok else '**missed**'} | {figure} |")
+
+        if rel is not None:
+            add(f"{name}: 1 thread \u2264 {READ_GOAL_RATIO}\u00d7 the mutex cache's time",
+                rel <= READ_GOAL_RATIO, f"{rel:.2f}\u00d7")
+        if scaling is not None:
+            add(f"{name}: 2-thread throughput \u2265 {READ_GOAL_SCALING}\u00d7 1-thread",
+                scaling >= READ_GOAL_SCALING,
+                f"{scaling:.2f}\u00d7 (mutex cache {fmt_ratio(mutex_scaling)}, "
+                f"shared_mutex cache {fmt_ratio(shared_scaling)})")
+        if allocs is not None:
+            add(f"{name}: 0 allocations per get()", allocs == 0, f"{allocs:g}")
+    return "\n".join(lines)
+
+
 def replace_block(text, tag, body):
     begin, end = f"<!-- generated:{tag} -->", f"<!-- /generated:{tag} -->"
     pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
@@ -247,9 +352,20 @@ def main():
     ap.add_argument("--no-compile-time", action="store_true")
     ap.add_argument("--compile-time-only", action="store_true",
                     help="measure and rewrite only the compile-time table (no build, no runs)")
+    ap.add_argument("--token-source-only", action="store_true",
+                    help="run only babelbird-bench-token-source and rewrite its README block")
     ap.add_argument("--jobs", type=int, default=2, help="parallel callgrind runs")
     args = ap.parse_args()
 
+    if args.token_source_only:
+        setup()
+        run(["ninja", "-C", str(BUILD), "-j2", "bench/babelbird-bench-token-source"], cwd=ROOT)
+        reps = 3 if args.quick else 9
+        results, load = time_read_path(reps, 0.05 if args.quick else 0.2)
+        body = read_path_tables(results, load, reps)
+        print(body)
+        README.write_text(replace_block(README.read_text(), "read_path", body))
+        return
     if args.compile_time_only:
         compile = compile_times(5)
         print(compile_table(compile))
@@ -261,6 +377,10 @@ def main():
     timed = time_cases(args.filter, reps, 0.05 if args.quick else 0.2)
     instr = count_instructions(names, args.jobs)
     compile = {} if args.no_compile_time else compile_times(3 if args.quick else 7)
+    read_path = None
+    if args.filter == "." and TOKEN_BENCH.exists():
+        results, load = time_read_path(reps, 0.05 if args.quick else 0.2)
+        read_path = read_path_tables(results, load, reps)
 
     tbl = table(timed, instr)
     gl = goals(timed, instr, compile)
@@ -270,6 +390,9 @@ def main():
     if compile:
         print()
         print(compile_table(compile))
+    if read_path:
+        print()
+        print(read_path)
     if args.filter != "." or args.no_compile_time:
         return
     env = (f"{os.uname().machine}, {run(['c++', '--version'], capture_output=True).stdout.splitlines()[0]}, "
@@ -279,6 +402,8 @@ def main():
     text = replace_block(text, "table", tbl)
     text = replace_block(text, "goals", gl)
     text = replace_block(text, "compile", compile_table(compile))
+    if read_path:
+        text = replace_block(text, "read_path", read_path)
     README.write_text(text)
 
 

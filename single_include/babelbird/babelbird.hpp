@@ -1931,6 +1931,9 @@ constexpr std::optional<std::int64_t> parse_imf_fixdate(std::string_view s) noex
 #include <concepts>
 #include <cstdint>
 #include <limits>
+#if defined(__linux__)
+#include <time.h>
+#endif
 
 namespace babelbird::inline v1 {
 
@@ -1943,12 +1946,74 @@ concept clock_source = requires(C& c) {
     { c.now() } -> std::convertible_to<time_point>;
 };
 
+/// A clock that can also give a cheap reading that is never earlier than
+/// `now()` would be at the same instant (see `system_clock_source`). Hot paths
+/// use it through `detail::read_upper_bound` and confirm with `now()` whenever
+/// the bound alone cannot decide.
+template <class C>
+concept upper_bound_clock_source = clock_source<C> && requires(C& c) {
+    { c.now_upper_bound() } -> std::convertible_to<time_point>;
+};
+
 /// The default clock: `std::chrono::system_clock`.
 struct system_clock_source {
+    /// The wall clock (`clock_gettime(CLOCK_REALTIME)` on Linux, through the vDSO).
     time_point now() const noexcept { return std::chrono::system_clock::now(); }
+
+    /// A reading never earlier than `now()`, cheaper to take: on Linux the
+    /// kernel's tick-updated `CLOCK_REALTIME_COARSE` plus two of its ticks
+    /// (`clock_getres`, 1-10 ms): the coarse clock lags the precise one by at
+    /// most one tick while the kernel's timekeeping runs, the second absorbs a
+    /// late tick. Elsewhere, or when the coarse clock is unavailable, `now()`.
+    /// A guest whose timekeeping stalls for longer (a paused virtual machine)
+    /// can read early by the stall, as any reading is late by the time a thread
+    /// is descheduled between taking it and using it.
+    time_point now_upper_bound() const noexcept {
+#if defined(__linux__) && defined(CLOCK_REALTIME_COARSE)
+        static const std::int64_t slack_ns = coarse_slack_ns();
+        timespec ts{};
+        if (slack_ns >= 0 && ::clock_gettime(CLOCK_REALTIME_COARSE, &ts) == 0) {
+            const auto since_epoch =
+                std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec + slack_ns);
+            return time_point(std::chrono::ceil<time_point::duration>(since_epoch));
+        }
+#endif
+        return now();
+    }
+
+private:
+#if defined(__linux__) && defined(CLOCK_REALTIME_COARSE)
+    /// Two ticks of the coarse clock in nanoseconds; -1 when it has none, or a
+    /// tick longer than 100 ms (no longer cheap in accuracy: use `now()`).
+    static std::int64_t coarse_slack_ns() noexcept {
+        timespec res{};
+        if (::clock_getres(CLOCK_REALTIME_COARSE, &res) != 0 || res.tv_sec != 0 ||
+            res.tv_nsec <= 0 || res.tv_nsec > 100'000'000) {
+            return -1;
+        }
+        return 2 * static_cast<std::int64_t>(res.tv_nsec);
+    }
+#endif
 };
 
 namespace detail {
+/// A reading of `clock` that is never earlier than its `now()`, and whether it
+/// is `now()` itself (`exact`): `now_upper_bound()` where the clock has one,
+/// else `now()`. A caller that needs the precise reading takes `now()` only
+/// when `exact` is false, so a clock without the bound is read once.
+struct upper_bound_reading {
+    time_point at;
+    bool exact;
+};
+template <clock_source Clock>
+upper_bound_reading read_upper_bound(Clock& clock) {
+    if constexpr (upper_bound_clock_source<Clock>) {
+        return {clock.now_upper_bound(), false};
+    } else {
+        return {clock.now(), true};
+    }
+}
+
 /// `t + seconds`, saturating at the largest representable instant instead of
 /// overflowing (a server may send `expires_in` of 2^64-1).
 constexpr time_point add_seconds_saturating(time_point t, std::uint64_t seconds) noexcept {
@@ -6028,10 +6093,19 @@ result<http_response> send_authorized(Transport&& transport, Provider&& provider
 /// Guarantees:
 /// - `get()` returns an access token that is usable (not expired under the
 ///   expiry policy, not invalidated) at the clock reading it took, or an error.
-/// - A reader of a still-valid token never waits on a refresh: the current
-///   grant is an immutable snapshot; a reader copies the pointer to it under a
-///   lock held only for that copy (never across a refresh, the hook, or the
-///   refresh bookkeeping), checks its precomputed expiry and returns.
+/// - A reader of a still-valid token never waits on a refresh and takes no
+///   lock: the current grant is an immutable snapshot published through a
+///   `detail::snapshot_cell` (drivers/snapshot_cell.hpp), which a reader loads
+///   with one acquire load and a thread-private reference count; it checks the
+///   precomputed expiry and returns. With a clock that has `now_upper_bound()`
+///   (the default `system_clock_source` does: a coarse reading plus its
+///   resolution) the fresh case needs no precise clock reading; when even that
+///   bound is not clearly before the refresh-soon instant, `get()` decides on
+///   `now()`, so the expiry policy is unchanged.
+/// - Each thread that called `get()` keeps the last snapshot it read (the grant,
+///   secrets included, still zeroed when freed) alive until its next read of a
+///   source, `detail::snapshot_cell<>::release_thread_cache()`, or its exit;
+///   `token_handle` copies keep a grant alive as before.
 /// - At most one refresh is in flight. Callers that need it wait for it and all
 ///   receive its one outcome: the new token, or the same error.
 /// - In the refresh-soon window one caller refreshes ahead while the others
@@ -6090,6 +6164,244 @@ result<http_response> send_authorized(Transport&& transport, Provider&& provider
 #include <utility>
 #include <vector>
 
+
+// ---- begin babelbird/drivers/snapshot_cell.hpp ----
+/// @file drivers/snapshot_cell.hpp
+/// @brief `detail::snapshot_cell<T>`: one published `std::shared_ptr<const T>`
+/// that many threads read without a lock and without touching a reference
+/// count that other readers touch (the read path of `token_source`, issue 11).
+///
+/// Writers are rare (a refresh an hour); readers are every API call. A reader
+/// keeps, per thread, its own copy of the current pointer wrapped in a holder
+/// with its own control block, and hands out pointers aliasing that holder. So
+/// copying and dropping what `load()` returns changes only that thread's count:
+/// no cache line is written by two reading threads. Whether the copy is still
+/// current is one acquire load of the cell's generation, which writers bump.
+///
+/// Not `std::atomic<std::shared_ptr<T>>`: libstdc++ 12 implements it with a
+/// spin lock in the pointer's low bit, whose `load()` ends with a relaxed
+/// unlock, a race that ThreadSanitizer reports; and every load still writes the
+/// shared lock word and the shared count.
+///
+/// @code
+/// babelbird::detail::snapshot_cell<config> cell(std::make_shared<const config>());
+/// cell.store(std::make_shared<const config>(next)); // writer: rare, takes a mutex
+/// std::shared_ptr<const config> now = cell.load();  // reader: usually no lock
+/// @endcode
+///
+/// Lifetime: besides the cell and the pointers handed out, each thread that
+/// read a value keeps it alive in its cache until that thread reads a newer
+/// value of the same cell, reads another cell of the same `T` that shares the
+/// cache slot (one of `snapshot_cell<T>::cache_slots`), calls
+/// `release_thread_cache()`, or exits. A replaced value is therefore destroyed
+/// by whichever of those comes last, possibly in a reading thread. The cache
+/// never touches the cell itself, so a cell may be destroyed while threads
+/// still cache its values (they are freed by the events above).
+
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <utility>
+
+namespace babelbird::inline v1 {
+namespace detail {
+
+/// Hands out the cells' cache slots round-robin (only a distribution: a slot
+/// shared by two cells costs the slow path, never a wrong value).
+inline std::atomic<std::size_t> snapshot_cell_counter{0};
+
+/// A published `std::shared_ptr<const T>` (see the file comment).
+///
+/// Thread-safety: `store()` and `load()` may be called from any threads at
+/// once. The cell is neither copyable nor movable; destroying it while another
+/// thread calls one of its members is a use after free, as for any object.
+///
+/// Memory ordering (why `load()` returns a value that was current):
+/// 1. `store()` replaces `value_` and increments `generation_` in one critical
+///    section of `mutex_`; the generation only grows (64 bits do not wrap).
+///    So `value_` read under `mutex_` together with `generation_ == g` is the
+///    value the store that wrote `g` published (or the initial value, g = 0).
+/// 2. A thread's cache entry (`slot`) is written only by that thread, in
+///    `load_slow()`, from such a pair read under `mutex_`; the lock acquisition
+///    synchronizes with the unlock of the `store()` that published the value,
+///    so the `T` it points to is fully visible to this thread.
+/// 3. The fast path returns the entry of generation `g` only when its load of
+///    `generation_` reads `g`. The store that replaces the value writes `g + 1`
+///    later in `generation_`'s modification order, so the value returned was
+///    the current one at that load: stores take effect at their increment.
+/// 4. Per thread, generations never go backwards: successive reads of one
+///    atomic by one thread (the fast path's load, or the relaxed load under
+///    `mutex_`) follow its modification order (read-read coherence), and that
+///    order is increasing. A thread that learnt of a `store()` through any
+///    happens-before edge reads its generation or a later one (write-read
+///    coherence), so it never gets the replaced value after that.
+/// 5. The acquire in the fast path is not needed for `T`'s contents (point 2);
+///    it makes a reader that observes generation `g` also observe whatever the
+///    writer did before `store()` of `g` (free on x86 and a plain `ldar` on
+///    ARMv8).
+/// 6. No data race: slots and their entries are touched only by their own
+///    thread; `value_` only under `mutex_`; `generation_` is atomic; the
+///    holder's reference count is a `std::shared_ptr` count (atomic), touched
+///    by other threads only if the caller hands them a returned pointer.
+template <class T>
+class snapshot_cell {
+public:
+    /// The number of cache slots per thread for cells of this `T`.
+    static constexpr std::size_t cache_slots = 8;
+
+    /// A cell holding `initial` (may be null) at generation 0.
+    explicit snapshot_cell(std::shared_ptr<const T> initial = nullptr)
+        : identity_(std::make_shared<const identity>()), key_(identity_.get()),
+          slot_(snapshot_cell_counter.fetch_add(1, std::memory_order_relaxed) % cache_slots),
+          value_(std::move(initial)) {}
+
+    snapshot_cell(const snapshot_cell&) = delete;
+    snapshot_cell& operator=(const snapshot_cell&) = delete;
+
+    /// Publishes `value` (may be null). Readers see it from their next
+    /// `load()` on. Takes a mutex held only to swap the pointer; the previous
+    /// value's reference is dropped after the mutex is released.
+    void store(std::shared_ptr<const T> value) {
+        {
+            std::lock_guard lock(mutex_);
+            value_.swap(value);
+            generation_.store(generation_.load(std::memory_order_relaxed) + 1,
+                              std::memory_order_release);
+        }
+    }
+
+    /// The current value. Fast path (this thread already read this generation
+    /// of this cell, and no other cell took the slot since): no lock, no
+    /// allocation, one acquire load and a copy of a thread-private
+    /// `shared_ptr`. Otherwise takes the mutex to copy the pointer and
+    /// allocates the thread's new holder (one allocation).
+    std::shared_ptr<const T> load() const {
+        slot& s = cache::local.slots[slot_];
+        if (s.key == key_ && s.generation == generation_.load(std::memory_order_acquire)) {
+            return s.cached->value;
+        }
+        return load_slow(s);
+    }
+
+    /// The generation of the current value: 0 for the initial value, then one
+    /// more per `store()`.
+    std::uint64_t generation() const noexcept {
+        return generation_.load(std::memory_order_acquire);
+    }
+
+    /// Drops the calling thread's cached values of every cell of this `T`
+    /// (e.g. before a reader thread goes idle for long, so that replaced
+    /// values and the secrets they hold are freed now). The next `load()`
+    /// takes the slow path.
+    static void release_thread_cache() noexcept { cache::clear(); }
+
+private:
+    /// Its address is the cell's key in the thread caches. A cache entry keeps
+    /// a `weak_ptr` to it, so the allocation (made by `make_shared`, object
+    /// and counts together) is not freed, and the address not reused by
+    /// another cell, while an entry may still compare against it.
+    struct identity {
+        char unused = 0;
+    };
+
+    /// A thread's copy of a value; its control block is the thread's own.
+    /// Aligned to a cache line so that two threads' holders (and the counts
+    /// beside them) never share one.
+    struct alignas(64) holder {
+        std::shared_ptr<const T> value;
+    };
+
+    /// The cached value of one cell in one thread.
+    struct entry {
+        std::weak_ptr<const identity> owner; ///< keeps `slot::key` unique
+        std::shared_ptr<const T> value;      ///< aliases a `holder`
+    };
+
+    /// Trivially destructible, so the thread-local table needs no guard on
+    /// access and stays readable while other thread-locals are destroyed.
+    struct slot {
+        const void* key = nullptr;
+        std::uint64_t generation = 0;
+        entry* cached = nullptr;
+    };
+
+    struct cache {
+        struct table {
+            slot slots[cache_slots];
+            /// Set at thread exit once the entries are freed: from then on
+            /// `load()` returns plain copies and caches nothing.
+            bool retired = false;
+        };
+        static inline thread_local table local{};
+
+        /// Frees the thread's entries at thread exit.
+        struct reaper {
+            reaper() = default;
+            reaper(const reaper&) = delete;
+            reaper& operator=(const reaper&) = delete;
+            ~reaper() {
+                clear();
+                local.retired = true;
+            }
+        };
+        static void arm_reaper() {
+            static thread_local reaper r;
+            static_cast<void>(r);
+        }
+
+        static void clear() noexcept {
+            for (slot& s : local.slots) {
+                entry* e = s.cached;
+                s = slot{};
+                // After the slot is empty: a destructor that reads a cell
+                // again finds a consistent table.
+                delete e;
+            }
+        }
+    };
+
+    std::shared_ptr<const T> load_slow(slot& s) const {
+        std::shared_ptr<const T> current;
+        std::uint64_t generation = 0;
+        {
+            std::lock_guard lock(mutex_);
+            current = value_;
+            generation = generation_.load(std::memory_order_relaxed);
+        }
+        if (cache::local.retired) {
+            return current;
+        }
+        cache::arm_reaper();
+        if (s.cached == nullptr) {
+            s.cached = new entry{};
+        }
+        auto mine = std::make_shared<holder>(holder{std::move(current)});
+        const T* raw = mine->value.get();
+        // The value this slot held before (another generation or another
+        // cell) is released at the end of this function, once the slot is
+        // consistent again: its destructor may run here.
+        std::shared_ptr<const T> previous =
+            std::exchange(s.cached->value, std::shared_ptr<const T>(std::move(mine), raw));
+        s.cached->owner = identity_;
+        s.key = key_;
+        s.generation = generation;
+        return s.cached->value;
+    }
+
+    std::shared_ptr<const identity> identity_;
+    const void* key_;
+    std::size_t slot_;
+    mutable std::mutex mutex_;
+    std::shared_ptr<const T> value_; // guarded by mutex_
+    std::atomic<std::uint64_t> generation_{0};
+};
+
+} // namespace detail
+} // namespace babelbird::inline v1
+// ---- end babelbird/drivers/snapshot_cell.hpp ----
 
 // ---- begin babelbird/machines/token_lifecycle.hpp ----
 /// @file machines/token_lifecycle.hpp
@@ -6885,8 +7197,10 @@ struct token_source_options {
 /// @tparam Transport a `babelbird::transport`, stored by value (use a reference
 ///         type or a pointer wrapper to share one). Called from whichever thread
 ///         runs a refresh, never concurrently with itself.
-/// @tparam Clock a `clock_source`, stored by value. `now()` is called from many
-///         threads at once and must be safe for that.
+/// @tparam Clock a `clock_source`, stored by value. `now()` (and
+///         `now_upper_bound()`, when it has one: a reading never earlier than
+///         `now()`, see values/clock.hpp) is called from many threads at once
+///         and must be safe for that.
 template <class Transport, class Clock = system_clock_source>
 class token_source {
     static_assert(detail::check_transport<std::remove_cvref_t<Transport>>(),
@@ -6920,8 +7234,15 @@ public:
     /// server's token lifetime is too short to use and `min_refresh_interval`
     /// has not passed), `protocol`, or `usage` (the seed cannot be sent).
     result<token_handle> get() {
-        const time_point now = clock_.now();
+        // A reading never earlier than now (the clock's cheap bound, or now()
+        // for a clock without one): while even it is before refresh_from the
+        // token is fresh; otherwise decide on the precise reading.
+        const auto bound = detail::read_upper_bound(clock_);
         std::shared_ptr<const snapshot> snap = load_snapshot();
+        if (snap->usable_at(bound.at) && bound.at < snap->window.refresh_from) {
+            return handle_of(std::move(snap));
+        }
+        const time_point now = bound.exact ? bound.at : clock_.now();
         if (snap->usable_at(now)) {
             if (now < snap->window.refresh_from || !snap->claim_ahead(now)) {
                 return handle_of(std::move(snap));
@@ -7024,18 +7345,11 @@ private:
         result<token_handle> outcome{error::transport(errc::transport_failure)};
     };
 
-    std::shared_ptr<const snapshot> load_snapshot() const {
-        std::lock_guard lock(snapshot_mutex_);
-        return published_;
-    }
-    void publish(std::shared_ptr<const snapshot> snap) {
-        {
-            std::lock_guard lock(snapshot_mutex_);
-            published_.swap(snap);
-        }
-        // The previous snapshot, if this was its last reference, is freed here,
-        // outside the lock.
-    }
+    /// No lock and no shared reference count on the fast path (snapshot_cell.hpp).
+    std::shared_ptr<const snapshot> load_snapshot() const { return published_.load(); }
+    /// The previous snapshot is released outside the cell's mutex; reader
+    /// threads free their copies at their next read (snapshot_cell.hpp).
+    void publish(std::shared_ptr<const snapshot> snap) { published_.store(std::move(snap)); }
 
     static token_handle handle_of(std::shared_ptr<const snapshot> snap) noexcept {
         const token_grant* grant = snap->grant.get();
@@ -7194,12 +7508,12 @@ private:
     token_lifecycle machine_;                               // guarded by mutex_
     std::vector<std::pair<waiter_id, waiter_slot*>> slots_; // guarded by mutex_
     waiter_id last_waiter_ = 0;                             // guarded by mutex_
-    // The published snapshot. Its mutex is held only to copy or swap the
-    // pointer: never across a refresh, the hook or `mutex_`'s critical sections.
+    // The published snapshot: readers load it without a lock or a shared
+    // count; its mutex is held only to swap the pointer, never across a
+    // refresh, the hook or `mutex_`'s critical sections (snapshot_cell.hpp).
     // (Not std::atomic<std::shared_ptr>: libstdc++ 12's load() ends with a
     // relaxed unlock, a race that ThreadSanitizer reports.)
-    mutable std::mutex snapshot_mutex_;
-    std::shared_ptr<const snapshot> published_;
+    detail::snapshot_cell<snapshot> published_;
 
     std::atomic<bool> persist_failed_{false}; // mirrors machine_.persist_failed()
 };

@@ -21,10 +21,19 @@
 /// Guarantees:
 /// - `get()` returns an access token that is usable (not expired under the
 ///   expiry policy, not invalidated) at the clock reading it took, or an error.
-/// - A reader of a still-valid token never waits on a refresh: the current
-///   grant is an immutable snapshot; a reader copies the pointer to it under a
-///   lock held only for that copy (never across a refresh, the hook, or the
-///   refresh bookkeeping), checks its precomputed expiry and returns.
+/// - A reader of a still-valid token never waits on a refresh and takes no
+///   lock: the current grant is an immutable snapshot published through a
+///   `detail::snapshot_cell` (drivers/snapshot_cell.hpp), which a reader loads
+///   with one acquire load and a thread-private reference count; it checks the
+///   precomputed expiry and returns. With a clock that has `now_upper_bound()`
+///   (the default `system_clock_source` does: a coarse reading plus its
+///   resolution) the fresh case needs no precise clock reading; when even that
+///   bound is not clearly before the refresh-soon instant, `get()` decides on
+///   `now()`, so the expiry policy is unchanged.
+/// - Each thread that called `get()` keeps the last snapshot it read (the grant,
+///   secrets included, still zeroed when freed) alive until its next read of a
+///   source, `detail::snapshot_cell<>::release_thread_cache()`, or its exit;
+///   `token_handle` copies keep a grant alive as before.
 /// - At most one refresh is in flight. Callers that need it wait for it and all
 ///   receive its one outcome: the new token, or the same error.
 /// - In the refresh-soon window one caller refreshes ahead while the others
@@ -85,6 +94,7 @@
 #include <utility>
 #include <vector>
 
+#include "babelbird/drivers/snapshot_cell.hpp"
 #include "babelbird/drivers/transport.hpp"
 #include "babelbird/machines/exchange.hpp"
 #include "babelbird/machines/expiry.hpp"
@@ -153,8 +163,10 @@ struct token_source_options {
 /// @tparam Transport a `babelbird::transport`, stored by value (use a reference
 ///         type or a pointer wrapper to share one). Called from whichever thread
 ///         runs a refresh, never concurrently with itself.
-/// @tparam Clock a `clock_source`, stored by value. `now()` is called from many
-///         threads at once and must be safe for that.
+/// @tparam Clock a `clock_source`, stored by value. `now()` (and
+///         `now_upper_bound()`, when it has one: a reading never earlier than
+///         `now()`, see values/clock.hpp) is called from many threads at once
+///         and must be safe for that.
 template <class Transport, class Clock = system_clock_source>
 class token_source {
     static_assert(detail::check_transport<std::remove_cvref_t<Transport>>(),
@@ -188,8 +200,15 @@ public:
     /// server's token lifetime is too short to use and `min_refresh_interval`
     /// has not passed), `protocol`, or `usage` (the seed cannot be sent).
     result<token_handle> get() {
-        const time_point now = clock_.now();
+        // A reading never earlier than now (the clock's cheap bound, or now()
+        // for a clock without one): while even it is before refresh_from the
+        // token is fresh; otherwise decide on the precise reading.
+        const auto bound = detail::read_upper_bound(clock_);
         std::shared_ptr<const snapshot> snap = load_snapshot();
+        if (snap->usable_at(bound.at) && bound.at < snap->window.refresh_from) {
+            return handle_of(std::move(snap));
+        }
+        const time_point now = bound.exact ? bound.at : clock_.now();
         if (snap->usable_at(now)) {
             if (now < snap->window.refresh_from || !snap->claim_ahead(now)) {
                 return handle_of(std::move(snap));
@@ -292,18 +311,11 @@ private:
         result<token_handle> outcome{error::transport(errc::transport_failure)};
     };
 
-    std::shared_ptr<const snapshot> load_snapshot() const {
-        std::lock_guard lock(snapshot_mutex_);
-        return published_;
-    }
-    void publish(std::shared_ptr<const snapshot> snap) {
-        {
-            std::lock_guard lock(snapshot_mutex_);
-            published_.swap(snap);
-        }
-        // The previous snapshot, if this was its last reference, is freed here,
-        // outside the lock.
-    }
+    /// No lock and no shared reference count on the fast path (snapshot_cell.hpp).
+    std::shared_ptr<const snapshot> load_snapshot() const { return published_.load(); }
+    /// The previous snapshot is released outside the cell's mutex; reader
+    /// threads free their copies at their next read (snapshot_cell.hpp).
+    void publish(std::shared_ptr<const snapshot> snap) { published_.store(std::move(snap)); }
 
     static token_handle handle_of(std::shared_ptr<const snapshot> snap) noexcept {
         const token_grant* grant = snap->grant.get();
@@ -462,12 +474,12 @@ private:
     token_lifecycle machine_;                               // guarded by mutex_
     std::vector<std::pair<waiter_id, waiter_slot*>> slots_; // guarded by mutex_
     waiter_id last_waiter_ = 0;                             // guarded by mutex_
-    // The published snapshot. Its mutex is held only to copy or swap the
-    // pointer: never across a refresh, the hook or `mutex_`'s critical sections.
+    // The published snapshot: readers load it without a lock or a shared
+    // count; its mutex is held only to swap the pointer, never across a
+    // refresh, the hook or `mutex_`'s critical sections (snapshot_cell.hpp).
     // (Not std::atomic<std::shared_ptr>: libstdc++ 12's load() ends with a
     // relaxed unlock, a race that ThreadSanitizer reports.)
-    mutable std::mutex snapshot_mutex_;
-    std::shared_ptr<const snapshot> published_;
+    detail::snapshot_cell<snapshot> published_;
 
     std::atomic<bool> persist_failed_{false}; // mirrors machine_.persist_failed()
 };
