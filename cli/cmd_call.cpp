@@ -7,8 +7,8 @@
 // send_authorized (one retry after a rejected token, for idempotent methods).
 #include <babelbird/adapters/curl.hpp>
 #include <babelbird/babelbird.hpp>
-#include <babelbird/drivers/token_source.hpp>
 #include <babelbird/drivers/send_authorized.hpp>
+#include <babelbird/drivers/token_source.hpp>
 #include <babelbird/requests/file_api.hpp>
 
 #include <cstring>
