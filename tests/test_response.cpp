@@ -199,7 +199,7 @@ std::vector<row> issue10_table() {
         failure("no salvage: a 500", 500, with_rt(""), errc::unexpected_status, P::retry),
         failure("no salvage: invalid UTF-8", 200, with_rt("\"x\":\"\xC3\x28\""), errc::invalid_json,
                 P::protocol),
-        // Strings and keys are unescaped by the library (detail/json_unescape.hpp).
+        // Strings and keys are unescaped by the library (encoding/json_unescape.hpp).
         success("surrogate pair in an unknown field", 200, with(R"("x":"\ud83d\ude00")")),
         success("surrogate pair in an escaped key", 200, with(R"("\ud83d\ude00":1)")),
         success("escaped quote in a key", 200, with(R"("a\"b":1)")),

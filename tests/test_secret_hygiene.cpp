@@ -533,7 +533,7 @@ TEST_CASE("secret hygiene: the parser's scratch memory holds no token after a pa
 
 // --- 4. No reliance on simdjson's internals
 // -------------------------------------------------------- The parser never asks simdjson to
-// unescape (response.hpp, json_scratch), so simdjson's string buffer never holds a token and
+// unescape (answers/detail/json_scratch.hpp), so simdjson's string buffer never holds a token and
 // nothing needs to locate or zero it. The proof watches the blocks simdjson frees: if a simdjson
 // version (or a change here) wrote unescaped tokens into its own buffers, this test would see them
 // when the parser's buffers are freed.
