@@ -478,9 +478,14 @@ TEST_CASE("break: reset() racing get() and invalidate() in many threads") {
     std::atomic<int> wrong{0};
     std::atomic<int> served{0};
     std::atomic<int> resets{0};
+    std::atomic<int> completed{0}; // get() calls that returned
     run_threads(6, [&](int who) {
         if (who == 0) { // the resetter
             for (int i = 0; i < 150; ++i) {
+                // Each reset after some get() returned: the getters run meanwhile.
+                while (completed.load() <= i) {
+                    std::this_thread::yield();
+                }
                 const std::string n = std::to_string(i);
                 if (i % 2 == 0) {
                     source.reset(grant_seed("G" + n, "RG" + n, clock.now()));
@@ -497,6 +502,7 @@ TEST_CASE("break: reset() racing get() and invalidate() in many threads") {
             clock.advance(1s);
             last_reading() = time_point::min();
             const auto got = source.get();
+            ++completed;
             if (!got) {
                 ++wrong;
                 continue;
@@ -512,7 +518,7 @@ TEST_CASE("break: reset() racing get() and invalidate() in many threads") {
     });
     CHECK(wrong.load() == 0);
     CHECK(resets.load() == 150);
-    CHECK(served.load() > 0);
+    CHECK(served.load() >= 150);
     CHECK(transport.probe.most.load() == 1);
     CHECK(hook_probe.most.load() == 1);
     CHECK_FALSE(source.persist_failed());
@@ -962,6 +968,59 @@ TEST_CASE("break: tiny lifetimes under 8 threads: never expired, refreshes min_r
         CHECK(transport.probe.most.load() == 1);
         CHECK(issued.size() == static_cast<std::size_t>(transport.calls.load()));
         CHECK(issued.size() >= 2);
+        for (std::size_t i = 1; i < issued.size(); ++i) {
+            CHECK(issued[i] - issued[i - 1] >= 100ms);
+        }
+        if (lifetime == 0) {
+            CHECK(served.load() == 0);
+        } else {
+            CHECK(served.load() > 0);
+        }
+    }
+}
+
+TEST_CASE("break: tiny lifetimes on the real clock (with its cheap bound), 8 threads") {
+    for (const long lifetime : {0L, 1L}) {
+        CAPTURE(lifetime);
+        numbered_transport transport;
+        transport.expires_in = lifetime;
+        std::mutex issued_mutex;
+        std::vector<time_point> issued;
+        babelbird::token_source_options options;
+        options.min_refresh_interval = 100ms;
+        options.on_rotate = [&](const babelbird::token_grant& g) {
+            std::lock_guard lock(issued_mutex);
+            issued.push_back(g.issued_at);
+            return true;
+        };
+        babelbird::token_source<ref<numbered_transport>> source(ref<numbered_transport>{&transport},
+                                                                ts::credentials(), ts::server(),
+                                                                refresh_seed("R0"), options);
+        const auto until = std::chrono::steady_clock::now() + 600ms;
+        std::atomic<int> wrong{0};
+        std::atomic<int> served{0};
+        run_threads(8, [&](int) {
+            while (std::chrono::steady_clock::now() < until) {
+                // get()'s own reading is not earlier than this one.
+                const time_point before = std::chrono::system_clock::now();
+                const auto got = source.get();
+                if (!got) {
+                    if (got.error().code() != babelbird::errc::token_lifetime_too_short) {
+                        ++wrong;
+                    }
+                    continue;
+                }
+                ++served;
+                const auto& g = got->grant();
+                if (!(before <
+                      babelbird::expiry_window_for(g.issued_at, g.expires_at).usable_until)) {
+                    ++wrong;
+                }
+            }
+        });
+        CHECK(wrong.load() == 0);
+        CHECK(transport.probe.most.load() == 1);
+        REQUIRE(issued.size() >= 2);
         for (std::size_t i = 1; i < issued.size(); ++i) {
             CHECK(issued[i] - issued[i - 1] >= 100ms);
         }
