@@ -21,6 +21,10 @@
 /// Guarantees:
 /// - `get()` returns an access token that is usable (not expired under the
 ///   expiry policy, not invalidated) at the clock reading it took, or an error.
+///   That reading is taken after the token's snapshot was loaded (under the
+///   lock on the slow path), so it is never older than the refresh that
+///   brought the token: a token that arrived already expired is never handed
+///   out, even to a thread that was descheduled across that refresh.
 /// - A reader of a still-valid token never waits on a refresh and takes no
 ///   lock: the current grant is an immutable snapshot published through a
 ///   `detail::snapshot_cell` (drivers/snapshot_cell.hpp), which a reader loads
@@ -32,7 +36,7 @@
 ///   `now()`, so the expiry policy is unchanged.
 /// - Each thread that called `get()` keeps the last snapshot it read (the grant,
 ///   secrets included, still zeroed when freed) alive until its next read of a
-///   source, `detail::snapshot_cell<>::release_thread_cache()`, or its exit;
+///   source, `token_source<T, C>::release_thread_cache()`, or its exit;
 ///   `token_handle` copies keep a grant alive as before.
 /// - At most one refresh is in flight. Callers that need it wait for it and all
 ///   receive its one outcome: the new token, or the same error.
@@ -166,7 +170,8 @@ struct token_source_options {
 /// @tparam Clock a `clock_source`, stored by value. `now()` (and
 ///         `now_upper_bound()`, when it has one: a reading never earlier than
 ///         `now()`, see values/clock.hpp) is called from many threads at once
-///         and must be safe for that.
+///         and must be safe for that; `get()`'s slow path and `reset()` call
+///         `now()` under the source's lock, so it must not call the source.
 template <class Transport, class Clock = system_clock_source>
 class token_source {
     static_assert(detail::check_transport<std::remove_cvref_t<Transport>>(),
@@ -200,11 +205,14 @@ public:
     /// server's token lifetime is too short to use and `min_refresh_interval`
     /// has not passed), `protocol`, or `usage` (the seed cannot be sent).
     result<token_handle> get() {
+        // The snapshot first, then the clock: a reading taken before the load
+        // may predate the grant loaded (a thread descheduled in between) and
+        // vouch for a token that arrived already expired.
+        std::shared_ptr<const snapshot> snap = load_snapshot();
         // A reading never earlier than now (the clock's cheap bound, or now()
         // for a clock without one): while even it is before refresh_from the
         // token is fresh; otherwise decide on the precise reading.
         const auto bound = detail::read_upper_bound(clock_);
-        std::shared_ptr<const snapshot> snap = load_snapshot();
         if (snap->usable_at(bound.at) && bound.at < snap->window.refresh_from) {
             return handle_of(std::move(snap));
         }
@@ -214,7 +222,7 @@ public:
                 return handle_of(std::move(snap));
             }
         }
-        return get_slow(now);
+        return get_slow();
     }
 
     /// Reports that the server rejected `seen_access_token` (a 401 on the file
@@ -271,6 +279,16 @@ public:
         std::unique_lock lock(mutex_);
         done_.wait(lock, [this] { return !machine_.in_flight() && !machine_.persisting(); });
         run(machine_.on_reset(std::move(seed), clock_.now()), lock);
+    }
+
+    /// Frees the calling thread's cached snapshots of every source of this
+    /// type (`token_source<Transport, Clock>`), and so the grants and secrets
+    /// they keep alive (see the file comment), e.g. before a reader thread
+    /// goes idle for long. The thread's next `get()` of each source takes the
+    /// cell's slow path once (a short lock, one allocation). Affects only the
+    /// calling thread; never touches a source, so any may be destroyed.
+    static void release_thread_cache() noexcept {
+        detail::snapshot_cell<snapshot>::release_thread_cache();
     }
 
 private:
@@ -333,8 +351,12 @@ private:
         return snap;
     }
 
-    result<token_handle> get_slow(time_point now) {
+    result<token_handle> get_slow() {
         std::unique_lock lock(mutex_);
+        // Read under the lock, so never earlier than a reading the machine has
+        // already seen (a refresh's completed_at, taken before it relocked): a
+        // reading from before a refresh ended cannot vouch for its token.
+        const time_point now = clock_.now();
         waiter_slot slot;
         const waiter_id id = ++last_waiter_;
         slots_.emplace_back(id, &slot);
