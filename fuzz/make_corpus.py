@@ -164,6 +164,27 @@ CALLBACK = {
 }
 
 
+def splitmix_bytes(seed: int, n: int) -> bytes:
+    """n bytes of splitmix64 from `seed` (the randomized test's generator)."""
+    out, state, mask = bytearray(), seed, (1 << 64) - 1
+    while len(out) < n:
+        state = (state + 0x9E3779B97F4A7C15) & mask
+        z = state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+        out += struct.pack("<Q", z ^ (z >> 31))
+    return bytes(out[:n])
+
+
+# fuzz_token_lifecycle: every byte is one choice of tests/lifecycle_model.hpp
+# (the options, then per event the clock step, the event and its details), so
+# any bytes are a script; these are random scripts of a few lengths.
+TOKEN_LIFECYCLE = {f"script_{n}_{seed}": splitmix_bytes(seed, n)
+                   for n, seed in [(16, 1), (64, 2), (200, 3), (600, 4), (1500, 5), (4000, 6)]}
+# A calm run (byte 7 even: small steps, mostly successes) of many gets.
+TOKEN_LIFECYCLE["calm_gets"] = bytes([1, 1, 2, 2, 0, 0, 0, 0]) + bytes([3, 0, 0] * 100)
+
+
 def write(target: str, seeds: dict) -> None:
     d = ROOT / target
     d.mkdir(parents=True, exist_ok=True)
@@ -175,6 +196,7 @@ def main() -> None:
     write("token_response", {k: bytes([STATUS[s], f]) + b for k, (s, f, b) in TOKEN_RESPONSE.items()})
     write("request_builders", REQUEST_BUILDERS)
     write("callback", CALLBACK)
+    write("token_lifecycle", TOKEN_LIFECYCLE)
 
 
 if __name__ == "__main__":

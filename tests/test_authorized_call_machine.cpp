@@ -10,6 +10,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 // A namespace per file: the unit tests are compiled as unity chunks.
@@ -393,6 +395,89 @@ TEST_CASE("authorized_call: the first token's error ends the call; Authorization
     CHECK(authorizations == 1);
     CHECK(call.request_to_send().header("Authorization") ==
           std::optional<std::string_view>("Bearer T1"));
+}
+
+TEST_CASE("authorized_call: an Authorization header in any letter case is replaced") {
+    auto with_headers = request("GET");
+    with_headers.headers.push_back({"authorization", "Basic b2xk"});
+    with_headers.headers.push_back({"AUTHORIZATION", "Bearer stale"});
+    babelbird::authorized_call call(std::move(with_headers));
+    REQUIRE(call.on_token(babelbird::secret_view("T1")));
+    std::size_t authorizations = 0;
+    for (const auto& h : call.request_to_send().headers) {
+        if (babelbird::detail::iequals(h.name, "Authorization")) {
+            ++authorizations;
+            CHECK(h.value == "Bearer T1");
+        }
+    }
+    CHECK(authorizations == 1);
+    // A query in the URL is the caller's and goes out untouched.
+    babelbird::authorized_call query(
+        babelbird::http_request("GET", "https://disk.example.com/babel/api/v1/f?dir=%2Fa&n=1"));
+    REQUIRE(query.on_token(babelbird::secret_view("T1")));
+    CHECK(query.request_to_send().url == "https://disk.example.com/babel/api/v1/f?dir=%2Fa&n=1");
+}
+
+TEST_CASE("authorized_call: a moved-from call is over; the moved-to call goes on") {
+    static_assert(std::is_nothrow_move_constructible_v<babelbird::authorized_call>);
+    static_assert(std::is_nothrow_move_assignable_v<babelbird::authorized_call>);
+    babelbird::authorized_call call(request("GET"));
+    REQUIRE(call.on_token(babelbird::secret_view("T1")));
+    REQUIRE(call.on_response(babelbird::http_response(401, "")));
+    REQUIRE(call.next() == invalidate);
+    babelbird::authorized_call moved(std::move(call));
+    // Before the fix the moved-from call still said `invalidate` with an empty
+    // token, then asked for a token again and would have resent T1.
+    CHECK(call.next() == done);
+    CHECK(call.token_to_invalidate().empty());
+    CHECK_FALSE(call.on_invalidated());
+    CHECK_FALSE(call.on_token(babelbird::secret_view("T1")));
+    CHECK(call.take_result().error() == babelbird::error::usage(errc::invalid_argument));
+    // The moved-to call remembers T1: the same token handed back is not resent.
+    REQUIRE(moved.next() == invalidate);
+    CHECK(moved.token_to_invalidate().expose_secret() == "T1");
+    REQUIRE(moved.on_invalidated());
+    REQUIRE(moved.on_token(babelbird::secret_view("T1")));
+    REQUIRE(moved.next() == done);
+    // Move-assigned over a call in progress; the source is over.
+    babelbird::authorized_call other(request("GET"));
+    other = std::move(moved);
+    CHECK(moved.next() == done);
+    const auto out = other.take_result();
+    REQUIRE(out);
+    CHECK(out->status == 401);
+    CHECK_FALSE(other.take_result());
+    CHECK_FALSE(moved.take_result());
+    // A fresh call moved before its first token: the moved-to one asks for it.
+    babelbird::authorized_call fresh(request("GET"));
+    babelbird::authorized_call taken = std::move(fresh);
+    CHECK(fresh.next() == done);
+    CHECK(taken.next() == get_token);
+    // A copy is a whole call of its own.
+    babelbird::authorized_call original(request("GET"));
+    REQUIRE(original.on_token(babelbird::secret_view("T1")));
+    const babelbird::authorized_call copy = original;
+    CHECK(copy.next() == send);
+    CHECK(original.next() == send);
+}
+
+TEST_CASE("authorized_call: hostile answers pass through, classified by status and challenge") {
+    const std::string huge(4 * 1024 * 1024, 'x');
+    babelbird::authorized_call big(request("GET"));
+    REQUIRE(big.on_token(babelbird::secret_view("T1")));
+    REQUIRE(big.on_response(babelbird::http_response(200, huge)));
+    const auto out = big.take_result();
+    REQUIRE(out);
+    CHECK(out->body.size() == huge.size());
+    // A challenge of a megabyte, unterminated quotes, lone backslashes: no
+    // rejection, no crash.
+    for (const std::string& challenge :
+         {std::string("Bearer ") + std::string(1 << 20, ','), std::string("Bearer error=\"\\"),
+          std::string("Bearer error=\"invalid_token\\\""),
+          std::string("Bearer ") + std::string(1 << 16, '=') + " error=\"invalid_token\""}) {
+        CHECK_FALSE(babelbird::is_invalid_token_response(
+            babelbird::http_response(403, "", {{"WWW-Authenticate", challenge}})));
+    }
 }
 
 TEST_CASE("authorized_call: the token to invalidate is the one sent, owned by the call") {

@@ -213,6 +213,51 @@ TEST_CASE("refresh_exchange: owns copies of what finish needs") {
     CHECK(moved.request().url.ends_with("refresh_token=FIRST-TOKEN"));
 }
 
+TEST_CASE("finish: a moved-from exchange reads no answer (it would lose or leak a secret)") {
+    const auto credentials = babelbird::client_credentials::make("id", "clientsecret42").value();
+    auto refresh = babelbird::refresh_exchange::prepare(credentials, ts::server(),
+                                                        babelbird::secret_view("refreshtok7"));
+    auto code = babelbird::code_exchange::prepare(credentials, ts::server(),
+                                                  babelbird::secret_view("authcode9"), redirect);
+    REQUIRE(refresh);
+    REQUIRE(code);
+    const babelbird::refresh_exchange refresh_to = std::move(*refresh);
+    const babelbird::code_exchange code_to = std::move(*code);
+    const auto refused = [](const babelbird::grant_result& g) {
+        return !g && g.error() == babelbird::error::usage(errc::invalid_argument) && !g.salvaged();
+    };
+    // Before the fix: a grant without a refresh token (the one sent was no
+    // longer known), and an error text echoing the token or the secret kept.
+    for (const auto& body :
+         {std::string(R"({"access_token":"A"})"), std::string(R"({"error":"refreshtok7"})"),
+          std::string(R"({"error":"clientsecret42"})"), std::string(R"({"error":"authcode9"})"),
+          std::string(R"({"access_token":"","refresh_token":"R-new"})")}) {
+        CAPTURE(body);
+        const auto from_refresh = refresh->finish(answer(200, body), t0);
+        CHECK(refused(from_refresh));
+        CHECK(refused(refresh->finish(answer(400, body), t0)));
+        CHECK(refused(code->finish(answer(200, body), t0)));
+        CHECK(refused(code->finish(answer(400, body), t0)));
+        CHECK(ts::remember(refresh->finish(answer(400, body), t0).error()).find("secret") ==
+              std::string::npos);
+    }
+    CHECK(refused(refresh->finish(babelbird::error::transport(errc::timeout), t0)));
+    // The objects they were moved to read every answer.
+    const auto kept = refresh_to.finish(answer(200, R"({"access_token":"A"})"), t0);
+    REQUIRE(kept);
+    CHECK(kept->refresh_token.expose_secret() == "refreshtok7");
+    const auto echo = refresh_to.finish(answer(400, R"({"error":"refreshtok7"})"), t0);
+    REQUIRE_FALSE(echo);
+    CHECK(echo.error().oauth_error_text().empty());
+    const auto first =
+        code_to.finish(answer(200, R"({"access_token":"A","refresh_token":"R"})"), t0);
+    REQUIRE(first);
+    CHECK(first->refresh_token.expose_secret() == "R");
+    // A copy of an exchange is a whole exchange; a moved-to one moved again too.
+    const babelbird::refresh_exchange copy = refresh_to;
+    CHECK(copy.finish(answer(200, R"({"access_token":"A"})"), t0));
+}
+
 TEST_CASE("finish: OAuth errors are classified; an echo of a sent secret is not kept") {
     const auto credentials = babelbird::client_credentials::make("id", "clientsecret42").value();
     auto refresh = babelbird::refresh_exchange::prepare(credentials, ts::server(),

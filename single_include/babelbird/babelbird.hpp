@@ -4052,15 +4052,28 @@ constexpr bool check_clock() noexcept {
 /// "The shape", exchange machines).
 ///
 /// `refresh()` and `exchange_code()` (drivers/client.hpp) are blocking drivers
-/// of a few lines over them; any other HTTP stack drives them the same way:
+/// of a few lines over them; any other HTTP stack drives them the same way
+/// (`credentials`, `server`, `clock`, `my_stack` and `store` are yours;
+/// tests/doc_examples/exchange.cpp compiles and runs this):
 /// @code
-/// auto exchange = babelbird::refresh_exchange::prepare(credentials, server, grant);
-/// if (!exchange) { /* usage error: nothing to send */ }
-/// const babelbird::time_point issued_at = clock.now(); // before sending
-/// my_stack.send(exchange->request(), [&, issued_at](babelbird::transport_result answer) {
-///     babelbird::grant_result next = exchange->finish(answer, issued_at);
-///     // next: the new grant, or an error (and maybe next.salvaged())
-/// });
+/// void start_refresh(const babelbird::token_grant& grant) {
+///     auto exchange = babelbird::refresh_exchange::prepare(credentials, server, grant);
+///     if (!exchange) {
+///         return; // a usage error (exchange.error()): nothing to send
+///     }
+///     // The completion runs after this function returned: it owns the
+///     // exchange, which holds the secrets finish() needs.
+///     auto owned = std::make_shared<babelbird::refresh_exchange>(std::move(*exchange));
+///     const babelbird::time_point issued_at = clock.now(); // right before sending
+///     my_stack.send(owned->request(), [owned, issued_at](babelbird::transport_result answer) {
+///         const babelbird::grant_result next = owned->finish(answer, issued_at);
+///         if (next) {
+///             store(*next); // the new grant
+///         } else if (next.salvaged()) {
+///             store(*next.salvaged()); // a rotated refresh token: the old one is dead
+///         }
+///     });
+/// }
 /// @endcode
 
 
@@ -5151,6 +5164,9 @@ inline grant_result finish_token_answer(const transport_result& response, time_p
 /// exchange) and the options. It does no I/O and reads no clock; every member
 /// is pure. Copyable and movable; a `const` object may be used from several
 /// threads at once. The secrets are zeroed when the object is destroyed.
+/// A moved-from exchange holds nothing to use: do not send its `request()`; its
+/// `finish()` refuses to read any answer (`usage`), since it no longer knows
+/// the token to keep or the secrets to scrub. Finish the object it was moved to.
 class refresh_exchange {
 public:
     /// Prepares the refresh of `refresh_token`.
@@ -5195,13 +5211,19 @@ public:
     /// it keeps the one that was sent and its `refresh_expires_at`. Errors: a
     /// transport error as it is (class `retry`); otherwise the parser's
     /// (`parse_token_response`), with `Retry-After` on retry-class answers and
-    /// `salvaged()` when a rejected 2xx answer carried a new refresh token.
+    /// `salvaged()` when a rejected 2xx answer carried a new refresh token;
+    /// `errc::invalid_argument` (class `usage`) on a moved-from exchange, whose
+    /// answer is not read (it would lose the kept token, or keep an echo of a
+    /// secret in the error).
     /// @note `finish` cannot tell which request an answer belongs to: it reads
     /// any answer as the answer to *this* request, keeps *this* refresh token
     /// when the answer rotates none, and scrubs only *this* exchange's secrets
     /// from an OAuth error text. Give each answer to the exchange whose request
     /// was sent.
     grant_result finish(const transport_result& response, time_point issued_at) const {
+        if (refresh_token_.empty()) { // moved from: prepare() never holds an empty token
+            return error::usage(errc::invalid_argument);
+        }
         return detail::finish_token_answer(
             response, issued_at, {refresh_token_.expose_secret(), client_secret_.expose_secret()},
             refresh_token_.view(), refresh_expires_at_, options_);
@@ -5230,7 +5252,7 @@ private:
 /// server (`reauthorize`). The object holds copies of the code and the client
 /// secret (an OAuth error text that echoes them is dropped from the error).
 /// Pure, like `refresh_exchange`; copyable, movable, and a `const` object may be
-/// used from several threads at once.
+/// used from several threads at once; a moved-from one refuses to `finish()`.
 class code_exchange {
 public:
     /// Prepares the exchange of `code`.
@@ -5260,8 +5282,12 @@ public:
     /// server sent a refresh token; when it did not, `refresh_token` is empty
     /// and `refresh_expires_at` is empty unless the server sent
     /// `refresh_expires_in`. `invalid_grant` (a used or expired code), 400 and
-    /// 401 are `reauthorize`.
+    /// 401 are `reauthorize`. On a moved-from exchange `errc::invalid_argument`
+    /// (class `usage`), the answer unread.
     grant_result finish(const transport_result& response, time_point issued_at) const {
+        if (code_.empty()) { // moved from: prepare() never holds an empty code
+            return error::usage(errc::invalid_argument);
+        }
         return detail::finish_token_answer(response, issued_at,
                                            {code_.expose_secret(), client_secret_.expose_secret()},
                                            secret_view(), std::nullopt, options_);
@@ -5387,20 +5413,28 @@ grant_result exchange_code(Transport&& transport, const client_credentials& cred
 ///
 /// Events in, actions out: no I/O, no clock, no locks. `send_authorized`
 /// (drivers/send_authorized.hpp) is its blocking driver; any other stack runs
-/// the same loop:
+/// the same loop (`source` is a token provider such as `token_source`, `send`
+/// your HTTP stack; tests/doc_examples/authorized_call.cpp compiles and runs this):
 /// @code
-/// babelbird::authorized_call call(std::move(request));
-/// for (;;) {
-///     switch (call.next()) {
-///     case babelbird::authorized_action::get_token: /* token = source.get() */
-///         (void)call.on_token(token); break;
-///     case babelbird::authorized_action::send: /* answer = send(call.request_to_send()) */
-///         (void)call.on_response(std::move(answer)); break;
-///     case babelbird::authorized_action::invalidate:
-///         source.invalidate(call.token_to_invalidate());
-///         (void)call.on_invalidated(); break;
-///     case babelbird::authorized_action::done:
-///         return call.take_result();
+/// babelbird::result<babelbird::http_response> call_file_api(babelbird::http_request request) {
+///     babelbird::authorized_call call(std::move(request));
+///     for (;;) {
+///         switch (call.next()) {
+///         case babelbird::authorized_action::get_token: {
+///             auto token = source.get(); // keep it alive while on_token copies it
+///             (void)(token ? call.on_token(token->access_token()) : call.on_token(token.error()));
+///             break;
+///         }
+///         case babelbird::authorized_action::send:
+///             (void)call.on_response(send(call.request_to_send()));
+///             break;
+///         case babelbird::authorized_action::invalidate:
+///             source.invalidate(call.token_to_invalidate());
+///             (void)call.on_invalidated();
+///             break;
+///         case babelbird::authorized_action::done:
+///             return call.take_result();
+///         }
 ///     }
 /// }
 /// @endcode
@@ -5825,12 +5859,36 @@ enum class authorized_action : std::uint8_t {
 /// No I/O, no clock, no locks; one object per call, used by one thread at a
 /// time. The tokens are kept as `secret`s (zeroed on destruction), and the
 /// request, which carries one, is an `http_request` (scrubbed likewise).
+/// Copyable and movable; a moved-from call is over (`next()` is `done`,
+/// `take_result()` a `usage` error), so it never asks to send an empty request
+/// or to resend a token it no longer remembers.
 class authorized_call {
 public:
     /// @param request any request (see `build_file_api_request`); an
     ///        `Authorization` header it has is replaced
     explicit authorized_call(http_request request, send_options options = {}) noexcept
         : request_(std::move(request)), options_(options) {}
+
+    authorized_call(const authorized_call&) = default;
+    authorized_call& operator=(const authorized_call&) = default;
+    authorized_call(authorized_call&& other) noexcept
+        : request_(std::move(other.request_)), options_(other.options_),
+          used_(std::move(other.used_)), outcome_(std::move(other.outcome_)),
+          state_(std::exchange(other.state_, state::taken)) {
+        other.outcome_.reset();
+    }
+    authorized_call& operator=(authorized_call&& other) noexcept {
+        if (this != &other) {
+            request_ = std::move(other.request_);
+            options_ = other.options_;
+            used_ = std::move(other.used_);
+            outcome_ = std::move(other.outcome_);
+            other.outcome_.reset();
+            state_ = std::exchange(other.state_, state::taken);
+        }
+        return *this;
+    }
+    ~authorized_call() = default;
 
     /// What to do now; `done` once the call is over (also after `take_result()`).
     authorized_action next() const noexcept {
@@ -6414,22 +6472,32 @@ private:
 /// actions out: a driver (`token_source`, or your own event loop) feeds it what
 /// happened and does what it says. See docs/design.md, "Token lifecycle machine".
 ///
+/// A driver over an event loop, in two functions. `m` is the machine, for
+/// example `token_lifecycle m(credentials, server, *token_seed::from_grant(g))`;
+/// `clock`, `publish_snapshot`, `resume`, `store` and `http` are yours
+/// (tests/doc_examples/token_lifecycle.cpp compiles and runs this):
 /// @code
-/// babelbird::token_lifecycle m(credentials, server, *babelbird::token_seed::from_grant(stored));
-/// // A caller wants a token: give it an id unique among the pending waiters.
-/// run(m.on_get(next_waiter_id++, clock.now()));
-///
 /// void run(babelbird::lifecycle_actions a) {
-///     if (a.publish) { /* copy m.current() / m.window() / m.rejected() for readers */ }
-///     for (auto id : a.complete) { resume(id, *a.outcome); } // one outcome for all
+///     if (a.publish) {
+///         publish_snapshot(); // copy m.current(), m.window(), m.rejected() for readers
+///     }
+///     for (const babelbird::waiter_id w : a.complete) {
+///         resume(w, *a.outcome); // one outcome for all
+///     }
 ///     if (a.persist) { // store it, then report: nothing is published before
-///         store.async_save(*a.persist, [&](bool durable) { run(m.on_persisted(durable)); });
+///         store.async_save(*a.persist, [](bool durable) { run(m.on_persisted(durable)); });
 ///     } else if (a.send) {
-///         const auto issued_at = clock.now(); // read right before sending
-///         http.async_send(*a.send, [&, id = *a.send_flight, issued_at](auto r) {
+///         const babelbird::flight_id id = *a.send_flight;
+///         const babelbird::time_point issued_at = clock.now(); // right before sending
+///         http.async_send(*a.send, [id, issued_at](babelbird::transport_result r) {
 ///             run(m.on_response(id, r, issued_at, clock.now()));
 ///         });
 ///     }
+/// }
+///
+/// // A caller wants a token: `w` is unique among the pending waiters.
+/// void get_token(babelbird::waiter_id w) {
+///     run(m.on_get(w, clock.now()));
 /// }
 /// @endcode
 ///
@@ -6624,7 +6692,10 @@ struct lifecycle_actions {
     /// `access_token` is EMPTY when it was salvaged from a rejected answer.
     std::shared_ptr<const token_grant> persist;
     /// `current()`, `window()`, `rejected()` or `next_attempt()` changed:
-    /// republish the read snapshot.
+    /// republish the read snapshot. One change is not flagged: a `send` (a
+    /// flight starts) turns `next_attempt()` to `time_point::max()` while the
+    /// rest of the snapshot stays; a driver that caches `next_attempt()` reads
+    /// it again after any event without `publish`.
     bool publish = false;
     /// The waiters to complete, each with `outcome` (one outcome for all).
     std::vector<waiter_id> complete;

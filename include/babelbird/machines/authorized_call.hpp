@@ -6,20 +6,28 @@
 ///
 /// Events in, actions out: no I/O, no clock, no locks. `send_authorized`
 /// (drivers/send_authorized.hpp) is its blocking driver; any other stack runs
-/// the same loop:
+/// the same loop (`source` is a token provider such as `token_source`, `send`
+/// your HTTP stack; tests/doc_examples/authorized_call.cpp compiles and runs this):
 /// @code
-/// babelbird::authorized_call call(std::move(request));
-/// for (;;) {
-///     switch (call.next()) {
-///     case babelbird::authorized_action::get_token: /* token = source.get() */
-///         (void)call.on_token(token); break;
-///     case babelbird::authorized_action::send: /* answer = send(call.request_to_send()) */
-///         (void)call.on_response(std::move(answer)); break;
-///     case babelbird::authorized_action::invalidate:
-///         source.invalidate(call.token_to_invalidate());
-///         (void)call.on_invalidated(); break;
-///     case babelbird::authorized_action::done:
-///         return call.take_result();
+/// babelbird::result<babelbird::http_response> call_file_api(babelbird::http_request request) {
+///     babelbird::authorized_call call(std::move(request));
+///     for (;;) {
+///         switch (call.next()) {
+///         case babelbird::authorized_action::get_token: {
+///             auto token = source.get(); // keep it alive while on_token copies it
+///             (void)(token ? call.on_token(token->access_token()) : call.on_token(token.error()));
+///             break;
+///         }
+///         case babelbird::authorized_action::send:
+///             (void)call.on_response(send(call.request_to_send()));
+///             break;
+///         case babelbird::authorized_action::invalidate:
+///             source.invalidate(call.token_to_invalidate());
+///             (void)call.on_invalidated();
+///             break;
+///         case babelbird::authorized_action::done:
+///             return call.take_result();
+///         }
 ///     }
 /// }
 /// @endcode
@@ -246,12 +254,36 @@ enum class authorized_action : std::uint8_t {
 /// No I/O, no clock, no locks; one object per call, used by one thread at a
 /// time. The tokens are kept as `secret`s (zeroed on destruction), and the
 /// request, which carries one, is an `http_request` (scrubbed likewise).
+/// Copyable and movable; a moved-from call is over (`next()` is `done`,
+/// `take_result()` a `usage` error), so it never asks to send an empty request
+/// or to resend a token it no longer remembers.
 class authorized_call {
 public:
     /// @param request any request (see `build_file_api_request`); an
     ///        `Authorization` header it has is replaced
     explicit authorized_call(http_request request, send_options options = {}) noexcept
         : request_(std::move(request)), options_(options) {}
+
+    authorized_call(const authorized_call&) = default;
+    authorized_call& operator=(const authorized_call&) = default;
+    authorized_call(authorized_call&& other) noexcept
+        : request_(std::move(other.request_)), options_(other.options_),
+          used_(std::move(other.used_)), outcome_(std::move(other.outcome_)),
+          state_(std::exchange(other.state_, state::taken)) {
+        other.outcome_.reset();
+    }
+    authorized_call& operator=(authorized_call&& other) noexcept {
+        if (this != &other) {
+            request_ = std::move(other.request_);
+            options_ = other.options_;
+            used_ = std::move(other.used_);
+            outcome_ = std::move(other.outcome_);
+            other.outcome_.reset();
+            state_ = std::exchange(other.state_, state::taken);
+        }
+        return *this;
+    }
+    ~authorized_call() = default;
 
     /// What to do now; `done` once the call is over (also after `take_result()`).
     authorized_action next() const noexcept {

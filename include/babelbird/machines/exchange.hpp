@@ -6,15 +6,28 @@
 /// "The shape", exchange machines).
 ///
 /// `refresh()` and `exchange_code()` (drivers/client.hpp) are blocking drivers
-/// of a few lines over them; any other HTTP stack drives them the same way:
+/// of a few lines over them; any other HTTP stack drives them the same way
+/// (`credentials`, `server`, `clock`, `my_stack` and `store` are yours;
+/// tests/doc_examples/exchange.cpp compiles and runs this):
 /// @code
-/// auto exchange = babelbird::refresh_exchange::prepare(credentials, server, grant);
-/// if (!exchange) { /* usage error: nothing to send */ }
-/// const babelbird::time_point issued_at = clock.now(); // before sending
-/// my_stack.send(exchange->request(), [&, issued_at](babelbird::transport_result answer) {
-///     babelbird::grant_result next = exchange->finish(answer, issued_at);
-///     // next: the new grant, or an error (and maybe next.salvaged())
-/// });
+/// void start_refresh(const babelbird::token_grant& grant) {
+///     auto exchange = babelbird::refresh_exchange::prepare(credentials, server, grant);
+///     if (!exchange) {
+///         return; // a usage error (exchange.error()): nothing to send
+///     }
+///     // The completion runs after this function returned: it owns the
+///     // exchange, which holds the secrets finish() needs.
+///     auto owned = std::make_shared<babelbird::refresh_exchange>(std::move(*exchange));
+///     const babelbird::time_point issued_at = clock.now(); // right before sending
+///     my_stack.send(owned->request(), [owned, issued_at](babelbird::transport_result answer) {
+///         const babelbird::grant_result next = owned->finish(answer, issued_at);
+///         if (next) {
+///             store(*next); // the new grant
+///         } else if (next.salvaged()) {
+///             store(*next.salvaged()); // a rotated refresh token: the old one is dead
+///         }
+///     });
+/// }
 /// @endcode
 #pragma once
 
@@ -168,6 +181,9 @@ inline grant_result finish_token_answer(const transport_result& response, time_p
 /// exchange) and the options. It does no I/O and reads no clock; every member
 /// is pure. Copyable and movable; a `const` object may be used from several
 /// threads at once. The secrets are zeroed when the object is destroyed.
+/// A moved-from exchange holds nothing to use: do not send its `request()`; its
+/// `finish()` refuses to read any answer (`usage`), since it no longer knows
+/// the token to keep or the secrets to scrub. Finish the object it was moved to.
 class refresh_exchange {
 public:
     /// Prepares the refresh of `refresh_token`.
@@ -212,13 +228,19 @@ public:
     /// it keeps the one that was sent and its `refresh_expires_at`. Errors: a
     /// transport error as it is (class `retry`); otherwise the parser's
     /// (`parse_token_response`), with `Retry-After` on retry-class answers and
-    /// `salvaged()` when a rejected 2xx answer carried a new refresh token.
+    /// `salvaged()` when a rejected 2xx answer carried a new refresh token;
+    /// `errc::invalid_argument` (class `usage`) on a moved-from exchange, whose
+    /// answer is not read (it would lose the kept token, or keep an echo of a
+    /// secret in the error).
     /// @note `finish` cannot tell which request an answer belongs to: it reads
     /// any answer as the answer to *this* request, keeps *this* refresh token
     /// when the answer rotates none, and scrubs only *this* exchange's secrets
     /// from an OAuth error text. Give each answer to the exchange whose request
     /// was sent.
     grant_result finish(const transport_result& response, time_point issued_at) const {
+        if (refresh_token_.empty()) { // moved from: prepare() never holds an empty token
+            return error::usage(errc::invalid_argument);
+        }
         return detail::finish_token_answer(
             response, issued_at, {refresh_token_.expose_secret(), client_secret_.expose_secret()},
             refresh_token_.view(), refresh_expires_at_, options_);
@@ -247,7 +269,7 @@ private:
 /// server (`reauthorize`). The object holds copies of the code and the client
 /// secret (an OAuth error text that echoes them is dropped from the error).
 /// Pure, like `refresh_exchange`; copyable, movable, and a `const` object may be
-/// used from several threads at once.
+/// used from several threads at once; a moved-from one refuses to `finish()`.
 class code_exchange {
 public:
     /// Prepares the exchange of `code`.
@@ -277,8 +299,12 @@ public:
     /// server sent a refresh token; when it did not, `refresh_token` is empty
     /// and `refresh_expires_at` is empty unless the server sent
     /// `refresh_expires_in`. `invalid_grant` (a used or expired code), 400 and
-    /// 401 are `reauthorize`.
+    /// 401 are `reauthorize`. On a moved-from exchange `errc::invalid_argument`
+    /// (class `usage`), the answer unread.
     grant_result finish(const transport_result& response, time_point issued_at) const {
+        if (code_.empty()) { // moved from: prepare() never holds an empty code
+            return error::usage(errc::invalid_argument);
+        }
         return detail::finish_token_answer(response, issued_at,
                                            {code_.expose_secret(), client_secret_.expose_secret()},
                                            secret_view(), std::nullopt, options_);

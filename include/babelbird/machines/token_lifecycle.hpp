@@ -4,22 +4,32 @@
 /// actions out: a driver (`token_source`, or your own event loop) feeds it what
 /// happened and does what it says. See docs/design.md, "Token lifecycle machine".
 ///
+/// A driver over an event loop, in two functions. `m` is the machine, for
+/// example `token_lifecycle m(credentials, server, *token_seed::from_grant(g))`;
+/// `clock`, `publish_snapshot`, `resume`, `store` and `http` are yours
+/// (tests/doc_examples/token_lifecycle.cpp compiles and runs this):
 /// @code
-/// babelbird::token_lifecycle m(credentials, server, *babelbird::token_seed::from_grant(stored));
-/// // A caller wants a token: give it an id unique among the pending waiters.
-/// run(m.on_get(next_waiter_id++, clock.now()));
-///
 /// void run(babelbird::lifecycle_actions a) {
-///     if (a.publish) { /* copy m.current() / m.window() / m.rejected() for readers */ }
-///     for (auto id : a.complete) { resume(id, *a.outcome); } // one outcome for all
+///     if (a.publish) {
+///         publish_snapshot(); // copy m.current(), m.window(), m.rejected() for readers
+///     }
+///     for (const babelbird::waiter_id w : a.complete) {
+///         resume(w, *a.outcome); // one outcome for all
+///     }
 ///     if (a.persist) { // store it, then report: nothing is published before
-///         store.async_save(*a.persist, [&](bool durable) { run(m.on_persisted(durable)); });
+///         store.async_save(*a.persist, [](bool durable) { run(m.on_persisted(durable)); });
 ///     } else if (a.send) {
-///         const auto issued_at = clock.now(); // read right before sending
-///         http.async_send(*a.send, [&, id = *a.send_flight, issued_at](auto r) {
+///         const babelbird::flight_id id = *a.send_flight;
+///         const babelbird::time_point issued_at = clock.now(); // right before sending
+///         http.async_send(*a.send, [id, issued_at](babelbird::transport_result r) {
 ///             run(m.on_response(id, r, issued_at, clock.now()));
 ///         });
 ///     }
+/// }
+///
+/// // A caller wants a token: `w` is unique among the pending waiters.
+/// void get_token(babelbird::waiter_id w) {
+///     run(m.on_get(w, clock.now()));
 /// }
 /// @endcode
 ///
@@ -226,7 +236,10 @@ struct lifecycle_actions {
     /// `access_token` is EMPTY when it was salvaged from a rejected answer.
     std::shared_ptr<const token_grant> persist;
     /// `current()`, `window()`, `rejected()` or `next_attempt()` changed:
-    /// republish the read snapshot.
+    /// republish the read snapshot. One change is not flagged: a `send` (a
+    /// flight starts) turns `next_attempt()` to `time_point::max()` while the
+    /// rest of the snapshot stays; a driver that caches `next_attempt()` reads
+    /// it again after any event without `publish`.
     bool publish = false;
     /// The waiters to complete, each with `outcome` (one outcome for all).
     std::vector<waiter_id> complete;
