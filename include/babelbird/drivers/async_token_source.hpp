@@ -625,11 +625,18 @@ public:
         state_ = std::make_shared<state_type>(
             std::forward<AsyncTransport>(transport), std::forward<Executor>(executor),
             std::forward<Clock>(clock), std::move(options.on_rotate),
-            token_lifecycle(
-                std::move(credentials), std::move(server), std::move(seed),
-                token_lifecycle_options{std::move(options.client), options.expiry,
-                                        options.retry_backoff, options.max_retry_backoff,
-                                        options.min_refresh_interval, jitter, has_hook}));
+            token_lifecycle(std::move(credentials), std::move(server), std::move(seed),
+                            // Designated: a new field keeps its default, a renamed or
+                            // reordered one is a compile error; nothing shifts silently.
+                            token_lifecycle_options{
+                                .client = std::move(options.client),
+                                .expiry = options.expiry,
+                                .retry_backoff = options.retry_backoff,
+                                .max_retry_backoff = options.max_retry_backoff,
+                                .min_refresh_interval = options.min_refresh_interval,
+                                .jitter_seed = jitter,
+                                .persist_before_publish = has_hook,
+                            }));
     }
 
     async_token_source(const async_token_source&) = delete;
