@@ -7,10 +7,6 @@
 
 #include <doctest/doctest.h>
 
-#include <babelbird/drivers/async_client.hpp>
-#include <babelbird/drivers/async_send_authorized.hpp>
-#include <babelbird/drivers/async_token_source.hpp>
-
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
