@@ -675,6 +675,10 @@ enum class errc : std::uint8_t {
     /// the new access token stops being usable before the next refresh may start
     /// (`min_refresh_interval`)
     token_lifetime_too_short,
+    // An asynchronous operation that will not complete normally (class retry,
+    // origin caller): its cancellation handle was used, or its source was
+    // destroyed while it waited.
+    cancelled, ///< the operation was cancelled by its caller or its source's destruction
 };
 
 /// A fixed description of an error code; never contains caller or server data.
@@ -762,6 +766,8 @@ constexpr std::string_view describe(errc code) noexcept {
         return "the server's TLS certificate could not be verified";
     case errc::token_lifetime_too_short:
         return "the new access token expires before the next refresh is allowed";
+    case errc::cancelled:
+        return "the operation was cancelled";
     }
     return "unknown error";
 }
@@ -4246,17 +4252,14 @@ constexpr bool check_executor() noexcept {
 } // namespace detail
 
 /// The error an async operation ends with when it was cancelled (its
-/// cancellation handle, or the destruction of its source): `errc::transport_failure`,
-/// class `retry`, origin `caller` (no other error has that origin and code; test
-/// it with `is_cancelled`). The operation may be started again.
+/// cancellation handle, or the destruction of its source): `errc::cancelled`,
+/// class `retry`, origin `caller`. The operation may be started again.
 constexpr error cancelled_error() noexcept {
-    return error(errc::transport_failure, error_class::retry, error_origin::caller);
+    return error(errc::cancelled, error_class::retry, error_origin::caller);
 }
 
-/// Whether `e` is `cancelled_error()`.
-constexpr bool is_cancelled(const error& e) noexcept {
-    return e.code() == errc::transport_failure && e.origin() == error_origin::caller;
-}
+/// Whether `e` is `cancelled_error()` (`errc::cancelled`).
+constexpr bool is_cancelled(const error& e) noexcept { return e.code() == errc::cancelled; }
 
 } // namespace babelbird::inline v1
 // ---- end babelbird/drivers/async_transport.hpp ----

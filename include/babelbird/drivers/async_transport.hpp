@@ -93,16 +93,15 @@ constexpr bool check_executor() noexcept {
 } // namespace detail
 
 /// The error an async operation ends with when it was cancelled (its
-/// cancellation handle, or the destruction of its source): `errc::transport_failure`,
-/// class `retry`, origin `caller` (no other error has that origin and code; test
-/// it with `is_cancelled`). The operation may be started again.
+/// cancellation handle, or the destruction of its source): `errc::cancelled`,
+/// class `retry`, origin `caller`. The operation may be started again.
 constexpr error cancelled_error() noexcept {
-    return error(errc::transport_failure, error_class::retry, error_origin::caller);
+    return error(errc::cancelled, error_class::retry, error_origin::caller);
 }
 
-/// Whether `e` is `cancelled_error()`.
+/// Whether `e` is `cancelled_error()` (`errc::cancelled`).
 constexpr bool is_cancelled(const error& e) noexcept {
-    return e.code() == errc::transport_failure && e.origin() == error_origin::caller;
+    return e.code() == errc::cancelled;
 }
 
 } // namespace babelbird::inline v1
