@@ -24,6 +24,10 @@
 /// - `send_authorized(transport, token_provider, request, send_options)`: a Bearer
 ///   call that, on 401/invalid_token, invalidates the token used and retries once;
 ///   `authorized_call` is the same call as a machine (events in, actions out).
+/// - `async_token_source(async_transport, executor, credentials, endpoint, seed, ...)`:
+///   `token_source` without blocking: `async_get(completion) -> async_cancellation`,
+///   completions via `executor.post`; `async_refresh`, `async_exchange_code`,
+///   `async_send_authorized`: the async exchanges and authorized call.
 /// - `error`, `errc`, `error_class`, `result<T>`: the error model (nothing throws).
 /// - `secret`, `secret_view`: redacted when printed, zeroed when destroyed.
 #pragma once
@@ -33,10 +37,15 @@
 #include "babelbird/answers/callback.hpp"
 #include "babelbird/answers/token_response.hpp"
 #include "babelbird/config/version.hpp"
+#include "babelbird/drivers/async_client.hpp"
+#include "babelbird/drivers/async_send_authorized.hpp"
+#include "babelbird/drivers/async_token_source.hpp"
+#include "babelbird/drivers/async_transport.hpp"
 #include "babelbird/drivers/client.hpp"
 #include "babelbird/drivers/send_authorized.hpp"
 #include "babelbird/drivers/token_source.hpp"
 #include "babelbird/drivers/transport.hpp"
+#include "babelbird/drivers/unique_function.hpp"
 #include "babelbird/encoding/codecs.hpp"
 #include "babelbird/machines/authorized_call.hpp"
 #include "babelbird/machines/exchange.hpp"

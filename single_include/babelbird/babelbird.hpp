@@ -33,6 +33,10 @@
 /// - `send_authorized(transport, token_provider, request, send_options)`: a Bearer
 ///   call that, on 401/invalid_token, invalidates the token used and retries once;
 ///   `authorized_call` is the same call as a machine (events in, actions out).
+/// - `async_token_source(async_transport, executor, credentials, endpoint, seed, ...)`:
+///   `token_source` without blocking: `async_get(completion) -> async_cancellation`,
+///   completions via `executor.post`; `async_refresh`, `async_exchange_code`,
+///   `async_send_authorized`: the async exchanges and authorized call.
 /// - `error`, `errc`, `error_class`, `result<T>`: the error model (nothing throws).
 /// - `secret`, `secret_view`: redacted when printed, zeroed when destroyed.
 
@@ -671,6 +675,10 @@ enum class errc : std::uint8_t {
     /// the new access token stops being usable before the next refresh may start
     /// (`min_refresh_interval`)
     token_lifetime_too_short,
+    // An asynchronous operation that will not complete normally (class retry,
+    // origin caller): its cancellation handle was used, or its source was
+    // destroyed while it waited.
+    cancelled, ///< the operation was cancelled by its caller or its source's destruction
 };
 
 /// A fixed description of an error code; never contains caller or server data.
@@ -758,6 +766,8 @@ constexpr std::string_view describe(errc code) noexcept {
         return "the server's TLS certificate could not be verified";
     case errc::token_lifetime_too_short:
         return "the new access token expires before the next refresh is allowed";
+    case errc::cancelled:
+        return "the operation was cancelled";
     }
     return "unknown error";
 }
@@ -3947,17 +3957,314 @@ inline constexpr const char* version_string = BABELBIRD_VERSION_STRING;
 } // namespace babelbird::inline v1
 // ---- end babelbird/config/version.hpp ----
 
-// ---- begin babelbird/drivers/client.hpp ----
-/// @file drivers/client.hpp
-/// @brief The blocking exchanges: `refresh()` and `exchange_code()` prepare an
-/// exchange machine (machines/exchange.hpp), read the clock, call the caller's
-/// transport once and finish. Another HTTP stack drives the same machines
-/// itself (see machines/exchange.hpp).
+// ---- begin babelbird/drivers/async_client.hpp ----
+/// @file drivers/async_client.hpp
+/// @brief The asynchronous exchanges: `async_refresh` and `async_exchange_code`
+/// prepare an exchange machine (machines/exchange.hpp), read the clock, start
+/// one `async_send` and finish the answer; the completion runs via
+/// `executor.post` (docs/design.md, "Drivers"). The async twins of
+/// drivers/client.hpp.
+///
+/// @code
+/// babelbird::async_refresh(transport, executor, *credentials, *server,
+///                          babelbird::secret_view(stored), {}, babelbird::system_clock_source{},
+///                          [](babelbird::grant_result grant) { ... });
+/// @endcode
 
 
 #include <optional>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 
+
+// ---- begin babelbird/drivers/async_transport.hpp ----
+/// @file drivers/async_transport.hpp
+/// @brief The two concepts every async driver runs on: `async_transport` (the
+/// caller's non-blocking HTTP stack) and `executor` (where completions run),
+/// with one readable check each, and the error a cancelled operation ends with
+/// (docs/design.md, "Drivers").
+///
+/// An async transport has `async_send(const http_request&, transport_completion&&)`:
+/// it starts the exchange and returns; later (or at once, inside the call) it
+/// calls the completion once with the `http_response` it received (any status)
+/// or an `error::transport(errc::...)`. An executor has `post(fn)` taking a
+/// move-only `unique_function<void()>`, which it runs later, never inside
+/// `post`.
+/// @code
+/// struct my_transport {
+///     my_http_client* http;
+///     void async_send(const babelbird::http_request& req, babelbird::transport_completion&& done)
+///     {
+///         http->start(req.method, req.url, req.headers, req.body,
+///                     [done = std::move(done)](int status, std::string body) mutable {
+///                         done(babelbird::http_response(status, std::move(body)));
+///                     });
+///     }
+/// };
+/// struct my_executor {
+///     my_event_loop* loop;
+///     void post(babelbird::unique_function<void()> fn) { loop->queue(std::move(fn)); }
+/// };
+/// @endcode
+///
+/// The contract of `async_send`:
+/// - `request` stays valid and unchanged until the completion is called or
+///   destroyed; a transport that needs it longer copies it.
+/// - The completion is called at most once, from any thread, even inside
+///   `async_send` (the drivers cope). A completion destroyed without being
+///   called counts as "no answer will come": the drivers then treat the
+///   exchange as failed (`errc::transport_failure`), so no caller is stranded.
+/// - `async_send` may be called from several threads at once.
+///
+/// The contract of `post`: callable from any thread at once; it runs `fn` later
+/// (never inside `post`), exactly once, on whatever thread the executor owns.
+
+
+#include <concepts>
+#include <type_traits>
+#include <utility>
+
+
+// ---- begin babelbird/drivers/unique_function.hpp ----
+/// @file drivers/unique_function.hpp
+/// @brief `unique_function<R(Args...)>`: a type-erased, move-only callable for
+/// C++20 (a small `std::move_only_function`), the currency of the async drivers:
+/// an `async_transport`'s completion and an `executor`'s posted work
+/// (drivers/async_transport.hpp).
+///
+/// It lives with the drivers, not in values/: only drivers hand callbacks
+/// around; the machines below them take events and return actions.
+///
+/// @code
+/// babelbird::unique_function<void(int)> f = [p = std::make_unique<int>(1)](int x) { *p += x; };
+/// auto g = std::move(f); // f is empty now
+/// g(41);
+/// @endcode
+///
+/// - Small callables (at most `inline_size` bytes, alignment at most
+///   `alignof(void*)`, nothrow move-constructible) are stored inline: no
+///   allocation. Others are allocated with `new`.
+/// - Moving never throws and never allocates; a moved-from function is empty.
+/// - Calling an empty function is a precondition violation (it aborts).
+/// - The library throws nothing; a callable that throws propagates its
+///   exception through `operator()` unchanged.
+/// - Not thread-safe: one thread at a time calls, moves or destroys one object.
+
+
+#include <concepts>
+#include <cstddef>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+namespace babelbird::inline v1 {
+
+template <class Signature>
+class unique_function;
+
+namespace detail {
+template <class T>
+struct is_unique_function : std::false_type {};
+template <class Signature>
+struct is_unique_function<unique_function<Signature>> : std::true_type {};
+} // namespace detail
+
+/// A move-only `R(Args...)` callable (see the file comment).
+template <class R, class... Args>
+class unique_function<R(Args...)> {
+public:
+    /// Callables up to this size (and `alignof(void*)`) are stored inline.
+    static constexpr std::size_t inline_size = 4 * sizeof(void*);
+
+    /// An empty function.
+    unique_function() noexcept = default;
+    unique_function(std::nullptr_t) noexcept {}
+
+    /// Wraps `f` (moved or copied in). A null function pointer or member
+    /// pointer gives an empty function.
+    template <class F>
+    requires(!detail::is_unique_function<std::remove_cvref_t<F>>::value &&
+             std::is_constructible_v<std::decay_t<F>, F> &&
+             std::is_invocable_r_v<R, std::decay_t<F>&, Args...>)
+        unique_function(F&& f) { // NOLINT(google-explicit-constructor): like std::function
+        using stored = std::decay_t<F>;
+        if constexpr (std::is_pointer_v<stored> || std::is_member_pointer_v<stored>) {
+            if (f == nullptr) {
+                return;
+            }
+        }
+        if constexpr (stores_inline<stored>()) {
+            ::new (static_cast<void*>(storage_)) stored(std::forward<F>(f));
+            ops_ = &inline_ops<stored>;
+        } else {
+            ::new (static_cast<void*>(storage_)) stored*(new stored(std::forward<F>(f)));
+            ops_ = &heap_ops<stored>;
+        }
+    }
+
+    unique_function(unique_function&& other) noexcept { take(other); }
+    unique_function& operator=(unique_function&& other) noexcept {
+        if (this != &other) {
+            reset();
+            take(other);
+        }
+        return *this;
+    }
+    unique_function& operator=(std::nullptr_t) noexcept {
+        reset();
+        return *this;
+    }
+    unique_function(const unique_function&) = delete;
+    unique_function& operator=(const unique_function&) = delete;
+    ~unique_function() { reset(); }
+
+    /// Calls the wrapped callable. Precondition: not empty (aborts otherwise).
+    R operator()(Args... args) {
+        if (ops_ == nullptr) {
+            std::abort();
+        }
+        return ops_->invoke(storage_, std::forward<Args>(args)...);
+    }
+
+    /// Whether a callable is held.
+    explicit operator bool() const noexcept { return ops_ != nullptr; }
+    friend bool operator==(const unique_function& f, std::nullptr_t) noexcept { return !f; }
+
+    /// Whether a callable of type `F` is stored without an allocation.
+    template <class F>
+    static constexpr bool stores_inline() noexcept {
+        return sizeof(F) <= inline_size && alignof(F) <= alignof(void*) &&
+               std::is_nothrow_move_constructible_v<F>;
+    }
+
+private:
+    struct operations {
+        R (*invoke)(void* storage, Args&&... args);
+        /// Move-constructs into `to` from `from` and destroys `from`'s callable.
+        void (*relocate)(void* to, void* from) noexcept;
+        void (*destroy)(void* storage) noexcept;
+    };
+
+    template <class F>
+    static constexpr operations inline_ops{
+        [](void* s, Args&&... args) -> R {
+            return std::invoke(*static_cast<F*>(s), std::forward<Args>(args)...);
+        },
+        [](void* to, void* from) noexcept {
+            F* source = static_cast<F*>(from);
+            ::new (to) F(std::move(*source));
+            source->~F();
+        },
+        [](void* s) noexcept { static_cast<F*>(s)->~F(); },
+    };
+
+    template <class F>
+    static constexpr operations heap_ops{
+        [](void* s, Args&&... args) -> R {
+            return std::invoke(**static_cast<F**>(s), std::forward<Args>(args)...);
+        },
+        [](void* to, void* from) noexcept { ::new (to) F*(*static_cast<F**>(from)); },
+        [](void* s) noexcept { delete *static_cast<F**>(s); },
+    };
+
+    void take(unique_function& other) noexcept {
+        if (other.ops_ != nullptr) {
+            other.ops_->relocate(storage_, other.storage_);
+            ops_ = other.ops_;
+            other.ops_ = nullptr;
+        }
+    }
+
+    void reset() noexcept {
+        if (ops_ != nullptr) {
+            const operations* ops = ops_;
+            ops_ = nullptr;
+            ops->destroy(storage_);
+        }
+    }
+
+    alignas(void*) unsigned char storage_[inline_size];
+    const operations* ops_ = nullptr;
+};
+
+} // namespace babelbird::inline v1
+// ---- end babelbird/drivers/unique_function.hpp ----
+
+// ---- begin babelbird/values/error.hpp ----
+/// @file values/error.hpp
+/// @brief The error model in one include: error codes and classes
+/// (errc.hpp), OAuth error codes (oauth_error.hpp), the `error` value
+/// (error_value.hpp) and `result<T>` (result.hpp).
+///
+/// The library never throws, prints or aborts: every fallible call returns a
+/// `result<T>` that holds either a value or an `error`. An error says *what*
+/// went wrong (`errc`), *what to do next* (`error_class`), *where* it came from
+/// (`error_origin`) and, for server answers, the HTTP status and the OAuth error
+/// code (RFC 6749 section 5.2). Errors never hold a secret, a token or a raw body.
+
+
+// ---- end babelbird/values/error.hpp ----
+
+namespace babelbird::inline v1 {
+
+/// What an async transport calls with the answer (or its failure), once.
+using transport_completion = unique_function<void(transport_result)>;
+
+/// Work posted to an executor.
+using posted_work = unique_function<void()>;
+
+/// The transport has `async_send(const http_request&, transport_completion&&)`.
+template <class T>
+concept async_transport = requires(T& t, const http_request& request,
+                                   transport_completion&& completion) {
+    t.async_send(request, std::move(completion));
+};
+
+/// The executor has `post(fn)` accepting a move-only `unique_function<void()>`.
+template <class E>
+concept executor = requires(E& e, posted_work&& work) {
+    e.post(std::move(work));
+};
+
+namespace detail {
+/// Checks an async transport type with one readable message (see
+/// `check_transport` for why it is an `if constexpr` guard).
+template <class T>
+constexpr bool check_async_transport() noexcept {
+    static_assert(async_transport<T>,
+                  "babelbird: the async transport must have async_send(const "
+                  "babelbird::http_request&, babelbird::transport_completion&&), the completion "
+                  "being a move-only void(babelbird::transport_result)");
+    return async_transport<T>;
+}
+
+/// Checks an executor type with one readable message.
+template <class E>
+constexpr bool check_executor() noexcept {
+    static_assert(executor<E>, "babelbird: the executor must have post(fn) accepting a move-only "
+                               "babelbird::unique_function<void()>");
+    return executor<E>;
+}
+} // namespace detail
+
+/// The error an async operation ends with when it was cancelled (its
+/// cancellation handle, or the destruction of its source): `errc::cancelled`,
+/// class `retry`, origin `caller`. The operation may be started again.
+constexpr error cancelled_error() noexcept {
+    return error(errc::cancelled, error_class::retry, error_origin::caller);
+}
+
+/// Whether `e` is `cancelled_error()` (`errc::cancelled`).
+constexpr bool is_cancelled(const error& e) noexcept {
+    return e.code() == errc::cancelled;
+}
+
+} // namespace babelbird::inline v1
+// ---- end babelbird/drivers/async_transport.hpp ----
 
 // ---- begin babelbird/drivers/transport.hpp ----
 /// @file drivers/transport.hpp
@@ -3980,21 +4287,6 @@ inline constexpr const char* version_string = BABELBIRD_VERSION_STRING;
 #include <concepts>
 #include <type_traits>
 
-
-// ---- begin babelbird/values/error.hpp ----
-/// @file values/error.hpp
-/// @brief The error model in one include: error codes and classes
-/// (errc.hpp), OAuth error codes (oauth_error.hpp), the `error` value
-/// (error_value.hpp) and `result<T>` (result.hpp).
-///
-/// The library never throws, prints or aborts: every fallible call returns a
-/// `result<T>` that holds either a value or an `error`. An error says *what*
-/// went wrong (`errc`), *what to do next* (`error_class`), *where* it came from
-/// (`error_origin`) and, for server answers, the HTTP status and the OAuth error
-/// code (RFC 6749 section 5.2). Errors never hold a secret, a token or a raw body.
-
-
-// ---- end babelbird/values/error.hpp ----
 
 namespace babelbird::inline v1 {
 
@@ -5310,822 +5602,140 @@ private:
 namespace babelbird::inline v1 {
 
 namespace detail {
-/// The blocking driver of an exchange machine: the clock is read once, before
-/// sending, and the transport called once. A wrong transport or clock type gives
-/// one readable error (see `check_transport`).
-template <class Transport, class Clock, class Exchange>
-grant_result run_exchange(Transport& transport, Clock& clock, const result<Exchange>& exchange) {
-    if constexpr (check_clock<Clock>() && check_transport<Transport>()) {
-        if (!exchange) {
-            return exchange.error();
+
+/// The transport's completion for one exchange: finishes the answer and posts
+/// the caller's completion. Destroyed uncalled, it posts `errc::transport_failure`.
+template <class Exchange, class Executor, class Completion>
+struct exchange_done {
+    struct parts {
+        Exchange exchange;
+        Executor executor;
+        Completion completion;
+        time_point issued_at;
+    };
+    std::unique_ptr<parts> p;
+
+    explicit exchange_done(std::unique_ptr<parts> q) noexcept : p(std::move(q)) {}
+    exchange_done(exchange_done&&) noexcept = default;
+    exchange_done& operator=(exchange_done&&) = delete;
+    ~exchange_done() {
+        if (p) {
+            deliver(error::transport(errc::transport_failure));
         }
+    }
+    void operator()(transport_result response) {
+        if (p) {
+            deliver(std::move(response));
+        }
+    }
+    void deliver(const transport_result& response) {
+        const std::unique_ptr<parts> q = std::move(p);
+        grant_result grant = q->exchange.finish(response, q->issued_at);
+        q->executor.post(posted_work(
+            [c = std::move(q->completion), g = std::move(grant)]() mutable { c(std::move(g)); }));
+    }
+};
+
+/// The async driver of an exchange machine: the clock is read once, before
+/// sending; the transport is called once; the completion runs via `post`
+/// (also for an exchange that could not be prepared: nothing is sent).
+template <class AsyncTransport, class Executor, class Clock, class Exchange, class Completion>
+void async_run_exchange(AsyncTransport& transport, Executor executor, Clock& clock,
+                        result<Exchange> exchange, Completion&& completion) {
+    using completion_type = std::decay_t<Completion>;
+    static_assert(std::is_invocable_v<completion_type&, grant_result> &&
+                      std::is_move_constructible_v<completion_type>,
+                  "babelbird: the completion must be a movable callable as "
+                  "f(babelbird::grant_result)");
+    if constexpr (check_clock<Clock>() && check_async_transport<AsyncTransport>() &&
+                  check_executor<Executor>()) {
+        if (!exchange) {
+            executor.post(posted_work([c = completion_type(std::forward<Completion>(completion)),
+                                       e = exchange.error()]() mutable { c(grant_result(e)); }));
+            return;
+        }
+        using done = exchange_done<Exchange, Executor, completion_type>;
         const time_point issued_at = clock.now();
-        return exchange->finish(transport(exchange->request()), issued_at);
-    } else {
-        return error::usage(errc::invalid_argument);
+        auto parts = std::make_unique<typename done::parts>(
+            typename done::parts{std::move(*exchange), std::move(executor),
+                                 completion_type(std::forward<Completion>(completion)), issued_at});
+        // The request lives in the exchange, which lives until the completion runs.
+        const http_request& request = parts->exchange.request();
+        transport.async_send(request, transport_completion(done(std::move(parts))));
     }
 }
+
 } // namespace detail
 
-/// Refreshes an access token through the caller's transport: the blocking
-/// driver of `refresh_exchange` (RFC 6749 section 6).
+/// Refreshes an access token through an async transport: the async driver of
+/// `refresh_exchange` (RFC 6749 section 6); see `refresh()` for the results.
 ///
-/// @param transport any `babelbird::transport` (see drivers/transport.hpp);
-///        called once, from this thread
-/// @param refresh_token the stored refresh token; kept in the grant when the
-///        server does not send a new one
-/// @param clock read once, before sending; expiry times count from that reading
-/// @returns `refresh_exchange::finish` of the answer: the new grant, or an
-/// error: `usage` for bad input (nothing sent), `retry` for transport failures,
-/// and the parser's classes for the answer (maybe with `salvaged()`).
-template <class Transport, class Clock = system_clock_source>
-grant_result refresh(Transport&& transport, const client_credentials& credentials,
-                     const endpoint& server, secret_view refresh_token,
-                     const client_options& options = {}, Clock&& clock = Clock{}) {
-    return detail::run_exchange(
-        transport, clock,
-        refresh_exchange::prepare(credentials, server, refresh_token, std::nullopt, options));
+/// @param transport an `async_transport`; `async_send` is called once, from
+///        this thread; it need only live until that call returns
+/// @param executor an `executor` (copied): `completion` runs through its `post`
+/// @param clock read once, before sending
+/// @param completion called once as `completion(grant_result)`, via `post`;
+///        `errc::transport_failure` when the transport destroys its completion
+///        without calling it
+template <class AsyncTransport, class Executor, class Clock, class Completion>
+void async_refresh(AsyncTransport& transport, Executor executor,
+                   const client_credentials& credentials, const endpoint& server,
+                   secret_view refresh_token, const client_options& options, Clock clock,
+                   Completion&& completion) {
+    detail::async_run_exchange(
+        transport, std::move(executor), clock,
+        refresh_exchange::prepare(credentials, server, refresh_token, std::nullopt, options),
+        std::forward<Completion>(completion));
 }
 
-/// Refreshes the grant `previous`; when the server keeps the refresh token, the
-/// new grant keeps `previous.refresh_expires_at`. Otherwise like the overload
-/// above.
-template <class Transport, class Clock = system_clock_source>
-grant_result refresh(Transport&& transport, const client_credentials& credentials,
-                     const endpoint& server, const token_grant& previous,
-                     const client_options& options = {}, Clock&& clock = Clock{}) {
-    return detail::run_exchange(transport, clock,
-                                refresh_exchange::prepare(credentials, server, previous, options));
+/// Refreshes the grant `previous` (keeping its `refresh_expires_at` when the
+/// server keeps the refresh token); otherwise like the overload above.
+template <class AsyncTransport, class Executor, class Clock, class Completion>
+void async_refresh(AsyncTransport& transport, Executor executor,
+                   const client_credentials& credentials, const endpoint& server,
+                   const token_grant& previous, const client_options& options, Clock clock,
+                   Completion&& completion) {
+    detail::async_run_exchange(transport, std::move(executor), clock,
+                               refresh_exchange::prepare(credentials, server, previous, options),
+                               std::forward<Completion>(completion));
 }
 
-/// Exchanges an authorization code for tokens through the caller's transport:
-/// the blocking driver of `code_exchange` (RFC 6749 section 4.1.3).
-///
-/// A code is single-use (and valid for 5 minutes): this function sends exactly
-/// one request and never retries it, with these or other settings. A second
-/// use of a code is rejected by the server, which gives a `reauthorize` error.
-///
-/// @param code the code from the callback (see answers/callback.hpp)
-/// @param redirect_uri byte for byte the URI the authorization request carried
-/// @param clock read once, before sending; expiry times count from that reading
-/// @returns `code_exchange::finish` of the answer: the grant
-/// (`refresh_token_rotated` tells whether the server sent a refresh token; when
-/// it did not, `refresh_token` is empty and `refresh_expires_at` is empty unless
-/// the server sent `refresh_expires_in`). Errors: `usage` for bad input
-/// (nothing sent), `retry` for transport failures, and the parser's classes for
-/// the answer (invalid_grant, 400 and 401 are `reauthorize`).
-template <class Transport, class Clock = system_clock_source>
-grant_result exchange_code(Transport&& transport, const client_credentials& credentials,
-                           const endpoint& server, secret_view code, std::string_view redirect_uri,
-                           const client_options& options = {}, Clock&& clock = Clock{}) {
-    return detail::run_exchange(
-        transport, clock, code_exchange::prepare(credentials, server, code, redirect_uri, options));
+/// Exchanges an authorization code through an async transport: the async
+/// driver of `code_exchange` (RFC 6749 section 4.1.3); see `exchange_code()`
+/// for the results. One request, never retried (a code is single-use).
+/// Parameters as for `async_refresh`.
+template <class AsyncTransport, class Executor, class Clock, class Completion>
+void async_exchange_code(AsyncTransport& transport, Executor executor,
+                         const client_credentials& credentials, const endpoint& server,
+                         secret_view code, std::string_view redirect_uri,
+                         const client_options& options, Clock clock, Completion&& completion) {
+    detail::async_run_exchange(
+        transport, std::move(executor), clock,
+        code_exchange::prepare(credentials, server, code, redirect_uri, options),
+        std::forward<Completion>(completion));
 }
 
 } // namespace babelbird::inline v1
-// ---- end babelbird/drivers/client.hpp ----
+// ---- end babelbird/drivers/async_client.hpp ----
 
-// ---- begin babelbird/drivers/send_authorized.hpp ----
-/// @file drivers/send_authorized.hpp
-/// @brief `send_authorized`: the blocking driver of the authorized-call machine
-/// (machines/authorized_call.hpp): send a file-API request with the current
-/// access token and, when the server rejects that token, retry once with a
-/// fresh one.
+// ---- begin babelbird/drivers/async_send_authorized.hpp ----
+/// @file drivers/async_send_authorized.hpp
+/// @brief `async_send_authorized`: the async driver of the authorized-call
+/// machine (machines/authorized_call.hpp), the twin of `send_authorized`: a
+/// file-API request with the current access token and, when the server
+/// rejects that token, one retry with a fresh one.
 ///
-/// The token comes from a `token_provider` (for example `babelbird::token_source`):
-/// - `p.get()` returns `babelbird::result<H>` where `H` has
-///   `access_token() const` returning a `secret_view` (or a `secret`);
-/// - `p.invalidate(secret_view seen)` tells it the server rejected `seen`, so
-///   the next `get()` refreshes, unless another caller already replaced it.
+/// The token comes from an `async_token_provider` (for example
+/// `babelbird::async_token_source`):
+/// - `p.async_get(f)` calls `f(babelbird::result<token_handle>)` once, later;
+/// - `p.invalidate(secret_view seen)` tells it the server rejected `seen`;
+/// - `p.get_executor()` gives the `executor` the call's completion is posted to.
 
 
-#include <concepts>
+#include <memory>
 #include <type_traits>
 #include <utility>
 
-
-// ---- begin babelbird/machines/authorized_call.hpp ----
-/// @file machines/authorized_call.hpp
-/// @brief The authorized-call machine: a file-API request with
-/// `Authorization: Bearer <token>`, the classification of its answer (was the
-/// token rejected?), invalidation of exactly the token used, and at most one
-/// retry (docs/design.md, "The shape", authorized call machine).
-///
-/// Events in, actions out: no I/O, no clock, no locks. `send_authorized`
-/// (drivers/send_authorized.hpp) is its blocking driver; any other stack runs
-/// the same loop (`source` is a token provider such as `token_source`, `send`
-/// your HTTP stack; tests/doc_examples/authorized_call.cpp compiles and runs this):
-/// @code
-/// babelbird::result<babelbird::http_response> call_file_api(babelbird::http_request request) {
-///     babelbird::authorized_call call(std::move(request));
-///     for (;;) {
-///         switch (call.next()) {
-///         case babelbird::authorized_action::get_token: {
-///             auto token = source.get(); // keep it alive while on_token copies it
-///             (void)(token ? call.on_token(token->access_token()) : call.on_token(token.error()));
-///             break;
-///         }
-///         case babelbird::authorized_action::send:
-///             (void)call.on_response(send(call.request_to_send()));
-///             break;
-///         case babelbird::authorized_action::invalidate:
-///             source.invalidate(call.token_to_invalidate());
-///             (void)call.on_invalidated();
-///             break;
-///         case babelbird::authorized_action::done:
-///             return call.take_result();
-///         }
-///     }
-/// }
-/// @endcode
-
-
-#include <cstddef>
-#include <cstdint>
-#include <optional>
-#include <string_view>
-#include <utility>
-
-
-// ---- begin babelbird/requests/file_api.hpp ----
-/// @file requests/file_api.hpp
-/// @brief Requests to the file access API: a small builder (method, versioned
-/// path, UTF-8 query, optional JSON body, `Accept`) and `add_bearer`, which puts
-/// `Authorization: Bearer <access_token>` on any request. Pure: no I/O, no JSON
-/// parsing (a JSON body is passed through as given).
-
-
-#include <cstddef>
-#include <optional>
-#include <span>
-#include <string>
-#include <string_view>
-
-
-namespace babelbird::inline v1 {
-
-/// The `Content-Type` of a JSON body.
-inline constexpr std::string_view json_content_type = "application/json; charset=utf-8";
-
-/// One file-API request, before the Bearer token is added.
-/// @warning All members are views: they must outlive the builder call.
-struct file_api_params {
-    /// The method, an RFC 9110 token, used as given (methods are case-sensitive).
-    std::string_view method = "GET";
-    /// The path under the base URL, API version included, for example
-    /// `/api/v1/file/list`: it starts with '/', holds only URL path characters
-    /// and valid `%XX` escapes, and has no `.` or `..` segment (not even an
-    /// encoded one), so it cannot climb out of the base URL's context path.
-    std::string_view path;
-    /// Query parameters in this order, names and values percent-encoded as
-    /// UTF-8 (RFC 3986: a space is `%20`). Names must be non-empty; a name may
-    /// repeat (some APIs take lists that way).
-    std::span<const query_parameter> query{};
-    /// A JSON text sent as the body with `Content-Type: application/json;
-    /// charset=utf-8`. It must be valid UTF-8; it is not parsed.
-    std::optional<std::string_view> json_body{};
-    /// The `Accept` header (the file API picks the response format by it);
-    /// empty sends none.
-    std::string_view accept = "application/json";
-};
-
-namespace detail {
-
-/// RFC 9110 section 5.6.2 `tchar`.
-constexpr bool is_tchar(char ch) noexcept {
-    if (is_alpha(ch) || is_digit(ch)) {
-        return true;
-    }
-    switch (ch) {
-    case '!':
-    case '#':
-    case '$':
-    case '%':
-    case '&':
-    case '\'':
-    case '*':
-    case '+':
-    case '-':
-    case '.':
-    case '^':
-    case '_':
-    case '`':
-    case '|':
-    case '~':
-        return true;
-    default:
-        return false;
-    }
-}
-
-constexpr bool is_method_token(std::string_view method) noexcept {
-    if (method.empty()) {
-        return false;
-    }
-    for (char ch : method) {
-        if (!is_tchar(ch)) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/// Whether a path segment is `.` or `..`, written plainly or with `%2E`.
-constexpr bool is_dot_segment(std::string_view segment) noexcept {
-    std::size_t dots = 0;
-    for (std::size_t i = 0; i < segment.size(); ++dots) {
-        if (segment[i] == '.') {
-            i += 1;
-        } else if (segment.size() - i >= 3 && segment[i] == '%' && segment[i + 1] == '2' &&
-                   (segment[i + 2] == 'e' || segment[i + 2] == 'E')) {
-            i += 3;
-        } else {
-            return false;
-        }
-    }
-    return dots == 1 || dots == 2;
-}
-
-constexpr errc file_path_error(std::string_view path) noexcept {
-    if (path.empty() || path.front() != '/' || !is_valid_path(path)) {
-        return errc::invalid_path;
-    }
-    std::size_t start = 1;
-    while (start <= path.size()) {
-        std::size_t slash = path.find('/', start);
-        if (slash == std::string_view::npos) {
-            slash = path.size();
-        }
-        if (is_dot_segment(path.substr(start, slash - start))) {
-            return errc::invalid_path;
-        }
-        start = slash + 1;
-    }
-    return errc{};
-}
-
-/// A header value the caller chose: no control byte, ASCII only.
-constexpr errc header_value_error(std::string_view value) noexcept {
-    if (has_control(value)) {
-        return errc::control_character;
-    }
-    for (char ch : value) {
-        if (static_cast<unsigned char>(ch) > 0x7E) {
-            return errc::invalid_argument;
-        }
-    }
-    return errc{};
-}
-
-} // namespace detail
-
-/// Builds a file-API request: `<method> <base><path>[?query]` with
-/// `Accept` (unless empty) and, with a JSON body, `Content-Type:
-/// application/json; charset=utf-8`. Add the token with `add_bearer` (or send
-/// it with `send_authorized`, which does).
-/// @returns the request, or a `usage` error: `invalid_method`;
-/// `invalid_path`; `empty_value` (a query parameter without a name);
-/// `invalid_utf8` (a query name or value, or the body); `control_character`
-/// or `invalid_argument` (a non-ASCII byte) for `accept`.
-inline result<http_request> build_file_api_request(const endpoint& server,
-                                                   const file_api_params& params) {
-    if (!detail::is_method_token(params.method)) {
-        return error::usage(errc::invalid_method);
-    }
-    if (const errc e = detail::file_path_error(params.path); e != errc{}) {
-        return error::usage(e);
-    }
-    for (const auto& p : params.query) {
-        if (p.name.empty()) {
-            return error::usage(errc::empty_value);
-        }
-        if (!detail::is_valid_utf8(p.name) || !detail::is_valid_utf8(p.value)) {
-            return error::usage(errc::invalid_utf8);
-        }
-    }
-    if (params.json_body && !detail::is_valid_utf8(*params.json_body)) {
-        return error::usage(errc::invalid_utf8);
-    }
-    if (const errc e = detail::header_value_error(params.accept); e != errc{}) {
-        return error::usage(e);
-    }
-    http_request request;
-    request.method = std::string(params.method);
-    request.url = detail::build_url(server.base_url(), params.path, {}, params.query);
-    request.headers.reserve(3);
-    if (!params.accept.empty()) {
-        request.headers.push_back({"Accept", std::string(params.accept)});
-    }
-    if (params.json_body) {
-        request.headers.push_back({"Content-Type", std::string(json_content_type)});
-        request.body = std::string(*params.json_body);
-    }
-    return request;
-}
-
-/// Sets `Authorization: Bearer <access_token>` (RFC 6750 section 2.1) on
-/// `request`, replacing any `Authorization` header it had; the replaced values
-/// are zeroed first.
-/// @returns `empty_value`, `control_character` or `token_not_header_safe`
-/// (class `usage`) for a token that is not VSCHAR (0x20-0x7E) without leading
-/// or trailing space (RFC 6749 appendix A.12); the request is then left unchanged.
-/// @warning The request now carries the token: it zeros it when destroyed,
-/// but do not log its headers.
-inline result<void> add_bearer(http_request& request, secret_view access_token) {
-    if (auto ok = detail::check_access_token_input(access_token.expose_secret()); !ok) {
-        return ok;
-    }
-    constexpr std::string_view scheme = "Bearer ";
-    std::string value;
-    value.reserve(scheme.size() + access_token.size());
-    value += scheme;
-    value += access_token.expose_secret();
-    for (auto& h : request.headers) {
-        if (detail::iequals(h.name, "Authorization")) {
-            detail::scrub(h.value);
-        }
-    }
-    request.set_header("Authorization", std::move(value));
-    return {};
-}
-
-} // namespace babelbird::inline v1
-// ---- end babelbird/requests/file_api.hpp ----
-
-namespace babelbird::inline v1 {
-
-/// How an authorized call (`authorized_call`, `send_authorized`) treats a
-/// rejected token.
-struct send_options {
-    /// Retry a request with a non-idempotent method (POST, PATCH, anything
-    /// but GET, HEAD, PUT, DELETE, OPTIONS, TRACE) too. Set it only when
-    /// repeating the request cannot do harm (the server deduplicates it, or
-    /// this call is known to be idempotent). A 401 normally means the server
-    /// did nothing, but a proxy or a half-applied write can prove otherwise.
-    bool safe_to_retry = false;
-};
-
-/// RFC 9110 section 9.2.2: the idempotent methods. Methods are case-sensitive.
-constexpr bool is_idempotent_method(std::string_view method) noexcept {
-    return method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE" ||
-           method == "OPTIONS" || method == "TRACE";
-}
-
-namespace detail {
-
-constexpr bool is_http_space(char ch) noexcept {
-    return ch == ' ' || ch == '\t';
-}
-
-/// RFC 9110 section 11.2 `token68` characters (the trailing '=' aside).
-constexpr bool is_token68_char(char ch) noexcept {
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           ch == '-' || ch == '.' || ch == '_' || ch == '~' || ch == '+' || ch == '/';
-}
-
-/// Whether the quoted-string `q` (without its quotes, escapes still in it)
-/// unescapes to exactly `want` (RFC 9110 section 5.6.4).
-constexpr bool quoted_equals(std::string_view q, std::string_view want) noexcept {
-    std::size_t w = 0;
-    for (std::size_t i = 0; i < q.size(); ++i) {
-        const char ch = q[i] == '\\' && i + 1 < q.size() ? q[++i] : q[i];
-        if (w >= want.size() || want[w] != ch) {
-            return false;
-        }
-        ++w;
-    }
-    return w == want.size();
-}
-
-/// Whether a `WWW-Authenticate` field value holds a `Bearer` challenge with
-/// the auth-param `error="invalid_token"` (RFC 6750 section 3), parsed with the
-/// RFC 9110 section 11.6.1 grammar: several challenges separated by commas;
-/// scheme and parameter names case-insensitive; the value a token or a
-/// quoted-string (with backslash escapes), compared case-sensitively; other
-/// parameters, a token68 and whitespace around '=' allowed. A parameter of
-/// another scheme, or text inside another parameter's quoted value, does not
-/// count. Parsing stops at the first malformed element (no match from there on).
-constexpr bool bearer_invalid_token(std::string_view v) noexcept {
-    const std::size_t n = v.size();
-    std::size_t i = 0;
-    bool in_bearer = false;
-    bool after_scheme = false; // a scheme was read and no comma has followed yet
-    const auto skip_space = [&](std::size_t at) {
-        while (at < n && is_http_space(v[at])) {
-            ++at;
-        }
-        return at;
-    };
-    while (true) {
-        // Empty list elements and whitespace (RFC 9110 section 5.6.1).
-        while (i < n && (is_http_space(v[i]) || v[i] == ',')) {
-            after_scheme = after_scheme && v[i] != ',';
-            ++i;
-        }
-        if (i >= n) {
-            return false;
-        }
-        std::size_t j = i;
-        while (j < n && is_tchar(v[j])) {
-            ++j;
-        }
-        const std::string_view name = v.substr(i, j - i);
-        const std::size_t eq = skip_space(j);
-        const std::size_t value_at = eq < n && v[eq] == '=' ? skip_space(eq + 1) : n;
-        // "name=value" is a parameter; "abc==" or "abc=" (then ',' or the end)
-        // is a token68 with its padding.
-        const bool is_param =
-            !name.empty() && value_at < n && (v[value_at] == '"' || is_tchar(v[value_at]));
-        if (is_param) {
-            // auth-param = token BWS "=" BWS ( token / quoted-string )
-            std::size_t end = value_at;
-            bool match = false;
-            if (v[value_at] == '"') {
-                end = value_at + 1;
-                while (end < n && v[end] != '"') {
-                    end += v[end] == '\\' ? std::size_t{2} : std::size_t{1};
-                }
-                if (end >= n) {
-                    return false; // unterminated quoted-string
-                }
-                match = quoted_equals(v.substr(value_at + 1, end - value_at - 1), "invalid_token");
-                ++end;
-            } else {
-                while (end < n && is_tchar(v[end])) {
-                    ++end;
-                }
-                match = v.substr(value_at, end - value_at) == "invalid_token";
-            }
-            if (in_bearer && iequals(name, "error") && match) {
-                return true;
-            }
-            i = skip_space(end);
-            if (i < n && v[i] != ',') {
-                return false; // junk after a parameter
-            }
-            after_scheme = false;
-        } else if (after_scheme) {
-            // token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-            std::size_t end = i;
-            while (end < n && is_token68_char(v[end])) {
-                ++end;
-            }
-            if (end == i) {
-                return false;
-            }
-            while (end < n && v[end] == '=') {
-                ++end;
-            }
-            i = skip_space(end);
-            if (i < n && v[i] != ',') {
-                return false;
-            }
-            after_scheme = false;
-        } else if (!name.empty() && (j >= n || is_http_space(v[j]) || v[j] == ',')) {
-            // A new challenge starts with its scheme.
-            in_bearer = iequals(name, "Bearer");
-            after_scheme = true;
-            i = j;
-        } else {
-            return false;
-        }
-    }
-}
-
-} // namespace detail
-
-/// Whether a file-API answer says the access token was rejected
-/// (docs/design.md, "authorized call machine"; RFC 6750 section 3.1):
-/// - status 401, with or without a challenge;
-/// - status 400 or 403 with a `WWW-Authenticate` challenge `Bearer` carrying
-///   `error="invalid_token"` (see `detail::bearer_invalid_token` for the parse).
-///
-/// Nothing else: another error code (`insufficient_scope`, `invalid_request`),
-/// another scheme, another status (a 5xx is the server's trouble, not the
-/// token's), and the body are not looked at. A 2xx body holding
-/// `"error":"invalid_token"` is the caller's data (a file may contain anything),
-/// never a rejection. Pure, noexcept, thread-safe.
-inline bool is_invalid_token_response(const http_response& response) noexcept {
-    if (response.status == 401) {
-        return true;
-    }
-    if (response.status != 400 && response.status != 403) {
-        return false;
-    }
-    for (const auto& h : response.headers) {
-        if (detail::iequals(h.name, "WWW-Authenticate") && detail::bearer_invalid_token(h.value)) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/// What an `authorized_call` needs done next (see `authorized_call::next`).
-enum class authorized_action : std::uint8_t {
-    get_token,  ///< get an access token and pass it to `on_token`
-    send,       ///< send `request_to_send()` and pass what came back to `on_response`
-    invalidate, ///< tell the token's owner `token_to_invalidate()` was rejected, then
-                ///< call `on_invalidated`
-    done,       ///< the call is over: `take_result()`
-};
-
-/// One file-API call with a Bearer token, as a state machine: at most two
-/// tokens, two sends and one invalidation (docs/design.md, "The shape",
-/// authorized call machine). The driver asks `next()`, does that, and reports
-/// it with the matching `on_...` event, until `next()` is `done`.
-///
-/// The rules (the same as `send_authorized`):
-/// - the first token goes on the request as `Authorization: Bearer <token>`
-///   (`add_bearer`; a token that is not header-safe ends the call with its
-///   `usage` error, nothing sent);
-/// - an answer that does not reject the token (`is_invalid_token_response` is
-///   false) ends the call with that answer, any status; so does a transport
-///   error, which is never retried;
-/// - a rejected token is invalidated: `token_to_invalidate()` is exactly the
-///   token that was sent. Then, for an idempotent method
-///   (`is_idempotent_method`) or with `send_options::safe_to_retry`, a second
-///   token is asked for; otherwise the call ends with the rejected answer;
-/// - a second token equal to the first (compared in constant time) ends the
-///   call with the rejected answer, nothing resent; a different one is sent
-///   once, and whatever comes back ends the call;
-/// - an error handed to `on_token` ends the call with that error.
-///
-/// Every event returns `result<void>`: an empty success when the event fits the
-/// state, or `error::usage(errc::invalid_argument)` when it does not (an
-/// `on_response` while a token is awaited, a second `take_result()`, ...), in
-/// which case nothing changes. What the call itself ends with is in
-/// `take_result()`.
-///
-/// No I/O, no clock, no locks; one object per call, used by one thread at a
-/// time. The tokens are kept as `secret`s (zeroed on destruction), and the
-/// request, which carries one, is an `http_request` (scrubbed likewise).
-/// Copyable and movable; a moved-from call is over (`next()` is `done`,
-/// `take_result()` a `usage` error), so it never asks to send an empty request
-/// or to resend a token it no longer remembers.
-class authorized_call {
-public:
-    /// @param request any request (see `build_file_api_request`); an
-    ///        `Authorization` header it has is replaced
-    explicit authorized_call(http_request request, send_options options = {}) noexcept
-        : request_(std::move(request)), options_(options) {}
-
-    authorized_call(const authorized_call&) = default;
-    authorized_call& operator=(const authorized_call&) = default;
-    authorized_call(authorized_call&& other) noexcept
-        : request_(std::move(other.request_)), options_(other.options_),
-          used_(std::move(other.used_)), outcome_(std::move(other.outcome_)),
-          state_(std::exchange(other.state_, state::taken)) {
-        other.outcome_.reset();
-    }
-    authorized_call& operator=(authorized_call&& other) noexcept {
-        if (this != &other) {
-            request_ = std::move(other.request_);
-            options_ = other.options_;
-            used_ = std::move(other.used_);
-            outcome_ = std::move(other.outcome_);
-            other.outcome_.reset();
-            state_ = std::exchange(other.state_, state::taken);
-        }
-        return *this;
-    }
-    ~authorized_call() = default;
-
-    /// What to do now; `done` once the call is over (also after `take_result()`).
-    authorized_action next() const noexcept {
-        switch (state_) {
-        case state::first_token:
-        case state::second_token:
-            return authorized_action::get_token;
-        case state::first_send:
-        case state::second_send:
-            return authorized_action::send;
-        case state::invalidating:
-            return authorized_action::invalidate;
-        case state::done:
-        case state::taken:
-            break;
-        }
-        return authorized_action::done;
-    }
-
-    /// The request with `Authorization: Bearer <the current token>`: send it
-    /// when `next()` is `send`. In other states it is the request as it stands.
-    /// @warning It carries the access token: treat it as a secret.
-    const http_request& request_to_send() const noexcept { return request_; }
-
-    /// When `next()` is `invalidate`, exactly the token that was sent and
-    /// rejected (valid until the next event); otherwise empty.
-    secret_view token_to_invalidate() const noexcept {
-        return state_ == state::invalidating ? used_.view() : secret_view();
-    }
-
-    /// The answer to `get_token`: the token (copied; the view need only live
-    /// for this call), or the provider's error, which ends the call with it.
-    result<void> on_token(result<secret_view> token) {
-        if (state_ != state::first_token && state_ != state::second_token) {
-            return out_of_order();
-        }
-        if (!token) {
-            end(token.error());
-            return {};
-        }
-        if (state_ == state::second_token &&
-            constant_time_equals(token->expose_secret(), used_.expose_secret())) {
-            state_ = state::done; // resending would be rejected again: keep the answer
-            return {};
-        }
-        used_ = secret(*token);
-        if (auto ok = add_bearer(request_, used_.view()); !ok) {
-            end(ok.error());
-            return {};
-        }
-        state_ = state_ == state::first_token ? state::first_send : state::second_send;
-        return {};
-    }
-
-    /// The answer to `send`: what the transport returned for `request_to_send()`.
-    result<void> on_response(transport_result response) {
-        if (state_ == state::first_send && response && is_invalid_token_response(*response)) {
-            outcome_.emplace(std::move(response));
-            state_ = state::invalidating;
-            return {};
-        }
-        if (state_ != state::first_send && state_ != state::second_send) {
-            return out_of_order();
-        }
-        end(std::move(response));
-        return {};
-    }
-
-    /// The answer to `invalidate`: the token's owner was told.
-    result<void> on_invalidated() {
-        if (state_ != state::invalidating) {
-            return out_of_order();
-        }
-        const bool may_retry = options_.safe_to_retry || is_idempotent_method(request_.method);
-        state_ = may_retry ? state::second_token : state::done;
-        return {};
-    }
-
-    /// When `next()` is `done`, what the call ends with, moved out (once): the
-    /// last answer (any status, a second rejection included), or an error: the
-    /// provider's (for example `reauthorize`), the transport's, or `usage` for a
-    /// token that is not header-safe. In any other state, and on a second call,
-    /// `error::usage(errc::invalid_argument)`.
-    result<http_response> take_result() {
-        if (state_ != state::done || !outcome_) {
-            return error::usage(errc::invalid_argument);
-        }
-        state_ = state::taken;
-        result<http_response> out = std::move(*outcome_);
-        outcome_.reset();
-        return out;
-    }
-
-private:
-    enum class state : std::uint8_t {
-        first_token,
-        first_send,
-        invalidating,
-        second_token,
-        second_send,
-        done,
-        taken,
-    };
-
-    static result<void> out_of_order() noexcept { return error::usage(errc::invalid_argument); }
-
-    void end(transport_result outcome) {
-        outcome_.emplace(std::move(outcome));
-        state_ = state::done;
-    }
-
-    http_request request_;
-    send_options options_;
-    secret used_;                             // the token on request_, owned here
-    std::optional<transport_result> outcome_; // the rejected first answer, then the end
-    state state_ = state::first_token;
-};
-
-} // namespace babelbird::inline v1
-// ---- end babelbird/machines/authorized_call.hpp ----
-
-namespace babelbird::inline v1 {
-
-namespace detail {
-template <class T>
-struct is_result : std::false_type {};
-template <class T>
-struct is_result<result<T>> : std::true_type {};
-
-template <class P>
-using provider_get_t = std::remove_cvref_t<decltype(std::declval<P&>().get())>;
-} // namespace detail
-
-/// The provider has `get()` returning a `babelbird::result<H>`.
-template <class P>
-concept token_provider_gettable = requires(P& p) {
-    { p.get() } -> std::same_as<detail::provider_get_t<P>>;
-}
-&&detail::is_result<detail::provider_get_t<P>>::value;
-
-/// What `get()` holds has `access_token() const` giving a `secret_view`.
-template <class P>
-concept token_provider_handle = token_provider_gettable<P> &&
-    requires(const typename detail::provider_get_t<P>::value_type& handle) {
-    { handle.access_token() } -> std::convertible_to<secret_view>;
-};
-
-/// The provider has `invalidate(secret_view seen_access_token)`.
-template <class P>
-concept token_provider_invalidatable = requires(P& p, secret_view seen) {
-    p.invalidate(seen);
-};
-
-/// A source of access tokens for `send_authorized`.
-template <class P>
-concept token_provider =
-    token_provider_gettable<P> && token_provider_handle<P> && token_provider_invalidatable<P>;
-
-namespace detail {
-/// Checks a provider type with one readable message for the first missing piece.
-template <class P>
-constexpr bool check_token_provider() noexcept {
-    if constexpr (!token_provider_gettable<P>) {
-        static_assert(
-            token_provider_gettable<P>,
-            "babelbird: the token provider must have get() returning babelbird::result<H>");
-        return false;
-    } else if constexpr (!token_provider_handle<P>) {
-        static_assert(token_provider_handle<P>,
-                      "babelbird: the token provider's handle must have access_token() const "
-                      "returning babelbird::secret_view");
-        return false;
-    } else if constexpr (!token_provider_invalidatable<P>) {
-        static_assert(token_provider_invalidatable<P>,
-                      "babelbird: the token provider must have invalidate(babelbird::secret_view)");
-        return false;
-    } else {
-        return true;
-    }
-}
-} // namespace detail
-
-/// Sends `request` with `Authorization: Bearer <token from provider.get()>`;
-/// when the answer rejects the token (`is_invalid_token_response`), calls
-/// `provider.invalidate()` with exactly the token that was sent, gets a new
-/// one and sends the request once more, for idempotent methods (or with
-/// `options.safe_to_retry`). Never more than two sends. It runs an
-/// `authorized_call` to its end, calling the provider and the transport from
-/// this thread (see that class for the rules).
-///
-/// - A non-idempotent request that is not marked safe is not resent: its
-///   rejected answer is returned, but the token is still invalidated, so the
-///   next call gets a fresh one.
-/// - If the provider hands back the same token after `invalidate`, the request
-///   is not resent (it would be rejected again); the answer is returned.
-/// - Transport failures are returned as they are, never retried here.
-///
-/// @param request any request (see `build_file_api_request`); an
-///        `Authorization` header it has is replaced
-/// @returns the last answer (any status, including a second rejection), or an
-/// error: the provider's (for example `reauthorize` when the refresh token is
-/// dead), the transport's, or `usage` for a token that is not header-safe.
-template <class Transport, class Provider>
-result<http_response> send_authorized(Transport&& transport, Provider&& provider,
-                                      const http_request& request,
-                                      const send_options& options = {}) {
-    using provider_type = std::remove_reference_t<Provider>;
-    if constexpr (detail::check_transport<std::remove_reference_t<Transport>>() &&
-                  detail::check_token_provider<provider_type>()) {
-        authorized_call call(request, options);
-        // Each event fits the action just asked for, so none is refused.
-        while (true) {
-            switch (call.next()) {
-            case authorized_action::get_token: {
-                auto handle = provider.get(); // lives while on_token copies the token
-                (void)(handle ? call.on_token(secret_view(handle->access_token()))
-                              : call.on_token(handle.error()));
-                break;
-            }
-            case authorized_action::send:
-                (void)call.on_response(transport(call.request_to_send()));
-                break;
-            case authorized_action::invalidate:
-                (void)provider.invalidate(call.token_to_invalidate());
-                (void)call.on_invalidated();
-                break;
-            case authorized_action::done:
-                return call.take_result();
-            }
-        }
-    } else {
-        return error::usage(errc::invalid_argument);
-    }
-}
-
-} // namespace babelbird::inline v1
-// ---- end babelbird/drivers/send_authorized.hpp ----
 
 // ---- begin babelbird/drivers/token_source.hpp ----
 /// @file drivers/token_source.hpp
@@ -7613,6 +7223,1700 @@ private:
 
 } // namespace babelbird::inline v1
 // ---- end babelbird/drivers/token_source.hpp ----
+
+// ---- begin babelbird/machines/authorized_call.hpp ----
+/// @file machines/authorized_call.hpp
+/// @brief The authorized-call machine: a file-API request with
+/// `Authorization: Bearer <token>`, the classification of its answer (was the
+/// token rejected?), invalidation of exactly the token used, and at most one
+/// retry (docs/design.md, "The shape", authorized call machine).
+///
+/// Events in, actions out: no I/O, no clock, no locks. `send_authorized`
+/// (drivers/send_authorized.hpp) is its blocking driver; any other stack runs
+/// the same loop (`source` is a token provider such as `token_source`, `send`
+/// your HTTP stack; tests/doc_examples/authorized_call.cpp compiles and runs this):
+/// @code
+/// babelbird::result<babelbird::http_response> call_file_api(babelbird::http_request request) {
+///     babelbird::authorized_call call(std::move(request));
+///     for (;;) {
+///         switch (call.next()) {
+///         case babelbird::authorized_action::get_token: {
+///             auto token = source.get(); // keep it alive while on_token copies it
+///             (void)(token ? call.on_token(token->access_token()) : call.on_token(token.error()));
+///             break;
+///         }
+///         case babelbird::authorized_action::send:
+///             (void)call.on_response(send(call.request_to_send()));
+///             break;
+///         case babelbird::authorized_action::invalidate:
+///             source.invalidate(call.token_to_invalidate());
+///             (void)call.on_invalidated();
+///             break;
+///         case babelbird::authorized_action::done:
+///             return call.take_result();
+///         }
+///     }
+/// }
+/// @endcode
+
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <utility>
+
+
+// ---- begin babelbird/requests/file_api.hpp ----
+/// @file requests/file_api.hpp
+/// @brief Requests to the file access API: a small builder (method, versioned
+/// path, UTF-8 query, optional JSON body, `Accept`) and `add_bearer`, which puts
+/// `Authorization: Bearer <access_token>` on any request. Pure: no I/O, no JSON
+/// parsing (a JSON body is passed through as given).
+
+
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+
+namespace babelbird::inline v1 {
+
+/// The `Content-Type` of a JSON body.
+inline constexpr std::string_view json_content_type = "application/json; charset=utf-8";
+
+/// One file-API request, before the Bearer token is added.
+/// @warning All members are views: they must outlive the builder call.
+struct file_api_params {
+    /// The method, an RFC 9110 token, used as given (methods are case-sensitive).
+    std::string_view method = "GET";
+    /// The path under the base URL, API version included, for example
+    /// `/api/v1/file/list`: it starts with '/', holds only URL path characters
+    /// and valid `%XX` escapes, and has no `.` or `..` segment (not even an
+    /// encoded one), so it cannot climb out of the base URL's context path.
+    std::string_view path;
+    /// Query parameters in this order, names and values percent-encoded as
+    /// UTF-8 (RFC 3986: a space is `%20`). Names must be non-empty; a name may
+    /// repeat (some APIs take lists that way).
+    std::span<const query_parameter> query{};
+    /// A JSON text sent as the body with `Content-Type: application/json;
+    /// charset=utf-8`. It must be valid UTF-8; it is not parsed.
+    std::optional<std::string_view> json_body{};
+    /// The `Accept` header (the file API picks the response format by it);
+    /// empty sends none.
+    std::string_view accept = "application/json";
+};
+
+namespace detail {
+
+/// RFC 9110 section 5.6.2 `tchar`.
+constexpr bool is_tchar(char ch) noexcept {
+    if (is_alpha(ch) || is_digit(ch)) {
+        return true;
+    }
+    switch (ch) {
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
+        return true;
+    default:
+        return false;
+    }
+}
+
+constexpr bool is_method_token(std::string_view method) noexcept {
+    if (method.empty()) {
+        return false;
+    }
+    for (char ch : method) {
+        if (!is_tchar(ch)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/// Whether a path segment is `.` or `..`, written plainly or with `%2E`.
+constexpr bool is_dot_segment(std::string_view segment) noexcept {
+    std::size_t dots = 0;
+    for (std::size_t i = 0; i < segment.size(); ++dots) {
+        if (segment[i] == '.') {
+            i += 1;
+        } else if (segment.size() - i >= 3 && segment[i] == '%' && segment[i + 1] == '2' &&
+                   (segment[i + 2] == 'e' || segment[i + 2] == 'E')) {
+            i += 3;
+        } else {
+            return false;
+        }
+    }
+    return dots == 1 || dots == 2;
+}
+
+constexpr errc file_path_error(std::string_view path) noexcept {
+    if (path.empty() || path.front() != '/' || !is_valid_path(path)) {
+        return errc::invalid_path;
+    }
+    std::size_t start = 1;
+    while (start <= path.size()) {
+        std::size_t slash = path.find('/', start);
+        if (slash == std::string_view::npos) {
+            slash = path.size();
+        }
+        if (is_dot_segment(path.substr(start, slash - start))) {
+            return errc::invalid_path;
+        }
+        start = slash + 1;
+    }
+    return errc{};
+}
+
+/// A header value the caller chose: no control byte, ASCII only.
+constexpr errc header_value_error(std::string_view value) noexcept {
+    if (has_control(value)) {
+        return errc::control_character;
+    }
+    for (char ch : value) {
+        if (static_cast<unsigned char>(ch) > 0x7E) {
+            return errc::invalid_argument;
+        }
+    }
+    return errc{};
+}
+
+} // namespace detail
+
+/// Builds a file-API request: `<method> <base><path>[?query]` with
+/// `Accept` (unless empty) and, with a JSON body, `Content-Type:
+/// application/json; charset=utf-8`. Add the token with `add_bearer` (or send
+/// it with `send_authorized`, which does).
+/// @returns the request, or a `usage` error: `invalid_method`;
+/// `invalid_path`; `empty_value` (a query parameter without a name);
+/// `invalid_utf8` (a query name or value, or the body); `control_character`
+/// or `invalid_argument` (a non-ASCII byte) for `accept`.
+inline result<http_request> build_file_api_request(const endpoint& server,
+                                                   const file_api_params& params) {
+    if (!detail::is_method_token(params.method)) {
+        return error::usage(errc::invalid_method);
+    }
+    if (const errc e = detail::file_path_error(params.path); e != errc{}) {
+        return error::usage(e);
+    }
+    for (const auto& p : params.query) {
+        if (p.name.empty()) {
+            return error::usage(errc::empty_value);
+        }
+        if (!detail::is_valid_utf8(p.name) || !detail::is_valid_utf8(p.value)) {
+            return error::usage(errc::invalid_utf8);
+        }
+    }
+    if (params.json_body && !detail::is_valid_utf8(*params.json_body)) {
+        return error::usage(errc::invalid_utf8);
+    }
+    if (const errc e = detail::header_value_error(params.accept); e != errc{}) {
+        return error::usage(e);
+    }
+    http_request request;
+    request.method = std::string(params.method);
+    request.url = detail::build_url(server.base_url(), params.path, {}, params.query);
+    request.headers.reserve(3);
+    if (!params.accept.empty()) {
+        request.headers.push_back({"Accept", std::string(params.accept)});
+    }
+    if (params.json_body) {
+        request.headers.push_back({"Content-Type", std::string(json_content_type)});
+        request.body = std::string(*params.json_body);
+    }
+    return request;
+}
+
+/// Sets `Authorization: Bearer <access_token>` (RFC 6750 section 2.1) on
+/// `request`, replacing any `Authorization` header it had; the replaced values
+/// are zeroed first.
+/// @returns `empty_value`, `control_character` or `token_not_header_safe`
+/// (class `usage`) for a token that is not VSCHAR (0x20-0x7E) without leading
+/// or trailing space (RFC 6749 appendix A.12); the request is then left unchanged.
+/// @warning The request now carries the token: it zeros it when destroyed,
+/// but do not log its headers.
+inline result<void> add_bearer(http_request& request, secret_view access_token) {
+    if (auto ok = detail::check_access_token_input(access_token.expose_secret()); !ok) {
+        return ok;
+    }
+    constexpr std::string_view scheme = "Bearer ";
+    std::string value;
+    value.reserve(scheme.size() + access_token.size());
+    value += scheme;
+    value += access_token.expose_secret();
+    for (auto& h : request.headers) {
+        if (detail::iequals(h.name, "Authorization")) {
+            detail::scrub(h.value);
+        }
+    }
+    request.set_header("Authorization", std::move(value));
+    return {};
+}
+
+} // namespace babelbird::inline v1
+// ---- end babelbird/requests/file_api.hpp ----
+
+namespace babelbird::inline v1 {
+
+/// How an authorized call (`authorized_call`, `send_authorized`) treats a
+/// rejected token.
+struct send_options {
+    /// Retry a request with a non-idempotent method (POST, PATCH, anything
+    /// but GET, HEAD, PUT, DELETE, OPTIONS, TRACE) too. Set it only when
+    /// repeating the request cannot do harm (the server deduplicates it, or
+    /// this call is known to be idempotent). A 401 normally means the server
+    /// did nothing, but a proxy or a half-applied write can prove otherwise.
+    bool safe_to_retry = false;
+};
+
+/// RFC 9110 section 9.2.2: the idempotent methods. Methods are case-sensitive.
+constexpr bool is_idempotent_method(std::string_view method) noexcept {
+    return method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE" ||
+           method == "OPTIONS" || method == "TRACE";
+}
+
+namespace detail {
+
+constexpr bool is_http_space(char ch) noexcept {
+    return ch == ' ' || ch == '\t';
+}
+
+/// RFC 9110 section 11.2 `token68` characters (the trailing '=' aside).
+constexpr bool is_token68_char(char ch) noexcept {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '-' || ch == '.' || ch == '_' || ch == '~' || ch == '+' || ch == '/';
+}
+
+/// Whether the quoted-string `q` (without its quotes, escapes still in it)
+/// unescapes to exactly `want` (RFC 9110 section 5.6.4).
+constexpr bool quoted_equals(std::string_view q, std::string_view want) noexcept {
+    std::size_t w = 0;
+    for (std::size_t i = 0; i < q.size(); ++i) {
+        const char ch = q[i] == '\\' && i + 1 < q.size() ? q[++i] : q[i];
+        if (w >= want.size() || want[w] != ch) {
+            return false;
+        }
+        ++w;
+    }
+    return w == want.size();
+}
+
+/// Whether a `WWW-Authenticate` field value holds a `Bearer` challenge with
+/// the auth-param `error="invalid_token"` (RFC 6750 section 3), parsed with the
+/// RFC 9110 section 11.6.1 grammar: several challenges separated by commas;
+/// scheme and parameter names case-insensitive; the value a token or a
+/// quoted-string (with backslash escapes), compared case-sensitively; other
+/// parameters, a token68 and whitespace around '=' allowed. A parameter of
+/// another scheme, or text inside another parameter's quoted value, does not
+/// count. Parsing stops at the first malformed element (no match from there on).
+constexpr bool bearer_invalid_token(std::string_view v) noexcept {
+    const std::size_t n = v.size();
+    std::size_t i = 0;
+    bool in_bearer = false;
+    bool after_scheme = false; // a scheme was read and no comma has followed yet
+    const auto skip_space = [&](std::size_t at) {
+        while (at < n && is_http_space(v[at])) {
+            ++at;
+        }
+        return at;
+    };
+    while (true) {
+        // Empty list elements and whitespace (RFC 9110 section 5.6.1).
+        while (i < n && (is_http_space(v[i]) || v[i] == ',')) {
+            after_scheme = after_scheme && v[i] != ',';
+            ++i;
+        }
+        if (i >= n) {
+            return false;
+        }
+        std::size_t j = i;
+        while (j < n && is_tchar(v[j])) {
+            ++j;
+        }
+        const std::string_view name = v.substr(i, j - i);
+        const std::size_t eq = skip_space(j);
+        const std::size_t value_at = eq < n && v[eq] == '=' ? skip_space(eq + 1) : n;
+        // "name=value" is a parameter; "abc==" or "abc=" (then ',' or the end)
+        // is a token68 with its padding.
+        const bool is_param =
+            !name.empty() && value_at < n && (v[value_at] == '"' || is_tchar(v[value_at]));
+        if (is_param) {
+            // auth-param = token BWS "=" BWS ( token / quoted-string )
+            std::size_t end = value_at;
+            bool match = false;
+            if (v[value_at] == '"') {
+                end = value_at + 1;
+                while (end < n && v[end] != '"') {
+                    end += v[end] == '\\' ? std::size_t{2} : std::size_t{1};
+                }
+                if (end >= n) {
+                    return false; // unterminated quoted-string
+                }
+                match = quoted_equals(v.substr(value_at + 1, end - value_at - 1), "invalid_token");
+                ++end;
+            } else {
+                while (end < n && is_tchar(v[end])) {
+                    ++end;
+                }
+                match = v.substr(value_at, end - value_at) == "invalid_token";
+            }
+            if (in_bearer && iequals(name, "error") && match) {
+                return true;
+            }
+            i = skip_space(end);
+            if (i < n && v[i] != ',') {
+                return false; // junk after a parameter
+            }
+            after_scheme = false;
+        } else if (after_scheme) {
+            // token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+            std::size_t end = i;
+            while (end < n && is_token68_char(v[end])) {
+                ++end;
+            }
+            if (end == i) {
+                return false;
+            }
+            while (end < n && v[end] == '=') {
+                ++end;
+            }
+            i = skip_space(end);
+            if (i < n && v[i] != ',') {
+                return false;
+            }
+            after_scheme = false;
+        } else if (!name.empty() && (j >= n || is_http_space(v[j]) || v[j] == ',')) {
+            // A new challenge starts with its scheme.
+            in_bearer = iequals(name, "Bearer");
+            after_scheme = true;
+            i = j;
+        } else {
+            return false;
+        }
+    }
+}
+
+} // namespace detail
+
+/// Whether a file-API answer says the access token was rejected
+/// (docs/design.md, "authorized call machine"; RFC 6750 section 3.1):
+/// - status 401, with or without a challenge;
+/// - status 400 or 403 with a `WWW-Authenticate` challenge `Bearer` carrying
+///   `error="invalid_token"` (see `detail::bearer_invalid_token` for the parse).
+///
+/// Nothing else: another error code (`insufficient_scope`, `invalid_request`),
+/// another scheme, another status (a 5xx is the server's trouble, not the
+/// token's), and the body are not looked at. A 2xx body holding
+/// `"error":"invalid_token"` is the caller's data (a file may contain anything),
+/// never a rejection. Pure, noexcept, thread-safe.
+inline bool is_invalid_token_response(const http_response& response) noexcept {
+    if (response.status == 401) {
+        return true;
+    }
+    if (response.status != 400 && response.status != 403) {
+        return false;
+    }
+    for (const auto& h : response.headers) {
+        if (detail::iequals(h.name, "WWW-Authenticate") && detail::bearer_invalid_token(h.value)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/// What an `authorized_call` needs done next (see `authorized_call::next`).
+enum class authorized_action : std::uint8_t {
+    get_token,  ///< get an access token and pass it to `on_token`
+    send,       ///< send `request_to_send()` and pass what came back to `on_response`
+    invalidate, ///< tell the token's owner `token_to_invalidate()` was rejected, then
+                ///< call `on_invalidated`
+    done,       ///< the call is over: `take_result()`
+};
+
+/// One file-API call with a Bearer token, as a state machine: at most two
+/// tokens, two sends and one invalidation (docs/design.md, "The shape",
+/// authorized call machine). The driver asks `next()`, does that, and reports
+/// it with the matching `on_...` event, until `next()` is `done`.
+///
+/// The rules (the same as `send_authorized`):
+/// - the first token goes on the request as `Authorization: Bearer <token>`
+///   (`add_bearer`; a token that is not header-safe ends the call with its
+///   `usage` error, nothing sent);
+/// - an answer that does not reject the token (`is_invalid_token_response` is
+///   false) ends the call with that answer, any status; so does a transport
+///   error, which is never retried;
+/// - a rejected token is invalidated: `token_to_invalidate()` is exactly the
+///   token that was sent. Then, for an idempotent method
+///   (`is_idempotent_method`) or with `send_options::safe_to_retry`, a second
+///   token is asked for; otherwise the call ends with the rejected answer;
+/// - a second token equal to the first (compared in constant time) ends the
+///   call with the rejected answer, nothing resent; a different one is sent
+///   once, and whatever comes back ends the call;
+/// - an error handed to `on_token` ends the call with that error.
+///
+/// Every event returns `result<void>`: an empty success when the event fits the
+/// state, or `error::usage(errc::invalid_argument)` when it does not (an
+/// `on_response` while a token is awaited, a second `take_result()`, ...), in
+/// which case nothing changes. What the call itself ends with is in
+/// `take_result()`.
+///
+/// No I/O, no clock, no locks; one object per call, used by one thread at a
+/// time. The tokens are kept as `secret`s (zeroed on destruction), and the
+/// request, which carries one, is an `http_request` (scrubbed likewise).
+/// Copyable and movable; a moved-from call is over (`next()` is `done`,
+/// `take_result()` a `usage` error), so it never asks to send an empty request
+/// or to resend a token it no longer remembers.
+class authorized_call {
+public:
+    /// @param request any request (see `build_file_api_request`); an
+    ///        `Authorization` header it has is replaced
+    explicit authorized_call(http_request request, send_options options = {}) noexcept
+        : request_(std::move(request)), options_(options) {}
+
+    authorized_call(const authorized_call&) = default;
+    authorized_call& operator=(const authorized_call&) = default;
+    authorized_call(authorized_call&& other) noexcept
+        : request_(std::move(other.request_)), options_(other.options_),
+          used_(std::move(other.used_)), outcome_(std::move(other.outcome_)),
+          state_(std::exchange(other.state_, state::taken)) {
+        other.outcome_.reset();
+    }
+    authorized_call& operator=(authorized_call&& other) noexcept {
+        if (this != &other) {
+            request_ = std::move(other.request_);
+            options_ = other.options_;
+            used_ = std::move(other.used_);
+            outcome_ = std::move(other.outcome_);
+            other.outcome_.reset();
+            state_ = std::exchange(other.state_, state::taken);
+        }
+        return *this;
+    }
+    ~authorized_call() = default;
+
+    /// What to do now; `done` once the call is over (also after `take_result()`).
+    authorized_action next() const noexcept {
+        switch (state_) {
+        case state::first_token:
+        case state::second_token:
+            return authorized_action::get_token;
+        case state::first_send:
+        case state::second_send:
+            return authorized_action::send;
+        case state::invalidating:
+            return authorized_action::invalidate;
+        case state::done:
+        case state::taken:
+            break;
+        }
+        return authorized_action::done;
+    }
+
+    /// The request with `Authorization: Bearer <the current token>`: send it
+    /// when `next()` is `send`. In other states it is the request as it stands.
+    /// @warning It carries the access token: treat it as a secret.
+    const http_request& request_to_send() const noexcept { return request_; }
+
+    /// When `next()` is `invalidate`, exactly the token that was sent and
+    /// rejected (valid until the next event); otherwise empty.
+    secret_view token_to_invalidate() const noexcept {
+        return state_ == state::invalidating ? used_.view() : secret_view();
+    }
+
+    /// The answer to `get_token`: the token (copied; the view need only live
+    /// for this call), or the provider's error, which ends the call with it.
+    result<void> on_token(result<secret_view> token) {
+        if (state_ != state::first_token && state_ != state::second_token) {
+            return out_of_order();
+        }
+        if (!token) {
+            end(token.error());
+            return {};
+        }
+        if (state_ == state::second_token &&
+            constant_time_equals(token->expose_secret(), used_.expose_secret())) {
+            state_ = state::done; // resending would be rejected again: keep the answer
+            return {};
+        }
+        used_ = secret(*token);
+        if (auto ok = add_bearer(request_, used_.view()); !ok) {
+            end(ok.error());
+            return {};
+        }
+        state_ = state_ == state::first_token ? state::first_send : state::second_send;
+        return {};
+    }
+
+    /// The answer to `send`: what the transport returned for `request_to_send()`.
+    result<void> on_response(transport_result response) {
+        if (state_ == state::first_send && response && is_invalid_token_response(*response)) {
+            outcome_.emplace(std::move(response));
+            state_ = state::invalidating;
+            return {};
+        }
+        if (state_ != state::first_send && state_ != state::second_send) {
+            return out_of_order();
+        }
+        end(std::move(response));
+        return {};
+    }
+
+    /// The answer to `invalidate`: the token's owner was told.
+    result<void> on_invalidated() {
+        if (state_ != state::invalidating) {
+            return out_of_order();
+        }
+        const bool may_retry = options_.safe_to_retry || is_idempotent_method(request_.method);
+        state_ = may_retry ? state::second_token : state::done;
+        return {};
+    }
+
+    /// When `next()` is `done`, what the call ends with, moved out (once): the
+    /// last answer (any status, a second rejection included), or an error: the
+    /// provider's (for example `reauthorize`), the transport's, or `usage` for a
+    /// token that is not header-safe. In any other state, and on a second call,
+    /// `error::usage(errc::invalid_argument)`.
+    result<http_response> take_result() {
+        if (state_ != state::done || !outcome_) {
+            return error::usage(errc::invalid_argument);
+        }
+        state_ = state::taken;
+        result<http_response> out = std::move(*outcome_);
+        outcome_.reset();
+        return out;
+    }
+
+private:
+    enum class state : std::uint8_t {
+        first_token,
+        first_send,
+        invalidating,
+        second_token,
+        second_send,
+        done,
+        taken,
+    };
+
+    static result<void> out_of_order() noexcept { return error::usage(errc::invalid_argument); }
+
+    void end(transport_result outcome) {
+        outcome_.emplace(std::move(outcome));
+        state_ = state::done;
+    }
+
+    http_request request_;
+    send_options options_;
+    secret used_;                             // the token on request_, owned here
+    std::optional<transport_result> outcome_; // the rejected first answer, then the end
+    state state_ = state::first_token;
+};
+
+} // namespace babelbird::inline v1
+// ---- end babelbird/machines/authorized_call.hpp ----
+
+namespace babelbird::inline v1 {
+
+/// The provider has `async_get(f)` taking a `unique_function<void(result<token_handle>)>`.
+template <class P>
+concept async_token_provider_gettable = requires(P& p,
+                                                 unique_function<void(result<token_handle>)>&& f) {
+    p.async_get(std::move(f));
+};
+
+/// The provider has `invalidate(secret_view seen_access_token)`.
+template <class P>
+concept async_token_provider_invalidatable = requires(P& p, secret_view seen) {
+    p.invalidate(seen);
+};
+
+/// The provider has `get_executor()` giving an `executor`.
+template <class P>
+concept async_token_provider_executor = requires(P& p) {
+    { p.get_executor() } -> executor;
+};
+
+/// A source of access tokens for `async_send_authorized`.
+template <class P>
+concept async_token_provider = async_token_provider_gettable<P> &&
+    async_token_provider_invalidatable<P> && async_token_provider_executor<P>;
+
+namespace detail {
+/// Checks a provider type with one readable message for the first missing piece.
+template <class P>
+constexpr bool check_async_token_provider() noexcept {
+    if constexpr (!async_token_provider_gettable<P>) {
+        static_assert(async_token_provider_gettable<P>,
+                      "babelbird: the async token provider must have async_get(f) calling "
+                      "f(babelbird::result<babelbird::token_handle>)");
+        return false;
+    } else if constexpr (!async_token_provider_invalidatable<P>) {
+        static_assert(async_token_provider_invalidatable<P>,
+                      "babelbird: the async token provider must have "
+                      "invalidate(babelbird::secret_view)");
+        return false;
+    } else if constexpr (!async_token_provider_executor<P>) {
+        static_assert(async_token_provider_executor<P>,
+                      "babelbird: the async token provider must have get_executor() giving a "
+                      "babelbird::executor");
+        return false;
+    } else {
+        return true;
+    }
+}
+
+/// One `async_send_authorized` in progress. Owned by the completions handed
+/// to the provider and the transport (one at a time); each step returns right
+/// after starting the next, so a completion that runs inside its call only
+/// nests a bounded number of frames (at most two tokens and two sends).
+template <class AsyncTransport, class Provider, class Completion>
+class authorized_op
+    : public std::enable_shared_from_this<authorized_op<AsyncTransport, Provider, Completion>> {
+public:
+    authorized_op(AsyncTransport& transport, Provider& provider, http_request request,
+                  send_options options, Completion completion)
+        : transport_(transport), provider_(provider), call_(std::move(request), options),
+          completion_(std::move(completion)) {}
+
+    void step() {
+        for (;;) {
+            switch (call_.next()) {
+            case authorized_action::get_token:
+                provider_.async_get(unique_function<void(result<token_handle>)>(
+                    get_done{this->shared_from_this()}));
+                return;
+            case authorized_action::send:
+                // call_ keeps the request unchanged until this completion runs.
+                transport_.async_send(call_.request_to_send(),
+                                      transport_completion(send_done{this->shared_from_this()}));
+                return;
+            case authorized_action::invalidate:
+                provider_.invalidate(call_.token_to_invalidate());
+                (void)call_.on_invalidated();
+                break;
+            case authorized_action::done:
+                provider_.get_executor().post(
+                    posted_work([c = std::move(completion_), r = call_.take_result()]() mutable {
+                        c(std::move(r));
+                    }));
+                return;
+            }
+        }
+    }
+
+private:
+    /// Destroyed uncalled, it reports `cancelled_error()`.
+    struct get_done {
+        std::shared_ptr<authorized_op> self;
+        get_done(std::shared_ptr<authorized_op> s) noexcept : self(std::move(s)) {}
+        get_done(get_done&&) noexcept = default;
+        get_done& operator=(get_done&&) = delete;
+        ~get_done() {
+            if (self) {
+                (*this)(cancelled_error());
+            }
+        }
+        void operator()(result<token_handle> token) {
+            if (const auto s = std::move(self)) {
+                (void)(token ? s->call_.on_token(secret_view(token->access_token()))
+                             : s->call_.on_token(token.error()));
+                s->step();
+            }
+        }
+    };
+
+    /// Destroyed uncalled, it reports `errc::transport_failure`.
+    struct send_done {
+        std::shared_ptr<authorized_op> self;
+        send_done(std::shared_ptr<authorized_op> s) noexcept : self(std::move(s)) {}
+        send_done(send_done&&) noexcept = default;
+        send_done& operator=(send_done&&) = delete;
+        ~send_done() {
+            if (self) {
+                (*this)(error::transport(errc::transport_failure));
+            }
+        }
+        void operator()(transport_result response) {
+            if (const auto s = std::move(self)) {
+                (void)s->call_.on_response(std::move(response));
+                s->step();
+            }
+        }
+    };
+
+    AsyncTransport& transport_;
+    Provider& provider_;
+    authorized_call call_;
+    Completion completion_;
+};
+} // namespace detail
+
+/// Sends `request` with `Authorization: Bearer <token from provider.async_get>`;
+/// when the answer rejects the token (`is_invalid_token_response`), calls
+/// `provider.invalidate()` with exactly that token, gets a new one and sends
+/// the request once more, for idempotent methods (or with
+/// `options.safe_to_retry`). The same rules and results as `send_authorized`
+/// (drivers/send_authorized.hpp); nothing blocks.
+///
+/// @param transport an `async_transport`; it and `provider` must outlive the
+///        call (until `completion` runs)
+/// @param completion called once as `completion(result<http_response>)` via
+///        `provider.get_executor().post`; never inside this call. A transport
+///        that destroys its completion uncalled ends the call with
+///        `errc::transport_failure`; a cancelled token request (the provider
+///        destroyed) ends it with `cancelled_error()`.
+template <class AsyncTransport, class Provider, class Completion>
+void async_send_authorized(AsyncTransport& transport, Provider& provider,
+                           const http_request& request, const send_options& options,
+                           Completion&& completion) {
+    using completion_type = std::decay_t<Completion>;
+    static_assert(std::is_invocable_v<completion_type&, result<http_response>> &&
+                      std::is_move_constructible_v<completion_type>,
+                  "babelbird: the completion of async_send_authorized must be a movable callable "
+                  "as f(babelbird::result<babelbird::http_response>)");
+    if constexpr (detail::check_async_transport<AsyncTransport>() &&
+                  detail::check_async_token_provider<Provider>()) {
+        auto op =
+            std::make_shared<detail::authorized_op<AsyncTransport, Provider, completion_type>>(
+                transport, provider, request, options,
+                completion_type(std::forward<Completion>(completion)));
+        op->step();
+    }
+}
+
+} // namespace babelbird::inline v1
+// ---- end babelbird/drivers/async_send_authorized.hpp ----
+
+// ---- begin babelbird/drivers/async_token_source.hpp ----
+/// @file drivers/async_token_source.hpp
+/// @brief `async_token_source`: `token_source`'s guarantees without blocking a
+/// thread. A driver of `token_lifecycle` (machines/token_lifecycle.hpp) over an
+/// `async_transport` and an `executor` (drivers/async_transport.hpp): a mutex
+/// around the machine (never held while calling the transport, the hook or the
+/// executor), the waiters' completions kept until the machine completes them,
+/// and every completion run through `executor.post` (docs/design.md, "Drivers").
+///
+/// @code
+/// babelbird::async_token_source_options options;
+/// options.on_rotate = [&](std::shared_ptr<const babelbird::token_grant> g,
+///                         babelbird::persist_completion done) {
+///     store.async_save(g->refresh_token.expose_secret(),
+///                      [done = std::move(done)](bool ok) mutable { done(ok); });
+/// };
+/// babelbird::async_token_source source(transport, executor, *credentials, *server,
+///                                      *babelbird::token_seed::from_refresh_token(stored),
+///                                      std::move(options));
+/// source.async_get([](babelbird::result<babelbird::token_handle> token) {
+///     if (!token) { ... token.error().kind() says what to do ... }
+///     ... send with "Authorization: Bearer " + token->access_token().expose_secret() ...
+/// });
+/// @endcode
+///
+/// Guarantees (those of `token_source`, see drivers/token_source.hpp, plus):
+/// - Every completion of `async_get` runs exactly once, through `executor.post`:
+///   never inside `async_get`, never inside the transport's `async_send` or the
+///   hook, never under a lock of the source.
+/// - A reader of a usable token that is not due reads the published snapshot
+///   (no lock: drivers/snapshot_cell.hpp) and posts its completion.
+/// - At most one refresh is in flight; the first caller that needs one starts
+///   it (`async_send`, called after the source's lock is dropped), later ones
+///   join it, and all receive its one outcome. In the refresh-soon window one
+///   caller joins a refresh ahead while the others get the old token; if that
+///   refresh fails, the old token is still served while it is usable.
+/// - A transport (or hook) that calls its completion inside `async_send` (or
+///   the hook call) neither deadlocks nor recurses: the driver notices and
+///   carries on in its own loop after the call returns.
+/// - A completion the transport destroys without calling counts as "no answer
+///   will come" (`token_lifecycle::on_abandon`): the waiters get the old token
+///   while usable, else `errc::transport_failure`. A hook completion destroyed
+///   uncalled counts as `durable == false`.
+/// - `cancel()` on the handle `async_get` returned completes that waiter (via
+///   `post`) with `cancelled_error()`; the refresh and the other waiters go on.
+/// - Destroying the source completes every pending waiter with
+///   `cancelled_error()` (via `post`, from the destructor). A refresh still in
+///   flight keeps the source's shared state alive (its completion holds a
+///   reference) and its answer is dropped when it arrives: no hook call, no
+///   completion, no post. So the executor must accept `post` until the
+///   destructor returns, and the transport must call or destroy its completion
+///   eventually (a transport held BY VALUE that stores the completion inside
+///   itself keeps the state alive until then).
+///
+/// The rotation hook (`async_token_source_options::on_rotate`) is called as
+/// `on_rotate(grant, done)` at the points where `token_source` calls its hook,
+/// never twice at once, without a lock; the grant is applied, published and
+/// handed out only after `done(durable)` has been called (from any thread, at
+/// any later time, or inside the hook call). On `false` the grant is used
+/// anyway and `persist_failed()` becomes true (see `token_source`). The hook
+/// may call `current()` and `async_get()`; the latter's callers join the
+/// refresh that is persisting.
+///
+/// Thread-safety: every member may be called from any thread at once, except
+/// the destructor. The clock is read from many threads at once.
+
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+
+namespace babelbird::inline v1 {
+
+/// What `async_get` calls with the token (or the error), once, via `post`.
+using token_completion = unique_function<void(result<token_handle>)>;
+
+/// What the asynchronous rotation hook calls once the grant is stored:
+/// `durable` says whether it is.
+using persist_completion = unique_function<void(bool durable)>;
+
+/// Receives each new grant and a completion to call when it is stored (see
+/// the file comment).
+using async_rotation_hook =
+    unique_function<void(std::shared_ptr<const token_grant> grant, persist_completion done)>;
+
+/// Options of `async_token_source` (the fields of `token_source_options`, with
+/// an asynchronous hook).
+/// @warning `client.response` holds views (`envelope`, `fields`): they must
+/// outlive the source.
+struct async_token_source_options {
+    client_options client{};
+    expiry_policy expiry{};
+    std::chrono::milliseconds retry_backoff{2000};
+    std::chrono::milliseconds max_retry_backoff{std::chrono::minutes(5)};
+    std::chrono::milliseconds min_refresh_interval{30000};
+    /// Empty: a per-source seed (see `token_source_options::jitter_seed`).
+    std::optional<std::uint64_t> jitter_seed{};
+    /// Called with each new grant before anyone can use it (see the file comment).
+    async_rotation_hook on_rotate{};
+};
+
+namespace detail {
+/// What a cancellation handle reaches: the waiters of one source.
+class async_waiter_registry {
+public:
+    virtual bool cancel_waiter(waiter_id id) = 0;
+
+protected:
+    ~async_waiter_registry() = default;
+};
+} // namespace detail
+
+/// Cancels one pending `async_get`. Copyable, cheap; refers weakly to the
+/// source, so it may outlive it.
+class async_cancellation {
+public:
+    /// A handle that cancels nothing (what a reader of a usable token gets).
+    async_cancellation() noexcept = default;
+    async_cancellation(std::weak_ptr<detail::async_waiter_registry> registry, waiter_id id) noexcept
+        : registry_(std::move(registry)), id_(id) {}
+
+    /// Completes the waiter (via `post`) with `cancelled_error()` if it is still
+    /// pending; the refresh it waits for and the other waiters go on.
+    /// Thread-safe. @returns whether it was pending (its completion will see
+    /// the cancellation and nothing else).
+    bool cancel() const {
+        if (const auto registry = registry_.lock()) {
+            return registry->cancel_waiter(id_);
+        }
+        return false;
+    }
+
+private:
+    std::weak_ptr<detail::async_waiter_registry> registry_;
+    waiter_id id_ = 0;
+};
+
+namespace detail {
+
+/// One published grant with its window (as in `token_source`).
+struct async_snapshot {
+    std::shared_ptr<const token_grant> grant;
+    expiry_window window;
+    bool rejected = false;
+    /// The earliest instant (ticks) a reader may claim the refresh ahead.
+    mutable std::atomic<tick_rep> next_ahead{0};
+
+    bool usable_at(time_point now) const noexcept {
+        return !grant->access_token.empty() && now < window.usable_until && !rejected;
+    }
+    bool holds(secret_view token) const noexcept {
+        const std::string_view mine = grant->access_token.expose_secret();
+        return !mine.empty() && constant_time_equals(mine, token.expose_secret());
+    }
+    bool claim_ahead(time_point now) const noexcept {
+        tick_rep at = next_ahead.load(std::memory_order_relaxed);
+        return now.time_since_epoch().count() >= at &&
+               next_ahead.compare_exchange_strong(at, max_ticks, std::memory_order_acq_rel);
+    }
+    void set_next_ahead(time_point t) const noexcept {
+        next_ahead.store(t.time_since_epoch().count(), std::memory_order_release);
+    }
+};
+
+inline token_handle async_handle_of(std::shared_ptr<const async_snapshot> snap) noexcept {
+    const token_grant* grant = snap->grant.get();
+    return token_handle(std::shared_ptr<const token_grant>(std::move(snap), grant));
+}
+
+/// The shared state of an `async_token_source`: kept alive by the source and
+/// by every completion handed to the transport or the hook.
+template <class AsyncTransport, class Executor, class Clock>
+class async_source_state final
+    : public async_waiter_registry,
+      public std::enable_shared_from_this<async_source_state<AsyncTransport, Executor, Clock>> {
+public:
+    async_source_state(AsyncTransport transport, Executor executor, Clock clock,
+                       async_rotation_hook on_rotate, token_lifecycle machine)
+        : transport_(std::forward<AsyncTransport>(transport)),
+          executor_(std::forward<Executor>(executor)), clock_(std::forward<Clock>(clock)),
+          on_rotate_(std::move(on_rotate)), machine_(std::move(machine)) {
+        published_.store(make_snapshot());
+    }
+
+    template <class F>
+    async_cancellation get(F&& completion) {
+        const auto bound = read_upper_bound(clock_);
+        std::shared_ptr<const async_snapshot> snap = published_.load();
+        if (snap->usable_at(bound.at) && bound.at < snap->window.refresh_from) {
+            post_value(std::forward<F>(completion), std::move(snap));
+            return {};
+        }
+        const time_point now = bound.exact ? bound.at : clock_.now();
+        if (snap->usable_at(now) && (now < snap->window.refresh_from || !snap->claim_ahead(now))) {
+            post_value(std::forward<F>(completion), std::move(snap));
+            return {};
+        }
+        token_completion waiter(std::forward<F>(completion));
+        ready_list ready(*this);
+        waiter_id id = 0;
+        {
+            std::unique_lock lock(mutex_);
+            if (closed_) { // the source is being destroyed
+                ready.add(std::move(waiter), cancelled_error());
+            } else {
+                id = ++last_waiter_;
+                waiters_.emplace_back(id, std::move(waiter));
+                lifecycle_actions actions = machine_.on_get(id, now);
+                if (!actions.publish) {
+                    // This reader may have taken the claim: it follows the machine again.
+                    published_.load()->set_next_ahead(machine_.next_attempt());
+                }
+                drive(std::move(actions), lock, ready);
+            }
+        }
+        ready.post();
+        if (id == 0) {
+            return {};
+        }
+        return async_cancellation(std::weak_ptr<async_waiter_registry>(this->weak_from_this()), id);
+    }
+
+    bool cancel_waiter(waiter_id id) override {
+        token_completion waiter;
+        {
+            std::lock_guard lock(mutex_);
+            for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
+                if (it->first == id) {
+                    waiter = std::move(it->second);
+                    waiters_.erase(it);
+                    (void)machine_.on_cancel(id);
+                    break;
+                }
+            }
+        }
+        if (!waiter) {
+            return false;
+        }
+        ready_list ready(*this);
+        ready.add(std::move(waiter), cancelled_error());
+        return true;
+    }
+
+    void invalidate(secret_view seen) {
+        if (!published_.load()->holds(seen)) {
+            return;
+        }
+        run_event([&] { return machine_.on_invalidate(seen); });
+    }
+
+    void reset(token_seed seed) {
+        const time_point now = clock_.now();
+        run_event([&] { return machine_.on_reset(std::move(seed), now); });
+    }
+
+    void retry_persist() {
+        run_event([&] { return machine_.retry_persist(); });
+    }
+
+    /// The source is gone: every waiter gets `cancelled_error()`; late answers are dropped.
+    void close() {
+        ready_list ready(*this);
+        {
+            std::lock_guard lock(mutex_);
+            closed_ = true;
+            for (auto& w : waiters_) {
+                ready.add(std::move(w.second), cancelled_error());
+            }
+            waiters_.clear();
+        }
+    }
+
+    std::shared_ptr<const async_snapshot> snapshot() const { return published_.load(); }
+    std::optional<error> last_error() const {
+        std::lock_guard lock(mutex_);
+        return machine_.failure();
+    }
+    bool persist_failed() const noexcept { return persist_failed_.load(std::memory_order_acquire); }
+    Executor& executor() noexcept { return executor_; }
+
+private:
+    /// Completions the machine completed, posted once the lock is dropped
+    /// (declared before the lock, so even an unwinding leaves none stranded).
+    class ready_list {
+    public:
+        explicit ready_list(async_source_state& owner) noexcept : owner_(&owner) {}
+        ready_list(const ready_list&) = delete;
+        ready_list& operator=(const ready_list&) = delete;
+        ~ready_list() { post(); }
+        void add(token_completion completion, result<token_handle> outcome) {
+            items_.emplace_back(std::move(completion), std::move(outcome));
+        }
+        void post() {
+            auto items = std::move(items_);
+            items_.clear();
+            for (auto& [completion, outcome] : items) {
+                owner_->executor_.post(
+                    posted_work([c = std::move(completion), r = std::move(outcome)]() mutable {
+                        c(std::move(r));
+                    }));
+            }
+        }
+
+    private:
+        async_source_state* owner_;
+        std::vector<std::pair<token_completion, result<token_handle>>> items_;
+    };
+
+    /// One exchange with the transport or the hook, from its start until the
+    /// machine is told how it ended. Guarded by `mutex_`.
+    struct pending_op {
+        enum class stage : std::uint8_t {
+            starting, ///< inside async_send / the hook call
+            arrived,  ///< its completion ran (or died) inside that call
+            waiting,  ///< the call returned; the completion has not run yet
+            reported, ///< the machine was told
+        };
+        bool is_send = false;
+        flight_id flight = 0;
+        /// Valid until the completion runs (the async_transport contract).
+        http_request request;
+        time_point issued_at{};
+        stage at = stage::starting;
+        std::optional<transport_result> response; ///< empty: no answer will come
+        time_point completed_at{};
+        bool durable = false;
+    };
+
+    /// The transport's completion: reports the answer; destroyed uncalled, it
+    /// reports that none will come.
+    struct send_done {
+        std::shared_ptr<async_source_state> self;
+        std::shared_ptr<pending_op> op;
+        send_done(std::shared_ptr<async_source_state> s, std::shared_ptr<pending_op> o) noexcept
+            : self(std::move(s)), op(std::move(o)) {}
+        send_done(send_done&& other) noexcept = default;
+        send_done& operator=(send_done&&) = delete;
+        ~send_done() {
+            if (self) {
+                auto s = std::move(self);
+                s->finish(*op, std::nullopt, false);
+            }
+        }
+        void operator()(transport_result response) {
+            if (self) {
+                auto s = std::move(self);
+                s->finish(*op, std::move(response), false);
+            }
+        }
+    };
+
+    /// The hook's completion; destroyed uncalled, it reports `durable == false`.
+    struct persist_done {
+        std::shared_ptr<async_source_state> self;
+        std::shared_ptr<pending_op> op;
+        persist_done(std::shared_ptr<async_source_state> s, std::shared_ptr<pending_op> o) noexcept
+            : self(std::move(s)), op(std::move(o)) {}
+        persist_done(persist_done&& other) noexcept = default;
+        persist_done& operator=(persist_done&&) = delete;
+        ~persist_done() {
+            if (self) {
+                auto s = std::move(self);
+                s->finish(*op, std::nullopt, false);
+            }
+        }
+        void operator()(bool durable) {
+            if (self) {
+                auto s = std::move(self);
+                s->finish(*op, std::nullopt, durable);
+            }
+        }
+    };
+
+    template <class F>
+    void post_value(F&& completion, std::shared_ptr<const async_snapshot> snap) {
+        executor_.post(posted_work(
+            [f = std::forward<F>(completion), handle = async_handle_of(std::move(snap))]() mutable {
+                f(result<token_handle>(std::move(handle)));
+            }));
+    }
+
+    template <class Event>
+    void run_event(Event&& event) {
+        ready_list ready(*this);
+        {
+            std::unique_lock lock(mutex_);
+            if (closed_) {
+                return;
+            }
+            drive(event(), lock, ready);
+        }
+    }
+
+    /// Requires `mutex_`.
+    std::shared_ptr<const async_snapshot> make_snapshot() const {
+        auto snap = std::make_shared<async_snapshot>();
+        snap->grant = machine_.current();
+        snap->window = machine_.window();
+        snap->rejected = machine_.rejected();
+        snap->set_next_ahead(machine_.next_attempt());
+        return snap;
+    }
+
+    /// Requires `mutex_`: publishes, and moves the completions the machine
+    /// completes into `ready` (posted after the lock is dropped).
+    void deliver(const lifecycle_actions& actions, ready_list& ready) {
+        if (actions.publish) {
+            published_.store(make_snapshot());
+        }
+        if (!actions.complete.empty() && actions.outcome) {
+            const result<token_handle> outcome =
+                *actions.outcome ? result<token_handle>(token_handle(**actions.outcome))
+                                 : result<token_handle>(actions.outcome->error());
+            for (const waiter_id id : actions.complete) {
+                for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
+                    if (it->first == id) {
+                        ready.add(std::move(it->second), outcome);
+                        waiters_.erase(it);
+                        break;
+                    }
+                }
+            }
+        }
+        persist_failed_.store(machine_.persist_failed(), std::memory_order_release);
+    }
+
+    /// Requires `op.at == reported` and `mutex_`: the machine's event for it.
+    lifecycle_actions report(pending_op& op) {
+        if (!op.is_send) {
+            return machine_.on_persisted(op.durable);
+        }
+        if (!op.response) {
+            return machine_.on_abandon(op.flight);
+        }
+        return machine_.on_response(op.flight, *op.response, op.issued_at, op.completed_at);
+    }
+
+    /// Runs the machine's actions until none is left or one waits for a
+    /// completion: requires `lock` held and returns with it held. The transport
+    /// and the hook are called without it, after `ready` was posted; a
+    /// completion that ran inside that call is picked up here (a loop, not a
+    /// recursion).
+    void drive(lifecycle_actions actions, std::unique_lock<std::mutex>& lock, ready_list& ready) {
+        for (;;) {
+            deliver(actions, ready);
+            if (!actions.persist && !actions.send) {
+                return;
+            }
+            auto op = std::make_shared<pending_op>();
+            std::shared_ptr<const token_grant> grant;
+            if (actions.persist) {
+                grant = std::move(actions.persist);
+            } else {
+                op->is_send = true;
+                op->flight = *actions.send_flight;
+                op->request = std::move(*actions.send);
+            }
+            start_guard guard{this, &lock, op.get(), &ready};
+            lock.unlock();
+            ready.post();
+            if (op->is_send) {
+                op->issued_at = clock_.now();
+                transport_.async_send(
+                    op->request, transport_completion(send_done(this->shared_from_this(), op)));
+            } else if (on_rotate_) {
+                on_rotate_(std::move(grant),
+                           persist_completion(persist_done(this->shared_from_this(), op)));
+            } else {
+                persist_done(this->shared_from_this(), op)(true);
+            }
+            lock.lock();
+            guard.armed = false;
+            if (op->at != pending_op::stage::arrived) {
+                op->at = pending_op::stage::waiting;
+                return;
+            }
+            op->at = pending_op::stage::reported;
+            if (closed_) {
+                return;
+            }
+            actions = report(*op);
+        }
+    }
+
+    /// A completion ran (or died uncalled): tell the machine, or leave it to
+    /// the loop that is still inside the call that started it.
+    void finish(pending_op& op, std::optional<transport_result> response, bool durable) {
+        const time_point completed_at = op.is_send ? clock_.now() : time_point{};
+        ready_list ready(*this);
+        {
+            std::unique_lock lock(mutex_);
+            if (op.at == pending_op::stage::reported || op.at == pending_op::stage::arrived) {
+                return;
+            }
+            op.response = std::move(response);
+            op.completed_at = completed_at;
+            op.durable = durable;
+            if (op.at == pending_op::stage::starting) {
+                op.at = pending_op::stage::arrived;
+                return;
+            }
+            op.at = pending_op::stage::reported;
+            if (closed_) {
+                return;
+            }
+            drive(report(op), lock, ready);
+        }
+    }
+
+    /// If the transport, the hook, the clock or the executor throws while an
+    /// operation starts (the library itself never does), the machine is told
+    /// (the flight abandoned, the persist not durable) so that no waiter is
+    /// stranded; no further I/O is started while unwinding. Leaves `mutex_`
+    /// held for the unwinding (the caller's lock releases it, then its
+    /// `ready_list` posts what was completed).
+    struct start_guard {
+        async_source_state* self;
+        std::unique_lock<std::mutex>* lock;
+        pending_op* op;
+        ready_list* ready;
+        bool armed = true;
+        ~start_guard() {
+            if (!armed) {
+                return;
+            }
+            if (!lock->owns_lock()) {
+                lock->lock();
+            }
+            if (op->at != pending_op::stage::reported && !self->closed_) {
+                op->at = pending_op::stage::reported;
+                auto& m = self->machine_;
+                lifecycle_actions actions =
+                    op->is_send ? m.on_abandon(op->flight) : m.on_persisted(false);
+                for (;;) {
+                    self->deliver(actions, *ready);
+                    if (actions.persist) {
+                        actions = m.on_persisted(false);
+                    } else if (actions.send) {
+                        actions = m.on_abandon(*actions.send_flight);
+                    } else {
+                        break;
+                    }
+                }
+            }
+            op->at = pending_op::stage::reported;
+        }
+    };
+
+    AsyncTransport transport_;
+    Executor executor_;
+    Clock clock_;
+    async_rotation_hook on_rotate_;
+
+    mutable std::mutex mutex_;
+    token_lifecycle machine_;                                     // guarded by mutex_
+    std::vector<std::pair<waiter_id, token_completion>> waiters_; // guarded by mutex_
+    waiter_id last_waiter_ = 0;                                   // guarded by mutex_
+    bool closed_ = false;                                         // guarded by mutex_
+    snapshot_cell<async_snapshot> published_;
+    std::atomic<bool> persist_failed_{false};
+};
+
+/// A seed that differs between sources and processes (as `token_source` seeds).
+inline std::uint64_t async_default_seed(const void* self) noexcept {
+    static std::atomic<std::uint64_t> counter{0};
+    const auto mono =
+        static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    const auto wall =
+        static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
+    const auto addr = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(self));
+    return mono ^ (wall << 1) ^ (addr << 7) ^
+           (counter.fetch_add(1, std::memory_order_relaxed) * 0x9e3779b97f4a7c15u);
+}
+
+} // namespace detail
+
+/// A source of valid access tokens for asynchronous code (see the file comment).
+///
+/// @tparam AsyncTransport an `async_transport`, stored by value (use a pointer
+///         wrapper to share one).
+/// @tparam Executor an `executor`, stored by value; every completion runs
+///         through its `post`.
+/// @tparam Clock a `clock_source`, stored by value, read from many threads.
+template <class AsyncTransport, class Executor, class Clock = system_clock_source>
+class async_token_source {
+    static_assert(detail::check_async_transport<std::remove_cvref_t<AsyncTransport>>(),
+                  "babelbird: async_token_source needs an async transport");
+    static_assert(detail::check_executor<std::remove_cvref_t<Executor>>(),
+                  "babelbird: async_token_source needs an executor");
+    static_assert(detail::check_clock<std::remove_reference_t<Clock>>(),
+                  "babelbird: async_token_source needs a clock");
+
+    using state_type = detail::async_source_state<AsyncTransport, Executor, Clock>;
+
+public:
+    async_token_source(AsyncTransport transport, Executor executor, client_credentials credentials,
+                       endpoint server, token_seed seed, async_token_source_options options = {},
+                       Clock clock = Clock{}) {
+        const bool has_hook = static_cast<bool>(options.on_rotate);
+        const std::uint64_t jitter =
+            options.jitter_seed ? *options.jitter_seed : detail::async_default_seed(this);
+        state_ = std::make_shared<state_type>(
+            std::forward<AsyncTransport>(transport), std::forward<Executor>(executor),
+            std::forward<Clock>(clock), std::move(options.on_rotate),
+            token_lifecycle(std::move(credentials), std::move(server), std::move(seed),
+                            // Designated: a new field keeps its default, a renamed or
+                            // reordered one is a compile error; nothing shifts silently.
+                            token_lifecycle_options{
+                                .client = std::move(options.client),
+                                .expiry = options.expiry,
+                                .retry_backoff = options.retry_backoff,
+                                .max_retry_backoff = options.max_retry_backoff,
+                                .min_refresh_interval = options.min_refresh_interval,
+                                .jitter_seed = jitter,
+                                .persist_before_publish = has_hook,
+                            }));
+    }
+
+    async_token_source(const async_token_source&) = delete;
+    async_token_source& operator=(const async_token_source&) = delete;
+
+    /// Completes every pending `async_get` with `cancelled_error()` (via
+    /// `post`, so the executor must still accept work); an answer still in
+    /// flight is dropped when it arrives (see the file comment).
+    ~async_token_source() { state_->close(); }
+
+    /// Asks for a usable access token; `completion(result<token_handle>)` runs
+    /// once, via `post`, with it or with the error `token_source::get()` would
+    /// return (plus `cancelled_error()`, see `async_cancellation`).
+    /// Thread-safe; never blocks on a refresh.
+    /// @returns a handle that cancels this request while it waits for a
+    /// refresh (an empty one when it was served from the cache).
+    template <class F>
+    async_cancellation async_get(F&& completion) {
+        static_assert(std::is_invocable_v<std::decay_t<F>&, result<token_handle>> &&
+                          std::is_move_constructible_v<std::decay_t<F>>,
+                      "babelbird: the completion of async_get must be a movable callable "
+                      "as f(babelbird::result<babelbird::token_handle>)");
+        return state_->get(std::forward<F>(completion));
+    }
+
+    /// The server rejected `seen_access_token` (a 401 on the file API): the
+    /// next `async_get` refreshes, unless the token was already replaced.
+    void invalidate(secret_view seen_access_token) { state_->invalidate(seen_access_token); }
+
+    /// The latest grant, usable or not (no lock).
+    token_handle current() const { return detail::async_handle_of(state_->snapshot()); }
+
+    /// The state of the cached access token at `now` (absent or invalidated
+    /// tokens are expired).
+    token_state state_at(time_point now) const {
+        const auto snap = state_->snapshot();
+        if (snap->grant->access_token.empty() || snap->rejected) {
+            return token_state::expired;
+        }
+        return snap->window.state_at(now);
+    }
+
+    /// The remembered failure of the last refresh, if it failed.
+    std::optional<error> last_error() const { return state_->last_error(); }
+
+    /// Whether the hook reported the latest grant not durable.
+    bool persist_failed() const noexcept { return state_->persist_failed(); }
+
+    /// Calls the hook again with the grant whose persist failed, if any and if
+    /// no persist is outstanding (it never waits).
+    void retry_persist() { state_->retry_persist(); }
+
+    /// Starts over from `seed`, also during a refresh (whose answer is then
+    /// ignored; `token_lifecycle::on_reset`): the waiters of that refresh are
+    /// served under the new seed. Never waits.
+    void reset(token_seed seed) { state_->reset(std::move(seed)); }
+
+    /// The executor every completion is posted to.
+    Executor& get_executor() noexcept { return state_->executor(); }
+
+private:
+    std::shared_ptr<state_type> state_;
+};
+
+} // namespace babelbird::inline v1
+// ---- end babelbird/drivers/async_token_source.hpp ----
+
+// ---- begin babelbird/drivers/client.hpp ----
+/// @file drivers/client.hpp
+/// @brief The blocking exchanges: `refresh()` and `exchange_code()` prepare an
+/// exchange machine (machines/exchange.hpp), read the clock, call the caller's
+/// transport once and finish. Another HTTP stack drives the same machines
+/// itself (see machines/exchange.hpp).
+
+
+#include <optional>
+#include <string_view>
+
+
+namespace babelbird::inline v1 {
+
+namespace detail {
+/// The blocking driver of an exchange machine: the clock is read once, before
+/// sending, and the transport called once. A wrong transport or clock type gives
+/// one readable error (see `check_transport`).
+template <class Transport, class Clock, class Exchange>
+grant_result run_exchange(Transport& transport, Clock& clock, const result<Exchange>& exchange) {
+    if constexpr (check_clock<Clock>() && check_transport<Transport>()) {
+        if (!exchange) {
+            return exchange.error();
+        }
+        const time_point issued_at = clock.now();
+        return exchange->finish(transport(exchange->request()), issued_at);
+    } else {
+        return error::usage(errc::invalid_argument);
+    }
+}
+} // namespace detail
+
+/// Refreshes an access token through the caller's transport: the blocking
+/// driver of `refresh_exchange` (RFC 6749 section 6).
+///
+/// @param transport any `babelbird::transport` (see drivers/transport.hpp);
+///        called once, from this thread
+/// @param refresh_token the stored refresh token; kept in the grant when the
+///        server does not send a new one
+/// @param clock read once, before sending; expiry times count from that reading
+/// @returns `refresh_exchange::finish` of the answer: the new grant, or an
+/// error: `usage` for bad input (nothing sent), `retry` for transport failures,
+/// and the parser's classes for the answer (maybe with `salvaged()`).
+template <class Transport, class Clock = system_clock_source>
+grant_result refresh(Transport&& transport, const client_credentials& credentials,
+                     const endpoint& server, secret_view refresh_token,
+                     const client_options& options = {}, Clock&& clock = Clock{}) {
+    return detail::run_exchange(
+        transport, clock,
+        refresh_exchange::prepare(credentials, server, refresh_token, std::nullopt, options));
+}
+
+/// Refreshes the grant `previous`; when the server keeps the refresh token, the
+/// new grant keeps `previous.refresh_expires_at`. Otherwise like the overload
+/// above.
+template <class Transport, class Clock = system_clock_source>
+grant_result refresh(Transport&& transport, const client_credentials& credentials,
+                     const endpoint& server, const token_grant& previous,
+                     const client_options& options = {}, Clock&& clock = Clock{}) {
+    return detail::run_exchange(transport, clock,
+                                refresh_exchange::prepare(credentials, server, previous, options));
+}
+
+/// Exchanges an authorization code for tokens through the caller's transport:
+/// the blocking driver of `code_exchange` (RFC 6749 section 4.1.3).
+///
+/// A code is single-use (and valid for 5 minutes): this function sends exactly
+/// one request and never retries it, with these or other settings. A second
+/// use of a code is rejected by the server, which gives a `reauthorize` error.
+///
+/// @param code the code from the callback (see answers/callback.hpp)
+/// @param redirect_uri byte for byte the URI the authorization request carried
+/// @param clock read once, before sending; expiry times count from that reading
+/// @returns `code_exchange::finish` of the answer: the grant
+/// (`refresh_token_rotated` tells whether the server sent a refresh token; when
+/// it did not, `refresh_token` is empty and `refresh_expires_at` is empty unless
+/// the server sent `refresh_expires_in`). Errors: `usage` for bad input
+/// (nothing sent), `retry` for transport failures, and the parser's classes for
+/// the answer (invalid_grant, 400 and 401 are `reauthorize`).
+template <class Transport, class Clock = system_clock_source>
+grant_result exchange_code(Transport&& transport, const client_credentials& credentials,
+                           const endpoint& server, secret_view code, std::string_view redirect_uri,
+                           const client_options& options = {}, Clock&& clock = Clock{}) {
+    return detail::run_exchange(
+        transport, clock, code_exchange::prepare(credentials, server, code, redirect_uri, options));
+}
+
+} // namespace babelbird::inline v1
+// ---- end babelbird/drivers/client.hpp ----
+
+// ---- begin babelbird/drivers/send_authorized.hpp ----
+/// @file drivers/send_authorized.hpp
+/// @brief `send_authorized`: the blocking driver of the authorized-call machine
+/// (machines/authorized_call.hpp): send a file-API request with the current
+/// access token and, when the server rejects that token, retry once with a
+/// fresh one.
+///
+/// The token comes from a `token_provider` (for example `babelbird::token_source`):
+/// - `p.get()` returns `babelbird::result<H>` where `H` has
+///   `access_token() const` returning a `secret_view` (or a `secret`);
+/// - `p.invalidate(secret_view seen)` tells it the server rejected `seen`, so
+///   the next `get()` refreshes, unless another caller already replaced it.
+
+
+#include <concepts>
+#include <type_traits>
+#include <utility>
+
+
+namespace babelbird::inline v1 {
+
+namespace detail {
+template <class T>
+struct is_result : std::false_type {};
+template <class T>
+struct is_result<result<T>> : std::true_type {};
+
+template <class P>
+using provider_get_t = std::remove_cvref_t<decltype(std::declval<P&>().get())>;
+} // namespace detail
+
+/// The provider has `get()` returning a `babelbird::result<H>`.
+template <class P>
+concept token_provider_gettable = requires(P& p) {
+    { p.get() } -> std::same_as<detail::provider_get_t<P>>;
+}
+&&detail::is_result<detail::provider_get_t<P>>::value;
+
+/// What `get()` holds has `access_token() const` giving a `secret_view`.
+template <class P>
+concept token_provider_handle = token_provider_gettable<P> &&
+    requires(const typename detail::provider_get_t<P>::value_type& handle) {
+    { handle.access_token() } -> std::convertible_to<secret_view>;
+};
+
+/// The provider has `invalidate(secret_view seen_access_token)`.
+template <class P>
+concept token_provider_invalidatable = requires(P& p, secret_view seen) {
+    p.invalidate(seen);
+};
+
+/// A source of access tokens for `send_authorized`.
+template <class P>
+concept token_provider =
+    token_provider_gettable<P> && token_provider_handle<P> && token_provider_invalidatable<P>;
+
+namespace detail {
+/// Checks a provider type with one readable message for the first missing piece.
+template <class P>
+constexpr bool check_token_provider() noexcept {
+    if constexpr (!token_provider_gettable<P>) {
+        static_assert(
+            token_provider_gettable<P>,
+            "babelbird: the token provider must have get() returning babelbird::result<H>");
+        return false;
+    } else if constexpr (!token_provider_handle<P>) {
+        static_assert(token_provider_handle<P>,
+                      "babelbird: the token provider's handle must have access_token() const "
+                      "returning babelbird::secret_view");
+        return false;
+    } else if constexpr (!token_provider_invalidatable<P>) {
+        static_assert(token_provider_invalidatable<P>,
+                      "babelbird: the token provider must have invalidate(babelbird::secret_view)");
+        return false;
+    } else {
+        return true;
+    }
+}
+} // namespace detail
+
+/// Sends `request` with `Authorization: Bearer <token from provider.get()>`;
+/// when the answer rejects the token (`is_invalid_token_response`), calls
+/// `provider.invalidate()` with exactly the token that was sent, gets a new
+/// one and sends the request once more, for idempotent methods (or with
+/// `options.safe_to_retry`). Never more than two sends. It runs an
+/// `authorized_call` to its end, calling the provider and the transport from
+/// this thread (see that class for the rules).
+///
+/// - A non-idempotent request that is not marked safe is not resent: its
+///   rejected answer is returned, but the token is still invalidated, so the
+///   next call gets a fresh one.
+/// - If the provider hands back the same token after `invalidate`, the request
+///   is not resent (it would be rejected again); the answer is returned.
+/// - Transport failures are returned as they are, never retried here.
+///
+/// @param request any request (see `build_file_api_request`); an
+///        `Authorization` header it has is replaced
+/// @returns the last answer (any status, including a second rejection), or an
+/// error: the provider's (for example `reauthorize` when the refresh token is
+/// dead), the transport's, or `usage` for a token that is not header-safe.
+template <class Transport, class Provider>
+result<http_response> send_authorized(Transport&& transport, Provider&& provider,
+                                      const http_request& request,
+                                      const send_options& options = {}) {
+    using provider_type = std::remove_reference_t<Provider>;
+    if constexpr (detail::check_transport<std::remove_reference_t<Transport>>() &&
+                  detail::check_token_provider<provider_type>()) {
+        authorized_call call(request, options);
+        // Each event fits the action just asked for, so none is refused.
+        while (true) {
+            switch (call.next()) {
+            case authorized_action::get_token: {
+                auto handle = provider.get(); // lives while on_token copies the token
+                (void)(handle ? call.on_token(secret_view(handle->access_token()))
+                              : call.on_token(handle.error()));
+                break;
+            }
+            case authorized_action::send:
+                (void)call.on_response(transport(call.request_to_send()));
+                break;
+            case authorized_action::invalidate:
+                (void)provider.invalidate(call.token_to_invalidate());
+                (void)call.on_invalidated();
+                break;
+            case authorized_action::done:
+                return call.take_result();
+            }
+        }
+    } else {
+        return error::usage(errc::invalid_argument);
+    }
+}
+
+} // namespace babelbird::inline v1
+// ---- end babelbird/drivers/send_authorized.hpp ----
 
 // ---- begin babelbird/encoding/codecs.hpp ----
 /// @file encoding/codecs.hpp

@@ -89,6 +89,10 @@ enum class errc : std::uint8_t {
     /// the new access token stops being usable before the next refresh may start
     /// (`min_refresh_interval`)
     token_lifetime_too_short,
+    // An asynchronous operation that will not complete normally (class retry,
+    // origin caller): its cancellation handle was used, or its source was
+    // destroyed while it waited.
+    cancelled, ///< the operation was cancelled by its caller or its source's destruction
 };
 
 /// A fixed description of an error code; never contains caller or server data.
@@ -176,6 +180,8 @@ constexpr std::string_view describe(errc code) noexcept {
         return "the server's TLS certificate could not be verified";
     case errc::token_lifetime_too_short:
         return "the new access token expires before the next refresh is allowed";
+    case errc::cancelled:
+        return "the operation was cancelled";
     }
     return "unknown error";
 }

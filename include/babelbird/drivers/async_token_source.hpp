@@ -1,0 +1,704 @@
+/// @file drivers/async_token_source.hpp
+/// @brief `async_token_source`: `token_source`'s guarantees without blocking a
+/// thread. A driver of `token_lifecycle` (machines/token_lifecycle.hpp) over an
+/// `async_transport` and an `executor` (drivers/async_transport.hpp): a mutex
+/// around the machine (never held while calling the transport, the hook or the
+/// executor), the waiters' completions kept until the machine completes them,
+/// and every completion run through `executor.post` (docs/design.md, "Drivers").
+///
+/// @code
+/// babelbird::async_token_source_options options;
+/// options.on_rotate = [&](std::shared_ptr<const babelbird::token_grant> g,
+///                         babelbird::persist_completion done) {
+///     store.async_save(g->refresh_token.expose_secret(),
+///                      [done = std::move(done)](bool ok) mutable { done(ok); });
+/// };
+/// babelbird::async_token_source source(transport, executor, *credentials, *server,
+///                                      *babelbird::token_seed::from_refresh_token(stored),
+///                                      std::move(options));
+/// source.async_get([](babelbird::result<babelbird::token_handle> token) {
+///     if (!token) { ... token.error().kind() says what to do ... }
+///     ... send with "Authorization: Bearer " + token->access_token().expose_secret() ...
+/// });
+/// @endcode
+///
+/// Guarantees (those of `token_source`, see drivers/token_source.hpp, plus):
+/// - Every completion of `async_get` runs exactly once, through `executor.post`:
+///   never inside `async_get`, never inside the transport's `async_send` or the
+///   hook, never under a lock of the source.
+/// - A reader of a usable token that is not due reads the published snapshot
+///   (no lock: drivers/snapshot_cell.hpp) and posts its completion.
+/// - At most one refresh is in flight; the first caller that needs one starts
+///   it (`async_send`, called after the source's lock is dropped), later ones
+///   join it, and all receive its one outcome. In the refresh-soon window one
+///   caller joins a refresh ahead while the others get the old token; if that
+///   refresh fails, the old token is still served while it is usable.
+/// - A transport (or hook) that calls its completion inside `async_send` (or
+///   the hook call) neither deadlocks nor recurses: the driver notices and
+///   carries on in its own loop after the call returns.
+/// - A completion the transport destroys without calling counts as "no answer
+///   will come" (`token_lifecycle::on_abandon`): the waiters get the old token
+///   while usable, else `errc::transport_failure`. A hook completion destroyed
+///   uncalled counts as `durable == false`.
+/// - `cancel()` on the handle `async_get` returned completes that waiter (via
+///   `post`) with `cancelled_error()`; the refresh and the other waiters go on.
+/// - Destroying the source completes every pending waiter with
+///   `cancelled_error()` (via `post`, from the destructor). A refresh still in
+///   flight keeps the source's shared state alive (its completion holds a
+///   reference) and its answer is dropped when it arrives: no hook call, no
+///   completion, no post. So the executor must accept `post` until the
+///   destructor returns, and the transport must call or destroy its completion
+///   eventually (a transport held BY VALUE that stores the completion inside
+///   itself keeps the state alive until then).
+///
+/// The rotation hook (`async_token_source_options::on_rotate`) is called as
+/// `on_rotate(grant, done)` at the points where `token_source` calls its hook,
+/// never twice at once, without a lock; the grant is applied, published and
+/// handed out only after `done(durable)` has been called (from any thread, at
+/// any later time, or inside the hook call). On `false` the grant is used
+/// anyway and `persist_failed()` becomes true (see `token_source`). The hook
+/// may call `current()` and `async_get()`; the latter's callers join the
+/// refresh that is persisting.
+///
+/// Thread-safety: every member may be called from any thread at once, except
+/// the destructor. The clock is read from many threads at once.
+#pragma once
+
+#include "babelbird/config/compiler_check.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "babelbird/drivers/async_transport.hpp"
+#include "babelbird/drivers/snapshot_cell.hpp"
+#include "babelbird/drivers/token_source.hpp"
+#include "babelbird/drivers/transport.hpp"
+#include "babelbird/drivers/unique_function.hpp"
+#include "babelbird/machines/exchange.hpp"
+#include "babelbird/machines/expiry.hpp"
+#include "babelbird/machines/token_lifecycle.hpp"
+#include "babelbird/requests/credentials.hpp"
+#include "babelbird/requests/endpoint.hpp"
+#include "babelbird/values/clock.hpp"
+#include "babelbird/values/error.hpp"
+#include "babelbird/values/http.hpp"
+#include "babelbird/values/secret.hpp"
+#include "babelbird/values/token.hpp"
+
+namespace babelbird::inline v1 {
+
+/// What `async_get` calls with the token (or the error), once, via `post`.
+using token_completion = unique_function<void(result<token_handle>)>;
+
+/// What the asynchronous rotation hook calls once the grant is stored:
+/// `durable` says whether it is.
+using persist_completion = unique_function<void(bool durable)>;
+
+/// Receives each new grant and a completion to call when it is stored (see
+/// the file comment).
+using async_rotation_hook =
+    unique_function<void(std::shared_ptr<const token_grant> grant, persist_completion done)>;
+
+/// Options of `async_token_source` (the fields of `token_source_options`, with
+/// an asynchronous hook).
+/// @warning `client.response` holds views (`envelope`, `fields`): they must
+/// outlive the source.
+struct async_token_source_options {
+    client_options client{};
+    expiry_policy expiry{};
+    std::chrono::milliseconds retry_backoff{2000};
+    std::chrono::milliseconds max_retry_backoff{std::chrono::minutes(5)};
+    std::chrono::milliseconds min_refresh_interval{30000};
+    /// Empty: a per-source seed (see `token_source_options::jitter_seed`).
+    std::optional<std::uint64_t> jitter_seed{};
+    /// Called with each new grant before anyone can use it (see the file comment).
+    async_rotation_hook on_rotate{};
+};
+
+namespace detail {
+/// What a cancellation handle reaches: the waiters of one source.
+class async_waiter_registry {
+public:
+    virtual bool cancel_waiter(waiter_id id) = 0;
+
+protected:
+    ~async_waiter_registry() = default;
+};
+} // namespace detail
+
+/// Cancels one pending `async_get`. Copyable, cheap; refers weakly to the
+/// source, so it may outlive it.
+class async_cancellation {
+public:
+    /// A handle that cancels nothing (what a reader of a usable token gets).
+    async_cancellation() noexcept = default;
+    async_cancellation(std::weak_ptr<detail::async_waiter_registry> registry, waiter_id id) noexcept
+        : registry_(std::move(registry)), id_(id) {}
+
+    /// Completes the waiter (via `post`) with `cancelled_error()` if it is still
+    /// pending; the refresh it waits for and the other waiters go on.
+    /// Thread-safe. @returns whether it was pending (its completion will see
+    /// the cancellation and nothing else).
+    bool cancel() const {
+        if (const auto registry = registry_.lock()) {
+            return registry->cancel_waiter(id_);
+        }
+        return false;
+    }
+
+private:
+    std::weak_ptr<detail::async_waiter_registry> registry_;
+    waiter_id id_ = 0;
+};
+
+namespace detail {
+
+/// One published grant with its window (as in `token_source`).
+struct async_snapshot {
+    std::shared_ptr<const token_grant> grant;
+    expiry_window window;
+    bool rejected = false;
+    /// The earliest instant (ticks) a reader may claim the refresh ahead.
+    mutable std::atomic<tick_rep> next_ahead{0};
+
+    bool usable_at(time_point now) const noexcept {
+        return !grant->access_token.empty() && now < window.usable_until && !rejected;
+    }
+    bool holds(secret_view token) const noexcept {
+        const std::string_view mine = grant->access_token.expose_secret();
+        return !mine.empty() && constant_time_equals(mine, token.expose_secret());
+    }
+    bool claim_ahead(time_point now) const noexcept {
+        tick_rep at = next_ahead.load(std::memory_order_relaxed);
+        return now.time_since_epoch().count() >= at &&
+               next_ahead.compare_exchange_strong(at, max_ticks, std::memory_order_acq_rel);
+    }
+    void set_next_ahead(time_point t) const noexcept {
+        next_ahead.store(t.time_since_epoch().count(), std::memory_order_release);
+    }
+};
+
+inline token_handle async_handle_of(std::shared_ptr<const async_snapshot> snap) noexcept {
+    const token_grant* grant = snap->grant.get();
+    return token_handle(std::shared_ptr<const token_grant>(std::move(snap), grant));
+}
+
+/// The shared state of an `async_token_source`: kept alive by the source and
+/// by every completion handed to the transport or the hook.
+template <class AsyncTransport, class Executor, class Clock>
+class async_source_state final
+    : public async_waiter_registry,
+      public std::enable_shared_from_this<async_source_state<AsyncTransport, Executor, Clock>> {
+public:
+    async_source_state(AsyncTransport transport, Executor executor, Clock clock,
+                       async_rotation_hook on_rotate, token_lifecycle machine)
+        : transport_(std::forward<AsyncTransport>(transport)),
+          executor_(std::forward<Executor>(executor)), clock_(std::forward<Clock>(clock)),
+          on_rotate_(std::move(on_rotate)), machine_(std::move(machine)) {
+        published_.store(make_snapshot());
+    }
+
+    template <class F>
+    async_cancellation get(F&& completion) {
+        const auto bound = read_upper_bound(clock_);
+        std::shared_ptr<const async_snapshot> snap = published_.load();
+        if (snap->usable_at(bound.at) && bound.at < snap->window.refresh_from) {
+            post_value(std::forward<F>(completion), std::move(snap));
+            return {};
+        }
+        const time_point now = bound.exact ? bound.at : clock_.now();
+        if (snap->usable_at(now) && (now < snap->window.refresh_from || !snap->claim_ahead(now))) {
+            post_value(std::forward<F>(completion), std::move(snap));
+            return {};
+        }
+        token_completion waiter(std::forward<F>(completion));
+        ready_list ready(*this);
+        waiter_id id = 0;
+        {
+            std::unique_lock lock(mutex_);
+            if (closed_) { // the source is being destroyed
+                ready.add(std::move(waiter), cancelled_error());
+            } else {
+                id = ++last_waiter_;
+                waiters_.emplace_back(id, std::move(waiter));
+                lifecycle_actions actions = machine_.on_get(id, now);
+                if (!actions.publish) {
+                    // This reader may have taken the claim: it follows the machine again.
+                    published_.load()->set_next_ahead(machine_.next_attempt());
+                }
+                drive(std::move(actions), lock, ready);
+            }
+        }
+        ready.post();
+        if (id == 0) {
+            return {};
+        }
+        return async_cancellation(std::weak_ptr<async_waiter_registry>(this->weak_from_this()), id);
+    }
+
+    bool cancel_waiter(waiter_id id) override {
+        token_completion waiter;
+        {
+            std::lock_guard lock(mutex_);
+            for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
+                if (it->first == id) {
+                    waiter = std::move(it->second);
+                    waiters_.erase(it);
+                    (void)machine_.on_cancel(id);
+                    break;
+                }
+            }
+        }
+        if (!waiter) {
+            return false;
+        }
+        ready_list ready(*this);
+        ready.add(std::move(waiter), cancelled_error());
+        return true;
+    }
+
+    void invalidate(secret_view seen) {
+        if (!published_.load()->holds(seen)) {
+            return;
+        }
+        run_event([&] { return machine_.on_invalidate(seen); });
+    }
+
+    void reset(token_seed seed) {
+        const time_point now = clock_.now();
+        run_event([&] { return machine_.on_reset(std::move(seed), now); });
+    }
+
+    void retry_persist() {
+        run_event([&] { return machine_.retry_persist(); });
+    }
+
+    /// The source is gone: every waiter gets `cancelled_error()`; late answers are dropped.
+    void close() {
+        ready_list ready(*this);
+        {
+            std::lock_guard lock(mutex_);
+            closed_ = true;
+            for (auto& w : waiters_) {
+                ready.add(std::move(w.second), cancelled_error());
+            }
+            waiters_.clear();
+        }
+    }
+
+    std::shared_ptr<const async_snapshot> snapshot() const { return published_.load(); }
+    std::optional<error> last_error() const {
+        std::lock_guard lock(mutex_);
+        return machine_.failure();
+    }
+    bool persist_failed() const noexcept { return persist_failed_.load(std::memory_order_acquire); }
+    Executor& executor() noexcept { return executor_; }
+
+private:
+    /// Completions the machine completed, posted once the lock is dropped
+    /// (declared before the lock, so even an unwinding leaves none stranded).
+    class ready_list {
+    public:
+        explicit ready_list(async_source_state& owner) noexcept : owner_(&owner) {}
+        ready_list(const ready_list&) = delete;
+        ready_list& operator=(const ready_list&) = delete;
+        ~ready_list() { post(); }
+        void add(token_completion completion, result<token_handle> outcome) {
+            items_.emplace_back(std::move(completion), std::move(outcome));
+        }
+        void post() {
+            auto items = std::move(items_);
+            items_.clear();
+            for (auto& [completion, outcome] : items) {
+                owner_->executor_.post(
+                    posted_work([c = std::move(completion), r = std::move(outcome)]() mutable {
+                        c(std::move(r));
+                    }));
+            }
+        }
+
+    private:
+        async_source_state* owner_;
+        std::vector<std::pair<token_completion, result<token_handle>>> items_;
+    };
+
+    /// One exchange with the transport or the hook, from its start until the
+    /// machine is told how it ended. Guarded by `mutex_`.
+    struct pending_op {
+        enum class stage : std::uint8_t {
+            starting, ///< inside async_send / the hook call
+            arrived,  ///< its completion ran (or died) inside that call
+            waiting,  ///< the call returned; the completion has not run yet
+            reported, ///< the machine was told
+        };
+        bool is_send = false;
+        flight_id flight = 0;
+        /// Valid until the completion runs (the async_transport contract).
+        http_request request;
+        time_point issued_at{};
+        stage at = stage::starting;
+        std::optional<transport_result> response; ///< empty: no answer will come
+        time_point completed_at{};
+        bool durable = false;
+    };
+
+    /// The transport's completion: reports the answer; destroyed uncalled, it
+    /// reports that none will come.
+    struct send_done {
+        std::shared_ptr<async_source_state> self;
+        std::shared_ptr<pending_op> op;
+        send_done(std::shared_ptr<async_source_state> s, std::shared_ptr<pending_op> o) noexcept
+            : self(std::move(s)), op(std::move(o)) {}
+        send_done(send_done&& other) noexcept = default;
+        send_done& operator=(send_done&&) = delete;
+        ~send_done() {
+            if (self) {
+                auto s = std::move(self);
+                s->finish(*op, std::nullopt, false);
+            }
+        }
+        void operator()(transport_result response) {
+            if (self) {
+                auto s = std::move(self);
+                s->finish(*op, std::move(response), false);
+            }
+        }
+    };
+
+    /// The hook's completion; destroyed uncalled, it reports `durable == false`.
+    struct persist_done {
+        std::shared_ptr<async_source_state> self;
+        std::shared_ptr<pending_op> op;
+        persist_done(std::shared_ptr<async_source_state> s, std::shared_ptr<pending_op> o) noexcept
+            : self(std::move(s)), op(std::move(o)) {}
+        persist_done(persist_done&& other) noexcept = default;
+        persist_done& operator=(persist_done&&) = delete;
+        ~persist_done() {
+            if (self) {
+                auto s = std::move(self);
+                s->finish(*op, std::nullopt, false);
+            }
+        }
+        void operator()(bool durable) {
+            if (self) {
+                auto s = std::move(self);
+                s->finish(*op, std::nullopt, durable);
+            }
+        }
+    };
+
+    template <class F>
+    void post_value(F&& completion, std::shared_ptr<const async_snapshot> snap) {
+        executor_.post(posted_work(
+            [f = std::forward<F>(completion), handle = async_handle_of(std::move(snap))]() mutable {
+                f(result<token_handle>(std::move(handle)));
+            }));
+    }
+
+    template <class Event>
+    void run_event(Event&& event) {
+        ready_list ready(*this);
+        {
+            std::unique_lock lock(mutex_);
+            if (closed_) {
+                return;
+            }
+            drive(event(), lock, ready);
+        }
+    }
+
+    /// Requires `mutex_`.
+    std::shared_ptr<const async_snapshot> make_snapshot() const {
+        auto snap = std::make_shared<async_snapshot>();
+        snap->grant = machine_.current();
+        snap->window = machine_.window();
+        snap->rejected = machine_.rejected();
+        snap->set_next_ahead(machine_.next_attempt());
+        return snap;
+    }
+
+    /// Requires `mutex_`: publishes, and moves the completions the machine
+    /// completes into `ready` (posted after the lock is dropped).
+    void deliver(const lifecycle_actions& actions, ready_list& ready) {
+        if (actions.publish) {
+            published_.store(make_snapshot());
+        }
+        if (!actions.complete.empty() && actions.outcome) {
+            const result<token_handle> outcome =
+                *actions.outcome ? result<token_handle>(token_handle(**actions.outcome))
+                                 : result<token_handle>(actions.outcome->error());
+            for (const waiter_id id : actions.complete) {
+                for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
+                    if (it->first == id) {
+                        ready.add(std::move(it->second), outcome);
+                        waiters_.erase(it);
+                        break;
+                    }
+                }
+            }
+        }
+        persist_failed_.store(machine_.persist_failed(), std::memory_order_release);
+    }
+
+    /// Requires `op.at == reported` and `mutex_`: the machine's event for it.
+    lifecycle_actions report(pending_op& op) {
+        if (!op.is_send) {
+            return machine_.on_persisted(op.durable);
+        }
+        if (!op.response) {
+            return machine_.on_abandon(op.flight);
+        }
+        return machine_.on_response(op.flight, *op.response, op.issued_at, op.completed_at);
+    }
+
+    /// Runs the machine's actions until none is left or one waits for a
+    /// completion: requires `lock` held and returns with it held. The transport
+    /// and the hook are called without it, after `ready` was posted; a
+    /// completion that ran inside that call is picked up here (a loop, not a
+    /// recursion).
+    void drive(lifecycle_actions actions, std::unique_lock<std::mutex>& lock, ready_list& ready) {
+        for (;;) {
+            deliver(actions, ready);
+            if (!actions.persist && !actions.send) {
+                return;
+            }
+            auto op = std::make_shared<pending_op>();
+            std::shared_ptr<const token_grant> grant;
+            if (actions.persist) {
+                grant = std::move(actions.persist);
+            } else {
+                op->is_send = true;
+                op->flight = *actions.send_flight;
+                op->request = std::move(*actions.send);
+            }
+            start_guard guard{this, &lock, op.get(), &ready};
+            lock.unlock();
+            ready.post();
+            if (op->is_send) {
+                op->issued_at = clock_.now();
+                transport_.async_send(
+                    op->request, transport_completion(send_done(this->shared_from_this(), op)));
+            } else if (on_rotate_) {
+                on_rotate_(std::move(grant),
+                           persist_completion(persist_done(this->shared_from_this(), op)));
+            } else {
+                persist_done(this->shared_from_this(), op)(true);
+            }
+            lock.lock();
+            guard.armed = false;
+            if (op->at != pending_op::stage::arrived) {
+                op->at = pending_op::stage::waiting;
+                return;
+            }
+            op->at = pending_op::stage::reported;
+            if (closed_) {
+                return;
+            }
+            actions = report(*op);
+        }
+    }
+
+    /// A completion ran (or died uncalled): tell the machine, or leave it to
+    /// the loop that is still inside the call that started it.
+    void finish(pending_op& op, std::optional<transport_result> response, bool durable) {
+        const time_point completed_at = op.is_send ? clock_.now() : time_point{};
+        ready_list ready(*this);
+        {
+            std::unique_lock lock(mutex_);
+            if (op.at == pending_op::stage::reported || op.at == pending_op::stage::arrived) {
+                return;
+            }
+            op.response = std::move(response);
+            op.completed_at = completed_at;
+            op.durable = durable;
+            if (op.at == pending_op::stage::starting) {
+                op.at = pending_op::stage::arrived;
+                return;
+            }
+            op.at = pending_op::stage::reported;
+            if (closed_) {
+                return;
+            }
+            drive(report(op), lock, ready);
+        }
+    }
+
+    /// If the transport, the hook, the clock or the executor throws while an
+    /// operation starts (the library itself never does), the machine is told
+    /// (the flight abandoned, the persist not durable) so that no waiter is
+    /// stranded; no further I/O is started while unwinding. Leaves `mutex_`
+    /// held for the unwinding (the caller's lock releases it, then its
+    /// `ready_list` posts what was completed).
+    struct start_guard {
+        async_source_state* self;
+        std::unique_lock<std::mutex>* lock;
+        pending_op* op;
+        ready_list* ready;
+        bool armed = true;
+        ~start_guard() {
+            if (!armed) {
+                return;
+            }
+            if (!lock->owns_lock()) {
+                lock->lock();
+            }
+            if (op->at != pending_op::stage::reported && !self->closed_) {
+                op->at = pending_op::stage::reported;
+                auto& m = self->machine_;
+                lifecycle_actions actions =
+                    op->is_send ? m.on_abandon(op->flight) : m.on_persisted(false);
+                for (;;) {
+                    self->deliver(actions, *ready);
+                    if (actions.persist) {
+                        actions = m.on_persisted(false);
+                    } else if (actions.send) {
+                        actions = m.on_abandon(*actions.send_flight);
+                    } else {
+                        break;
+                    }
+                }
+            }
+            op->at = pending_op::stage::reported;
+        }
+    };
+
+    AsyncTransport transport_;
+    Executor executor_;
+    Clock clock_;
+    async_rotation_hook on_rotate_;
+
+    mutable std::mutex mutex_;
+    token_lifecycle machine_;                                     // guarded by mutex_
+    std::vector<std::pair<waiter_id, token_completion>> waiters_; // guarded by mutex_
+    waiter_id last_waiter_ = 0;                                   // guarded by mutex_
+    bool closed_ = false;                                         // guarded by mutex_
+    snapshot_cell<async_snapshot> published_;
+    std::atomic<bool> persist_failed_{false};
+};
+
+/// A seed that differs between sources and processes (as `token_source` seeds).
+inline std::uint64_t async_default_seed(const void* self) noexcept {
+    static std::atomic<std::uint64_t> counter{0};
+    const auto mono =
+        static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    const auto wall =
+        static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
+    const auto addr = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(self));
+    return mono ^ (wall << 1) ^ (addr << 7) ^
+           (counter.fetch_add(1, std::memory_order_relaxed) * 0x9e3779b97f4a7c15u);
+}
+
+} // namespace detail
+
+/// A source of valid access tokens for asynchronous code (see the file comment).
+///
+/// @tparam AsyncTransport an `async_transport`, stored by value (use a pointer
+///         wrapper to share one).
+/// @tparam Executor an `executor`, stored by value; every completion runs
+///         through its `post`.
+/// @tparam Clock a `clock_source`, stored by value, read from many threads.
+template <class AsyncTransport, class Executor, class Clock = system_clock_source>
+class async_token_source {
+    static_assert(detail::check_async_transport<std::remove_cvref_t<AsyncTransport>>(),
+                  "babelbird: async_token_source needs an async transport");
+    static_assert(detail::check_executor<std::remove_cvref_t<Executor>>(),
+                  "babelbird: async_token_source needs an executor");
+    static_assert(detail::check_clock<std::remove_reference_t<Clock>>(),
+                  "babelbird: async_token_source needs a clock");
+
+    using state_type = detail::async_source_state<AsyncTransport, Executor, Clock>;
+
+public:
+    async_token_source(AsyncTransport transport, Executor executor, client_credentials credentials,
+                       endpoint server, token_seed seed, async_token_source_options options = {},
+                       Clock clock = Clock{}) {
+        const bool has_hook = static_cast<bool>(options.on_rotate);
+        const std::uint64_t jitter =
+            options.jitter_seed ? *options.jitter_seed : detail::async_default_seed(this);
+        state_ = std::make_shared<state_type>(
+            std::forward<AsyncTransport>(transport), std::forward<Executor>(executor),
+            std::forward<Clock>(clock), std::move(options.on_rotate),
+            token_lifecycle(std::move(credentials), std::move(server), std::move(seed),
+                            // Designated: a new field keeps its default, a renamed or
+                            // reordered one is a compile error; nothing shifts silently.
+                            token_lifecycle_options{
+                                .client = std::move(options.client),
+                                .expiry = options.expiry,
+                                .retry_backoff = options.retry_backoff,
+                                .max_retry_backoff = options.max_retry_backoff,
+                                .min_refresh_interval = options.min_refresh_interval,
+                                .jitter_seed = jitter,
+                                .persist_before_publish = has_hook,
+                            }));
+    }
+
+    async_token_source(const async_token_source&) = delete;
+    async_token_source& operator=(const async_token_source&) = delete;
+
+    /// Completes every pending `async_get` with `cancelled_error()` (via
+    /// `post`, so the executor must still accept work); an answer still in
+    /// flight is dropped when it arrives (see the file comment).
+    ~async_token_source() { state_->close(); }
+
+    /// Asks for a usable access token; `completion(result<token_handle>)` runs
+    /// once, via `post`, with it or with the error `token_source::get()` would
+    /// return (plus `cancelled_error()`, see `async_cancellation`).
+    /// Thread-safe; never blocks on a refresh.
+    /// @returns a handle that cancels this request while it waits for a
+    /// refresh (an empty one when it was served from the cache).
+    template <class F>
+    async_cancellation async_get(F&& completion) {
+        static_assert(std::is_invocable_v<std::decay_t<F>&, result<token_handle>> &&
+                          std::is_move_constructible_v<std::decay_t<F>>,
+                      "babelbird: the completion of async_get must be a movable callable "
+                      "as f(babelbird::result<babelbird::token_handle>)");
+        return state_->get(std::forward<F>(completion));
+    }
+
+    /// The server rejected `seen_access_token` (a 401 on the file API): the
+    /// next `async_get` refreshes, unless the token was already replaced.
+    void invalidate(secret_view seen_access_token) { state_->invalidate(seen_access_token); }
+
+    /// The latest grant, usable or not (no lock).
+    token_handle current() const { return detail::async_handle_of(state_->snapshot()); }
+
+    /// The state of the cached access token at `now` (absent or invalidated
+    /// tokens are expired).
+    token_state state_at(time_point now) const {
+        const auto snap = state_->snapshot();
+        if (snap->grant->access_token.empty() || snap->rejected) {
+            return token_state::expired;
+        }
+        return snap->window.state_at(now);
+    }
+
+    /// The remembered failure of the last refresh, if it failed.
+    std::optional<error> last_error() const { return state_->last_error(); }
+
+    /// Whether the hook reported the latest grant not durable.
+    bool persist_failed() const noexcept { return state_->persist_failed(); }
+
+    /// Calls the hook again with the grant whose persist failed, if any and if
+    /// no persist is outstanding (it never waits).
+    void retry_persist() { state_->retry_persist(); }
+
+    /// Starts over from `seed`, also during a refresh (whose answer is then
+    /// ignored; `token_lifecycle::on_reset`): the waiters of that refresh are
+    /// served under the new seed. Never waits.
+    void reset(token_seed seed) { state_->reset(std::move(seed)); }
+
+    /// The executor every completion is posted to.
+    Executor& get_executor() noexcept { return state_->executor(); }
+
+private:
+    std::shared_ptr<state_type> state_;
+};
+
+} // namespace babelbird::inline v1
