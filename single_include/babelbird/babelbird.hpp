@@ -5737,343 +5737,19 @@ void async_exchange_code(AsyncTransport& transport, Executor executor,
 #include <utility>
 
 
-// ---- begin babelbird/drivers/token_source.hpp ----
-/// @file drivers/token_source.hpp
-/// @brief `token_source`: a thread-safe cache of the access token, with one
-/// refresh in flight, refresh ahead of expiry, 401 invalidation and a rotation
-/// hook. A thin blocking driver of `token_lifecycle` (machines/token_lifecycle.hpp),
-/// which decides everything: a mutex around the machine, a condition variable
-/// for the waiters, the transport and the hook called outside any lock.
-///
-/// @code
-/// babelbird::token_source_options options;
-/// options.on_rotate = [&](const babelbird::token_grant& g) {
-///     return store.save(g.refresh_token.expose_secret()); // true when it is durable
-/// };
-/// babelbird::token_source source(transport, *credentials, *server,
-///                                *babelbird::token_seed::from_refresh_token(stored), options);
-/// auto token = source.get();             // from any thread
-/// if (!token) { ... token.error().kind() says what to do ... }
-/// send("Authorization: Bearer " + token->access_token().expose_secret());
-/// if (status == 401) source.invalidate(token->access_token()); // then get() again
-/// @endcode
-///
-/// Guarantees:
-/// - `get()` returns an access token that is usable (not expired under the
-///   expiry policy, not invalidated) at the clock reading it took, or an error.
-///   That reading is taken after the token's snapshot was loaded (under the
-///   lock on the slow path), so it is never older than the refresh that
-///   brought the token: a token that arrived already expired is never handed
-///   out, even to a thread that was descheduled across that refresh.
-/// - A reader of a still-valid token never waits on a refresh and takes no
-///   lock: the current grant is an immutable snapshot published through a
-///   `detail::snapshot_cell` (drivers/snapshot_cell.hpp), which a reader loads
-///   with one acquire load and a thread-private reference count; it checks the
-///   precomputed expiry and returns. With a clock that has `now_upper_bound()`
-///   (the default `system_clock_source` does: a coarse reading plus its
-///   resolution) the fresh case needs no precise clock reading; when even that
-///   bound is not clearly before the refresh-soon instant, `get()` decides on
-///   `now()`, so the expiry policy is unchanged.
-/// - Each thread that called `get()` keeps the last snapshot it read (the grant,
-///   secrets included, still zeroed when freed) alive until its next read of a
-///   source, `token_source<T, C>::release_thread_cache()`, or its exit;
-///   `token_handle` copies keep a grant alive as before.
-/// - At most one refresh is in flight. Callers that need it wait for it and all
-///   receive its one outcome: the new token, or the same error.
-/// - In the refresh-soon window one caller refreshes ahead while the others
-///   keep getting the old token. If that refresh fails (any class) the old
-///   token is still served while it is valid.
-/// - After a `retry`/`protocol` failure the next attempt waits an exponential
-///   backoff with full jitter (`retry_backoff` doubling per consecutive failure
-///   up to `max_retry_backoff`, at least the server's `Retry-After`; reset by a
-///   success). A `reauthorize`/`configuration`/`usage` failure is remembered
-///   and never retried: the transport is not called again until `reset()`
-///   gives a new seed. See machines/token_lifecycle.hpp for the exact rules.
-/// - Tiny lifetimes (docs/design.md, "Policies"): refreshes that `get()` starts
-///   because of the clock are at least `min_refresh_interval` apart, and
-///   `get()` never returns a token that is expired at the reading it took. A
-///   refresh whose token arrives already expired gives every caller of that
-///   flight (the one that ran it and all waiters) the same error,
-///   `errc::token_lifetime_too_short` with class `retry`; so does `get()` until the
-///   interval has passed. `invalidate()` skips the interval.
-/// - Nothing lost (docs/design.md, "Policies"): when a refresh fails but the
-///   answer carried a new refresh token, the source adopts it (the next refresh
-///   sends it, the old one is never sent again), persists it through the hook
-///   and only then publishes it; the callers get the error. The current access
-///   token stays in use until its own expiry: the server retired the refresh
-///   token, not necessarily the access token.
-/// - The transport is never called while holding a lock that readers need.
-///
-/// The rotation hook (`token_source_options::on_rotate`):
-/// - called exactly once per successful refresh (rotated or not, see
-///   `token_grant::refresh_token_rotated`), and once per failed refresh whose
-///   answer carried a new refresh token (then with the salvaged grant: its
-///   `access_token` is EMPTY, its `refresh_token` is the new one to store,
-///   see `grant_result::salvaged()`), by the thread that ran the refresh (or,
-///   when the refresh ended during a `retry_persist()`, by that caller), never
-///   concurrently with itself, BEFORE any caller (that thread included) can
-///   get the new grant;
-/// - returns `true` when the grant is stored durably. On `false` the source
-///   still uses the new grant (the server may already have retired the old
-///   refresh token), `persist_failed()` becomes true, and the grant stays
-///   pending until `retry_persist()` stores it or a later refresh supersedes it
-///   (its hook call then carries the newer refresh token). `current()` is always
-///   the latest grant, so no rotated refresh token is lost.
-/// - it may read `current()`, but must not call `get()`, `reset()` or
-///   `retry_persist()` of the same source (they wait for the refresh that is
-///   running the hook).
+// ---- begin babelbird/drivers/token_handle.hpp ----
+/// @file drivers/token_handle.hpp
+/// @brief `token_handle`, what the token sources hand out, and the published
+/// snapshot both sources (blocking and async) read without a lock.
 
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <cstdint>
-#include <functional>
-#include <memory>
-#include <mutex>
-#include <optional>
-#include <type_traits>
-#include <utility>
-#include <vector>
-
-
-// ---- begin babelbird/drivers/snapshot_cell.hpp ----
-/// @file drivers/snapshot_cell.hpp
-/// @brief `detail::snapshot_cell<T>`: one published `std::shared_ptr<const T>`
-/// that many threads read without a lock and without touching a reference
-/// count that other readers touch (the read path of `token_source`, issue 11).
-///
-/// Writers are rare (a refresh an hour); readers are every API call. A reader
-/// keeps, per thread, its own copy of the current pointer wrapped in a holder
-/// with its own control block, and hands out pointers aliasing that holder. So
-/// copying and dropping what `load()` returns changes only that thread's count:
-/// no cache line is written by two reading threads. Whether the copy is still
-/// current is one acquire load of the cell's generation, which writers bump.
-///
-/// Not `std::atomic<std::shared_ptr<T>>`: libstdc++ 12 implements it with a
-/// spin lock in the pointer's low bit, whose `load()` ends with a relaxed
-/// unlock, a race that ThreadSanitizer reports; and every load still writes the
-/// shared lock word and the shared count.
-///
-/// @code
-/// babelbird::detail::snapshot_cell<config> cell(std::make_shared<const config>());
-/// cell.store(std::make_shared<const config>(next)); // writer: rare, takes a mutex
-/// std::shared_ptr<const config> now = cell.load();  // reader: usually no lock
-/// @endcode
-///
-/// Lifetime: besides the cell and the pointers handed out, each thread that
-/// read a value keeps it alive in its cache until that thread reads a newer
-/// value of the same cell, reads another cell of the same `T` that shares the
-/// cache slot (one of `snapshot_cell<T>::cache_slots`), calls
-/// `release_thread_cache()`, or exits. A replaced value is therefore destroyed
-/// by whichever of those comes last, possibly in a reading thread. The cache
-/// never touches the cell itself, so a cell may be destroyed while threads
-/// still cache its values (they are freed by the events above).
-
-
-#include <atomic>
-#include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
+#include <string_view>
 #include <utility>
 
-namespace babelbird::inline v1 {
-namespace detail {
-
-/// Hands out the cells' cache slots round-robin (only a distribution: a slot
-/// shared by two cells costs the slow path, never a wrong value).
-inline std::atomic<std::size_t> snapshot_cell_counter{0};
-
-/// A published `std::shared_ptr<const T>` (see the file comment).
-///
-/// Thread-safety: `store()` and `load()` may be called from any threads at
-/// once. The cell is neither copyable nor movable; destroying it while another
-/// thread calls one of its members is a use after free, as for any object.
-///
-/// Memory ordering (why `load()` returns a value that was current):
-/// 1. `store()` replaces `value_` and increments `generation_` in one critical
-///    section of `mutex_`; the generation only grows (64 bits do not wrap).
-///    So `value_` read under `mutex_` together with `generation_ == g` is the
-///    value the store that wrote `g` published (or the initial value, g = 0).
-/// 2. A thread's cache entry (`slot`) is written only by that thread, in
-///    `load_slow()`, from such a pair read under `mutex_`; the lock acquisition
-///    synchronizes with the unlock of the `store()` that published the value,
-///    so the `T` it points to is fully visible to this thread.
-/// 3. The fast path returns the entry of generation `g` only when its load of
-///    `generation_` reads `g`. The store that replaces the value writes `g + 1`
-///    later in `generation_`'s modification order, so the value returned was
-///    the current one at that load: stores take effect at their increment.
-/// 4. Per thread, generations never go backwards: successive reads of one
-///    atomic by one thread (the fast path's load, or the relaxed load under
-///    `mutex_`) follow its modification order (read-read coherence), and that
-///    order is increasing. A thread that learnt of a `store()` through any
-///    happens-before edge reads its generation or a later one (write-read
-///    coherence), so it never gets the replaced value after that.
-/// 5. The acquire in the fast path is not needed for `T`'s contents (point 2);
-///    it makes a reader that observes generation `g` also observe whatever the
-///    writer did before `store()` of `g` (free on x86 and a plain `ldar` on
-///    ARMv8).
-/// 6. No data race: slots and their entries are touched only by their own
-///    thread; `value_` only under `mutex_`; `generation_` is atomic; the
-///    holder's reference count is a `std::shared_ptr` count (atomic), touched
-///    by other threads only if the caller hands them a returned pointer.
-template <class T>
-class snapshot_cell {
-public:
-    /// The number of cache slots per thread for cells of this `T`.
-    static constexpr std::size_t cache_slots = 8;
-
-    /// A cell holding `initial` (may be null) at generation 0.
-    explicit snapshot_cell(std::shared_ptr<const T> initial = nullptr)
-        : identity_(std::make_shared<const identity>()), key_(identity_.get()),
-          slot_(snapshot_cell_counter.fetch_add(1, std::memory_order_relaxed) % cache_slots),
-          value_(std::move(initial)) {}
-
-    snapshot_cell(const snapshot_cell&) = delete;
-    snapshot_cell& operator=(const snapshot_cell&) = delete;
-
-    /// Publishes `value` (may be null). Readers see it from their next
-    /// `load()` on. Takes a mutex held only to swap the pointer; the previous
-    /// value's reference is dropped after the mutex is released.
-    void store(std::shared_ptr<const T> value) {
-        {
-            std::lock_guard lock(mutex_);
-            value_.swap(value);
-            generation_.store(generation_.load(std::memory_order_relaxed) + 1,
-                              std::memory_order_release);
-        }
-    }
-
-    /// The current value. Fast path (this thread already read this generation
-    /// of this cell, and no other cell took the slot since): no lock, no
-    /// allocation, one acquire load and a copy of a thread-private
-    /// `shared_ptr`. Otherwise takes the mutex to copy the pointer and
-    /// allocates the thread's new holder (one allocation).
-    std::shared_ptr<const T> load() const {
-        slot& s = cache::local.slots[slot_];
-        if (s.key == key_ && s.generation == generation_.load(std::memory_order_acquire)) {
-            return s.cached->value;
-        }
-        return load_slow(s);
-    }
-
-    /// The generation of the current value: 0 for the initial value, then one
-    /// more per `store()`.
-    std::uint64_t generation() const noexcept {
-        return generation_.load(std::memory_order_acquire);
-    }
-
-    /// Drops the calling thread's cached values of every cell of this `T`
-    /// (e.g. before a reader thread goes idle for long, so that replaced
-    /// values and the secrets they hold are freed now). The next `load()`
-    /// takes the slow path.
-    static void release_thread_cache() noexcept { cache::clear(); }
-
-private:
-    /// Its address is the cell's key in the thread caches. A cache entry keeps
-    /// a `weak_ptr` to it, so the allocation (made by `make_shared`, object
-    /// and counts together) is not freed, and the address not reused by
-    /// another cell, while an entry may still compare against it.
-    struct identity {
-        char unused = 0;
-    };
-
-    /// A thread's copy of a value; its control block is the thread's own.
-    /// Aligned to a cache line so that two threads' holders (and the counts
-    /// beside them) never share one.
-    struct alignas(64) holder {
-        std::shared_ptr<const T> value;
-    };
-
-    /// The cached value of one cell in one thread.
-    struct entry {
-        std::weak_ptr<const identity> owner; ///< keeps `slot::key` unique
-        std::shared_ptr<const T> value;      ///< aliases a `holder`
-    };
-
-    /// Trivially destructible, so the thread-local table needs no guard on
-    /// access and stays readable while other thread-locals are destroyed.
-    struct slot {
-        const void* key = nullptr;
-        std::uint64_t generation = 0;
-        entry* cached = nullptr;
-    };
-
-    struct cache {
-        struct table {
-            slot slots[cache_slots];
-            /// Set at thread exit once the entries are freed: from then on
-            /// `load()` returns plain copies and caches nothing.
-            bool retired = false;
-        };
-        static inline thread_local table local{};
-
-        /// Frees the thread's entries at thread exit.
-        struct reaper {
-            reaper() = default;
-            reaper(const reaper&) = delete;
-            reaper& operator=(const reaper&) = delete;
-            ~reaper() {
-                clear();
-                local.retired = true;
-            }
-        };
-        static void arm_reaper() {
-            static thread_local reaper r;
-            static_cast<void>(r);
-        }
-
-        static void clear() noexcept {
-            for (slot& s : local.slots) {
-                entry* e = s.cached;
-                s = slot{};
-                // After the slot is empty: a destructor that reads a cell
-                // again finds a consistent table.
-                delete e;
-            }
-        }
-    };
-
-    std::shared_ptr<const T> load_slow(slot& s) const {
-        std::shared_ptr<const T> current;
-        std::uint64_t generation = 0;
-        {
-            std::lock_guard lock(mutex_);
-            current = value_;
-            generation = generation_.load(std::memory_order_relaxed);
-        }
-        if (cache::local.retired) {
-            return current;
-        }
-        cache::arm_reaper();
-        if (s.cached == nullptr) {
-            s.cached = new entry{};
-        }
-        auto mine = std::make_shared<holder>(holder{std::move(current)});
-        const T* raw = mine->value.get();
-        // The value this slot held before (another generation or another
-        // cell) is released at the end of this function, once the slot is
-        // consistent again: its destructor may run here.
-        std::shared_ptr<const T> previous =
-            std::exchange(s.cached->value, std::shared_ptr<const T>(std::move(mine), raw));
-        s.cached->owner = identity_;
-        s.key = key_;
-        s.generation = generation;
-        return s.cached->value;
-    }
-
-    std::shared_ptr<const identity> identity_;
-    const void* key_;
-    std::size_t slot_;
-    mutable std::mutex mutex_;
-    std::shared_ptr<const T> value_; // guarded by mutex_
-    std::atomic<std::uint64_t> generation_{0};
-};
-
-} // namespace detail
-} // namespace babelbird::inline v1
-// ---- end babelbird/drivers/snapshot_cell.hpp ----
 
 // ---- begin babelbird/machines/token_lifecycle.hpp ----
 /// @file machines/token_lifecycle.hpp
@@ -6828,7 +6504,8 @@ private:
 namespace babelbird::inline v1 {
 
 /// A cheap, copyable reference to one immutable grant. It keeps the grant alive
-/// (and its secrets in memory) while any copy exists.
+/// (and its secrets in memory) while any copy exists. Thread-safe to copy and
+/// read from any thread.
 class token_handle {
 public:
     /// An empty handle: `access_token()` is empty.
@@ -6851,378 +6528,72 @@ private:
     std::shared_ptr<const token_grant> grant_;
 };
 
-/// Receives each new grant; returns whether it was stored durably.
-using rotation_hook = std::function<bool(const token_grant&)>;
+namespace detail {
 
-/// Options of `token_source`.
-/// @warning `client.response` holds views (`envelope`, `fields`): they must
-/// outlive the source.
-struct token_source_options {
-    /// How answers are parsed and stamped (assumed lifetime, refresh-token lifetime).
-    client_options client{};
-    /// When a token is refreshed ahead and when it counts as expired.
-    expiry_policy expiry{};
-    /// The least time between attempts after a `retry`/`protocol` failure, and
-    /// the base of the exponential backoff (see `token_lifecycle_options`).
-    std::chrono::milliseconds retry_backoff{2000};
-    /// The cap of the exponential backoff (`Retry-After` may exceed it).
-    std::chrono::milliseconds max_retry_backoff{std::chrono::minutes(5)};
-    /// The least time between the start of a successful refresh and the next
-    /// refresh started because of the clock (0 disables; see the file comment).
-    std::chrono::milliseconds min_refresh_interval{30000};
-    /// The seed of the backoff jitter; empty: a per-source seed from the
-    /// clocks, the source's address and a process-wide counter.
-    std::optional<std::uint64_t> jitter_seed{};
-    /// Called with each new grant before anyone can use it (see the file comment).
-    rotation_hook on_rotate{};
-};
+/// One published grant with its precomputed window, as the lifecycle machine
+/// had it at a `publish` action. Immutable but for the refresh-ahead claim.
+struct grant_snapshot {
+    std::shared_ptr<const token_grant> grant;
+    expiry_window window;
+    /// The server rejected this token (`invalidate()`).
+    bool rejected = false;
+    /// The earliest instant (in ticks) at which a reader may claim the
+    /// refresh ahead; a claim sets it to the maximum.
+    mutable std::atomic<tick_rep> next_ahead{0};
 
-/// A thread-safe source of valid access tokens (see the file comment).
-///
-/// @tparam Transport a `babelbird::transport`, stored by value (use a reference
-///         type or a pointer wrapper to share one). Called from whichever thread
-///         runs a refresh, never concurrently with itself.
-/// @tparam Clock a `clock_source`, stored by value. `now()` (and
-///         `now_upper_bound()`, when it has one: a reading never earlier than
-///         `now()`, see values/clock.hpp) is called from many threads at once
-///         and must be safe for that; `get()`'s slow path and `reset()` call
-///         `now()` under the source's lock, so it must not call the source.
-template <class Transport, class Clock = system_clock_source>
-class token_source {
-    static_assert(detail::check_transport<std::remove_cvref_t<Transport>>(),
-                  "babelbird: token_source needs a transport");
-    static_assert(clock_source<std::remove_reference_t<Clock>>,
-                  "babelbird: the clock must have now() returning babelbird::time_point");
-
-public:
-    token_source(Transport transport, client_credentials credentials, endpoint server,
-                 token_seed seed, token_source_options options = {}, Clock clock = Clock{})
-        : transport_(std::forward<Transport>(transport)), clock_(std::forward<Clock>(clock)),
-          on_rotate_(std::move(options.on_rotate)),
-          machine_(std::move(credentials), std::move(server), std::move(seed),
-                   token_lifecycle_options{
-                       std::move(options.client), options.expiry, options.retry_backoff,
-                       options.max_retry_backoff, options.min_refresh_interval,
-                       options.jitter_seed ? *options.jitter_seed : default_seed(),
-                       static_cast<bool>(on_rotate_)}) {
-        publish(make_snapshot());
-    }
-
-    token_source(const token_source&) = delete;
-    token_source& operator=(const token_source&) = delete;
-
-    /// A usable access token: the cached one, or a refreshed one.
-    /// Thread-safe; a reader of a valid token takes no lock held across a refresh.
-    /// @returns the error of the refresh that was needed: `reauthorize` (the
-    /// user must authorize again; remembered until `reset()`), `configuration`
-    /// (fix the client's settings; remembered until `reset()`), `retry` (try
-    /// later; remembered for the backoff; `errc::token_lifetime_too_short` when the
-    /// server's token lifetime is too short to use and `min_refresh_interval`
-    /// has not passed), `protocol`, or `usage` (the seed cannot be sent).
-    result<token_handle> get() {
-        // The snapshot first, then the clock: a reading taken before the load
-        // may predate the grant loaded (a thread descheduled in between) and
-        // vouch for a token that arrived already expired.
-        std::shared_ptr<const snapshot> snap = load_snapshot();
-        // A reading never earlier than now (the clock's cheap bound, or now()
-        // for a clock without one): while even it is before refresh_from the
-        // token is fresh; otherwise decide on the precise reading.
-        const auto bound = detail::read_upper_bound(clock_);
-        if (snap->usable_at(bound.at) && bound.at < snap->window.refresh_from) {
-            return handle_of(std::move(snap));
-        }
-        const time_point now = bound.exact ? bound.at : clock_.now();
-        if (snap->usable_at(now)) {
-            if (now < snap->window.refresh_from || !snap->claim_ahead(now)) {
-                return handle_of(std::move(snap));
-            }
-        }
-        return get_slow();
-    }
-
-    /// Reports that the server rejected `seen_access_token` (a 401 on the file
-    /// API). Forces a refresh only if it is still the cached token; a token that
-    /// was already replaced is ignored, so N requests failing with the same
-    /// token cause one refresh.
-    void invalidate(secret_view seen_access_token) {
-        if (!load_snapshot()->holds(seen_access_token)) {
-            return; // already replaced: no lock needed to know it
-        }
-        std::unique_lock lock(mutex_);
-        run(machine_.on_invalidate(seen_access_token), lock);
-    }
-
-    /// The latest grant, usable or not (e.g. to store it, or to show expiry
-    /// times). Without an access token before the first refresh of a refresh
-    /// token seed.
-    token_handle current() const { return handle_of(load_snapshot()); }
-
-    /// The state of the cached access token at `now` (absent or invalidated
-    /// tokens are expired).
-    token_state state_at(time_point now) const {
-        const auto snap = load_snapshot();
-        if (snap->grant->access_token.empty() || snap->rejected) {
-            return token_state::expired;
-        }
-        return snap->window.state_at(now);
-    }
-
-    /// The remembered failure of the last refresh, if it failed.
-    std::optional<error> last_error() const {
-        std::lock_guard lock(mutex_);
-        return machine_.failure();
-    }
-
-    /// Whether the hook failed to store the latest grant (see `retry_persist()`).
-    bool persist_failed() const noexcept { return persist_failed_.load(std::memory_order_acquire); }
-
-    /// Calls the hook again with the pending grant, if any (after waiting for a
-    /// hook call in progress).
-    /// @returns whether nothing is pending any more.
-    bool retry_persist() {
-        std::unique_lock lock(mutex_);
-        done_.wait(lock, [this] { return !machine_.persisting(); });
-        run(machine_.retry_persist(), lock);
-        return machine_.pending_persist() == nullptr;
-    }
-
-    /// Starts over from `seed` (e.g. after the user authorized again): waits for
-    /// a refresh in flight (and its hook call), then forgets the remembered
-    /// failure and any grant still pending persistence (store `current()` first
-    /// if it matters).
-    void reset(token_seed seed) {
-        std::unique_lock lock(mutex_);
-        done_.wait(lock, [this] { return !machine_.in_flight() && !machine_.persisting(); });
-        run(machine_.on_reset(std::move(seed), clock_.now()), lock);
-    }
-
-    /// Frees the calling thread's cached snapshots of every source of this
-    /// type (`token_source<Transport, Clock>`), and so the grants and secrets
-    /// they keep alive (see the file comment), e.g. before a reader thread
-    /// goes idle for long. The thread's next `get()` of each source takes the
-    /// cell's slow path once (a short lock, one allocation). Affects only the
-    /// calling thread; never touches a source, so any may be destroyed.
-    static void release_thread_cache() noexcept {
-        detail::snapshot_cell<snapshot>::release_thread_cache();
-    }
-
-private:
-    /// One published grant with its precomputed window. Immutable except for
-    /// the refresh-ahead claim, which readers take without a lock.
-    struct snapshot {
-        std::shared_ptr<const token_grant> grant;
-        expiry_window window;
-        /// The server rejected this token (`invalidate()`).
-        bool rejected = false;
-        /// The earliest instant (in ticks) at which a reader may claim the
-        /// refresh ahead; a claim sets it to the maximum.
-        mutable std::atomic<detail::tick_rep> next_ahead{0};
-
-        bool usable_at(time_point now) const noexcept {
-            return !grant->access_token.empty() && now < window.usable_until && !rejected;
-        }
-        bool holds(secret_view token) const noexcept {
-            const std::string_view mine = grant->access_token.expose_secret();
-            return !mine.empty() && constant_time_equals(mine, token.expose_secret());
-        }
-        /// Lets one reader through to the machine, which decides whether to
-        /// refresh ahead (it never sends twice).
-        bool claim_ahead(time_point now) const noexcept {
-            detail::tick_rep at = next_ahead.load(std::memory_order_relaxed);
-            return now.time_since_epoch().count() >= at &&
-                   next_ahead.compare_exchange_strong(at, detail::max_ticks,
-                                                      std::memory_order_acq_rel);
-        }
-        void set_next_ahead(time_point t) const noexcept {
-            next_ahead.store(t.time_since_epoch().count(), std::memory_order_release);
-        }
-    };
-
-    /// Where a blocked `get()` receives its outcome. Guarded by `mutex_`.
-    struct waiter_slot {
-        bool done = false;
-        result<token_handle> outcome{error::transport(errc::transport_failure)};
-    };
-
-    /// No lock and no shared reference count on the fast path (snapshot_cell.hpp).
-    std::shared_ptr<const snapshot> load_snapshot() const { return published_.load(); }
-    /// The previous snapshot is released outside the cell's mutex; reader
-    /// threads free their copies at their next read (snapshot_cell.hpp).
-    void publish(std::shared_ptr<const snapshot> snap) { published_.store(std::move(snap)); }
-
-    static token_handle handle_of(std::shared_ptr<const snapshot> snap) noexcept {
-        const token_grant* grant = snap->grant.get();
-        // Aliasing: the handle keeps the snapshot (and so the grant) alive.
-        return token_handle(std::shared_ptr<const token_grant>(std::move(snap), grant));
-    }
-
-    /// Requires `mutex_`.
-    std::shared_ptr<const snapshot> make_snapshot() const {
-        auto snap = std::make_shared<snapshot>();
-        snap->grant = machine_.current();
-        snap->window = machine_.window();
-        snap->rejected = machine_.rejected();
-        snap->set_next_ahead(machine_.next_attempt());
+    /// The machine's state as a snapshot. Requires the driver's lock on `m`.
+    static std::shared_ptr<const grant_snapshot> of(const token_lifecycle& m) {
+        auto snap = std::make_shared<grant_snapshot>();
+        snap->grant = m.current();
+        snap->window = m.window();
+        snap->rejected = m.rejected();
+        snap->set_next_ahead(m.next_attempt());
         return snap;
     }
 
-    result<token_handle> get_slow() {
-        std::unique_lock lock(mutex_);
-        // Read under the lock, so never earlier than a reading the machine has
-        // already seen (a refresh's completed_at, taken before it relocked): a
-        // reading from before a refresh ended cannot vouch for its token.
-        const time_point now = clock_.now();
-        waiter_slot slot;
-        const waiter_id id = ++last_waiter_;
-        slots_.emplace_back(id, &slot);
-        // Unregisters the slot if this call leaves early (an exception).
-        struct slot_guard {
-            token_source* self;
-            waiter_id id;
-            ~slot_guard() {
-                if (self->take_slot(id) != nullptr) {
-                    (void)self->machine_.on_cancel(id);
-                }
-            }
-        } guard{this, id};
-        lifecycle_actions actions = machine_.on_get(id, now);
-        if (!actions.publish) {
-            // This reader may have taken the refresh-ahead claim of the
-            // published snapshot: it follows the machine's next attempt again.
-            load_snapshot()->set_next_ahead(machine_.next_attempt());
-        }
-        run(std::move(actions), lock);
-        done_.wait(lock, [&slot] { return slot.done; });
-        return std::move(slot.outcome);
+    bool usable_at(time_point now) const noexcept {
+        return !grant->access_token.empty() && now < window.usable_until && !rejected;
     }
-
-    /// Requires `mutex_`: removes the slot of `id` from the list; null if absent.
-    waiter_slot* take_slot(waiter_id id) noexcept {
-        for (auto it = slots_.begin(); it != slots_.end(); ++it) {
-            if (it->first == id) {
-                waiter_slot* slot = it->second;
-                slots_.erase(it);
-                return slot;
-            }
-        }
-        return nullptr;
+    bool holds(secret_view token) const noexcept {
+        const std::string_view mine = grant->access_token.expose_secret();
+        return !mine.empty() && constant_time_equals(mine, token.expose_secret());
     }
-
-    /// Requires `mutex_`: publishes and completes as the machine says.
-    void deliver(const lifecycle_actions& actions) {
-        if (actions.publish) {
-            publish(make_snapshot());
-        }
-        if (!actions.complete.empty() && actions.outcome) {
-            const result<token_handle> outcome =
-                *actions.outcome ? result<token_handle>(token_handle(**actions.outcome))
-                                 : result<token_handle>(actions.outcome->error());
-            for (const waiter_id id : actions.complete) {
-                if (waiter_slot* slot = take_slot(id)) {
-                    slot->outcome = outcome;
-                    slot->done = true;
-                }
-            }
-        }
-        persist_failed_.store(machine_.persist_failed(), std::memory_order_release);
-        done_.notify_all();
+    /// Lets one reader through to the machine, which decides whether to
+    /// refresh ahead (it never sends twice).
+    bool claim_ahead(time_point now) const noexcept {
+        tick_rep at = next_ahead.load(std::memory_order_relaxed);
+        return now.time_since_epoch().count() >= at &&
+               next_ahead.compare_exchange_strong(at, max_ticks, std::memory_order_acq_rel);
     }
-
-    /// Runs the machine's actions until none is left: requires `lock` held and
-    /// returns with it held. The transport and the hook run without it.
-    void run(lifecycle_actions actions, std::unique_lock<std::mutex>& lock) {
-        for (;;) {
-            deliver(actions);
-            if (actions.persist) {
-                const std::shared_ptr<const token_grant> grant = std::move(actions.persist);
-                unwind_guard guard{this, &lock, std::nullopt};
-                lock.unlock();
-                const bool durable = !on_rotate_ || on_rotate_(*grant);
-                lock.lock();
-                guard.armed = false;
-                actions = machine_.on_persisted(durable);
-            } else if (actions.send) {
-                const flight_id id = *actions.send_flight;
-                const http_request request = std::move(*actions.send);
-                unwind_guard guard{this, &lock, id};
-                lock.unlock();
-                const time_point issued_at = clock_.now();
-                const transport_result response = transport_(request);
-                const time_point completed_at = clock_.now();
-                lock.lock();
-                guard.armed = false;
-                actions = machine_.on_response(id, response, issued_at, completed_at);
-            } else {
-                return;
-            }
-        }
+    void set_next_ahead(time_point t) const noexcept {
+        next_ahead.store(t.time_since_epoch().count(), std::memory_order_release);
     }
-
-    /// If the transport, the clock or the hook throws (the library itself never
-    /// does), tells the machine (the flight is abandoned, the persist failed) so
-    /// that no waiter is stranded, and leaves `mutex_` held for the unwinding.
-    struct unwind_guard {
-        token_source* self;
-        std::unique_lock<std::mutex>* lock;
-        std::optional<flight_id> flight;
-        bool armed = true;
-        ~unwind_guard() {
-            if (!armed) {
-                return;
-            }
-            if (!lock->owns_lock()) {
-                lock->lock();
-            }
-            auto& m = self->machine_;
-            lifecycle_actions actions = flight ? m.on_abandon(*flight) : m.on_persisted(false);
-            // No more I/O while unwinding: every further persist fails, every send is abandoned.
-            for (;;) {
-                self->deliver(actions);
-                if (actions.persist) {
-                    actions = m.on_persisted(false);
-                } else if (actions.send) {
-                    actions = m.on_abandon(*actions.send_flight);
-                } else {
-                    break;
-                }
-            }
-        }
-    };
-
-    /// A seed that differs between sources and processes (no std::random_device:
-    /// it may throw, and the library throws nothing).
-    std::uint64_t default_seed() const noexcept {
-        static std::atomic<std::uint64_t> counter{0};
-        const auto mono =
-            static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-        const auto wall =
-            static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
-        const auto self = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(this));
-        return mono ^ (wall << 1) ^ (self << 7) ^
-               (counter.fetch_add(1, std::memory_order_relaxed) * 0x9e3779b97f4a7c15u);
-    }
-
-    Transport transport_;
-    Clock clock_;
-    rotation_hook on_rotate_;
-
-    mutable std::mutex mutex_;
-    std::condition_variable done_;
-    token_lifecycle machine_;                               // guarded by mutex_
-    std::vector<std::pair<waiter_id, waiter_slot*>> slots_; // guarded by mutex_
-    waiter_id last_waiter_ = 0;                             // guarded by mutex_
-    // The published snapshot: readers load it without a lock or a shared
-    // count; its mutex is held only to swap the pointer, never across a
-    // refresh, the hook or `mutex_`'s critical sections (snapshot_cell.hpp).
-    // (Not std::atomic<std::shared_ptr>: libstdc++ 12's load() ends with a
-    // relaxed unlock, a race that ThreadSanitizer reports.)
-    detail::snapshot_cell<snapshot> published_;
-
-    std::atomic<bool> persist_failed_{false}; // mirrors machine_.persist_failed()
 };
 
+/// A handle that keeps `snap` (and so its grant) alive: aliasing, so copying
+/// it touches only the reference count `snap` came with.
+inline token_handle handle_of(std::shared_ptr<const grant_snapshot> snap) noexcept {
+    const token_grant* grant = snap->grant.get();
+    return token_handle(std::shared_ptr<const token_grant>(std::move(snap), grant));
+}
+
+/// A backoff-jitter seed that differs between sources and processes (no
+/// std::random_device: it may throw, and the library throws nothing).
+inline std::uint64_t default_jitter_seed(const void* self) noexcept {
+    static std::atomic<std::uint64_t> counter{0};
+    const auto mono =
+        static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    const auto wall =
+        static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
+    const auto addr = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(self));
+    return mono ^ (wall << 1) ^ (addr << 7) ^
+           (counter.fetch_add(1, std::memory_order_relaxed) * 0x9e3779b97f4a7c15u);
+}
+
+} // namespace detail
+
 } // namespace babelbird::inline v1
-// ---- end babelbird/drivers/token_source.hpp ----
+// ---- end babelbird/drivers/token_handle.hpp ----
 
 // ---- begin babelbird/machines/authorized_call.hpp ----
 /// @file machines/authorized_call.hpp
@@ -8080,6 +7451,244 @@ void async_send_authorized(AsyncTransport& transport, Provider& provider,
 #include <vector>
 
 
+// ---- begin babelbird/drivers/snapshot_cell.hpp ----
+/// @file drivers/snapshot_cell.hpp
+/// @brief `detail::snapshot_cell<T>`: one published `std::shared_ptr<const T>`
+/// that many threads read without a lock and without touching a reference
+/// count that other readers touch (the read path of `token_source`, issue 11).
+///
+/// Writers are rare (a refresh an hour); readers are every API call. A reader
+/// keeps, per thread, its own copy of the current pointer wrapped in a holder
+/// with its own control block, and hands out pointers aliasing that holder. So
+/// copying and dropping what `load()` returns changes only that thread's count:
+/// no cache line is written by two reading threads. Whether the copy is still
+/// current is one acquire load of the cell's generation, which writers bump.
+///
+/// Not `std::atomic<std::shared_ptr<T>>`: libstdc++ 12 implements it with a
+/// spin lock in the pointer's low bit, whose `load()` ends with a relaxed
+/// unlock, a race that ThreadSanitizer reports; and every load still writes the
+/// shared lock word and the shared count.
+///
+/// @code
+/// babelbird::detail::snapshot_cell<config> cell(std::make_shared<const config>());
+/// cell.store(std::make_shared<const config>(next)); // writer: rare, takes a mutex
+/// std::shared_ptr<const config> now = cell.load();  // reader: usually no lock
+/// @endcode
+///
+/// Lifetime: besides the cell and the pointers handed out, each thread that
+/// read a value keeps it alive in its cache until that thread reads a newer
+/// value of the same cell, reads another cell of the same `T` that shares the
+/// cache slot (one of `snapshot_cell<T>::cache_slots`), calls
+/// `release_thread_cache()`, or exits. A replaced value is therefore destroyed
+/// by whichever of those comes last, possibly in a reading thread. The cache
+/// never touches the cell itself, so a cell may be destroyed while threads
+/// still cache its values (they are freed by the events above).
+
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <utility>
+
+namespace babelbird::inline v1 {
+namespace detail {
+
+/// Hands out the cells' cache slots round-robin (only a distribution: a slot
+/// shared by two cells costs the slow path, never a wrong value).
+inline std::atomic<std::size_t> snapshot_cell_counter{0};
+
+/// A published `std::shared_ptr<const T>` (see the file comment).
+///
+/// Thread-safety: `store()` and `load()` may be called from any threads at
+/// once. The cell is neither copyable nor movable; destroying it while another
+/// thread calls one of its members is a use after free, as for any object.
+///
+/// Memory ordering (why `load()` returns a value that was current):
+/// 1. `store()` replaces `value_` and increments `generation_` in one critical
+///    section of `mutex_`; the generation only grows (64 bits do not wrap).
+///    So `value_` read under `mutex_` together with `generation_ == g` is the
+///    value the store that wrote `g` published (or the initial value, g = 0).
+/// 2. A thread's cache entry (`slot`) is written only by that thread, in
+///    `load_slow()`, from such a pair read under `mutex_`; the lock acquisition
+///    synchronizes with the unlock of the `store()` that published the value,
+///    so the `T` it points to is fully visible to this thread.
+/// 3. The fast path returns the entry of generation `g` only when its load of
+///    `generation_` reads `g`. The store that replaces the value writes `g + 1`
+///    later in `generation_`'s modification order, so the value returned was
+///    the current one at that load: stores take effect at their increment.
+/// 4. Per thread, generations never go backwards: successive reads of one
+///    atomic by one thread (the fast path's load, or the relaxed load under
+///    `mutex_`) follow its modification order (read-read coherence), and that
+///    order is increasing. A thread that learnt of a `store()` through any
+///    happens-before edge reads its generation or a later one (write-read
+///    coherence), so it never gets the replaced value after that.
+/// 5. The acquire in the fast path is not needed for `T`'s contents (point 2);
+///    it makes a reader that observes generation `g` also observe whatever the
+///    writer did before `store()` of `g` (free on x86 and a plain `ldar` on
+///    ARMv8).
+/// 6. No data race: slots and their entries are touched only by their own
+///    thread; `value_` only under `mutex_`; `generation_` is atomic; the
+///    holder's reference count is a `std::shared_ptr` count (atomic), touched
+///    by other threads only if the caller hands them a returned pointer.
+template <class T>
+class snapshot_cell {
+public:
+    /// The number of cache slots per thread for cells of this `T`.
+    static constexpr std::size_t cache_slots = 8;
+
+    /// A cell holding `initial` (may be null) at generation 0.
+    explicit snapshot_cell(std::shared_ptr<const T> initial = nullptr)
+        : identity_(std::make_shared<const identity>()), key_(identity_.get()),
+          slot_(snapshot_cell_counter.fetch_add(1, std::memory_order_relaxed) % cache_slots),
+          value_(std::move(initial)) {}
+
+    snapshot_cell(const snapshot_cell&) = delete;
+    snapshot_cell& operator=(const snapshot_cell&) = delete;
+
+    /// Publishes `value` (may be null). Readers see it from their next
+    /// `load()` on. Takes a mutex held only to swap the pointer; the previous
+    /// value's reference is dropped after the mutex is released.
+    void store(std::shared_ptr<const T> value) {
+        {
+            std::lock_guard lock(mutex_);
+            value_.swap(value);
+            generation_.store(generation_.load(std::memory_order_relaxed) + 1,
+                              std::memory_order_release);
+        }
+    }
+
+    /// The current value. Fast path (this thread already read this generation
+    /// of this cell, and no other cell took the slot since): no lock, no
+    /// allocation, one acquire load and a copy of a thread-private
+    /// `shared_ptr`. Otherwise takes the mutex to copy the pointer and
+    /// allocates the thread's new holder (one allocation).
+    std::shared_ptr<const T> load() const {
+        slot& s = cache::local.slots[slot_];
+        if (s.key == key_ && s.generation == generation_.load(std::memory_order_acquire)) {
+            return s.cached->value;
+        }
+        return load_slow(s);
+    }
+
+    /// The generation of the current value: 0 for the initial value, then one
+    /// more per `store()`.
+    std::uint64_t generation() const noexcept {
+        return generation_.load(std::memory_order_acquire);
+    }
+
+    /// Drops the calling thread's cached values of every cell of this `T`
+    /// (e.g. before a reader thread goes idle for long, so that replaced
+    /// values and the secrets they hold are freed now). The next `load()`
+    /// takes the slow path.
+    static void release_thread_cache() noexcept { cache::clear(); }
+
+private:
+    /// Its address is the cell's key in the thread caches. A cache entry keeps
+    /// a `weak_ptr` to it, so the allocation (made by `make_shared`, object
+    /// and counts together) is not freed, and the address not reused by
+    /// another cell, while an entry may still compare against it.
+    struct identity {
+        char unused = 0;
+    };
+
+    /// A thread's copy of a value; its control block is the thread's own.
+    /// Aligned to a cache line so that two threads' holders (and the counts
+    /// beside them) never share one.
+    struct alignas(64) holder {
+        std::shared_ptr<const T> value;
+    };
+
+    /// The cached value of one cell in one thread.
+    struct entry {
+        std::weak_ptr<const identity> owner; ///< keeps `slot::key` unique
+        std::shared_ptr<const T> value;      ///< aliases a `holder`
+    };
+
+    /// Trivially destructible, so the thread-local table needs no guard on
+    /// access and stays readable while other thread-locals are destroyed.
+    struct slot {
+        const void* key = nullptr;
+        std::uint64_t generation = 0;
+        entry* cached = nullptr;
+    };
+
+    struct cache {
+        struct table {
+            slot slots[cache_slots];
+            /// Set at thread exit once the entries are freed: from then on
+            /// `load()` returns plain copies and caches nothing.
+            bool retired = false;
+        };
+        static inline thread_local table local{};
+
+        /// Frees the thread's entries at thread exit.
+        struct reaper {
+            reaper() = default;
+            reaper(const reaper&) = delete;
+            reaper& operator=(const reaper&) = delete;
+            ~reaper() {
+                clear();
+                local.retired = true;
+            }
+        };
+        static void arm_reaper() {
+            static thread_local reaper r;
+            static_cast<void>(r);
+        }
+
+        static void clear() noexcept {
+            for (slot& s : local.slots) {
+                entry* e = s.cached;
+                s = slot{};
+                // After the slot is empty: a destructor that reads a cell
+                // again finds a consistent table.
+                delete e;
+            }
+        }
+    };
+
+    std::shared_ptr<const T> load_slow(slot& s) const {
+        std::shared_ptr<const T> current;
+        std::uint64_t generation = 0;
+        {
+            std::lock_guard lock(mutex_);
+            current = value_;
+            generation = generation_.load(std::memory_order_relaxed);
+        }
+        if (cache::local.retired) {
+            return current;
+        }
+        cache::arm_reaper();
+        if (s.cached == nullptr) {
+            s.cached = new entry{};
+        }
+        auto mine = std::make_shared<holder>(holder{std::move(current)});
+        const T* raw = mine->value.get();
+        // The value this slot held before (another generation or another
+        // cell) is released at the end of this function, once the slot is
+        // consistent again: its destructor may run here.
+        std::shared_ptr<const T> previous =
+            std::exchange(s.cached->value, std::shared_ptr<const T>(std::move(mine), raw));
+        s.cached->owner = identity_;
+        s.key = key_;
+        s.generation = generation;
+        return s.cached->value;
+    }
+
+    std::shared_ptr<const identity> identity_;
+    const void* key_;
+    std::size_t slot_;
+    mutable std::mutex mutex_;
+    std::shared_ptr<const T> value_; // guarded by mutex_
+    std::atomic<std::uint64_t> generation_{0};
+};
+
+} // namespace detail
+} // namespace babelbird::inline v1
+// ---- end babelbird/drivers/snapshot_cell.hpp ----
+
 namespace babelbird::inline v1 {
 
 /// What `async_get` calls with the token (or the error), once, via `post`.
@@ -8148,36 +7757,6 @@ private:
 
 namespace detail {
 
-/// One published grant with its window (as in `token_source`).
-struct async_snapshot {
-    std::shared_ptr<const token_grant> grant;
-    expiry_window window;
-    bool rejected = false;
-    /// The earliest instant (ticks) a reader may claim the refresh ahead.
-    mutable std::atomic<tick_rep> next_ahead{0};
-
-    bool usable_at(time_point now) const noexcept {
-        return !grant->access_token.empty() && now < window.usable_until && !rejected;
-    }
-    bool holds(secret_view token) const noexcept {
-        const std::string_view mine = grant->access_token.expose_secret();
-        return !mine.empty() && constant_time_equals(mine, token.expose_secret());
-    }
-    bool claim_ahead(time_point now) const noexcept {
-        tick_rep at = next_ahead.load(std::memory_order_relaxed);
-        return now.time_since_epoch().count() >= at &&
-               next_ahead.compare_exchange_strong(at, max_ticks, std::memory_order_acq_rel);
-    }
-    void set_next_ahead(time_point t) const noexcept {
-        next_ahead.store(t.time_since_epoch().count(), std::memory_order_release);
-    }
-};
-
-inline token_handle async_handle_of(std::shared_ptr<const async_snapshot> snap) noexcept {
-    const token_grant* grant = snap->grant.get();
-    return token_handle(std::shared_ptr<const token_grant>(std::move(snap), grant));
-}
-
 /// The shared state of an `async_token_source`: kept alive by the source and
 /// by every completion handed to the transport or the hook.
 template <class AsyncTransport, class Executor, class Clock>
@@ -8196,7 +7775,7 @@ public:
     template <class F>
     async_cancellation get(F&& completion) {
         const auto bound = read_upper_bound(clock_);
-        std::shared_ptr<const async_snapshot> snap = published_.load();
+        std::shared_ptr<const grant_snapshot> snap = published_.load();
         if (snap->usable_at(bound.at) && bound.at < snap->window.refresh_from) {
             post_value(std::forward<F>(completion), std::move(snap));
             return {};
@@ -8281,7 +7860,7 @@ public:
         }
     }
 
-    std::shared_ptr<const async_snapshot> snapshot() const { return published_.load(); }
+    std::shared_ptr<const grant_snapshot> snapshot() const { return published_.load(); }
     std::optional<error> last_error() const {
         std::lock_guard lock(mutex_);
         return machine_.failure();
@@ -8383,9 +7962,9 @@ private:
     };
 
     template <class F>
-    void post_value(F&& completion, std::shared_ptr<const async_snapshot> snap) {
+    void post_value(F&& completion, std::shared_ptr<const grant_snapshot> snap) {
         executor_.post(posted_work(
-            [f = std::forward<F>(completion), handle = async_handle_of(std::move(snap))]() mutable {
+            [f = std::forward<F>(completion), handle = handle_of(std::move(snap))]() mutable {
                 f(result<token_handle>(std::move(handle)));
             }));
     }
@@ -8403,13 +7982,8 @@ private:
     }
 
     /// Requires `mutex_`.
-    std::shared_ptr<const async_snapshot> make_snapshot() const {
-        auto snap = std::make_shared<async_snapshot>();
-        snap->grant = machine_.current();
-        snap->window = machine_.window();
-        snap->rejected = machine_.rejected();
-        snap->set_next_ahead(machine_.next_attempt());
-        return snap;
+    std::shared_ptr<const grant_snapshot> make_snapshot() const {
+        return grant_snapshot::of(machine_);
     }
 
     /// Requires `mutex_`: publishes, and moves the completions the machine
@@ -8567,21 +8141,9 @@ private:
     std::vector<std::pair<waiter_id, token_completion>> waiters_; // guarded by mutex_
     waiter_id last_waiter_ = 0;                                   // guarded by mutex_
     bool closed_ = false;                                         // guarded by mutex_
-    snapshot_cell<async_snapshot> published_;
+    snapshot_cell<grant_snapshot> published_;
     std::atomic<bool> persist_failed_{false};
 };
-
-/// A seed that differs between sources and processes (as `token_source` seeds).
-inline std::uint64_t async_default_seed(const void* self) noexcept {
-    static std::atomic<std::uint64_t> counter{0};
-    const auto mono =
-        static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-    const auto wall =
-        static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
-    const auto addr = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(self));
-    return mono ^ (wall << 1) ^ (addr << 7) ^
-           (counter.fetch_add(1, std::memory_order_relaxed) * 0x9e3779b97f4a7c15u);
-}
 
 } // namespace detail
 
@@ -8609,7 +8171,7 @@ public:
                        Clock clock = Clock{}) {
         const bool has_hook = static_cast<bool>(options.on_rotate);
         const std::uint64_t jitter =
-            options.jitter_seed ? *options.jitter_seed : detail::async_default_seed(this);
+            options.jitter_seed ? *options.jitter_seed : detail::default_jitter_seed(this);
         state_ = std::make_shared<state_type>(
             std::forward<AsyncTransport>(transport), std::forward<Executor>(executor),
             std::forward<Clock>(clock), std::move(options.on_rotate),
@@ -8655,7 +8217,7 @@ public:
     void invalidate(secret_view seen_access_token) { state_->invalidate(seen_access_token); }
 
     /// The latest grant, usable or not (no lock).
-    token_handle current() const { return detail::async_handle_of(state_->snapshot()); }
+    token_handle current() const { return detail::handle_of(state_->snapshot()); }
 
     /// The state of the cached access token at `now` (absent or invalidated
     /// tokens are expired).
@@ -8917,6 +8479,432 @@ result<http_response> send_authorized(Transport&& transport, Provider&& provider
 
 } // namespace babelbird::inline v1
 // ---- end babelbird/drivers/send_authorized.hpp ----
+
+// ---- begin babelbird/drivers/token_source.hpp ----
+/// @file drivers/token_source.hpp
+/// @brief `token_source`: a thread-safe cache of the access token, with one
+/// refresh in flight, refresh ahead of expiry, 401 invalidation and a rotation
+/// hook. A thin blocking driver of `token_lifecycle` (machines/token_lifecycle.hpp),
+/// which decides everything: a mutex around the machine, a condition variable
+/// for the waiters, the transport and the hook called outside any lock.
+///
+/// @code
+/// babelbird::token_source_options options;
+/// options.on_rotate = [&](const babelbird::token_grant& g) {
+///     return store.save(g.refresh_token.expose_secret()); // true when it is durable
+/// };
+/// babelbird::token_source source(transport, *credentials, *server,
+///                                *babelbird::token_seed::from_refresh_token(stored), options);
+/// auto token = source.get();             // from any thread
+/// if (!token) { ... token.error().kind() says what to do ... }
+/// send("Authorization: Bearer " + token->access_token().expose_secret());
+/// if (status == 401) source.invalidate(token->access_token()); // then get() again
+/// @endcode
+///
+/// Guarantees:
+/// - `get()` returns an access token that is usable (not expired under the
+///   expiry policy, not invalidated) at the clock reading it took, or an error.
+///   That reading is taken after the token's snapshot was loaded (under the
+///   lock on the slow path), so it is never older than the refresh that
+///   brought the token: a token that arrived already expired is never handed
+///   out, even to a thread that was descheduled across that refresh.
+/// - A reader of a still-valid token never waits on a refresh and takes no
+///   lock: the current grant is an immutable snapshot published through a
+///   `detail::snapshot_cell` (drivers/snapshot_cell.hpp), which a reader loads
+///   with one acquire load and a thread-private reference count; it checks the
+///   precomputed expiry and returns. With a clock that has `now_upper_bound()`
+///   (the default `system_clock_source` does: a coarse reading plus its
+///   resolution) the fresh case needs no precise clock reading; when even that
+///   bound is not clearly before the refresh-soon instant, `get()` decides on
+///   `now()`, so the expiry policy is unchanged.
+/// - Each thread that called `get()` keeps the last snapshot it read (the grant,
+///   secrets included, still zeroed when freed) alive until its next read of a
+///   source, `token_source<T, C>::release_thread_cache()`, or its exit;
+///   `token_handle` copies keep a grant alive as before.
+/// - At most one refresh is in flight. Callers that need it wait for it and all
+///   receive its one outcome: the new token, or the same error.
+/// - In the refresh-soon window one caller refreshes ahead while the others
+///   keep getting the old token. If that refresh fails (any class) the old
+///   token is still served while it is valid.
+/// - After a `retry`/`protocol` failure the next attempt waits an exponential
+///   backoff with full jitter (`retry_backoff` doubling per consecutive failure
+///   up to `max_retry_backoff`, at least the server's `Retry-After`; reset by a
+///   success). A `reauthorize`/`configuration`/`usage` failure is remembered
+///   and never retried: the transport is not called again until `reset()`
+///   gives a new seed. See machines/token_lifecycle.hpp for the exact rules.
+/// - Tiny lifetimes (docs/design.md, "Policies"): refreshes that `get()` starts
+///   because of the clock are at least `min_refresh_interval` apart, and
+///   `get()` never returns a token that is expired at the reading it took. A
+///   refresh whose token arrives already expired gives every caller of that
+///   flight (the one that ran it and all waiters) the same error,
+///   `errc::token_lifetime_too_short` with class `retry`; so does `get()` until the
+///   interval has passed. `invalidate()` skips the interval.
+/// - Nothing lost (docs/design.md, "Policies"): when a refresh fails but the
+///   answer carried a new refresh token, the source adopts it (the next refresh
+///   sends it, the old one is never sent again), persists it through the hook
+///   and only then publishes it; the callers get the error. The current access
+///   token stays in use until its own expiry: the server retired the refresh
+///   token, not necessarily the access token.
+/// - The transport is never called while holding a lock that readers need.
+///
+/// The rotation hook (`token_source_options::on_rotate`):
+/// - called exactly once per successful refresh (rotated or not, see
+///   `token_grant::refresh_token_rotated`), and once per failed refresh whose
+///   answer carried a new refresh token (then with the salvaged grant: its
+///   `access_token` is EMPTY, its `refresh_token` is the new one to store,
+///   see `grant_result::salvaged()`), by the thread that ran the refresh (or,
+///   when the refresh ended during a `retry_persist()`, by that caller), never
+///   concurrently with itself, BEFORE any caller (that thread included) can
+///   get the new grant;
+/// - returns `true` when the grant is stored durably. On `false` the source
+///   still uses the new grant (the server may already have retired the old
+///   refresh token), `persist_failed()` becomes true, and the grant stays
+///   pending until `retry_persist()` stores it or a later refresh supersedes it
+///   (its hook call then carries the newer refresh token). `current()` is always
+///   the latest grant, so no rotated refresh token is lost.
+/// - it may read `current()`, but must not call `get()`, `reset()` or
+///   `retry_persist()` of the same source (they wait for the refresh that is
+///   running the hook).
+
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+
+namespace babelbird::inline v1 {
+
+/// Receives each new grant; returns whether it was stored durably.
+using rotation_hook = std::function<bool(const token_grant&)>;
+
+/// Options of `token_source`.
+/// @warning `client.response` holds views (`envelope`, `fields`): they must
+/// outlive the source.
+struct token_source_options {
+    /// How answers are parsed and stamped (assumed lifetime, refresh-token lifetime).
+    client_options client{};
+    /// When a token is refreshed ahead and when it counts as expired.
+    expiry_policy expiry{};
+    /// The least time between attempts after a `retry`/`protocol` failure, and
+    /// the base of the exponential backoff (see `token_lifecycle_options`).
+    std::chrono::milliseconds retry_backoff{2000};
+    /// The cap of the exponential backoff (`Retry-After` may exceed it).
+    std::chrono::milliseconds max_retry_backoff{std::chrono::minutes(5)};
+    /// The least time between the start of a successful refresh and the next
+    /// refresh started because of the clock (0 disables; see the file comment).
+    std::chrono::milliseconds min_refresh_interval{30000};
+    /// The seed of the backoff jitter; empty: a per-source seed from the
+    /// clocks, the source's address and a process-wide counter.
+    std::optional<std::uint64_t> jitter_seed{};
+    /// Called with each new grant before anyone can use it (see the file comment).
+    rotation_hook on_rotate{};
+};
+
+/// A thread-safe source of valid access tokens (see the file comment).
+///
+/// @tparam Transport a `babelbird::transport`, stored by value (use a reference
+///         type or a pointer wrapper to share one). Called from whichever thread
+///         runs a refresh, never concurrently with itself.
+/// @tparam Clock a `clock_source`, stored by value. `now()` (and
+///         `now_upper_bound()`, when it has one: a reading never earlier than
+///         `now()`, see values/clock.hpp) is called from many threads at once
+///         and must be safe for that; `get()`'s slow path and `reset()` call
+///         `now()` under the source's lock, so it must not call the source.
+template <class Transport, class Clock = system_clock_source>
+class token_source {
+    static_assert(detail::check_transport<std::remove_cvref_t<Transport>>(),
+                  "babelbird: token_source needs a transport");
+    static_assert(clock_source<std::remove_reference_t<Clock>>,
+                  "babelbird: the clock must have now() returning babelbird::time_point");
+
+public:
+    token_source(Transport transport, client_credentials credentials, endpoint server,
+                 token_seed seed, token_source_options options = {}, Clock clock = Clock{})
+        : transport_(std::forward<Transport>(transport)), clock_(std::forward<Clock>(clock)),
+          on_rotate_(std::move(options.on_rotate)),
+          machine_(std::move(credentials), std::move(server), std::move(seed),
+                   token_lifecycle_options{std::move(options.client), options.expiry,
+                                           options.retry_backoff, options.max_retry_backoff,
+                                           options.min_refresh_interval,
+                                           options.jitter_seed ? *options.jitter_seed
+                                                               : detail::default_jitter_seed(this),
+                                           static_cast<bool>(on_rotate_)}) {
+        publish(make_snapshot());
+    }
+
+    token_source(const token_source&) = delete;
+    token_source& operator=(const token_source&) = delete;
+
+    /// A usable access token: the cached one, or a refreshed one.
+    /// Thread-safe; a reader of a valid token takes no lock held across a refresh.
+    /// @returns the error of the refresh that was needed: `reauthorize` (the
+    /// user must authorize again; remembered until `reset()`), `configuration`
+    /// (fix the client's settings; remembered until `reset()`), `retry` (try
+    /// later; remembered for the backoff; `errc::token_lifetime_too_short` when the
+    /// server's token lifetime is too short to use and `min_refresh_interval`
+    /// has not passed), `protocol`, or `usage` (the seed cannot be sent).
+    result<token_handle> get() {
+        // The snapshot first, then the clock: a reading taken before the load
+        // may predate the grant loaded (a thread descheduled in between) and
+        // vouch for a token that arrived already expired.
+        std::shared_ptr<const snapshot> snap = load_snapshot();
+        // A reading never earlier than now (the clock's cheap bound, or now()
+        // for a clock without one): while even it is before refresh_from the
+        // token is fresh; otherwise decide on the precise reading.
+        const auto bound = detail::read_upper_bound(clock_);
+        if (snap->usable_at(bound.at) && bound.at < snap->window.refresh_from) {
+            return handle_of(std::move(snap));
+        }
+        const time_point now = bound.exact ? bound.at : clock_.now();
+        if (snap->usable_at(now)) {
+            if (now < snap->window.refresh_from || !snap->claim_ahead(now)) {
+                return handle_of(std::move(snap));
+            }
+        }
+        return get_slow();
+    }
+
+    /// Reports that the server rejected `seen_access_token` (a 401 on the file
+    /// API). Forces a refresh only if it is still the cached token; a token that
+    /// was already replaced is ignored, so N requests failing with the same
+    /// token cause one refresh.
+    void invalidate(secret_view seen_access_token) {
+        if (!load_snapshot()->holds(seen_access_token)) {
+            return; // already replaced: no lock needed to know it
+        }
+        std::unique_lock lock(mutex_);
+        run(machine_.on_invalidate(seen_access_token), lock);
+    }
+
+    /// The latest grant, usable or not (e.g. to store it, or to show expiry
+    /// times). Without an access token before the first refresh of a refresh
+    /// token seed.
+    token_handle current() const { return handle_of(load_snapshot()); }
+
+    /// The state of the cached access token at `now` (absent or invalidated
+    /// tokens are expired).
+    token_state state_at(time_point now) const {
+        const auto snap = load_snapshot();
+        if (snap->grant->access_token.empty() || snap->rejected) {
+            return token_state::expired;
+        }
+        return snap->window.state_at(now);
+    }
+
+    /// The remembered failure of the last refresh, if it failed.
+    std::optional<error> last_error() const {
+        std::lock_guard lock(mutex_);
+        return machine_.failure();
+    }
+
+    /// Whether the hook failed to store the latest grant (see `retry_persist()`).
+    bool persist_failed() const noexcept { return persist_failed_.load(std::memory_order_acquire); }
+
+    /// Calls the hook again with the pending grant, if any (after waiting for a
+    /// hook call in progress).
+    /// @returns whether nothing is pending any more.
+    bool retry_persist() {
+        std::unique_lock lock(mutex_);
+        done_.wait(lock, [this] { return !machine_.persisting(); });
+        run(machine_.retry_persist(), lock);
+        return machine_.pending_persist() == nullptr;
+    }
+
+    /// Starts over from `seed` (e.g. after the user authorized again): waits for
+    /// a refresh in flight (and its hook call), then forgets the remembered
+    /// failure and any grant still pending persistence (store `current()` first
+    /// if it matters).
+    void reset(token_seed seed) {
+        std::unique_lock lock(mutex_);
+        done_.wait(lock, [this] { return !machine_.in_flight() && !machine_.persisting(); });
+        run(machine_.on_reset(std::move(seed), clock_.now()), lock);
+    }
+
+    /// Frees the calling thread's cached snapshots of every token source (any
+    /// `token_source` or `async_token_source`), and so the grants and secrets
+    /// they keep alive (see the file comment), e.g. before a reader thread
+    /// goes idle for long. The thread's next `get()` of each source takes the
+    /// cell's slow path once (a short lock, one allocation). Affects only the
+    /// calling thread; never touches a source, so any may be destroyed.
+    static void release_thread_cache() noexcept {
+        detail::snapshot_cell<snapshot>::release_thread_cache();
+    }
+
+private:
+    /// One published grant with its precomputed window (drivers/token_handle.hpp).
+    using snapshot = detail::grant_snapshot;
+
+    /// Where a blocked `get()` receives its outcome. Guarded by `mutex_`.
+    struct waiter_slot {
+        bool done = false;
+        result<token_handle> outcome{error::transport(errc::transport_failure)};
+    };
+
+    /// No lock and no shared reference count on the fast path (snapshot_cell.hpp).
+    std::shared_ptr<const snapshot> load_snapshot() const { return published_.load(); }
+    /// The previous snapshot is released outside the cell's mutex; reader
+    /// threads free their copies at their next read (snapshot_cell.hpp).
+    void publish(std::shared_ptr<const snapshot> snap) { published_.store(std::move(snap)); }
+
+    static token_handle handle_of(std::shared_ptr<const snapshot> snap) noexcept {
+        return detail::handle_of(std::move(snap));
+    }
+
+    /// Requires `mutex_`.
+    std::shared_ptr<const snapshot> make_snapshot() const { return snapshot::of(machine_); }
+
+    result<token_handle> get_slow() {
+        std::unique_lock lock(mutex_);
+        // Read under the lock, so never earlier than a reading the machine has
+        // already seen (a refresh's completed_at, taken before it relocked): a
+        // reading from before a refresh ended cannot vouch for its token.
+        const time_point now = clock_.now();
+        waiter_slot slot;
+        const waiter_id id = ++last_waiter_;
+        slots_.emplace_back(id, &slot);
+        // Unregisters the slot if this call leaves early (an exception).
+        struct slot_guard {
+            token_source* self;
+            waiter_id id;
+            ~slot_guard() {
+                if (self->take_slot(id) != nullptr) {
+                    (void)self->machine_.on_cancel(id);
+                }
+            }
+        } guard{this, id};
+        lifecycle_actions actions = machine_.on_get(id, now);
+        if (!actions.publish) {
+            // This reader may have taken the refresh-ahead claim of the
+            // published snapshot: it follows the machine's next attempt again.
+            load_snapshot()->set_next_ahead(machine_.next_attempt());
+        }
+        run(std::move(actions), lock);
+        done_.wait(lock, [&slot] { return slot.done; });
+        return std::move(slot.outcome);
+    }
+
+    /// Requires `mutex_`: removes the slot of `id` from the list; null if absent.
+    waiter_slot* take_slot(waiter_id id) noexcept {
+        for (auto it = slots_.begin(); it != slots_.end(); ++it) {
+            if (it->first == id) {
+                waiter_slot* slot = it->second;
+                slots_.erase(it);
+                return slot;
+            }
+        }
+        return nullptr;
+    }
+
+    /// Requires `mutex_`: publishes and completes as the machine says.
+    void deliver(const lifecycle_actions& actions) {
+        if (actions.publish) {
+            publish(make_snapshot());
+        }
+        if (!actions.complete.empty() && actions.outcome) {
+            const result<token_handle> outcome =
+                *actions.outcome ? result<token_handle>(token_handle(**actions.outcome))
+                                 : result<token_handle>(actions.outcome->error());
+            for (const waiter_id id : actions.complete) {
+                if (waiter_slot* slot = take_slot(id)) {
+                    slot->outcome = outcome;
+                    slot->done = true;
+                }
+            }
+        }
+        persist_failed_.store(machine_.persist_failed(), std::memory_order_release);
+        done_.notify_all();
+    }
+
+    /// Runs the machine's actions until none is left: requires `lock` held and
+    /// returns with it held. The transport and the hook run without it.
+    void run(lifecycle_actions actions, std::unique_lock<std::mutex>& lock) {
+        for (;;) {
+            deliver(actions);
+            if (actions.persist) {
+                const std::shared_ptr<const token_grant> grant = std::move(actions.persist);
+                unwind_guard guard{this, &lock, std::nullopt};
+                lock.unlock();
+                const bool durable = !on_rotate_ || on_rotate_(*grant);
+                lock.lock();
+                guard.armed = false;
+                actions = machine_.on_persisted(durable);
+            } else if (actions.send) {
+                const flight_id id = *actions.send_flight;
+                const http_request request = std::move(*actions.send);
+                unwind_guard guard{this, &lock, id};
+                lock.unlock();
+                const time_point issued_at = clock_.now();
+                const transport_result response = transport_(request);
+                const time_point completed_at = clock_.now();
+                lock.lock();
+                guard.armed = false;
+                actions = machine_.on_response(id, response, issued_at, completed_at);
+            } else {
+                return;
+            }
+        }
+    }
+
+    /// If the transport, the clock or the hook throws (the library itself never
+    /// does), tells the machine (the flight is abandoned, the persist failed) so
+    /// that no waiter is stranded, and leaves `mutex_` held for the unwinding.
+    struct unwind_guard {
+        token_source* self;
+        std::unique_lock<std::mutex>* lock;
+        std::optional<flight_id> flight;
+        bool armed = true;
+        ~unwind_guard() {
+            if (!armed) {
+                return;
+            }
+            if (!lock->owns_lock()) {
+                lock->lock();
+            }
+            auto& m = self->machine_;
+            lifecycle_actions actions = flight ? m.on_abandon(*flight) : m.on_persisted(false);
+            // No more I/O while unwinding: every further persist fails, every send is abandoned.
+            for (;;) {
+                self->deliver(actions);
+                if (actions.persist) {
+                    actions = m.on_persisted(false);
+                } else if (actions.send) {
+                    actions = m.on_abandon(*actions.send_flight);
+                } else {
+                    break;
+                }
+            }
+        }
+    };
+
+    Transport transport_;
+    Clock clock_;
+    rotation_hook on_rotate_;
+
+    mutable std::mutex mutex_;
+    std::condition_variable done_;
+    token_lifecycle machine_;                               // guarded by mutex_
+    std::vector<std::pair<waiter_id, waiter_slot*>> slots_; // guarded by mutex_
+    waiter_id last_waiter_ = 0;                             // guarded by mutex_
+    // The published snapshot: readers load it without a lock or a shared
+    // count; its mutex is held only to swap the pointer, never across a
+    // refresh, the hook or `mutex_`'s critical sections (snapshot_cell.hpp).
+    // (Not std::atomic<std::shared_ptr>: libstdc++ 12's load() ends with a
+    // relaxed unlock, a race that ThreadSanitizer reports.)
+    detail::snapshot_cell<snapshot> published_;
+
+    std::atomic<bool> persist_failed_{false}; // mirrors machine_.persist_failed()
+};
+
+} // namespace babelbird::inline v1
+// ---- end babelbird/drivers/token_source.hpp ----
 
 // ---- begin babelbird/encoding/codecs.hpp ----
 /// @file encoding/codecs.hpp

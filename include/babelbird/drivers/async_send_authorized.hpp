@@ -18,7 +18,7 @@
 #include <utility>
 
 #include "babelbird/drivers/async_transport.hpp"
-#include "babelbird/drivers/token_source.hpp"
+#include "babelbird/drivers/token_handle.hpp"
 #include "babelbird/drivers/unique_function.hpp"
 #include "babelbird/machines/authorized_call.hpp"
 #include "babelbird/values/error.hpp"

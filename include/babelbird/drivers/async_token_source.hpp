@@ -78,7 +78,7 @@
 
 #include "babelbird/drivers/async_transport.hpp"
 #include "babelbird/drivers/snapshot_cell.hpp"
-#include "babelbird/drivers/token_source.hpp"
+#include "babelbird/drivers/token_handle.hpp"
 #include "babelbird/drivers/transport.hpp"
 #include "babelbird/drivers/unique_function.hpp"
 #include "babelbird/machines/exchange.hpp"
@@ -160,36 +160,6 @@ private:
 
 namespace detail {
 
-/// One published grant with its window (as in `token_source`).
-struct async_snapshot {
-    std::shared_ptr<const token_grant> grant;
-    expiry_window window;
-    bool rejected = false;
-    /// The earliest instant (ticks) a reader may claim the refresh ahead.
-    mutable std::atomic<tick_rep> next_ahead{0};
-
-    bool usable_at(time_point now) const noexcept {
-        return !grant->access_token.empty() && now < window.usable_until && !rejected;
-    }
-    bool holds(secret_view token) const noexcept {
-        const std::string_view mine = grant->access_token.expose_secret();
-        return !mine.empty() && constant_time_equals(mine, token.expose_secret());
-    }
-    bool claim_ahead(time_point now) const noexcept {
-        tick_rep at = next_ahead.load(std::memory_order_relaxed);
-        return now.time_since_epoch().count() >= at &&
-               next_ahead.compare_exchange_strong(at, max_ticks, std::memory_order_acq_rel);
-    }
-    void set_next_ahead(time_point t) const noexcept {
-        next_ahead.store(t.time_since_epoch().count(), std::memory_order_release);
-    }
-};
-
-inline token_handle async_handle_of(std::shared_ptr<const async_snapshot> snap) noexcept {
-    const token_grant* grant = snap->grant.get();
-    return token_handle(std::shared_ptr<const token_grant>(std::move(snap), grant));
-}
-
 /// The shared state of an `async_token_source`: kept alive by the source and
 /// by every completion handed to the transport or the hook.
 template <class AsyncTransport, class Executor, class Clock>
@@ -208,7 +178,7 @@ public:
     template <class F>
     async_cancellation get(F&& completion) {
         const auto bound = read_upper_bound(clock_);
-        std::shared_ptr<const async_snapshot> snap = published_.load();
+        std::shared_ptr<const grant_snapshot> snap = published_.load();
         if (snap->usable_at(bound.at) && bound.at < snap->window.refresh_from) {
             post_value(std::forward<F>(completion), std::move(snap));
             return {};
@@ -293,7 +263,7 @@ public:
         }
     }
 
-    std::shared_ptr<const async_snapshot> snapshot() const { return published_.load(); }
+    std::shared_ptr<const grant_snapshot> snapshot() const { return published_.load(); }
     std::optional<error> last_error() const {
         std::lock_guard lock(mutex_);
         return machine_.failure();
@@ -395,9 +365,9 @@ private:
     };
 
     template <class F>
-    void post_value(F&& completion, std::shared_ptr<const async_snapshot> snap) {
+    void post_value(F&& completion, std::shared_ptr<const grant_snapshot> snap) {
         executor_.post(posted_work(
-            [f = std::forward<F>(completion), handle = async_handle_of(std::move(snap))]() mutable {
+            [f = std::forward<F>(completion), handle = handle_of(std::move(snap))]() mutable {
                 f(result<token_handle>(std::move(handle)));
             }));
     }
@@ -415,13 +385,8 @@ private:
     }
 
     /// Requires `mutex_`.
-    std::shared_ptr<const async_snapshot> make_snapshot() const {
-        auto snap = std::make_shared<async_snapshot>();
-        snap->grant = machine_.current();
-        snap->window = machine_.window();
-        snap->rejected = machine_.rejected();
-        snap->set_next_ahead(machine_.next_attempt());
-        return snap;
+    std::shared_ptr<const grant_snapshot> make_snapshot() const {
+        return grant_snapshot::of(machine_);
     }
 
     /// Requires `mutex_`: publishes, and moves the completions the machine
@@ -579,21 +544,9 @@ private:
     std::vector<std::pair<waiter_id, token_completion>> waiters_; // guarded by mutex_
     waiter_id last_waiter_ = 0;                                   // guarded by mutex_
     bool closed_ = false;                                         // guarded by mutex_
-    snapshot_cell<async_snapshot> published_;
+    snapshot_cell<grant_snapshot> published_;
     std::atomic<bool> persist_failed_{false};
 };
-
-/// A seed that differs between sources and processes (as `token_source` seeds).
-inline std::uint64_t async_default_seed(const void* self) noexcept {
-    static std::atomic<std::uint64_t> counter{0};
-    const auto mono =
-        static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-    const auto wall =
-        static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
-    const auto addr = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(self));
-    return mono ^ (wall << 1) ^ (addr << 7) ^
-           (counter.fetch_add(1, std::memory_order_relaxed) * 0x9e3779b97f4a7c15u);
-}
 
 } // namespace detail
 
@@ -621,7 +574,7 @@ public:
                        Clock clock = Clock{}) {
         const bool has_hook = static_cast<bool>(options.on_rotate);
         const std::uint64_t jitter =
-            options.jitter_seed ? *options.jitter_seed : detail::async_default_seed(this);
+            options.jitter_seed ? *options.jitter_seed : detail::default_jitter_seed(this);
         state_ = std::make_shared<state_type>(
             std::forward<AsyncTransport>(transport), std::forward<Executor>(executor),
             std::forward<Clock>(clock), std::move(options.on_rotate),
@@ -667,7 +620,7 @@ public:
     void invalidate(secret_view seen_access_token) { state_->invalidate(seen_access_token); }
 
     /// The latest grant, usable or not (no lock).
-    token_handle current() const { return detail::async_handle_of(state_->snapshot()); }
+    token_handle current() const { return detail::handle_of(state_->snapshot()); }
 
     /// The state of the cached access token at `now` (absent or invalidated
     /// tokens are expired).

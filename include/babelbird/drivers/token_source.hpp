@@ -99,6 +99,7 @@
 #include <vector>
 
 #include "babelbird/drivers/snapshot_cell.hpp"
+#include "babelbird/drivers/token_handle.hpp"
 #include "babelbird/drivers/transport.hpp"
 #include "babelbird/machines/exchange.hpp"
 #include "babelbird/machines/expiry.hpp"
@@ -111,30 +112,6 @@
 #include "babelbird/values/token.hpp"
 
 namespace babelbird::inline v1 {
-
-/// A cheap, copyable reference to one immutable grant. It keeps the grant alive
-/// (and its secrets in memory) while any copy exists.
-class token_handle {
-public:
-    /// An empty handle: `access_token()` is empty.
-    token_handle() noexcept = default;
-    explicit token_handle(std::shared_ptr<const token_grant> grant) noexcept
-        : grant_(std::move(grant)) {}
-
-    /// The access token to send as `Authorization: Bearer ...`.
-    secret_view access_token() const noexcept { return grant().access_token.view(); }
-    /// The whole grant (expiry times, the refresh token to store, ...).
-    const token_grant& grant() const noexcept { return grant_ ? *grant_ : empty_grant(); }
-    /// Whether the handle refers to a grant.
-    explicit operator bool() const noexcept { return grant_ != nullptr; }
-
-private:
-    static const token_grant& empty_grant() noexcept {
-        static const token_grant empty{};
-        return empty;
-    }
-    std::shared_ptr<const token_grant> grant_;
-};
 
 /// Receives each new grant; returns whether it was stored durably.
 using rotation_hook = std::function<bool(const token_grant&)>;
@@ -185,11 +162,12 @@ public:
         : transport_(std::forward<Transport>(transport)), clock_(std::forward<Clock>(clock)),
           on_rotate_(std::move(options.on_rotate)),
           machine_(std::move(credentials), std::move(server), std::move(seed),
-                   token_lifecycle_options{
-                       std::move(options.client), options.expiry, options.retry_backoff,
-                       options.max_retry_backoff, options.min_refresh_interval,
-                       options.jitter_seed ? *options.jitter_seed : default_seed(),
-                       static_cast<bool>(on_rotate_)}) {
+                   token_lifecycle_options{std::move(options.client), options.expiry,
+                                           options.retry_backoff, options.max_retry_backoff,
+                                           options.min_refresh_interval,
+                                           options.jitter_seed ? *options.jitter_seed
+                                                               : detail::default_jitter_seed(this),
+                                           static_cast<bool>(on_rotate_)}) {
         publish(make_snapshot());
     }
 
@@ -281,8 +259,8 @@ public:
         run(machine_.on_reset(std::move(seed), clock_.now()), lock);
     }
 
-    /// Frees the calling thread's cached snapshots of every source of this
-    /// type (`token_source<Transport, Clock>`), and so the grants and secrets
+    /// Frees the calling thread's cached snapshots of every token source (any
+    /// `token_source` or `async_token_source`), and so the grants and secrets
     /// they keep alive (see the file comment), e.g. before a reader thread
     /// goes idle for long. The thread's next `get()` of each source takes the
     /// cell's slow path once (a short lock, one allocation). Affects only the
@@ -292,36 +270,8 @@ public:
     }
 
 private:
-    /// One published grant with its precomputed window. Immutable except for
-    /// the refresh-ahead claim, which readers take without a lock.
-    struct snapshot {
-        std::shared_ptr<const token_grant> grant;
-        expiry_window window;
-        /// The server rejected this token (`invalidate()`).
-        bool rejected = false;
-        /// The earliest instant (in ticks) at which a reader may claim the
-        /// refresh ahead; a claim sets it to the maximum.
-        mutable std::atomic<detail::tick_rep> next_ahead{0};
-
-        bool usable_at(time_point now) const noexcept {
-            return !grant->access_token.empty() && now < window.usable_until && !rejected;
-        }
-        bool holds(secret_view token) const noexcept {
-            const std::string_view mine = grant->access_token.expose_secret();
-            return !mine.empty() && constant_time_equals(mine, token.expose_secret());
-        }
-        /// Lets one reader through to the machine, which decides whether to
-        /// refresh ahead (it never sends twice).
-        bool claim_ahead(time_point now) const noexcept {
-            detail::tick_rep at = next_ahead.load(std::memory_order_relaxed);
-            return now.time_since_epoch().count() >= at &&
-                   next_ahead.compare_exchange_strong(at, detail::max_ticks,
-                                                      std::memory_order_acq_rel);
-        }
-        void set_next_ahead(time_point t) const noexcept {
-            next_ahead.store(t.time_since_epoch().count(), std::memory_order_release);
-        }
-    };
+    /// One published grant with its precomputed window (drivers/token_handle.hpp).
+    using snapshot = detail::grant_snapshot;
 
     /// Where a blocked `get()` receives its outcome. Guarded by `mutex_`.
     struct waiter_slot {
@@ -336,20 +286,11 @@ private:
     void publish(std::shared_ptr<const snapshot> snap) { published_.store(std::move(snap)); }
 
     static token_handle handle_of(std::shared_ptr<const snapshot> snap) noexcept {
-        const token_grant* grant = snap->grant.get();
-        // Aliasing: the handle keeps the snapshot (and so the grant) alive.
-        return token_handle(std::shared_ptr<const token_grant>(std::move(snap), grant));
+        return detail::handle_of(std::move(snap));
     }
 
     /// Requires `mutex_`.
-    std::shared_ptr<const snapshot> make_snapshot() const {
-        auto snap = std::make_shared<snapshot>();
-        snap->grant = machine_.current();
-        snap->window = machine_.window();
-        snap->rejected = machine_.rejected();
-        snap->set_next_ahead(machine_.next_attempt());
-        return snap;
-    }
+    std::shared_ptr<const snapshot> make_snapshot() const { return snapshot::of(machine_); }
 
     result<token_handle> get_slow() {
         std::unique_lock lock(mutex_);
@@ -473,19 +414,6 @@ private:
             }
         }
     };
-
-    /// A seed that differs between sources and processes (no std::random_device:
-    /// it may throw, and the library throws nothing).
-    std::uint64_t default_seed() const noexcept {
-        static std::atomic<std::uint64_t> counter{0};
-        const auto mono =
-            static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-        const auto wall =
-            static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
-        const auto self = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(this));
-        return mono ^ (wall << 1) ^ (self << 7) ^
-               (counter.fetch_add(1, std::memory_order_relaxed) * 0x9e3779b97f4a7c15u);
-    }
 
     Transport transport_;
     Clock clock_;
