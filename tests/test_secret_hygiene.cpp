@@ -76,7 +76,12 @@ void inspect(const char* data, std::size_t size) {
 }
 
 void* allocate(std::size_t size) {
-    void* raw = std::malloc(sizeof(block_header) + (size == 0 ? 1 : size));
+    // Zeroed: a block must hold a needle only if it was written after it was
+    // allocated. malloc may hand back memory that an earlier, deliberately
+    // unscrubbed block (a control case, the test's own strings) freed, and a
+    // block its owner never writes in full (simdjson's uninitialised buffers)
+    // would then be reported with that stale content.
+    void* raw = std::calloc(1, sizeof(block_header) + (size == 0 ? 1 : size));
     if (raw == nullptr) {
         return nullptr;
     }
