@@ -74,18 +74,13 @@ std::optional<babelbird::time_point> parse_rfc3339(std::string_view s) {
     return babelbird::time_point(std::chrono::seconds(seconds));
 }
 
-/// Bytes 0x20-0x7E; no space at the ends (access tokens: none at all).
-bool header_safe(std::string_view token, bool spaces) {
-    if (token.empty() || token.front() == ' ' || token.back() == ' ') {
-        return false;
-    }
-    for (char ch : token) {
-        const auto c = static_cast<unsigned char>(ch);
-        if (c < 0x20 || c > 0x7E || (c == 0x20 && !spaces)) {
-            return false;
-        }
-    }
-    return true;
+/// The token shapes the library accepts from a server (docs/design.md,
+/// "Policies"): an access token is VSCHAR with no space at the ends, a refresh
+/// token 1*VSCHAR (spaces anywhere). The same checks, so every grant the
+/// library hands out can be stored and read back.
+bool header_safe(std::string_view token, bool refresh) {
+    return refresh ? static_cast<bool>(babelbird::detail::check_refresh_token_input(token))
+                   : static_cast<bool>(babelbird::detail::check_access_token_input(token));
 }
 
 store_error bad(std::string_view why) {

@@ -266,6 +266,23 @@ TEST_CASE("cli store: a store readable by others is tightened to 0600 when read"
     CHECK((st.st_mode & 0777) == 0600);
 }
 
+TEST_CASE("cli store: every token shape the parser accepts is stored and read back") {
+    // An access token with an inner space, a refresh token with spaces at its
+    // ends: both are what a server may send (RFC 6749 appendix A.12, A.17).
+    const std::string dir = temp_dir();
+    const cli::store_location where{dir + "/grant.json"};
+    auto g = sample_grant();
+    g.access_token = babelbird::secret("at inner space");
+    g.refresh_token = babelbird::secret(" rt with ends ");
+    CHECK_FALSE(cli::write_store(where, g));
+    auto read = cli::read_store(where);
+    REQUIRE(std::holds_alternative<std::optional<babelbird::token_grant>>(read));
+    const auto& back = std::get<std::optional<babelbird::token_grant>>(read);
+    REQUIRE(back);
+    CHECK(back->access_token.expose_secret() == "at inner space");
+    CHECK(back->refresh_token.expose_secret() == " rt with ends ");
+}
+
 TEST_CASE("cli store: file:PATH, and nothing else in this build") {
     const auto ok = cli::parse_store_location("file:/var/lib/app/grant.json");
     REQUIRE(std::holds_alternative<cli::store_location>(ok));
@@ -349,9 +366,8 @@ TEST_CASE("cli store: strict reading, and never the content in a message") {
         std::string::npos);
     CHECK(parse_error(R"({"refresh_token":"rt-SECRET","access_token":7)" + tail).find("string") !=
           std::string::npos);
-    CHECK(
-        parse_error(R"({"refresh_token":"rt-SECRET","access_token":"a b")" + tail).find("header") !=
-        std::string::npos);
+    CHECK(parse_error(R"({"refresh_token":"rt-SECRET","access_token":"a b ")" + tail)
+              .find("header") != std::string::npos);
     CHECK(parse_error(R"({"refresh_token":"rt-SECRET","expires_at":"2030-01-01 00:00:00"})")
               .find("time") != std::string::npos);
     CHECK(
