@@ -265,16 +265,10 @@ public:
     // --- events -----------------------------------------------------------
 
     /// A caller `w` wants a usable token; `now` is the driver's clock reading.
-    /// A reading earlier than one the machine was already given (a thread that
-    /// read the clock, then was descheduled across a refresh) counts as that
-    /// later reading: a token that arrived expired is never vouched for by a
-    /// stale reading.
     /// @returns `complete = {w}` (with `current()` or `failure()`), or `send`
     /// with `w` joining that flight, or nothing (`w` joined the flight in progress).
     lifecycle_actions on_get(waiter_id w, time_point now) {
         lifecycle_actions a;
-        now = later(now, seen_);
-        seen_ = now;
         if (phase_ != phase::idle) {
             if (state_at(now) != token_state::expired) {
                 complete_one(a, w, current_);
@@ -304,7 +298,6 @@ public:
             return a;
         }
         latest_ = later(latest_, completed_at);
-        seen_ = later(seen_, completed_at);
         // The exchange of this flight read its answer: the token it sent is kept
         // when the server does not rotate it, and only its secrets are scrubbed.
         auto grant = exchange_->finish(response, issued_at);
@@ -430,8 +423,6 @@ public:
     /// `on_get()` at `now` would give them (completed, or a new `send`).
     lifecycle_actions on_reset(token_seed seed, time_point now) {
         lifecycle_actions a;
-        now = later(now, seen_);
-        seen_ = now;
         phase_ = phase::idle;
         staged_ = {};
         exchange_.reset();
@@ -753,8 +744,6 @@ private:
     /// The latest clock reading of the flight (its waiters' `now`, its answer's
     /// `completed_at`): its outcome is checked at this instant.
     time_point latest_ = time_point::min();
-    /// The latest clock reading any event brought (see `on_get`).
-    time_point seen_ = time_point::min();
     staged_answer staged_;
     /// The exchange of the flight being sent (prepared request, the secrets to
     /// scrub from its answer); empty otherwise.
