@@ -175,7 +175,6 @@ bool configure(transfer& t) {
     bool ok = curl_easy_setopt(h, CURLOPT_URL, t.request.url.c_str()) == CURLE_OK;
     ok = ok && curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
     ok = ok && curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK; // a 3xx is an answer
-// CURLOPT_PROTOCOLS_STR is new in libcurl 7.85.
 #if LIBCURL_VERSION_NUM >= 0x075500
     ok = ok && curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
 #else
