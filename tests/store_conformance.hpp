@@ -36,6 +36,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -176,6 +177,49 @@ TEST_CASE_TEMPLATE_DEFINE("store conformance", Factory, store_conformance) {
         CHECK(!b->applied);
         CHECK(b->current.gen == 2);
         CHECK(b->current.grant.value().refresh_token.expose_secret() == "rt-a");
+    }
+
+    SUBCASE("N threads commit from one generation: exactly one applies, the others see it") {
+        REQUIRE(store->commit(0, record_of(grant_of("at-0", "rt-0"))).value().applied);
+        constexpr int n = 6;
+        std::vector<std::shared_ptr<typename Factory::store_type>> stores;
+        for (int i = 0; i < n; ++i) {
+            stores.push_back(f.open(name));
+        }
+        std::atomic<int> ready{0};
+        std::vector<std::optional<babelbird::commit_outcome>> outcomes(n);
+        std::vector<std::thread> threads;
+        for (int i = 0; i < n; ++i) {
+            threads.emplace_back([&, i] {
+                const std::string id = std::to_string(i);
+                auto record = record_of(grant_of("at-" + id, "rt-" + id));
+                ++ready;
+                while (ready.load() < n) {
+                    std::this_thread::yield();
+                }
+                auto r = stores[static_cast<std::size_t>(i)]->commit(1, record);
+                if (r.has_value()) {
+                    outcomes[static_cast<std::size_t>(i)] = std::move(*r);
+                }
+            });
+        }
+        for (auto& t : threads) {
+            t.join();
+        }
+        int applied = 0;
+        std::string winner;
+        for (const auto& o : outcomes) {
+            REQUIRE(o.has_value());
+            if (o->applied) {
+                ++applied;
+                winner = std::string(o->current.grant.value().refresh_token.expose_secret());
+            }
+        }
+        REQUIRE(applied == 1);
+        for (const auto& o : outcomes) {
+            CHECK(o->current.gen == 2);
+            CHECK(o->current.grant.value().refresh_token.expose_secret() == winner);
+        }
     }
 
     SUBCASE("only one of N threads acquires the lease") {
