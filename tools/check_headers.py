@@ -4,8 +4,8 @@
 For every include/babelbird/**/*.hpp, a translation unit that includes it
 (twice, to check the include guard) is compiled with -fsyntax-only and the
 strict warning set. Headers of the opt-in adapters get their library's flags
-(libcurl for adapters/curl.hpp, cpp-httplib for testing/fake_server.hpp) from
-pkg-config.
+(libcurl for adapters/curl.hpp, hiredis for adapters/redis.hpp, cpp-httplib for
+testing/fake_server.hpp) from pkg-config.
 
     tools/check_headers.py                   with $CXX (default c++)
     tools/check_headers.py --cxx clang++     another compiler
@@ -32,6 +32,7 @@ DEFINES = {
 # pkg-config packages a header needs besides simdjson (by path under include/babelbird/).
 PACKAGES = {
     "adapters/curl.hpp": ["libcurl"],
+    "adapters/redis.hpp": ["hiredis"],
     "testing/fake_server.hpp": ["cpp-httplib"],
 }
 
