@@ -105,12 +105,22 @@ public:
     /// Runs `work` later on the Asio executor, exactly once (unless the
     /// execution context is destroyed first: then `work` is destroyed uncalled,
     /// which the core's drivers count as a dropped completion).
-    void post(posted_work work) const { ::boost::asio::post(ex_, std::move(work)); }
+    void post(posted_work work) const {
+        ::boost::asio::post(ex_, posted_handler{std::move(work)});
+    }
 
     /// The Asio executor; the default executor of the front end's completions.
     const Executor& get_inner_executor() const noexcept { return ex_; }
 
 private:
+    /// Not the `unique_function` itself: Asio's `binder0<H>` has a constructor
+    /// from `H&`, and `unique_function`'s converting constructor, asked whether
+    /// a `binder0<unique_function>` converts, recurses into its own constraint.
+    struct posted_handler {
+        posted_work work;
+        void operator()() { work(); }
+    };
+
     Executor ex_;
 };
 
@@ -296,7 +306,8 @@ public:
                 return;
             }
             cancelled_ = true;
-            holder.swap(holder_);
+            holder.emplace(std::move(*holder_));
+            holder_.reset();
             wait = token_wait_;
         }
         (void)wait.cancel();
@@ -308,7 +319,10 @@ public:
         std::optional<completion_holder<Handler, IoExecutor>> holder;
         {
             std::lock_guard lock(mutex_);
-            holder.swap(holder_);
+            if (holder_) {
+                holder.emplace(std::move(*holder_));
+                holder_.reset();
+            }
         }
         if (holder) {
             holder->dispatch(std::move(answer));
