@@ -377,8 +377,8 @@ TEST_CASE_TEMPLATE("asio front ends: destroying the source mid-flight cancels ev
     }
 }
 
-TEST_CASE_TEMPLATE("asio front ends: cancelling one waiter leaves the refresh and the others",
-                   FE, FRONT_ENDS) {
+TEST_CASE_TEMPLATE("asio front ends: cancelling one waiter leaves the refresh and the others", FE,
+                   FRONT_ENDS) {
     INFO(FE::name);
     fixture<FE> f(refresh_seed("R0"));
     waiter a;
@@ -410,8 +410,7 @@ TEST_CASE_TEMPLATE("asio front ends: cancelling one waiter leaves the refresh an
     CHECK(f.transport.sent.size() == 1);
 }
 
-TEST_CASE_TEMPLATE("asio front ends: an error reaches every waiter of the flight", FE,
-                   FRONT_ENDS) {
+TEST_CASE_TEMPLATE("asio front ends: an error reaches every waiter of the flight", FE, FRONT_ENDS) {
     INFO(FE::name);
     fixture<FE> f(refresh_seed("R0"));
     std::vector<waiter> got(4);
@@ -495,7 +494,8 @@ namespace {
 using io_source = source_for<asio_callback_front_end>;
 using io_fixture = fixture<asio_callback_front_end>;
 
-static_assert(babelbird::executor<babelbird::asio::executor_adapter<net::io_context::executor_type>>);
+static_assert(
+    babelbird::executor<babelbird::asio::executor_adapter<net::io_context::executor_type>>);
 static_assert(babelbird::executor<babelbird::asio::executor_adapter<net::any_io_executor>>);
 static_assert(std::is_copy_constructible_v<
               babelbird::asio::executor_adapter<net::strand<net::io_context::executor_type>>>);
@@ -539,10 +539,9 @@ TEST_CASE("asio: use_future gives a std::future of the result") {
 TEST_CASE("asio: as_tuple gives a one-element tuple") {
     io_fixture f(grant_seed("A1", "R1"));
     std::optional<token_result> got;
-    babelbird::asio::async_get_token(*f.source,
-                                     net::as_tuple([&got](std::tuple<token_result> t) {
-                                         got.emplace(std::move(std::get<0>(t)));
-                                     }));
+    babelbird::asio::async_get_token(*f.source, net::as_tuple([&got](std::tuple<token_result> t) {
+        got.emplace(std::move(std::get<0>(t)));
+    }));
     f.settle();
     CHECK(access_of(got) == "A1");
 }
@@ -553,11 +552,10 @@ TEST_CASE("asio: the completion runs on the handler's associated executor") {
         net::io_context other;
         std::optional<token_result> got;
         bool on_other = false;
-        babelbird::asio::async_get_token(
-            *f.source, net::bind_executor(other, [&](token_result r) {
-                on_other = other.get_executor().running_in_this_thread();
-                got.emplace(std::move(r));
-            }));
+        babelbird::asio::async_get_token(*f.source, net::bind_executor(other, [&](token_result r) {
+            on_other = other.get_executor().running_in_this_thread();
+            got.emplace(std::move(r));
+        }));
         CHECK(other.poll() == 0);
         CHECK_FALSE(other.stopped()); // outstanding work: run() would wait
         f.settle();
@@ -576,11 +574,10 @@ TEST_CASE("asio: the completion runs on the handler's associated executor") {
         auto strand = net::make_strand(f.fe.io);
         std::optional<token_result> got;
         bool in_strand = false;
-        babelbird::asio::async_get_token(*f.source,
-                                         net::bind_executor(strand, [&](token_result r) {
-                                             in_strand = strand.running_in_this_thread();
-                                             got.emplace(std::move(r));
-                                         }));
+        babelbird::asio::async_get_token(*f.source, net::bind_executor(strand, [&](token_result r) {
+            in_strand = strand.running_in_this_thread();
+            got.emplace(std::move(r));
+        }));
         f.transport.answer(ts::token_answer("A1", "R1"));
         f.settle();
         CHECK(in_strand);
@@ -709,9 +706,9 @@ TEST_CASE("asio: async_send_authorized with a callback: one retry after a 401 in
 TEST_CASE("asio: async_send_authorized: POST with send_options, and a deferred call") {
     call_fixture f;
     std::optional<answer_result> got;
-    auto op = babelbird::asio::async_send_authorized(f.files, f.source, call_fixture::request("POST"),
-                                                     babelbird::send_options{.safe_to_retry = true},
-                                                     net::deferred);
+    auto op = babelbird::asio::async_send_authorized(
+        f.files, f.source, call_fixture::request("POST"),
+        babelbird::send_options{.safe_to_retry = true}, net::deferred);
     f.settle();
     CHECK(f.files.sent.empty());
     std::move(op)([&got](answer_result r) { got.emplace(std::move(r)); });

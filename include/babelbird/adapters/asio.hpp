@@ -105,9 +105,7 @@ public:
     /// Runs `work` later on the Asio executor, exactly once (unless the
     /// execution context is destroyed first: then `work` is destroyed uncalled,
     /// which the core's drivers count as a dropped completion).
-    void post(posted_work work) const {
-        ::boost::asio::post(ex_, posted_handler{std::move(work)});
-    }
+    void post(posted_work work) const { ::boost::asio::post(ex_, posted_handler{std::move(work)}); }
 
     /// The Asio executor; the default executor of the front end's completions.
     const Executor& get_inner_executor() const noexcept { return ex_; }
