@@ -287,7 +287,8 @@ struct initiate_get_token {
 /// provider and transport the core's operation refers to (it holds them by
 /// reference; this state outlives it, kept by the completion it holds).
 template <class AsyncTransport, class Source, class Handler, class IoExecutor>
-class send_state {
+class send_state
+    : public std::enable_shared_from_this<send_state<AsyncTransport, Source, Handler, IoExecutor>> {
 public:
     send_state(AsyncTransport& transport, Source& source, Handler handler, const IoExecutor& io)
         : transport_{&transport, this}, provider_{&source, this},
@@ -344,6 +345,9 @@ public:
             }
             if constexpr (std::is_same_v<decltype(source->async_get(std::forward<F>(f))),
                                          async_cancellation>) {
+                // The token may complete the whole operation on another thread
+                // before async_get returns: keep this state alive until then.
+                const std::shared_ptr<send_state> keep = state->shared_from_this();
                 const async_cancellation handle = source->async_get(std::forward<F>(f));
                 bool cancel_now = false;
                 {
