@@ -33,6 +33,7 @@ DEFINES = {
 PACKAGES = {
     "adapters/curl.hpp": ["libcurl"],
     "adapters/redis.hpp": ["hiredis"],
+    "adapters/asio.hpp": [],  # Boost.Asio: headers in the default path, no .pc in Debian
     "testing/fake_server.hpp": ["cpp-httplib"],
 }
 
