@@ -32,6 +32,7 @@ DEFINES = {
 # pkg-config packages a header needs besides simdjson (by path under include/babelbird/).
 PACKAGES = {
     "adapters/curl.hpp": ["libcurl"],
+    "adapters/beast.hpp": ["openssl"],
     "testing/fake_server.hpp": ["cpp-httplib"],
 }
 
