@@ -336,9 +336,8 @@ public:
 
     /// Starts on the strand; the caller's thread only posts.
     void start() {
-        boost::asio::post(strand_, [self = this->shared_from_this()] {
-            self->step([&] { self->begin(); });
-        });
+        boost::asio::post(
+            strand_, [self = this->shared_from_this()] { self->step([&] { self->begin(); }); });
     }
 
 private:
@@ -411,11 +410,10 @@ private:
                     return;
                 }
             }
-            stream_.async_handshake(
-                boost::asio::ssl::stream_base::client,
-                [self = this->shared_from_this()](boost::system::error_code e) {
-                    self->step([&] { self->on_handshake(e); });
-                });
+            stream_.async_handshake(boost::asio::ssl::stream_base::client,
+                                    [self = this->shared_from_this()](boost::system::error_code e) {
+                                        self->step([&] { self->on_handshake(e); });
+                                    });
 #endif
         } else {
             write();
@@ -427,10 +425,9 @@ private:
         if (ec) {
             const long verify = SSL_get_verify_result(stream_.native_handle());
             const bool verify_failed =
-                verify != X509_V_OK ||
-                (ec.category() == boost::asio::error::get_ssl_category() &&
-                 ERR_GET_REASON(static_cast<unsigned long>(ec.value())) ==
-                     SSL_R_CERTIFICATE_VERIFY_FAILED);
+                verify != X509_V_OK || (ec.category() == boost::asio::error::get_ssl_category() &&
+                                        ERR_GET_REASON(static_cast<unsigned long>(ec.value())) ==
+                                            SSL_R_CERTIFICATE_VERIFY_FAILED);
             if (verify_failed && shared_->options.verify_tls) {
                 fail(error(errc::tls_verification_failed, error_class::configuration,
                            error_origin::transport));
@@ -505,8 +502,8 @@ private:
             headers.push_back(
                 {std::string(field.name_string()), std::string(trim_ows(field.value()))});
         }
-        outcome_.emplace(http_response(static_cast<int>(status), std::move(msg.body()),
-                                       std::move(headers)));
+        outcome_.emplace(
+            http_response(static_cast<int>(status), std::move(msg.body()), std::move(headers)));
     }
 
     static bool is_truncated(boost::system::error_code ec) noexcept {
@@ -713,8 +710,8 @@ private:
 #if BABELBIRD_BEAST_TLS
             if (!shared_->tls_ready) {
                 detail::scrub_beast_request(req);
-                reject(completion, error(errc::tls_verification_failed,
-                                         error_class::configuration, error_origin::transport));
+                reject(completion, error(errc::tls_verification_failed, error_class::configuration,
+                                         error_origin::transport));
                 return;
             }
             using tls_stream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
