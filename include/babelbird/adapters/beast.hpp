@@ -81,7 +81,43 @@
 #endif
 #endif
 
+#include <boost/version.hpp>
+
+// Boost 1.81's <boost/beast/core/impl/buffers_cat.hpp> has two unconditional
+// `throw std::logic_error("")` (for dereferencing a past-the-end iterator, a
+// logic error Beast never commits), which a -fno-exceptions build cannot
+// compile; Boost 1.82 replaced them (Beast commit c9900625). Only for that
+// header, only without exceptions and only before 1.82, `throw` is made to
+// abort instead: what a throw does without exceptions anyway. Every header it
+// includes is included first, so the macro reaches that one file only.
+#if !defined(__cpp_exceptions) && BOOST_VERSION < 108200
+#include <boost/asio/buffer.hpp>
+#include <boost/beast/core/buffer_traits.hpp>
+#include <boost/beast/core/detail/config.hpp>
+#include <boost/beast/core/detail/tuple.hpp>
+#include <boost/beast/core/detail/type_traits.hpp>
+#include <boost/beast/core/detail/variant.hpp>
+#include <cstdint>
+#include <cstdlib>
+#include <iterator>
+#include <new>
+#include <stdexcept>
+#include <utility>
+#if defined(__clang__)
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wkeyword-macro"
+#endif
+#pragma push_macro("throw")
+#define throw ::std::abort(),
+#include <boost/beast/core/buffers_cat.hpp>
+#pragma pop_macro("throw")
+#if defined(__clang__)
+#pragma clang diagnostic pop
+#endif
+#endif
+
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/connect.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -90,7 +126,6 @@
 #include <boost/beast/core/buffers_range.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -103,7 +138,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #endif
@@ -314,10 +349,16 @@ inline void scrub_beast_request(beast_request& req) noexcept {
 
 /// One exchange: owns its strand, resolver, stream, timer and the caller's
 /// completion. Every handler runs on the strand, so the state needs no lock.
+///
+/// The stream is Asio's `tcp::socket` or `ssl::stream<tcp::socket>` rather than
+/// Beast's `tcp_stream` / `ssl_stream`: the deadline is this exchange's own timer
+/// (one for the whole exchange, the name lookup included), so `tcp_stream`'s
+/// per-operation timers would add nothing, and Boost 1.81's `tcp_stream` has an
+/// unguarded `try` that no -fno-exceptions build can compile.
 template <class Stream>
 class beast_exchange : public std::enable_shared_from_this<beast_exchange<Stream>> {
 public:
-    static constexpr bool is_tls = !std::is_same_v<Stream, boost::beast::tcp_stream>;
+    static constexpr bool is_tls = !std::is_same_v<Stream, boost::asio::ip::tcp::socket>;
     using strand_type = boost::asio::strand<boost::asio::any_io_executor>;
 
     template <class... StreamArgs>
@@ -382,9 +423,10 @@ private:
             fail(error::transport(errc::transport_failure)); // DNS, as libcurl's adapter
             return;
         }
-        boost::beast::get_lowest_layer(stream_).async_connect(
-            found, [self = this->shared_from_this()](boost::system::error_code e,
-                                                     const boost::asio::ip::tcp::endpoint&) {
+        boost::asio::async_connect(
+            socket(), found,
+            [self = this->shared_from_this()](boost::system::error_code e,
+                                              const boost::asio::ip::tcp::endpoint&) {
                 self->step([&] { self->on_connect(e); });
             });
     }
@@ -549,13 +591,20 @@ private:
         boost::system::error_code ignored;
         timer_.cancel();
         resolver_.cancel();
-        boost::beast::get_lowest_layer(stream_).socket().shutdown(
-            boost::asio::ip::tcp::socket::shutdown_both, ignored);
-        boost::beast::get_lowest_layer(stream_).socket().close(ignored);
+        socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+        socket().close(ignored);
         transport_completion done = std::move(done_);
         transport_result r = std::move(*outcome_);
         outcome_.reset();
         done(std::move(r));
+    }
+
+    boost::asio::ip::tcp::socket& socket() noexcept {
+        if constexpr (is_tls) {
+            return stream_.next_layer();
+        } else {
+            return stream_;
+        }
     }
 
     void scrub_read_buffer() noexcept {
@@ -714,7 +763,7 @@ private:
                                          error_origin::transport));
                 return;
             }
-            using tls_stream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
+            using tls_stream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;
             std::make_shared<detail::beast_exchange<tls_stream>>(
                 shared_, strand, std::move(*where), std::move(req), std::move(completion),
                 *shared_->tls)
@@ -726,7 +775,7 @@ private:
 #endif
             return;
         }
-        std::make_shared<detail::beast_exchange<boost::beast::tcp_stream>>(
+        std::make_shared<detail::beast_exchange<boost::asio::ip::tcp::socket>>(
             shared_, strand, std::move(*where), std::move(req), std::move(completion))
             ->start();
     }
