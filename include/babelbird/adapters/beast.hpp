@@ -574,7 +574,7 @@ private:
         return error::transport(errc::transport_failure);
     }
 
-    /// Records the first failure and stops every pending operation.
+    /// Records the first failure; `deliver` (after the handler body) stops the rest.
     void fail(error e) noexcept {
         if (!outcome_) {
             outcome_.emplace(e);
