@@ -34,6 +34,7 @@ PACKAGES = {
     "adapters/curl.hpp": ["libcurl"],
     "adapters/redis.hpp": ["hiredis"],
     "adapters/asio.hpp": [],  # Boost.Asio: headers in the default path, no .pc in Debian
+    "adapters/beast.hpp": ["openssl"],
     "testing/fake_server.hpp": ["cpp-httplib"],
 }
 
