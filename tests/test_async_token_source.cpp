@@ -190,13 +190,110 @@ TEST_CASE("async_token_source: destroying the source mid-flight cancels every wa
         CHECK(babelbird::is_cancelled(g.value->error()));
         CHECK(g.value->error().kind() == babelbird::error_class::retry);
     }
-    // The late answer reaches the state its completion kept alive, and is dropped.
+    // The late answer reaches the state its completion kept alive: its grant
+    // (a rotated refresh token) still goes to the hook; nothing is posted.
     f.transport.answer(ts::token_answer("A1", "R1"));
+    REQUIRE(hook.calls.size() == 1);
+    CHECK(hook.calls[0].grant->access_token.expose_secret() == "A1");
+    CHECK(hook.calls[0].grant->refresh_token.expose_secret() == "R1");
+    hook.report(true); // its completion runs after the source is gone
     CHECK(f.queue.drain() == 0);
-    CHECK(hook.total == 0);
+    CHECK(hook.total == 1);
+    CHECK(f.transport.sent.size() == 1);
 }
 
-TEST_CASE("async_token_source: destroyed while the hook persists: the late report is dropped") {
+TEST_CASE("async_token_source: destroyed mid-flight, a late rejected answer: the salvaged "
+          "refresh token still reaches the hook") {
+    manual_hook hook;
+    babelbird::async_token_source_options options;
+    options.on_rotate = hook.hook();
+    fixture f(refresh_seed("R0"), std::move(options));
+    ts::slot<token_result> got;
+    (void)f.source->async_get(got.sink());
+    f.source.reset();
+    CHECK(f.queue.drain() == 1);
+    REQUIRE(got.value);
+    CHECK(babelbird::is_cancelled(got.value->error()));
+    f.transport.answer(babelbird::http_response(
+        200, R"({"access_token":"A1","refresh_token":"R1","expires_in":"an hour"})"));
+    REQUIRE(hook.calls.size() == 1);
+    CHECK(hook.calls[0].grant->access_token.empty()); // the salvaged grant
+    CHECK(hook.calls[0].grant->refresh_token.expose_secret() == "R1");
+    SUBCASE("reported durable") {
+        hook.report(true);
+    }
+    SUBCASE("reported not durable") {
+        hook.report(false);
+    }
+    SUBCASE("its completion destroyed uncalled") {
+        hook.calls.clear();
+    }
+    CHECK(f.queue.drain() == 0);
+    CHECK(hook.total == 1);
+    CHECK(got.calls == 1);
+    CHECK(f.transport.sent.size() == 1);
+}
+
+TEST_CASE("async_token_source: destroyed mid-flight, late answers without a new grant, or "
+          "without a hook: nothing is called, nothing posted") {
+    SUBCASE("a failure, with a hook") {
+        manual_hook hook;
+        babelbird::async_token_source_options options;
+        options.on_rotate = hook.hook();
+        fixture f(refresh_seed("R0"), std::move(options));
+        ts::slot<token_result> got;
+        (void)f.source->async_get(got.sink());
+        f.source.reset();
+        f.transport.answer(babelbird::http_response(503, ""));
+        CHECK(f.queue.drain() == 1); // the cancellation only
+        CHECK(hook.total == 0);
+        CHECK(f.transport.sent.size() == 1);
+    }
+    SUBCASE("a new grant, without a hook") {
+        fixture f(refresh_seed("R0"));
+        ts::slot<token_result> got;
+        (void)f.source->async_get(got.sink());
+        f.source.reset();
+        f.transport.answer(ts::token_answer("A1", "R1"));
+        CHECK(f.queue.drain() == 1);
+        REQUIRE(got.value);
+        CHECK(babelbird::is_cancelled(got.value->error()));
+        CHECK(f.transport.sent.size() == 1);
+    }
+}
+
+TEST_CASE("async_token_source: destroyed while retry_persist() persists: the queued answer's "
+          "grant still reaches the hook") {
+    manual_hook hook;
+    babelbird::async_token_source_options options;
+    options.on_rotate = hook.hook();
+    fixture f(refresh_seed("R0"), std::move(options));
+    ts::slot<token_result> first;
+    (void)f.source->async_get(first.sink());
+    f.transport.answer(ts::token_answer("A1", "R1"));
+    hook.report(false); // R1 pending
+    CHECK(f.queue.drain() == 1);
+    f.source->retry_persist(); // hook call 2, kept outstanding
+    REQUIRE(hook.calls.size() == 1);
+    f.source->invalidate(babelbird::secret_view("A1"));
+    ts::slot<token_result> second;
+    (void)f.source->async_get(second.sink());
+    REQUIRE(f.transport.pending.size() == 1);
+    f.transport.answer(ts::token_answer("A2", "R2")); // waits for hook call 2
+    CHECK(hook.calls.size() == 1);
+    f.source.reset();
+    CHECK(f.queue.drain() == 1);
+    REQUIRE(second.value);
+    CHECK(babelbird::is_cancelled(second.value->error()));
+    hook.report(true); // call 2 ends: the flight's persist follows
+    REQUIRE(hook.calls.size() == 1);
+    CHECK(hook.calls[0].grant->refresh_token.expose_secret() == "R2");
+    hook.report(true);
+    CHECK(hook.total == 3);
+    CHECK(f.queue.drain() == 0);
+}
+
+TEST_CASE("async_token_source: destroyed while the hook persists: the late report is harmless") {
     manual_hook hook;
     babelbird::async_token_source_options options;
     options.on_rotate = hook.hook();

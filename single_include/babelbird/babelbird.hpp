@@ -7421,15 +7421,23 @@ void async_send_authorized(AsyncTransport& transport, Provider& provider,
 /// - Destroying the source completes every pending waiter with
 ///   `cancelled_error()` (via `post`, from the destructor). A refresh still in
 ///   flight keeps the source's shared state alive (its completion holds a
-///   reference) and its answer is dropped when it arrives: no hook call, no
-///   completion, no post. So the executor must accept `post` until the
-///   destructor returns, and the transport must call or destroy its completion
-///   eventually (a transport held BY VALUE that stores the completion inside
-///   itself keeps the state alive until then).
+///   reference). Nothing lost (docs/design.md, "Policies"): when its answer
+///   arrives after the destructor, a new grant in it (or the refresh token
+///   salvaged from a rejected answer) still goes to the rotation hook, as does
+///   the grant of a refresh whose persist was queued behind an outstanding
+///   `retry_persist()`; the hook's `done` may then be called or dropped, it
+///   only ends the persist. Nothing else happens after the destructor: no
+///   send, no `post`, no completion. So the executor must accept `post` until
+///   the destructor returns, the hook (and what it captures) must stay callable
+///   while a completion handed to the transport or the hook is alive, and the
+///   transport must call or destroy its completion eventually (a transport held
+///   BY VALUE that stores the completion inside itself keeps the state alive
+///   until then).
 ///
 /// The rotation hook (`async_token_source_options::on_rotate`) is called as
-/// `on_rotate(grant, done)` at the points where `token_source` calls its hook,
-/// never twice at once, without a lock; the grant is applied, published and
+/// `on_rotate(grant, done)` at the points where `token_source` calls its hook
+/// (also after the source is destroyed, see above), never twice at once,
+/// without a lock; the grant is applied, published and
 /// handed out only after `done(durable)` has been called (from any thread, at
 /// any later time, or inside the hook call). On `false` the grant is used
 /// anyway and `persist_failed()` becomes true (see `token_source`). The hook
@@ -7847,13 +7855,15 @@ public:
         run_event([&] { return machine_.retry_persist(); });
     }
 
-    /// The source is gone: every waiter gets `cancelled_error()`; late answers are dropped.
+    /// The source is gone: every waiter gets `cancelled_error()`. A late
+    /// answer still reaches the machine, and its grant the hook (see `drive`).
     void close() {
         ready_list ready(*this);
         {
             std::lock_guard lock(mutex_);
             closed_ = true;
             for (auto& w : waiters_) {
+                (void)machine_.on_cancel(w.first);
                 ready.add(std::move(w.second), cancelled_error());
             }
             waiters_.clear();
@@ -8024,10 +8034,16 @@ private:
     /// completion: requires `lock` held and returns with it held. The transport
     /// and the hook are called without it, after `ready` was posted; a
     /// completion that ran inside that call is picked up here (a loop, not a
-    /// recursion).
+    /// recursion). Once the source is closed it still persists (a late
+    /// answer's grant, docs/design.md "nothing lost") but never sends: the
+    /// machine only produces a send for a caller, and a closed source has none.
     void drive(lifecycle_actions actions, std::unique_lock<std::mutex>& lock, ready_list& ready) {
         for (;;) {
             deliver(actions, ready);
+            if (closed_ && actions.send) {
+                actions = machine_.on_abandon(*actions.send_flight);
+                continue;
+            }
             if (!actions.persist && !actions.send) {
                 return;
             }
@@ -8060,9 +8076,6 @@ private:
                 return;
             }
             op->at = pending_op::stage::reported;
-            if (closed_) {
-                return;
-            }
             actions = report(*op);
         }
     }
@@ -8085,9 +8098,6 @@ private:
                 return;
             }
             op.at = pending_op::stage::reported;
-            if (closed_) {
-                return;
-            }
             drive(report(op), lock, ready);
         }
     }
@@ -8111,7 +8121,7 @@ private:
             if (!lock->owns_lock()) {
                 lock->lock();
             }
-            if (op->at != pending_op::stage::reported && !self->closed_) {
+            if (op->at != pending_op::stage::reported) {
                 op->at = pending_op::stage::reported;
                 auto& m = self->machine_;
                 lifecycle_actions actions =
@@ -8193,8 +8203,9 @@ public:
     async_token_source& operator=(const async_token_source&) = delete;
 
     /// Completes every pending `async_get` with `cancelled_error()` (via
-    /// `post`, so the executor must still accept work); an answer still in
-    /// flight is dropped when it arrives (see the file comment).
+    /// `post`, so the executor must still accept work). An answer still in
+    /// flight completes nobody when it arrives, but its new grant (or salvaged
+    /// refresh token) still goes to the rotation hook (see the file comment).
     ~async_token_source() { state_->close(); }
 
     /// Asks for a usable access token; `completion(result<token_handle>)` runs
@@ -8565,6 +8576,14 @@ result<http_response> send_authorized(Transport&& transport, Provider&& provider
 /// - it may read `current()`, but must not call `get()`, `reset()` or
 ///   `retry_persist()` of the same source (they wait for the refresh that is
 ///   running the hook).
+///
+/// Destruction: like any object, the source may be destroyed only when no
+/// call of a member is in progress. A refresh runs inside the `get()` call
+/// that started it, its hook call included (a persist, inside `get()` or
+/// `retry_persist()`), so once every call has returned no answer is
+/// outstanding and every grant one brought has been through the hook: nothing
+/// is lost at destruction. (`async_token_source`, whose refreshes outlive the calls,
+/// hands a late answer's grant to its hook.)
 
 
 #include <atomic>

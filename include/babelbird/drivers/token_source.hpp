@@ -82,6 +82,14 @@
 /// - it may read `current()`, but must not call `get()`, `reset()` or
 ///   `retry_persist()` of the same source (they wait for the refresh that is
 ///   running the hook).
+///
+/// Destruction: like any object, the source may be destroyed only when no
+/// call of a member is in progress. A refresh runs inside the `get()` call
+/// that started it, its hook call included (a persist, inside `get()` or
+/// `retry_persist()`), so once every call has returned no answer is
+/// outstanding and every grant one brought has been through the hook: nothing
+/// is lost at destruction. (`async_token_source`, whose refreshes outlive the calls,
+/// hands a late answer's grant to its hook.)
 #pragma once
 
 #include "babelbird/config/compiler_check.hpp"
