@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -658,5 +659,40 @@ TEST_CASE("async_token_source: 8 threads across 20 forced expiries: exactly 20 s
     CHECK(wrong.load() == 0);
     CHECK(not_on_pool.load() == 0);
 }
+
+#if defined(__cpp_exceptions)
+TEST_CASE("async_token_source: a clock that throws when the answer arrives: the answer is kept") {
+    // Readings: async_get's (1), issued_at (2), completed_at (3).
+    struct throwing_clock {
+        std::atomic<int>* reads;
+        babelbird::time_point now() const {
+            if (++*reads == 3) {
+                throw std::runtime_error("clock");
+            }
+            return t0;
+        }
+    };
+    std::atomic<int> reads{0};
+    manual_hook hook;
+    babelbird::async_token_source_options options;
+    options.on_rotate = hook.hook();
+    ts::manual_transport transport;
+    ts::manual_queue queue;
+    babelbird::async_token_source<ts::manual_transport_ref, ts::manual_executor, throwing_clock>
+        source(ts::manual_transport_ref{&transport}, ts::manual_executor{&queue}, ts::credentials(),
+               ts::server(), refresh_seed("R0"), std::move(options), throwing_clock{&reads});
+    ts::slot<token_result> got;
+    (void)source.async_get(got.sink());
+    REQUIRE(transport.pending.size() == 1);
+    CHECK_NOTHROW(transport.answer(ts::token_answer("A1", "R1")));
+    CHECK(reads.load() == 3);
+    REQUIRE(hook.calls.size() == 1); // the rotated token goes to the hook
+    CHECK(hook.calls[0].grant->refresh_token.expose_secret() == "R1");
+    hook.report(true);
+    CHECK(queue.drain() == 1);
+    CHECK(access_of(got.value) == "A1");
+    CHECK(source.current().grant().refresh_token.expose_secret() == "R1");
+}
+#endif
 
 } // namespace test_async_token_source

@@ -5739,8 +5739,9 @@ void async_exchange_code(AsyncTransport& transport, Executor executor,
 
 // ---- begin babelbird/drivers/token_handle.hpp ----
 /// @file drivers/token_handle.hpp
-/// @brief `token_handle`, what the token sources hand out, and the published
-/// snapshot both sources (blocking and async) read without a lock.
+/// @brief `token_handle`, what the token sources hand out, and what both
+/// sources (blocking and async) share: the snapshot they publish and read
+/// without a lock, and their private helpers.
 
 
 #include <atomic>
@@ -6575,6 +6576,24 @@ struct grant_snapshot {
 inline token_handle handle_of(std::shared_ptr<const grant_snapshot> snap) noexcept {
     const token_grant* grant = snap->grant.get();
     return token_handle(std::shared_ptr<const token_grant>(std::move(snap), grant));
+}
+
+/// `clock.now()`, or `fallback` when it throws (a caller's clock may; the
+/// library throws nothing). For the reading taken when an answer has arrived:
+/// an exception there must not lose the answer (a rotated refresh token), so
+/// the reading before sending stands in for it.
+template <class Clock>
+time_point now_or(Clock& clock, time_point fallback) noexcept {
+#if defined(__cpp_exceptions)
+    try {
+        return time_point(clock.now());
+    } catch (...) {
+        return fallback;
+    }
+#else
+    (void)fallback;
+    return time_point(clock.now());
+#endif
 }
 
 /// A backoff-jitter seed that differs between sources and processes (no
@@ -8083,7 +8102,9 @@ private:
     /// A completion ran (or died uncalled): tell the machine, or leave it to
     /// the loop that is still inside the call that started it.
     void finish(pending_op& op, std::optional<transport_result> response, bool durable) {
-        const time_point completed_at = op.is_send ? clock_.now() : time_point{};
+        // A clock that throws here would lose the answer: see now_or.
+        const time_point completed_at =
+            op.is_send ? detail::now_or(clock_, op.issued_at) : time_point{};
         ready_list ready(*this);
         {
             std::unique_lock lock(mutex_);
@@ -8164,6 +8185,8 @@ private:
 /// @tparam Executor an `executor`, stored by value; every completion runs
 ///         through its `post`.
 /// @tparam Clock a `clock_source`, stored by value, read from many threads.
+///         A `now()` that throws when an answer arrives counts as the reading
+///         taken before sending (the answer is kept, see `token_source`).
 template <class AsyncTransport, class Executor, class Clock = system_clock_source>
 class async_token_source {
     static_assert(detail::check_async_transport<std::remove_cvref_t<AsyncTransport>>(),
@@ -8637,6 +8660,10 @@ struct token_source_options {
 ///         `now()`, see values/clock.hpp) is called from many threads at once
 ///         and must be safe for that; `get()`'s slow path and `reset()` call
 ///         `now()` under the source's lock, so it must not call the source.
+///         If `now()` throws, the exception reaches the caller and no caller
+///         is stranded, except for the reading taken when an answer has
+///         arrived: there the reading taken before sending stands in for it,
+///         so the answer (a rotated refresh token) is never lost.
 template <class Transport, class Clock = system_clock_source>
 class token_source {
     static_assert(detail::check_transport<std::remove_cvref_t<Transport>>(),
@@ -8862,7 +8889,8 @@ private:
                 lock.unlock();
                 const time_point issued_at = clock_.now();
                 const transport_result response = transport_(request);
-                const time_point completed_at = clock_.now();
+                // A clock that throws here would lose the answer: see now_or.
+                const time_point completed_at = detail::now_or(clock_, issued_at);
                 lock.lock();
                 guard.armed = false;
                 actions = machine_.on_response(id, response, issued_at, completed_at);

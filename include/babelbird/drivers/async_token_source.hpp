@@ -486,7 +486,9 @@ private:
     /// A completion ran (or died uncalled): tell the machine, or leave it to
     /// the loop that is still inside the call that started it.
     void finish(pending_op& op, std::optional<transport_result> response, bool durable) {
-        const time_point completed_at = op.is_send ? clock_.now() : time_point{};
+        // A clock that throws here would lose the answer: see now_or.
+        const time_point completed_at =
+            op.is_send ? detail::now_or(clock_, op.issued_at) : time_point{};
         ready_list ready(*this);
         {
             std::unique_lock lock(mutex_);
@@ -567,6 +569,8 @@ private:
 /// @tparam Executor an `executor`, stored by value; every completion runs
 ///         through its `post`.
 /// @tparam Clock a `clock_source`, stored by value, read from many threads.
+///         A `now()` that throws when an answer arrives counts as the reading
+///         taken before sending (the answer is kept, see `token_source`).
 template <class AsyncTransport, class Executor, class Clock = system_clock_source>
 class async_token_source {
     static_assert(detail::check_async_transport<std::remove_cvref_t<AsyncTransport>>(),

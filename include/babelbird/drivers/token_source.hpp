@@ -157,6 +157,10 @@ struct token_source_options {
 ///         `now()`, see values/clock.hpp) is called from many threads at once
 ///         and must be safe for that; `get()`'s slow path and `reset()` call
 ///         `now()` under the source's lock, so it must not call the source.
+///         If `now()` throws, the exception reaches the caller and no caller
+///         is stranded, except for the reading taken when an answer has
+///         arrived: there the reading taken before sending stands in for it,
+///         so the answer (a rotated refresh token) is never lost.
 template <class Transport, class Clock = system_clock_source>
 class token_source {
     static_assert(detail::check_transport<std::remove_cvref_t<Transport>>(),
@@ -382,7 +386,8 @@ private:
                 lock.unlock();
                 const time_point issued_at = clock_.now();
                 const transport_result response = transport_(request);
-                const time_point completed_at = clock_.now();
+                // A clock that throws here would lose the answer: see now_or.
+                const time_point completed_at = detail::now_or(clock_, issued_at);
                 lock.lock();
                 guard.armed = false;
                 actions = machine_.on_response(id, response, issued_at, completed_at);
