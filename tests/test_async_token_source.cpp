@@ -335,6 +335,41 @@ TEST_CASE("async_token_source: cancelling one waiter leaves the refresh and the 
     CHECK(f.transport.sent.size() == 1);
 }
 
+TEST_CASE("async_token_source: cancel() is true only for a waiter still pending") {
+    manual_hook hook;
+    babelbird::async_token_source_options options;
+    options.on_rotate = hook.hook();
+    fixture f(refresh_seed("R0"), std::move(options));
+    ts::slot<token_result> a;
+    ts::slot<token_result> b;
+    ts::slot<token_result> c;
+    const babelbird::async_cancellation cancel_a = f.source->async_get(a.sink());
+    const babelbird::async_cancellation cancel_b = f.source->async_get(b.sink());
+    const babelbird::async_cancellation cancel_c = f.source->async_get(c.sink());
+    f.transport.answer(ts::token_answer("A1", "R1"));
+    REQUIRE(hook.calls.size() == 1);
+    // Pending while the answer persists: true, and the cancellation is all it sees.
+    CHECK(cancel_a.cancel());
+    CHECK(f.queue.drain() == 1);
+    REQUIRE(a.value);
+    CHECK(babelbird::is_cancelled(a.value->error()));
+    hook.report(true);
+    // Completed (posted, not yet run): false, and it keeps its token.
+    CHECK_FALSE(cancel_b.cancel());
+    CHECK(b.calls == 0);
+    CHECK(f.queue.drain() == 2);
+    CHECK(access_of(b.value) == "A1");
+    // Completed and run: false.
+    CHECK_FALSE(cancel_c.cancel());
+    CHECK(access_of(c.value) == "A1");
+    // Cancelled already: false, and no second completion.
+    CHECK_FALSE(cancel_a.cancel());
+    CHECK(f.queue.drain() == 0);
+    CHECK(a.calls == 1);
+    CHECK(b.calls == 1);
+    CHECK(c.calls == 1);
+}
+
 TEST_CASE("async_token_source: a cancellation handle outlives its source") {
     fixture f(refresh_seed("R0"));
     ts::slot<token_result> a;

@@ -205,6 +205,31 @@ TEST_CASE("token_lifecycle: fresh -> refresh_ahead -> in flight -> fresh again")
     CHECK(m.window().refresh_from == at + 270s);
 }
 
+TEST_CASE("token_lifecycle: has_waiter() says whether on_cancel() takes a waiter out") {
+    auto m = machine_from("R0");
+    CHECK_FALSE(m.has_waiter(1)); // never seen
+    const auto started = start(m, t0, 1);
+    CHECK(m.on_get(2, t0).empty());
+    CHECK(m.on_get(3, t0).empty());
+    CHECK(m.has_waiter(1));
+    CHECK(m.has_waiter(2));
+    CHECK(m.has_waiter(3));
+    CHECK_FALSE(m.has_waiter(4));
+    CHECK(m.on_cancel(2).empty());
+    CHECK_FALSE(m.has_waiter(2));
+    CHECK(m.on_cancel(2).empty()); // again: ignored
+    CHECK(m.on_cancel(4).empty()); // unknown: ignored
+    CHECK(m.waiters() == std::vector<babelbird::waiter_id>{1, 3});
+    auto a = m.on_response(*started.send_flight, ts::token_answer("A1", "R1"), t0, t0);
+    REQUIRE(a.persist);
+    CHECK(m.has_waiter(1)); // still waiting while the answer persists
+    a = m.on_persisted(true);
+    CHECK(a.complete == std::vector<babelbird::waiter_id>{1, 3});
+    CHECK_FALSE(m.has_waiter(1)); // completed
+    CHECK_FALSE(m.has_waiter(3));
+    CHECK(m.on_cancel(1).empty());
+}
+
 TEST_CASE("token_lifecycle: an answer or abandon for another flight id is ignored") {
     auto m = machine_from(ts::refresh_token);
     CHECK(m.on_response(1, ts::token_answer("A", "R"), t0, t0).empty());

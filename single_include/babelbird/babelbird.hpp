@@ -5846,7 +5846,8 @@ void async_exchange_code(AsyncTransport& transport, Executor executor,
 ///   token, the new refresh token), then adopted: the next request sends it and
 ///   never the old one; the current access token is kept until its own expiry.
 ///   The waiters get the failure (or the still-usable old token).
-/// - `on_cancel(w)`: `w` leaves; the flight and the other waiters go on.
+/// - `on_cancel(w)`: `w` leaves; the flight and the other waiters go on
+///   (`has_waiter(w)` says beforehand whether `w` was still waiting).
 /// - `on_abandon(id)`: the flight ends without an answer and without a recorded
 ///   failure; its waiters get `current()` while usable, else
 ///   `errc::transport_failure` (class `retry`).
@@ -6127,7 +6128,8 @@ public:
     }
 
     /// Waiter `w` gives up (the driver completes it itself); the flight and the
-    /// other waiters go on. Empty actions; an unknown `w` is ignored.
+    /// other waiters go on. Empty actions; an unknown `w` (already completed,
+    /// or never seen) is ignored: `has_waiter(w)` before the call says which.
     lifecycle_actions on_cancel(waiter_id w) noexcept {
         for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
             if (*it == w) {
@@ -6249,6 +6251,16 @@ public:
     }
     /// The waiters of the flight in progress, in the order they joined.
     const std::vector<waiter_id>& waiters() const noexcept { return waiters_; }
+    /// Whether `w` waits for the flight in progress (joined and not yet
+    /// completed or cancelled): what `on_cancel(w)` would take out.
+    bool has_waiter(waiter_id w) const noexcept {
+        for (const waiter_id x : waiters_) {
+            if (x == w) {
+                return true;
+            }
+        }
+        return false;
+    }
 
     /// The remembered failure: the blocking one, the last transient one, or
     /// after a success whose token stops being usable before the next refresh
@@ -7768,8 +7780,12 @@ public:
 
     /// Completes the waiter (via `post`) with `cancelled_error()` if it is still
     /// pending; the refresh it waits for and the other waiters go on.
-    /// Thread-safe. @returns whether it was pending (its completion will see
-    /// the cancellation and nothing else).
+    /// Thread-safe.
+    /// @returns true when the waiter was pending and its completion is now
+    /// posted with `cancelled_error()` (and will see nothing else); false when
+    /// there was nothing to cancel: an empty handle, a waiter already completed
+    /// (its outcome posted, whether or not it has run yet: it keeps that
+    /// outcome), already cancelled, or cancelled by the source's destructor.
     bool cancel() const {
         if (const auto registry = registry_.lock()) {
             return registry->cancel_waiter(id_);
@@ -7841,6 +7857,9 @@ public:
         token_completion waiter;
         {
             std::lock_guard lock(mutex_);
+            // The driver holds a completion exactly while the machine lists
+            // its waiter (both change together under mutex_, and the
+            // destructor cancels both), so the driver's list decides.
             for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
                 if (it->first == id) {
                     waiter = std::move(it->second);

@@ -152,8 +152,12 @@ public:
 
     /// Completes the waiter (via `post`) with `cancelled_error()` if it is still
     /// pending; the refresh it waits for and the other waiters go on.
-    /// Thread-safe. @returns whether it was pending (its completion will see
-    /// the cancellation and nothing else).
+    /// Thread-safe.
+    /// @returns true when the waiter was pending and its completion is now
+    /// posted with `cancelled_error()` (and will see nothing else); false when
+    /// there was nothing to cancel: an empty handle, a waiter already completed
+    /// (its outcome posted, whether or not it has run yet: it keeps that
+    /// outcome), already cancelled, or cancelled by the source's destructor.
     bool cancel() const {
         if (const auto registry = registry_.lock()) {
             return registry->cancel_waiter(id_);
@@ -225,6 +229,9 @@ public:
         token_completion waiter;
         {
             std::lock_guard lock(mutex_);
+            // The driver holds a completion exactly while the machine lists
+            // its waiter (both change together under mutex_, and the
+            // destructor cancels both), so the driver's list decides.
             for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
                 if (it->first == id) {
                     waiter = std::move(it->second);

@@ -91,7 +91,8 @@
 ///   token, the new refresh token), then adopted: the next request sends it and
 ///   never the old one; the current access token is kept until its own expiry.
 ///   The waiters get the failure (or the still-usable old token).
-/// - `on_cancel(w)`: `w` leaves; the flight and the other waiters go on.
+/// - `on_cancel(w)`: `w` leaves; the flight and the other waiters go on
+///   (`has_waiter(w)` says beforehand whether `w` was still waiting).
 /// - `on_abandon(id)`: the flight ends without an answer and without a recorded
 ///   failure; its waiters get `current()` while usable, else
 ///   `errc::transport_failure` (class `retry`).
@@ -384,7 +385,8 @@ public:
     }
 
     /// Waiter `w` gives up (the driver completes it itself); the flight and the
-    /// other waiters go on. Empty actions; an unknown `w` is ignored.
+    /// other waiters go on. Empty actions; an unknown `w` (already completed,
+    /// or never seen) is ignored: `has_waiter(w)` before the call says which.
     lifecycle_actions on_cancel(waiter_id w) noexcept {
         for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
             if (*it == w) {
@@ -506,6 +508,16 @@ public:
     }
     /// The waiters of the flight in progress, in the order they joined.
     const std::vector<waiter_id>& waiters() const noexcept { return waiters_; }
+    /// Whether `w` waits for the flight in progress (joined and not yet
+    /// completed or cancelled): what `on_cancel(w)` would take out.
+    bool has_waiter(waiter_id w) const noexcept {
+        for (const waiter_id x : waiters_) {
+            if (x == w) {
+                return true;
+            }
+        }
+        return false;
+    }
 
     /// The remembered failure: the blocking one, the last transient one, or
     /// after a success whose token stops being usable before the next refresh
