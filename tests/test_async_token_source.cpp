@@ -15,6 +15,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 // A namespace per file: the unit tests are compiled as unity chunks.
@@ -92,6 +93,42 @@ struct manual_hook {
 };
 
 } // namespace
+
+// One options aggregate for both sources: the shared fields are declared once.
+static_assert(std::is_same_v<babelbird::token_source_options,
+                             babelbird::basic_token_source_options<babelbird::rotation_hook>>);
+static_assert(
+    std::is_same_v<babelbird::async_token_source_options,
+                   babelbird::basic_token_source_options<babelbird::async_rotation_hook>>);
+
+TEST_CASE("token source options: both spellings take designated initializers") {
+    const babelbird::token_source_options blocking{
+        .retry_backoff = 1s,
+        .min_refresh_interval = 0s,
+        .jitter_seed = 7,
+        .on_rotate = [](const babelbird::token_grant&) { return true; },
+    };
+    CHECK(blocking.retry_backoff == 1s);
+    CHECK(blocking.max_retry_backoff == std::chrono::minutes(5)); // the default
+    CHECK(blocking.min_refresh_interval == 0s);
+    CHECK(blocking.jitter_seed == std::optional<std::uint64_t>(7));
+    CHECK(static_cast<bool>(blocking.on_rotate));
+    babelbird::async_token_source_options async{
+        .max_retry_backoff = 10s,
+        .on_rotate = [](std::shared_ptr<const babelbird::token_grant>,
+                        babelbird::persist_completion done) { done(true); },
+    };
+    CHECK(async.retry_backoff == 2s); // the default
+    CHECK(async.max_retry_backoff == 10s);
+    CHECK(static_cast<bool>(async.on_rotate));
+    // The source takes them as before.
+    fixture f(refresh_seed("R0"), std::move(async));
+    ts::slot<token_result> got;
+    (void)f.source->async_get(got.sink());
+    f.transport.answer(ts::token_answer("A1", "R1"));
+    CHECK(f.queue.drain() == 1);
+    CHECK(access_of(got.value) == "A1");
+}
 
 TEST_CASE("async_token_source: a usable token is served via post, without a send") {
     fixture f(grant_seed("A1", "R1"));

@@ -7728,6 +7728,80 @@ private:
 } // namespace babelbird::inline v1
 // ---- end babelbird/drivers/snapshot_cell.hpp ----
 
+// ---- begin babelbird/drivers/token_source_options.hpp ----
+/// @file drivers/token_source_options.hpp
+/// @brief `basic_token_source_options`: the options both token sources take
+/// (`token_source_options` for the blocking `token_source`,
+/// `async_token_source_options` for `async_token_source`), which differ only
+/// in the rotation hook's type.
+
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <utility>
+
+
+namespace babelbird::inline v1 {
+
+/// Options of a token source; `Hook` is its rotation hook (`rotation_hook`,
+/// drivers/token_source.hpp, or `async_rotation_hook`,
+/// drivers/async_token_source.hpp). One aggregate, so designated initializers
+/// name every field:
+/// @code
+/// babelbird::token_source_options options{.retry_backoff = std::chrono::seconds(1),
+///                                         .on_rotate = save};
+/// @endcode
+/// The policies behind the fields are `token_lifecycle_options`'
+/// (machines/token_lifecycle.hpp).
+/// @warning `client.response` holds views (`envelope`, `fields`): they must
+/// outlive the source.
+template <class Hook>
+struct basic_token_source_options {
+    /// How answers are parsed and stamped (assumed lifetime, refresh-token lifetime).
+    client_options client{};
+    /// When a token is refreshed ahead and when it counts as expired.
+    expiry_policy expiry{};
+    /// The least time between attempts after a `retry`/`protocol` failure, and
+    /// the base of the exponential backoff.
+    std::chrono::milliseconds retry_backoff{2000};
+    /// The cap of the exponential backoff (`Retry-After` may exceed it).
+    std::chrono::milliseconds max_retry_backoff{std::chrono::minutes(5)};
+    /// The least time between the start of a successful refresh and the next
+    /// refresh started because of the clock (0 disables).
+    std::chrono::milliseconds min_refresh_interval{30000};
+    /// The seed of the backoff jitter; empty: a per-source seed from the
+    /// clocks, the source's address and a process-wide counter.
+    std::optional<std::uint64_t> jitter_seed{};
+    /// Called with each new grant before anyone can use it (see the source's
+    /// file comment).
+    Hook on_rotate{};
+};
+
+namespace detail {
+/// The machine's options from a source's (all but the hook, which the source
+/// keeps and may have moved out already: `has_hook` says whether there was
+/// one); `self` seeds the jitter when the options do not.
+template <class Hook>
+token_lifecycle_options lifecycle_options_of(basic_token_source_options<Hook>& options,
+                                             bool has_hook, const void* self) {
+    // Designated: a new field keeps its default, a renamed or reordered one is
+    // a compile error; nothing shifts silently.
+    return token_lifecycle_options{
+        .client = std::move(options.client),
+        .expiry = options.expiry,
+        .retry_backoff = options.retry_backoff,
+        .max_retry_backoff = options.max_retry_backoff,
+        .min_refresh_interval = options.min_refresh_interval,
+        .jitter_seed = options.jitter_seed ? *options.jitter_seed : default_jitter_seed(self),
+        .persist_before_publish = has_hook,
+    };
+}
+} // namespace detail
+
+} // namespace babelbird::inline v1
+// ---- end babelbird/drivers/token_source_options.hpp ----
+
 namespace babelbird::inline v1 {
 
 /// What `async_get` calls with the token (or the error), once, via `post`.
@@ -7742,21 +7816,9 @@ using persist_completion = unique_function<void(bool durable)>;
 using async_rotation_hook =
     unique_function<void(std::shared_ptr<const token_grant> grant, persist_completion done)>;
 
-/// Options of `async_token_source` (the fields of `token_source_options`, with
-/// an asynchronous hook).
-/// @warning `client.response` holds views (`envelope`, `fields`): they must
-/// outlive the source.
-struct async_token_source_options {
-    client_options client{};
-    expiry_policy expiry{};
-    std::chrono::milliseconds retry_backoff{2000};
-    std::chrono::milliseconds max_retry_backoff{std::chrono::minutes(5)};
-    std::chrono::milliseconds min_refresh_interval{30000};
-    /// Empty: a per-source seed (see `token_source_options::jitter_seed`).
-    std::optional<std::uint64_t> jitter_seed{};
-    /// Called with each new grant before anyone can use it (see the file comment).
-    async_rotation_hook on_rotate{};
-};
+/// Options of `async_token_source` (drivers/token_source_options.hpp), with
+/// an asynchronous hook.
+using async_token_source_options = basic_token_source_options<async_rotation_hook>;
 
 namespace detail {
 /// What a cancellation handle reaches: the waiters of one source.
@@ -8222,23 +8284,13 @@ public:
                        endpoint server, token_seed seed, async_token_source_options options = {},
                        Clock clock = Clock{}) {
         const bool has_hook = static_cast<bool>(options.on_rotate);
-        const std::uint64_t jitter =
-            options.jitter_seed ? *options.jitter_seed : detail::default_jitter_seed(this);
+        token_lifecycle_options machine_options =
+            detail::lifecycle_options_of(options, has_hook, this);
         state_ = std::make_shared<state_type>(
             std::forward<AsyncTransport>(transport), std::forward<Executor>(executor),
             std::forward<Clock>(clock), std::move(options.on_rotate),
             token_lifecycle(std::move(credentials), std::move(server), std::move(seed),
-                            // Designated: a new field keeps its default, a renamed or
-                            // reordered one is a compile error; nothing shifts silently.
-                            token_lifecycle_options{
-                                .client = std::move(options.client),
-                                .expiry = options.expiry,
-                                .retry_backoff = options.retry_backoff,
-                                .max_retry_backoff = options.max_retry_backoff,
-                                .min_refresh_interval = options.min_refresh_interval,
-                                .jitter_seed = jitter,
-                                .persist_before_publish = has_hook,
-                            }));
+                            std::move(machine_options)));
     }
 
     async_token_source(const async_token_source&) = delete;
@@ -8646,28 +8698,9 @@ namespace babelbird::inline v1 {
 /// Receives each new grant; returns whether it was stored durably.
 using rotation_hook = std::function<bool(const token_grant&)>;
 
-/// Options of `token_source`.
-/// @warning `client.response` holds views (`envelope`, `fields`): they must
-/// outlive the source.
-struct token_source_options {
-    /// How answers are parsed and stamped (assumed lifetime, refresh-token lifetime).
-    client_options client{};
-    /// When a token is refreshed ahead and when it counts as expired.
-    expiry_policy expiry{};
-    /// The least time between attempts after a `retry`/`protocol` failure, and
-    /// the base of the exponential backoff (see `token_lifecycle_options`).
-    std::chrono::milliseconds retry_backoff{2000};
-    /// The cap of the exponential backoff (`Retry-After` may exceed it).
-    std::chrono::milliseconds max_retry_backoff{std::chrono::minutes(5)};
-    /// The least time between the start of a successful refresh and the next
-    /// refresh started because of the clock (0 disables; see the file comment).
-    std::chrono::milliseconds min_refresh_interval{30000};
-    /// The seed of the backoff jitter; empty: a per-source seed from the
-    /// clocks, the source's address and a process-wide counter.
-    std::optional<std::uint64_t> jitter_seed{};
-    /// Called with each new grant before anyone can use it (see the file comment).
-    rotation_hook on_rotate{};
-};
+/// Options of `token_source` (drivers/token_source_options.hpp), with a
+/// blocking hook.
+using token_source_options = basic_token_source_options<rotation_hook>;
 
 /// A thread-safe source of valid access tokens (see the file comment).
 ///
@@ -8696,12 +8729,7 @@ public:
         : transport_(std::forward<Transport>(transport)), clock_(std::forward<Clock>(clock)),
           on_rotate_(std::move(options.on_rotate)),
           machine_(std::move(credentials), std::move(server), std::move(seed),
-                   token_lifecycle_options{std::move(options.client), options.expiry,
-                                           options.retry_backoff, options.max_retry_backoff,
-                                           options.min_refresh_interval,
-                                           options.jitter_seed ? *options.jitter_seed
-                                                               : detail::default_jitter_seed(this),
-                                           static_cast<bool>(on_rotate_)}) {
+                   detail::lifecycle_options_of(options, static_cast<bool>(on_rotate_), this)) {
         publish(make_snapshot());
     }
 

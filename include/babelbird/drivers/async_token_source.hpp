@@ -87,6 +87,7 @@
 #include "babelbird/drivers/async_transport.hpp"
 #include "babelbird/drivers/snapshot_cell.hpp"
 #include "babelbird/drivers/token_handle.hpp"
+#include "babelbird/drivers/token_source_options.hpp"
 #include "babelbird/drivers/transport.hpp"
 #include "babelbird/drivers/unique_function.hpp"
 #include "babelbird/machines/exchange.hpp"
@@ -114,21 +115,9 @@ using persist_completion = unique_function<void(bool durable)>;
 using async_rotation_hook =
     unique_function<void(std::shared_ptr<const token_grant> grant, persist_completion done)>;
 
-/// Options of `async_token_source` (the fields of `token_source_options`, with
-/// an asynchronous hook).
-/// @warning `client.response` holds views (`envelope`, `fields`): they must
-/// outlive the source.
-struct async_token_source_options {
-    client_options client{};
-    expiry_policy expiry{};
-    std::chrono::milliseconds retry_backoff{2000};
-    std::chrono::milliseconds max_retry_backoff{std::chrono::minutes(5)};
-    std::chrono::milliseconds min_refresh_interval{30000};
-    /// Empty: a per-source seed (see `token_source_options::jitter_seed`).
-    std::optional<std::uint64_t> jitter_seed{};
-    /// Called with each new grant before anyone can use it (see the file comment).
-    async_rotation_hook on_rotate{};
-};
+/// Options of `async_token_source` (drivers/token_source_options.hpp), with
+/// an asynchronous hook.
+using async_token_source_options = basic_token_source_options<async_rotation_hook>;
 
 namespace detail {
 /// What a cancellation handle reaches: the waiters of one source.
@@ -594,23 +583,13 @@ public:
                        endpoint server, token_seed seed, async_token_source_options options = {},
                        Clock clock = Clock{}) {
         const bool has_hook = static_cast<bool>(options.on_rotate);
-        const std::uint64_t jitter =
-            options.jitter_seed ? *options.jitter_seed : detail::default_jitter_seed(this);
+        token_lifecycle_options machine_options =
+            detail::lifecycle_options_of(options, has_hook, this);
         state_ = std::make_shared<state_type>(
             std::forward<AsyncTransport>(transport), std::forward<Executor>(executor),
             std::forward<Clock>(clock), std::move(options.on_rotate),
             token_lifecycle(std::move(credentials), std::move(server), std::move(seed),
-                            // Designated: a new field keeps its default, a renamed or
-                            // reordered one is a compile error; nothing shifts silently.
-                            token_lifecycle_options{
-                                .client = std::move(options.client),
-                                .expiry = options.expiry,
-                                .retry_backoff = options.retry_backoff,
-                                .max_retry_backoff = options.max_retry_backoff,
-                                .min_refresh_interval = options.min_refresh_interval,
-                                .jitter_seed = jitter,
-                                .persist_before_publish = has_hook,
-                            }));
+                            std::move(machine_options)));
     }
 
     async_token_source(const async_token_source&) = delete;

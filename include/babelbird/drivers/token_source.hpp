@@ -108,6 +108,7 @@
 
 #include "babelbird/drivers/snapshot_cell.hpp"
 #include "babelbird/drivers/token_handle.hpp"
+#include "babelbird/drivers/token_source_options.hpp"
 #include "babelbird/drivers/transport.hpp"
 #include "babelbird/machines/exchange.hpp"
 #include "babelbird/machines/expiry.hpp"
@@ -124,28 +125,9 @@ namespace babelbird::inline v1 {
 /// Receives each new grant; returns whether it was stored durably.
 using rotation_hook = std::function<bool(const token_grant&)>;
 
-/// Options of `token_source`.
-/// @warning `client.response` holds views (`envelope`, `fields`): they must
-/// outlive the source.
-struct token_source_options {
-    /// How answers are parsed and stamped (assumed lifetime, refresh-token lifetime).
-    client_options client{};
-    /// When a token is refreshed ahead and when it counts as expired.
-    expiry_policy expiry{};
-    /// The least time between attempts after a `retry`/`protocol` failure, and
-    /// the base of the exponential backoff (see `token_lifecycle_options`).
-    std::chrono::milliseconds retry_backoff{2000};
-    /// The cap of the exponential backoff (`Retry-After` may exceed it).
-    std::chrono::milliseconds max_retry_backoff{std::chrono::minutes(5)};
-    /// The least time between the start of a successful refresh and the next
-    /// refresh started because of the clock (0 disables; see the file comment).
-    std::chrono::milliseconds min_refresh_interval{30000};
-    /// The seed of the backoff jitter; empty: a per-source seed from the
-    /// clocks, the source's address and a process-wide counter.
-    std::optional<std::uint64_t> jitter_seed{};
-    /// Called with each new grant before anyone can use it (see the file comment).
-    rotation_hook on_rotate{};
-};
+/// Options of `token_source` (drivers/token_source_options.hpp), with a
+/// blocking hook.
+using token_source_options = basic_token_source_options<rotation_hook>;
 
 /// A thread-safe source of valid access tokens (see the file comment).
 ///
@@ -174,12 +156,7 @@ public:
         : transport_(std::forward<Transport>(transport)), clock_(std::forward<Clock>(clock)),
           on_rotate_(std::move(options.on_rotate)),
           machine_(std::move(credentials), std::move(server), std::move(seed),
-                   token_lifecycle_options{std::move(options.client), options.expiry,
-                                           options.retry_backoff, options.max_retry_backoff,
-                                           options.min_refresh_interval,
-                                           options.jitter_seed ? *options.jitter_seed
-                                                               : detail::default_jitter_seed(this),
-                                           static_cast<bool>(on_rotate_)}) {
+                   detail::lifecycle_options_of(options, static_cast<bool>(on_rotate_), this)) {
         publish(make_snapshot());
     }
 
