@@ -479,6 +479,32 @@ TEST_CASE("async_token_source: a failed refresh ahead keeps serving the old toke
     CHECK(access_of(retried.value) == "A2");
 }
 
+TEST_CASE("async_token_source: Retry-After is capped at max_retry_after") {
+    babelbird::async_token_source_options options;
+    options.max_retry_after = 10min;
+    fixture f(refresh_seed("R0"), std::move(options));
+    ts::slot<token_result> first;
+    (void)f.source->async_get(first.sink());
+    f.transport.answer(babelbird::http_response(429, "", {{"Retry-After", "999999999"}}));
+    CHECK(f.queue.drain() == 1);
+    REQUIRE(first.value);
+    REQUIRE_FALSE(*first.value);
+    f.clock.at = t0 + 10min - 1ns;
+    ts::slot<token_result> early;
+    (void)f.source->async_get(early.sink());
+    CHECK(f.queue.drain() == 1);
+    REQUIRE(early.value);
+    CHECK_FALSE(*early.value);
+    CHECK(f.transport.sent.size() == 1);
+    f.clock.at = t0 + 10min;
+    ts::slot<token_result> later;
+    (void)f.source->async_get(later.sink());
+    CHECK(f.transport.sent.size() == 2);
+    f.transport.answer(ts::token_answer("A1", "R1"));
+    CHECK(f.queue.drain() == 1);
+    CHECK(access_of(later.value) == "A1");
+}
+
 TEST_CASE("async_token_source: persist before publish with an asynchronous hook") {
     manual_hook hook;
     babelbird::async_token_source_options options;

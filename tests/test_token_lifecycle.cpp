@@ -578,6 +578,40 @@ TEST_CASE("token_lifecycle: Retry-After is honoured, beyond the cap too") {
     }
 }
 
+TEST_CASE("token_lifecycle: Retry-After is capped at max_retry_after") {
+    auto options = backoff_options(3);
+    SUBCASE("the default cap: one hour") {
+        CHECK(babelbird::token_lifecycle_options{}.max_retry_after == std::chrono::hours(1));
+        auto m = machine_from(ts::refresh_token, options);
+        const auto delay =
+            fail_once(m, t0, babelbird::error(timeout).with_retry_after(999'999'999s));
+        CHECK(delay == 1h);
+        CHECK(m.next(t0 + 1h - 1ns) == refresh_action::fail);
+        CHECK(m.next(t0 + 1h) == refresh_action::refresh);
+        // The error still says what the server asked.
+        CHECK(m.failure()->retry_after() == std::chrono::seconds(999'999'999));
+    }
+    SUBCASE("exactly the cap: honoured") {
+        auto m = machine_from(ts::refresh_token, options);
+        CHECK(fail_once(m, t0, babelbird::error(timeout).with_retry_after(3600s)) == 1h);
+    }
+    SUBCASE("a cap of its own") {
+        options.max_retry_after = 10min;
+        auto m = machine_from(ts::refresh_token, options);
+        CHECK(fail_once(m, t0, babelbird::error(timeout).with_retry_after(601s)) == 10min);
+    }
+    SUBCASE("a cap below the backoff: the backoff wins") {
+        options.max_retry_after = 1s;
+        auto m = machine_from(ts::refresh_token, options);
+        CHECK(fail_once(m, t0, babelbird::error(timeout).with_retry_after(600s)) == 2s);
+    }
+    SUBCASE("a negative cap counts as zero") {
+        options.max_retry_after = -5s;
+        auto m = machine_from(ts::refresh_token, options);
+        CHECK(fail_once(m, t0, babelbird::error(timeout).with_retry_after(600s)) == 2s);
+    }
+}
+
 TEST_CASE("token_lifecycle: a success resets the backoff") {
     auto m = machine_from(ts::refresh_token, backoff_options(11));
     auto at = t0;

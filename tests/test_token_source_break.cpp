@@ -1032,6 +1032,37 @@ TEST_CASE("break: tiny lifetimes on the real clock (with its cheap bound), 8 thr
     }
 }
 
+TEST_CASE(
+    "break: a server's Retry-After of 999999999 s stalls refreshes for an hour, not decades") {
+    ts::fixed_clock clock;
+    clock.at = t0;
+    numbered_transport transport;
+    std::atomic<int> busy_answers{1};
+    struct busy_then_numbered {
+        numbered_transport* target;
+        std::atomic<int>* busy;
+        babelbird::transport_result operator()(const babelbird::http_request& r) const {
+            if (busy->fetch_sub(1) > 0) {
+                return babelbird::http_response(503, "", {{"Retry-After", "999999999"}});
+            }
+            return (*target)(r);
+        }
+    };
+    babelbird::token_source<busy_then_numbered, ts::clock_ref> source(
+        busy_then_numbered{&transport, &busy_answers}, ts::credentials(), ts::server(),
+        refresh_seed("R0"), {}, ts::clock_ref{&clock});
+    const auto busy = source.get();
+    REQUIRE_FALSE(busy);
+    CHECK(busy.error().retry_after() == std::chrono::seconds(999'999'999));
+    clock.at = t0 + 1h - 1ns;
+    CHECK_FALSE(source.get());
+    CHECK(transport.calls.load() == 0);
+    clock.at = t0 + 1h;
+    const auto got = source.get();
+    REQUIRE(got);
+    CHECK(got->access_token().expose_secret() == "A1");
+}
+
 #if defined(__cpp_exceptions)
 namespace {
 /// A clock whose `throw_at`-th reading throws (a caller's clock may).

@@ -5829,7 +5829,8 @@ void async_exchange_code(AsyncTransport& transport, Executor executor,
 ///   the current token is still served while usable. `retry` and `protocol`
 ///   failures back off: the n-th consecutive failure waits a uniformly random
 ///   delay ("full jitter") in `[retry_backoff, min(max_retry_backoff,
-///   retry_backoff * 2^(n-1))]`, and at least the server's `Retry-After`, from
+///   retry_backoff * 2^(n-1))]`, and at least the server's `Retry-After`
+///   (capped at `max_retry_after`, default 1 hour), from
 ///   the failed attempt's `completed_at`; a success resets the count. The
 ///   randomness is a splitmix64 generator seeded by `jitter_seed`.
 /// - Tiny lifetimes: after a refresh that succeeded at `issued_at`, the clock
@@ -5940,6 +5941,10 @@ struct token_lifecycle_options {
     /// The cap of the exponential backoff (`Retry-After` may exceed it). A cap
     /// below `retry_backoff` counts as `retry_backoff`.
     std::chrono::milliseconds max_retry_backoff{std::chrono::minutes(5)};
+    /// The longest server's `Retry-After` honoured: a longer one counts as
+    /// this (a `Retry-After: 999999999` would otherwise stop refreshes for
+    /// decades). The backoff still applies. Negative counts as zero.
+    std::chrono::milliseconds max_retry_after{std::chrono::hours(1)};
     /// The least time between the start of a successful refresh and the start
     /// of the next refresh that the clock starts (not `on_invalidate()`). Zero
     /// disables it. Negative counts as zero.
@@ -6458,7 +6463,9 @@ private:
         }
         detail::tick_rep delay = backoff_ticks(consecutive_failures_);
         if (const auto after = e.retry_after()) {
-            const detail::tick_rep asked = detail::saturating_ticks(*after);
+            detail::tick_rep asked = detail::saturating_ticks(*after);
+            const detail::tick_rep most = detail::saturating_ticks(options_.max_retry_after);
+            asked = asked > most ? most : asked;
             delay = asked > delay ? asked : delay;
         }
         retry_not_before_ = detail::add_ticks_saturating(ended_at, delay);
@@ -7767,6 +7774,8 @@ struct basic_token_source_options {
     std::chrono::milliseconds retry_backoff{2000};
     /// The cap of the exponential backoff (`Retry-After` may exceed it).
     std::chrono::milliseconds max_retry_backoff{std::chrono::minutes(5)};
+    /// The longest server's `Retry-After` honoured (a longer one counts as this).
+    std::chrono::milliseconds max_retry_after{std::chrono::hours(1)};
     /// The least time between the start of a successful refresh and the next
     /// refresh started because of the clock (0 disables).
     std::chrono::milliseconds min_refresh_interval{30000};
@@ -7792,6 +7801,7 @@ token_lifecycle_options lifecycle_options_of(basic_token_source_options<Hook>& o
         .expiry = options.expiry,
         .retry_backoff = options.retry_backoff,
         .max_retry_backoff = options.max_retry_backoff,
+        .max_retry_after = options.max_retry_after,
         .min_refresh_interval = options.min_refresh_interval,
         .jitter_seed = options.jitter_seed ? *options.jitter_seed : default_jitter_seed(self),
         .persist_before_publish = has_hook,

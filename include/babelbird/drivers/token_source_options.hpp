@@ -42,6 +42,8 @@ struct basic_token_source_options {
     std::chrono::milliseconds retry_backoff{2000};
     /// The cap of the exponential backoff (`Retry-After` may exceed it).
     std::chrono::milliseconds max_retry_backoff{std::chrono::minutes(5)};
+    /// The longest server's `Retry-After` honoured (a longer one counts as this).
+    std::chrono::milliseconds max_retry_after{std::chrono::hours(1)};
     /// The least time between the start of a successful refresh and the next
     /// refresh started because of the clock (0 disables).
     std::chrono::milliseconds min_refresh_interval{30000};
@@ -67,6 +69,7 @@ token_lifecycle_options lifecycle_options_of(basic_token_source_options<Hook>& o
         .expiry = options.expiry,
         .retry_backoff = options.retry_backoff,
         .max_retry_backoff = options.max_retry_backoff,
+        .max_retry_after = options.max_retry_after,
         .min_refresh_interval = options.min_refresh_interval,
         .jitter_seed = options.jitter_seed ? *options.jitter_seed : default_jitter_seed(self),
         .persist_before_publish = has_hook,

@@ -74,7 +74,8 @@
 ///   the current token is still served while usable. `retry` and `protocol`
 ///   failures back off: the n-th consecutive failure waits a uniformly random
 ///   delay ("full jitter") in `[retry_backoff, min(max_retry_backoff,
-///   retry_backoff * 2^(n-1))]`, and at least the server's `Retry-After`, from
+///   retry_backoff * 2^(n-1))]`, and at least the server's `Retry-After`
+///   (capped at `max_retry_after`, default 1 hour), from
 ///   the failed attempt's `completed_at`; a success resets the count. The
 ///   randomness is a splitmix64 generator seeded by `jitter_seed`.
 /// - Tiny lifetimes: after a refresh that succeeded at `issued_at`, the clock
@@ -197,6 +198,10 @@ struct token_lifecycle_options {
     /// The cap of the exponential backoff (`Retry-After` may exceed it). A cap
     /// below `retry_backoff` counts as `retry_backoff`.
     std::chrono::milliseconds max_retry_backoff{std::chrono::minutes(5)};
+    /// The longest server's `Retry-After` honoured: a longer one counts as
+    /// this (a `Retry-After: 999999999` would otherwise stop refreshes for
+    /// decades). The backoff still applies. Negative counts as zero.
+    std::chrono::milliseconds max_retry_after{std::chrono::hours(1)};
     /// The least time between the start of a successful refresh and the start
     /// of the next refresh that the clock starts (not `on_invalidate()`). Zero
     /// disables it. Negative counts as zero.
@@ -715,7 +720,9 @@ private:
         }
         detail::tick_rep delay = backoff_ticks(consecutive_failures_);
         if (const auto after = e.retry_after()) {
-            const detail::tick_rep asked = detail::saturating_ticks(*after);
+            detail::tick_rep asked = detail::saturating_ticks(*after);
+            const detail::tick_rep most = detail::saturating_ticks(options_.max_retry_after);
+            asked = asked > most ? most : asked;
             delay = asked > delay ? asked : delay;
         }
         retry_not_before_ = detail::add_ticks_saturating(ended_at, delay);
