@@ -12,8 +12,10 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 // A namespace per file: the unit tests are compiled as unity chunks.
@@ -91,6 +93,42 @@ struct manual_hook {
 };
 
 } // namespace
+
+// One options aggregate for both sources: the shared fields are declared once.
+static_assert(std::is_same_v<babelbird::token_source_options,
+                             babelbird::basic_token_source_options<babelbird::rotation_hook>>);
+static_assert(
+    std::is_same_v<babelbird::async_token_source_options,
+                   babelbird::basic_token_source_options<babelbird::async_rotation_hook>>);
+
+TEST_CASE("token source options: both spellings take designated initializers") {
+    const babelbird::token_source_options blocking{
+        .retry_backoff = 1s,
+        .min_refresh_interval = 0s,
+        .jitter_seed = 7,
+        .on_rotate = [](const babelbird::token_grant&) { return true; },
+    };
+    CHECK(blocking.retry_backoff == 1s);
+    CHECK(blocking.max_retry_backoff == std::chrono::minutes(5)); // the default
+    CHECK(blocking.min_refresh_interval == 0s);
+    CHECK(blocking.jitter_seed == std::optional<std::uint64_t>(7));
+    CHECK(static_cast<bool>(blocking.on_rotate));
+    babelbird::async_token_source_options async{
+        .max_retry_backoff = 10s,
+        .on_rotate = [](std::shared_ptr<const babelbird::token_grant>,
+                        babelbird::persist_completion done) { done(true); },
+    };
+    CHECK(async.retry_backoff == 2s); // the default
+    CHECK(async.max_retry_backoff == 10s);
+    CHECK(static_cast<bool>(async.on_rotate));
+    // The source takes them as before.
+    fixture f(refresh_seed("R0"), std::move(async));
+    ts::slot<token_result> got;
+    (void)f.source->async_get(got.sink());
+    f.transport.answer(ts::token_answer("A1", "R1"));
+    CHECK(f.queue.drain() == 1);
+    CHECK(access_of(got.value) == "A1");
+}
 
 TEST_CASE("async_token_source: a usable token is served via post, without a send") {
     fixture f(grant_seed("A1", "R1"));
@@ -190,13 +228,110 @@ TEST_CASE("async_token_source: destroying the source mid-flight cancels every wa
         CHECK(babelbird::is_cancelled(g.value->error()));
         CHECK(g.value->error().kind() == babelbird::error_class::retry);
     }
-    // The late answer reaches the state its completion kept alive, and is dropped.
+    // The late answer reaches the state its completion kept alive: its grant
+    // (a rotated refresh token) still goes to the hook; nothing is posted.
     f.transport.answer(ts::token_answer("A1", "R1"));
+    REQUIRE(hook.calls.size() == 1);
+    CHECK(hook.calls[0].grant->access_token.expose_secret() == "A1");
+    CHECK(hook.calls[0].grant->refresh_token.expose_secret() == "R1");
+    hook.report(true); // its completion runs after the source is gone
     CHECK(f.queue.drain() == 0);
-    CHECK(hook.total == 0);
+    CHECK(hook.total == 1);
+    CHECK(f.transport.sent.size() == 1);
 }
 
-TEST_CASE("async_token_source: destroyed while the hook persists: the late report is dropped") {
+TEST_CASE("async_token_source: destroyed mid-flight, a late rejected answer: the salvaged "
+          "refresh token still reaches the hook") {
+    manual_hook hook;
+    babelbird::async_token_source_options options;
+    options.on_rotate = hook.hook();
+    fixture f(refresh_seed("R0"), std::move(options));
+    ts::slot<token_result> got;
+    (void)f.source->async_get(got.sink());
+    f.source.reset();
+    CHECK(f.queue.drain() == 1);
+    REQUIRE(got.value);
+    CHECK(babelbird::is_cancelled(got.value->error()));
+    f.transport.answer(babelbird::http_response(
+        200, R"({"access_token":"A1","refresh_token":"R1","expires_in":"an hour"})"));
+    REQUIRE(hook.calls.size() == 1);
+    CHECK(hook.calls[0].grant->access_token.empty()); // the salvaged grant
+    CHECK(hook.calls[0].grant->refresh_token.expose_secret() == "R1");
+    SUBCASE("reported durable") {
+        hook.report(true);
+    }
+    SUBCASE("reported not durable") {
+        hook.report(false);
+    }
+    SUBCASE("its completion destroyed uncalled") {
+        hook.calls.clear();
+    }
+    CHECK(f.queue.drain() == 0);
+    CHECK(hook.total == 1);
+    CHECK(got.calls == 1);
+    CHECK(f.transport.sent.size() == 1);
+}
+
+TEST_CASE("async_token_source: destroyed mid-flight, late answers without a new grant, or "
+          "without a hook: nothing is called, nothing posted") {
+    SUBCASE("a failure, with a hook") {
+        manual_hook hook;
+        babelbird::async_token_source_options options;
+        options.on_rotate = hook.hook();
+        fixture f(refresh_seed("R0"), std::move(options));
+        ts::slot<token_result> got;
+        (void)f.source->async_get(got.sink());
+        f.source.reset();
+        f.transport.answer(babelbird::http_response(503, ""));
+        CHECK(f.queue.drain() == 1); // the cancellation only
+        CHECK(hook.total == 0);
+        CHECK(f.transport.sent.size() == 1);
+    }
+    SUBCASE("a new grant, without a hook") {
+        fixture f(refresh_seed("R0"));
+        ts::slot<token_result> got;
+        (void)f.source->async_get(got.sink());
+        f.source.reset();
+        f.transport.answer(ts::token_answer("A1", "R1"));
+        CHECK(f.queue.drain() == 1);
+        REQUIRE(got.value);
+        CHECK(babelbird::is_cancelled(got.value->error()));
+        CHECK(f.transport.sent.size() == 1);
+    }
+}
+
+TEST_CASE("async_token_source: destroyed while retry_persist() persists: the queued answer's "
+          "grant still reaches the hook") {
+    manual_hook hook;
+    babelbird::async_token_source_options options;
+    options.on_rotate = hook.hook();
+    fixture f(refresh_seed("R0"), std::move(options));
+    ts::slot<token_result> first;
+    (void)f.source->async_get(first.sink());
+    f.transport.answer(ts::token_answer("A1", "R1"));
+    hook.report(false); // R1 pending
+    CHECK(f.queue.drain() == 1);
+    f.source->retry_persist(); // hook call 2, kept outstanding
+    REQUIRE(hook.calls.size() == 1);
+    f.source->invalidate(babelbird::secret_view("A1"));
+    ts::slot<token_result> second;
+    (void)f.source->async_get(second.sink());
+    REQUIRE(f.transport.pending.size() == 1);
+    f.transport.answer(ts::token_answer("A2", "R2")); // waits for hook call 2
+    CHECK(hook.calls.size() == 1);
+    f.source.reset();
+    CHECK(f.queue.drain() == 1);
+    REQUIRE(second.value);
+    CHECK(babelbird::is_cancelled(second.value->error()));
+    hook.report(true); // call 2 ends: the flight's persist follows
+    REQUIRE(hook.calls.size() == 1);
+    CHECK(hook.calls[0].grant->refresh_token.expose_secret() == "R2");
+    hook.report(true);
+    CHECK(hook.total == 3);
+    CHECK(f.queue.drain() == 0);
+}
+
+TEST_CASE("async_token_source: destroyed while the hook persists: the late report is harmless") {
     manual_hook hook;
     babelbird::async_token_source_options options;
     options.on_rotate = hook.hook();
@@ -235,6 +370,41 @@ TEST_CASE("async_token_source: cancelling one waiter leaves the refresh and the 
     CHECK(access_of(c.value) == "A1");
     CHECK(b.calls == 1);
     CHECK(f.transport.sent.size() == 1);
+}
+
+TEST_CASE("async_token_source: cancel() is true only for a waiter still pending") {
+    manual_hook hook;
+    babelbird::async_token_source_options options;
+    options.on_rotate = hook.hook();
+    fixture f(refresh_seed("R0"), std::move(options));
+    ts::slot<token_result> a;
+    ts::slot<token_result> b;
+    ts::slot<token_result> c;
+    const babelbird::async_cancellation cancel_a = f.source->async_get(a.sink());
+    const babelbird::async_cancellation cancel_b = f.source->async_get(b.sink());
+    const babelbird::async_cancellation cancel_c = f.source->async_get(c.sink());
+    f.transport.answer(ts::token_answer("A1", "R1"));
+    REQUIRE(hook.calls.size() == 1);
+    // Pending while the answer persists: true, and the cancellation is all it sees.
+    CHECK(cancel_a.cancel());
+    CHECK(f.queue.drain() == 1);
+    REQUIRE(a.value);
+    CHECK(babelbird::is_cancelled(a.value->error()));
+    hook.report(true);
+    // Completed (posted, not yet run): false, and it keeps its token.
+    CHECK_FALSE(cancel_b.cancel());
+    CHECK(b.calls == 0);
+    CHECK(f.queue.drain() == 2);
+    CHECK(access_of(b.value) == "A1");
+    // Completed and run: false.
+    CHECK_FALSE(cancel_c.cancel());
+    CHECK(access_of(c.value) == "A1");
+    // Cancelled already: false, and no second completion.
+    CHECK_FALSE(cancel_a.cancel());
+    CHECK(f.queue.drain() == 0);
+    CHECK(a.calls == 1);
+    CHECK(b.calls == 1);
+    CHECK(c.calls == 1);
 }
 
 TEST_CASE("async_token_source: a cancellation handle outlives its source") {
@@ -307,6 +477,32 @@ TEST_CASE("async_token_source: a failed refresh ahead keeps serving the old toke
     f.transport.answer(ts::token_answer("A2", "R2"));
     CHECK(f.queue.drain() == 1);
     CHECK(access_of(retried.value) == "A2");
+}
+
+TEST_CASE("async_token_source: Retry-After is capped at max_retry_after") {
+    babelbird::async_token_source_options options;
+    options.max_retry_after = 10min;
+    fixture f(refresh_seed("R0"), std::move(options));
+    ts::slot<token_result> first;
+    (void)f.source->async_get(first.sink());
+    f.transport.answer(babelbird::http_response(429, "", {{"Retry-After", "999999999"}}));
+    CHECK(f.queue.drain() == 1);
+    REQUIRE(first.value);
+    REQUIRE_FALSE(*first.value);
+    f.clock.at = t0 + 10min - 1ns;
+    ts::slot<token_result> early;
+    (void)f.source->async_get(early.sink());
+    CHECK(f.queue.drain() == 1);
+    REQUIRE(early.value);
+    CHECK_FALSE(*early.value);
+    CHECK(f.transport.sent.size() == 1);
+    f.clock.at = t0 + 10min;
+    ts::slot<token_result> later;
+    (void)f.source->async_get(later.sink());
+    CHECK(f.transport.sent.size() == 2);
+    f.transport.answer(ts::token_answer("A1", "R1"));
+    CHECK(f.queue.drain() == 1);
+    CHECK(access_of(later.value) == "A1");
 }
 
 TEST_CASE("async_token_source: persist before publish with an asynchronous hook") {
@@ -561,5 +757,40 @@ TEST_CASE("async_token_source: 8 threads across 20 forced expiries: exactly 20 s
     CHECK(wrong.load() == 0);
     CHECK(not_on_pool.load() == 0);
 }
+
+#if defined(__cpp_exceptions)
+TEST_CASE("async_token_source: a clock that throws when the answer arrives: the answer is kept") {
+    // Readings: async_get's (1), issued_at (2), completed_at (3).
+    struct throwing_clock {
+        std::atomic<int>* reads;
+        babelbird::time_point now() const {
+            if (++*reads == 3) {
+                throw std::runtime_error("clock");
+            }
+            return t0;
+        }
+    };
+    std::atomic<int> reads{0};
+    manual_hook hook;
+    babelbird::async_token_source_options options;
+    options.on_rotate = hook.hook();
+    ts::manual_transport transport;
+    ts::manual_queue queue;
+    babelbird::async_token_source<ts::manual_transport_ref, ts::manual_executor, throwing_clock>
+        source(ts::manual_transport_ref{&transport}, ts::manual_executor{&queue}, ts::credentials(),
+               ts::server(), refresh_seed("R0"), std::move(options), throwing_clock{&reads});
+    ts::slot<token_result> got;
+    (void)source.async_get(got.sink());
+    REQUIRE(transport.pending.size() == 1);
+    CHECK_NOTHROW(transport.answer(ts::token_answer("A1", "R1")));
+    CHECK(reads.load() == 3);
+    REQUIRE(hook.calls.size() == 1); // the rotated token goes to the hook
+    CHECK(hook.calls[0].grant->refresh_token.expose_secret() == "R1");
+    hook.report(true);
+    CHECK(queue.drain() == 1);
+    CHECK(access_of(got.value) == "A1");
+    CHECK(source.current().grant().refresh_token.expose_secret() == "R1");
+}
+#endif
 
 } // namespace test_async_token_source

@@ -205,6 +205,31 @@ TEST_CASE("token_lifecycle: fresh -> refresh_ahead -> in flight -> fresh again")
     CHECK(m.window().refresh_from == at + 270s);
 }
 
+TEST_CASE("token_lifecycle: has_waiter() says whether on_cancel() takes a waiter out") {
+    auto m = machine_from("R0");
+    CHECK_FALSE(m.has_waiter(1)); // never seen
+    const auto started = start(m, t0, 1);
+    CHECK(m.on_get(2, t0).empty());
+    CHECK(m.on_get(3, t0).empty());
+    CHECK(m.has_waiter(1));
+    CHECK(m.has_waiter(2));
+    CHECK(m.has_waiter(3));
+    CHECK_FALSE(m.has_waiter(4));
+    CHECK(m.on_cancel(2).empty());
+    CHECK_FALSE(m.has_waiter(2));
+    CHECK(m.on_cancel(2).empty()); // again: ignored
+    CHECK(m.on_cancel(4).empty()); // unknown: ignored
+    CHECK(m.waiters() == std::vector<babelbird::waiter_id>{1, 3});
+    auto a = m.on_response(*started.send_flight, ts::token_answer("A1", "R1"), t0, t0);
+    REQUIRE(a.persist);
+    CHECK(m.has_waiter(1)); // still waiting while the answer persists
+    a = m.on_persisted(true);
+    CHECK(a.complete == std::vector<babelbird::waiter_id>{1, 3});
+    CHECK_FALSE(m.has_waiter(1)); // completed
+    CHECK_FALSE(m.has_waiter(3));
+    CHECK(m.on_cancel(1).empty());
+}
+
 TEST_CASE("token_lifecycle: an answer or abandon for another flight id is ignored") {
     auto m = machine_from(ts::refresh_token);
     CHECK(m.on_response(1, ts::token_answer("A", "R"), t0, t0).empty());
@@ -550,6 +575,40 @@ TEST_CASE("token_lifecycle: Retry-After is honoured, beyond the cap too") {
         CHECK(access_of(served(m, at + 119s)) == "A1");
         CHECK(m.next_attempt() == at + 120s);
         CHECK(m.next(at + 120s) == refresh_action::refresh_ahead);
+    }
+}
+
+TEST_CASE("token_lifecycle: Retry-After is capped at max_retry_after") {
+    auto options = backoff_options(3);
+    SUBCASE("the default cap: one hour") {
+        CHECK(babelbird::token_lifecycle_options{}.max_retry_after == std::chrono::hours(1));
+        auto m = machine_from(ts::refresh_token, options);
+        const auto delay =
+            fail_once(m, t0, babelbird::error(timeout).with_retry_after(999'999'999s));
+        CHECK(delay == 1h);
+        CHECK(m.next(t0 + 1h - 1ns) == refresh_action::fail);
+        CHECK(m.next(t0 + 1h) == refresh_action::refresh);
+        // The error still says what the server asked.
+        CHECK(m.failure()->retry_after() == std::chrono::seconds(999'999'999));
+    }
+    SUBCASE("exactly the cap: honoured") {
+        auto m = machine_from(ts::refresh_token, options);
+        CHECK(fail_once(m, t0, babelbird::error(timeout).with_retry_after(3600s)) == 1h);
+    }
+    SUBCASE("a cap of its own") {
+        options.max_retry_after = 10min;
+        auto m = machine_from(ts::refresh_token, options);
+        CHECK(fail_once(m, t0, babelbird::error(timeout).with_retry_after(601s)) == 10min);
+    }
+    SUBCASE("a cap below the backoff: the backoff wins") {
+        options.max_retry_after = 1s;
+        auto m = machine_from(ts::refresh_token, options);
+        CHECK(fail_once(m, t0, babelbird::error(timeout).with_retry_after(600s)) == 2s);
+    }
+    SUBCASE("a negative cap counts as zero") {
+        options.max_retry_after = -5s;
+        auto m = machine_from(ts::refresh_token, options);
+        CHECK(fail_once(m, t0, babelbird::error(timeout).with_retry_after(600s)) == 2s);
     }
 }
 

@@ -1032,4 +1032,75 @@ TEST_CASE("break: tiny lifetimes on the real clock (with its cheap bound), 8 thr
     }
 }
 
+TEST_CASE(
+    "break: a server's Retry-After of 999999999 s stalls refreshes for an hour, not decades") {
+    ts::fixed_clock clock;
+    clock.at = t0;
+    numbered_transport transport;
+    std::atomic<int> busy_answers{1};
+    struct busy_then_numbered {
+        numbered_transport* target;
+        std::atomic<int>* busy;
+        babelbird::transport_result operator()(const babelbird::http_request& r) const {
+            if (busy->fetch_sub(1) > 0) {
+                return babelbird::http_response(503, "", {{"Retry-After", "999999999"}});
+            }
+            return (*target)(r);
+        }
+    };
+    babelbird::token_source<busy_then_numbered, ts::clock_ref> source(
+        busy_then_numbered{&transport, &busy_answers}, ts::credentials(), ts::server(),
+        refresh_seed("R0"), {}, ts::clock_ref{&clock});
+    const auto busy = source.get();
+    REQUIRE_FALSE(busy);
+    CHECK(busy.error().retry_after() == std::chrono::seconds(999'999'999));
+    clock.at = t0 + 1h - 1ns;
+    CHECK_FALSE(source.get());
+    CHECK(transport.calls.load() == 0);
+    clock.at = t0 + 1h;
+    const auto got = source.get();
+    REQUIRE(got);
+    CHECK(got->access_token().expose_secret() == "A1");
+}
+
+#if defined(__cpp_exceptions)
+namespace {
+/// A clock whose `throw_at`-th reading throws (a caller's clock may).
+struct throwing_clock {
+    std::atomic<int>* reads;
+    int throw_at;
+    time_point now() const {
+        if (++*reads == throw_at) {
+            throw std::runtime_error("clock");
+        }
+        return t0;
+    }
+};
+} // namespace
+
+TEST_CASE("break: a clock that throws when the answer arrives: the answer is kept") {
+    // Readings: get()'s (1), get_slow's (2), issued_at (3), completed_at (4).
+    std::atomic<int> reads{0};
+    numbered_transport transport;
+    std::vector<std::string> hooked;
+    babelbird::token_source_options options;
+    options.on_rotate = [&](const babelbird::token_grant& g) {
+        hooked.emplace_back(g.refresh_token.expose_secret());
+        return true;
+    };
+    babelbird::token_source<ref<numbered_transport>, throwing_clock> source(
+        ref<numbered_transport>{&transport}, ts::credentials(), ts::server(), refresh_seed("R0"),
+        options, throwing_clock{&reads, 4});
+    babelbird::result<babelbird::token_handle> got{
+        babelbird::error::usage(babelbird::errc::empty_value)};
+    CHECK_NOTHROW(got = source.get());
+    CHECK(reads.load() == 4);
+    REQUIRE(got);
+    CHECK(got->access_token().expose_secret() == "A1");
+    CHECK(hooked == std::vector<std::string>{"R1"}); // the rotated token was stored
+    CHECK(source.current().grant().refresh_token.expose_secret() == "R1");
+    CHECK(transport.calls.load() == 1);
+}
+#endif
+
 } // namespace test_token_source_break

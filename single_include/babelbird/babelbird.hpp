@@ -5739,8 +5739,9 @@ void async_exchange_code(AsyncTransport& transport, Executor executor,
 
 // ---- begin babelbird/drivers/token_handle.hpp ----
 /// @file drivers/token_handle.hpp
-/// @brief `token_handle`, what the token sources hand out, and the published
-/// snapshot both sources (blocking and async) read without a lock.
+/// @brief `token_handle`, what the token sources hand out, and what both
+/// sources (blocking and async) share: the snapshot they publish and read
+/// without a lock, and their private helpers.
 
 
 #include <atomic>
@@ -5828,7 +5829,8 @@ void async_exchange_code(AsyncTransport& transport, Executor executor,
 ///   the current token is still served while usable. `retry` and `protocol`
 ///   failures back off: the n-th consecutive failure waits a uniformly random
 ///   delay ("full jitter") in `[retry_backoff, min(max_retry_backoff,
-///   retry_backoff * 2^(n-1))]`, and at least the server's `Retry-After`, from
+///   retry_backoff * 2^(n-1))]`, and at least the server's `Retry-After`
+///   (capped at `max_retry_after`, default 1 hour), from
 ///   the failed attempt's `completed_at`; a success resets the count. The
 ///   randomness is a splitmix64 generator seeded by `jitter_seed`.
 /// - Tiny lifetimes: after a refresh that succeeded at `issued_at`, the clock
@@ -5845,7 +5847,8 @@ void async_exchange_code(AsyncTransport& transport, Executor executor,
 ///   token, the new refresh token), then adopted: the next request sends it and
 ///   never the old one; the current access token is kept until its own expiry.
 ///   The waiters get the failure (or the still-usable old token).
-/// - `on_cancel(w)`: `w` leaves; the flight and the other waiters go on.
+/// - `on_cancel(w)`: `w` leaves; the flight and the other waiters go on
+///   (`has_waiter(w)` says beforehand whether `w` was still waiting).
 /// - `on_abandon(id)`: the flight ends without an answer and without a recorded
 ///   failure; its waiters get `current()` while usable, else
 ///   `errc::transport_failure` (class `retry`).
@@ -5938,6 +5941,10 @@ struct token_lifecycle_options {
     /// The cap of the exponential backoff (`Retry-After` may exceed it). A cap
     /// below `retry_backoff` counts as `retry_backoff`.
     std::chrono::milliseconds max_retry_backoff{std::chrono::minutes(5)};
+    /// The longest server's `Retry-After` honoured: a longer one counts as
+    /// this (a `Retry-After: 999999999` would otherwise stop refreshes for
+    /// decades). The backoff still applies. Negative counts as zero.
+    std::chrono::milliseconds max_retry_after{std::chrono::hours(1)};
     /// The least time between the start of a successful refresh and the start
     /// of the next refresh that the clock starts (not `on_invalidate()`). Zero
     /// disables it. Negative counts as zero.
@@ -6126,7 +6133,8 @@ public:
     }
 
     /// Waiter `w` gives up (the driver completes it itself); the flight and the
-    /// other waiters go on. Empty actions; an unknown `w` is ignored.
+    /// other waiters go on. Empty actions; an unknown `w` (already completed,
+    /// or never seen) is ignored: `has_waiter(w)` before the call says which.
     lifecycle_actions on_cancel(waiter_id w) noexcept {
         for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
             if (*it == w) {
@@ -6248,6 +6256,16 @@ public:
     }
     /// The waiters of the flight in progress, in the order they joined.
     const std::vector<waiter_id>& waiters() const noexcept { return waiters_; }
+    /// Whether `w` waits for the flight in progress (joined and not yet
+    /// completed or cancelled): what `on_cancel(w)` would take out.
+    bool has_waiter(waiter_id w) const noexcept {
+        for (const waiter_id x : waiters_) {
+            if (x == w) {
+                return true;
+            }
+        }
+        return false;
+    }
 
     /// The remembered failure: the blocking one, the last transient one, or
     /// after a success whose token stops being usable before the next refresh
@@ -6445,7 +6463,9 @@ private:
         }
         detail::tick_rep delay = backoff_ticks(consecutive_failures_);
         if (const auto after = e.retry_after()) {
-            const detail::tick_rep asked = detail::saturating_ticks(*after);
+            detail::tick_rep asked = detail::saturating_ticks(*after);
+            const detail::tick_rep most = detail::saturating_ticks(options_.max_retry_after);
+            asked = asked > most ? most : asked;
             delay = asked > delay ? asked : delay;
         }
         retry_not_before_ = detail::add_ticks_saturating(ended_at, delay);
@@ -6575,6 +6595,24 @@ struct grant_snapshot {
 inline token_handle handle_of(std::shared_ptr<const grant_snapshot> snap) noexcept {
     const token_grant* grant = snap->grant.get();
     return token_handle(std::shared_ptr<const token_grant>(std::move(snap), grant));
+}
+
+/// `clock.now()`, or `fallback` when it throws (a caller's clock may; the
+/// library throws nothing). For the reading taken when an answer has arrived:
+/// an exception there must not lose the answer (a rotated refresh token), so
+/// the reading before sending stands in for it.
+template <class Clock>
+time_point now_or(Clock& clock, time_point fallback) noexcept {
+#if defined(__cpp_exceptions)
+    try {
+        return time_point(clock.now());
+    } catch (...) {
+        return fallback;
+    }
+#else
+    (void)fallback;
+    return time_point(clock.now());
+#endif
 }
 
 /// A backoff-jitter seed that differs between sources and processes (no
@@ -7421,15 +7459,23 @@ void async_send_authorized(AsyncTransport& transport, Provider& provider,
 /// - Destroying the source completes every pending waiter with
 ///   `cancelled_error()` (via `post`, from the destructor). A refresh still in
 ///   flight keeps the source's shared state alive (its completion holds a
-///   reference) and its answer is dropped when it arrives: no hook call, no
-///   completion, no post. So the executor must accept `post` until the
-///   destructor returns, and the transport must call or destroy its completion
-///   eventually (a transport held BY VALUE that stores the completion inside
-///   itself keeps the state alive until then).
+///   reference). Nothing lost (docs/design.md, "Policies"): when its answer
+///   arrives after the destructor, a new grant in it (or the refresh token
+///   salvaged from a rejected answer) still goes to the rotation hook, as does
+///   the grant of a refresh whose persist was queued behind an outstanding
+///   `retry_persist()`; the hook's `done` may then be called or dropped, it
+///   only ends the persist. Nothing else happens after the destructor: no
+///   send, no `post`, no completion. So the executor must accept `post` until
+///   the destructor returns, the hook (and what it captures) must stay callable
+///   while a completion handed to the transport or the hook is alive, and the
+///   transport must call or destroy its completion eventually (a transport held
+///   BY VALUE that stores the completion inside itself keeps the state alive
+///   until then).
 ///
 /// The rotation hook (`async_token_source_options::on_rotate`) is called as
-/// `on_rotate(grant, done)` at the points where `token_source` calls its hook,
-/// never twice at once, without a lock; the grant is applied, published and
+/// `on_rotate(grant, done)` at the points where `token_source` calls its hook
+/// (also after the source is destroyed, see above), never twice at once,
+/// without a lock; the grant is applied, published and
 /// handed out only after `done(durable)` has been called (from any thread, at
 /// any later time, or inside the hook call). On `false` the grant is used
 /// anyway and `persist_failed()` becomes true (see `token_source`). The hook
@@ -7689,6 +7735,83 @@ private:
 } // namespace babelbird::inline v1
 // ---- end babelbird/drivers/snapshot_cell.hpp ----
 
+// ---- begin babelbird/drivers/token_source_options.hpp ----
+/// @file drivers/token_source_options.hpp
+/// @brief `basic_token_source_options`: the options both token sources take
+/// (`token_source_options` for the blocking `token_source`,
+/// `async_token_source_options` for `async_token_source`), which differ only
+/// in the rotation hook's type.
+
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <utility>
+
+
+namespace babelbird::inline v1 {
+
+/// Options of a token source; `Hook` is its rotation hook (`rotation_hook`,
+/// drivers/token_source.hpp, or `async_rotation_hook`,
+/// drivers/async_token_source.hpp). One aggregate, so designated initializers
+/// name every field:
+/// @code
+/// babelbird::token_source_options options{.retry_backoff = std::chrono::seconds(1),
+///                                         .on_rotate = save};
+/// @endcode
+/// The policies behind the fields are `token_lifecycle_options`'
+/// (machines/token_lifecycle.hpp).
+/// @warning `client.response` holds views (`envelope`, `fields`): they must
+/// outlive the source.
+template <class Hook>
+struct basic_token_source_options {
+    /// How answers are parsed and stamped (assumed lifetime, refresh-token lifetime).
+    client_options client{};
+    /// When a token is refreshed ahead and when it counts as expired.
+    expiry_policy expiry{};
+    /// The least time between attempts after a `retry`/`protocol` failure, and
+    /// the base of the exponential backoff.
+    std::chrono::milliseconds retry_backoff{2000};
+    /// The cap of the exponential backoff (`Retry-After` may exceed it).
+    std::chrono::milliseconds max_retry_backoff{std::chrono::minutes(5)};
+    /// The longest server's `Retry-After` honoured (a longer one counts as this).
+    std::chrono::milliseconds max_retry_after{std::chrono::hours(1)};
+    /// The least time between the start of a successful refresh and the next
+    /// refresh started because of the clock (0 disables).
+    std::chrono::milliseconds min_refresh_interval{30000};
+    /// The seed of the backoff jitter; empty: a per-source seed from the
+    /// clocks, the source's address and a process-wide counter.
+    std::optional<std::uint64_t> jitter_seed{};
+    /// Called with each new grant before anyone can use it (see the source's
+    /// file comment).
+    Hook on_rotate{};
+};
+
+namespace detail {
+/// The machine's options from a source's (all but the hook, which the source
+/// keeps and may have moved out already: `has_hook` says whether there was
+/// one); `self` seeds the jitter when the options do not.
+template <class Hook>
+token_lifecycle_options lifecycle_options_of(basic_token_source_options<Hook>& options,
+                                             bool has_hook, const void* self) {
+    // Designated: a new field keeps its default, a renamed or reordered one is
+    // a compile error; nothing shifts silently.
+    return token_lifecycle_options{
+        .client = std::move(options.client),
+        .expiry = options.expiry,
+        .retry_backoff = options.retry_backoff,
+        .max_retry_backoff = options.max_retry_backoff,
+        .max_retry_after = options.max_retry_after,
+        .min_refresh_interval = options.min_refresh_interval,
+        .jitter_seed = options.jitter_seed ? *options.jitter_seed : default_jitter_seed(self),
+        .persist_before_publish = has_hook,
+    };
+}
+} // namespace detail
+
+} // namespace babelbird::inline v1
+// ---- end babelbird/drivers/token_source_options.hpp ----
+
 namespace babelbird::inline v1 {
 
 /// What `async_get` calls with the token (or the error), once, via `post`.
@@ -7703,21 +7826,9 @@ using persist_completion = unique_function<void(bool durable)>;
 using async_rotation_hook =
     unique_function<void(std::shared_ptr<const token_grant> grant, persist_completion done)>;
 
-/// Options of `async_token_source` (the fields of `token_source_options`, with
-/// an asynchronous hook).
-/// @warning `client.response` holds views (`envelope`, `fields`): they must
-/// outlive the source.
-struct async_token_source_options {
-    client_options client{};
-    expiry_policy expiry{};
-    std::chrono::milliseconds retry_backoff{2000};
-    std::chrono::milliseconds max_retry_backoff{std::chrono::minutes(5)};
-    std::chrono::milliseconds min_refresh_interval{30000};
-    /// Empty: a per-source seed (see `token_source_options::jitter_seed`).
-    std::optional<std::uint64_t> jitter_seed{};
-    /// Called with each new grant before anyone can use it (see the file comment).
-    async_rotation_hook on_rotate{};
-};
+/// Options of `async_token_source` (drivers/token_source_options.hpp), with
+/// an asynchronous hook.
+using async_token_source_options = basic_token_source_options<async_rotation_hook>;
 
 namespace detail {
 /// What a cancellation handle reaches: the waiters of one source.
@@ -7741,8 +7852,12 @@ public:
 
     /// Completes the waiter (via `post`) with `cancelled_error()` if it is still
     /// pending; the refresh it waits for and the other waiters go on.
-    /// Thread-safe. @returns whether it was pending (its completion will see
-    /// the cancellation and nothing else).
+    /// Thread-safe.
+    /// @returns true when the waiter was pending and its completion is now
+    /// posted with `cancelled_error()` (and will see nothing else); false when
+    /// there was nothing to cancel: an empty handle, a waiter already completed
+    /// (its outcome posted, whether or not it has run yet: it keeps that
+    /// outcome), already cancelled, or cancelled by the source's destructor.
     bool cancel() const {
         if (const auto registry = registry_.lock()) {
             return registry->cancel_waiter(id_);
@@ -7814,6 +7929,9 @@ public:
         token_completion waiter;
         {
             std::lock_guard lock(mutex_);
+            // The driver holds a completion exactly while the machine lists
+            // its waiter (both change together under mutex_, and the
+            // destructor cancels both), so the driver's list decides.
             for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
                 if (it->first == id) {
                     waiter = std::move(it->second);
@@ -7847,13 +7965,15 @@ public:
         run_event([&] { return machine_.retry_persist(); });
     }
 
-    /// The source is gone: every waiter gets `cancelled_error()`; late answers are dropped.
+    /// The source is gone: every waiter gets `cancelled_error()`. A late
+    /// answer still reaches the machine, and its grant the hook (see `drive`).
     void close() {
         ready_list ready(*this);
         {
             std::lock_guard lock(mutex_);
             closed_ = true;
             for (auto& w : waiters_) {
+                (void)machine_.on_cancel(w.first);
                 ready.add(std::move(w.second), cancelled_error());
             }
             waiters_.clear();
@@ -8024,10 +8144,16 @@ private:
     /// completion: requires `lock` held and returns with it held. The transport
     /// and the hook are called without it, after `ready` was posted; a
     /// completion that ran inside that call is picked up here (a loop, not a
-    /// recursion).
+    /// recursion). Once the source is closed it still persists (a late
+    /// answer's grant, docs/design.md "nothing lost") but never sends: the
+    /// machine only produces a send for a caller, and a closed source has none.
     void drive(lifecycle_actions actions, std::unique_lock<std::mutex>& lock, ready_list& ready) {
         for (;;) {
             deliver(actions, ready);
+            if (closed_ && actions.send) {
+                actions = machine_.on_abandon(*actions.send_flight);
+                continue;
+            }
             if (!actions.persist && !actions.send) {
                 return;
             }
@@ -8060,9 +8186,6 @@ private:
                 return;
             }
             op->at = pending_op::stage::reported;
-            if (closed_) {
-                return;
-            }
             actions = report(*op);
         }
     }
@@ -8070,7 +8193,9 @@ private:
     /// A completion ran (or died uncalled): tell the machine, or leave it to
     /// the loop that is still inside the call that started it.
     void finish(pending_op& op, std::optional<transport_result> response, bool durable) {
-        const time_point completed_at = op.is_send ? clock_.now() : time_point{};
+        // A clock that throws here would lose the answer: see now_or.
+        const time_point completed_at =
+            op.is_send ? detail::now_or(clock_, op.issued_at) : time_point{};
         ready_list ready(*this);
         {
             std::unique_lock lock(mutex_);
@@ -8085,9 +8210,6 @@ private:
                 return;
             }
             op.at = pending_op::stage::reported;
-            if (closed_) {
-                return;
-            }
             drive(report(op), lock, ready);
         }
     }
@@ -8111,7 +8233,7 @@ private:
             if (!lock->owns_lock()) {
                 lock->lock();
             }
-            if (op->at != pending_op::stage::reported && !self->closed_) {
+            if (op->at != pending_op::stage::reported) {
                 op->at = pending_op::stage::reported;
                 auto& m = self->machine_;
                 lifecycle_actions actions =
@@ -8154,6 +8276,8 @@ private:
 /// @tparam Executor an `executor`, stored by value; every completion runs
 ///         through its `post`.
 /// @tparam Clock a `clock_source`, stored by value, read from many threads.
+///         A `now()` that throws when an answer arrives counts as the reading
+///         taken before sending (the answer is kept, see `token_source`).
 template <class AsyncTransport, class Executor, class Clock = system_clock_source>
 class async_token_source {
     static_assert(detail::check_async_transport<std::remove_cvref_t<AsyncTransport>>(),
@@ -8170,31 +8294,22 @@ public:
                        endpoint server, token_seed seed, async_token_source_options options = {},
                        Clock clock = Clock{}) {
         const bool has_hook = static_cast<bool>(options.on_rotate);
-        const std::uint64_t jitter =
-            options.jitter_seed ? *options.jitter_seed : detail::default_jitter_seed(this);
+        token_lifecycle_options machine_options =
+            detail::lifecycle_options_of(options, has_hook, this);
         state_ = std::make_shared<state_type>(
             std::forward<AsyncTransport>(transport), std::forward<Executor>(executor),
             std::forward<Clock>(clock), std::move(options.on_rotate),
             token_lifecycle(std::move(credentials), std::move(server), std::move(seed),
-                            // Designated: a new field keeps its default, a renamed or
-                            // reordered one is a compile error; nothing shifts silently.
-                            token_lifecycle_options{
-                                .client = std::move(options.client),
-                                .expiry = options.expiry,
-                                .retry_backoff = options.retry_backoff,
-                                .max_retry_backoff = options.max_retry_backoff,
-                                .min_refresh_interval = options.min_refresh_interval,
-                                .jitter_seed = jitter,
-                                .persist_before_publish = has_hook,
-                            }));
+                            std::move(machine_options)));
     }
 
     async_token_source(const async_token_source&) = delete;
     async_token_source& operator=(const async_token_source&) = delete;
 
     /// Completes every pending `async_get` with `cancelled_error()` (via
-    /// `post`, so the executor must still accept work); an answer still in
-    /// flight is dropped when it arrives (see the file comment).
+    /// `post`, so the executor must still accept work). An answer still in
+    /// flight completes nobody when it arrives, but its new grant (or salvaged
+    /// refresh token) still goes to the rotation hook (see the file comment).
     ~async_token_source() { state_->close(); }
 
     /// Asks for a usable access token; `completion(result<token_handle>)` runs
@@ -8565,6 +8680,14 @@ result<http_response> send_authorized(Transport&& transport, Provider&& provider
 /// - it may read `current()`, but must not call `get()`, `reset()` or
 ///   `retry_persist()` of the same source (they wait for the refresh that is
 ///   running the hook).
+///
+/// Destruction: like any object, the source may be destroyed only when no
+/// call of a member is in progress. A refresh runs inside the `get()` call
+/// that started it, its hook call included (a persist, inside `get()` or
+/// `retry_persist()`), so once every call has returned no answer is
+/// outstanding and every grant one brought has been through the hook: nothing
+/// is lost at destruction. (`async_token_source`, whose refreshes outlive the calls,
+/// hands a late answer's grant to its hook.)
 
 
 #include <atomic>
@@ -8585,28 +8708,9 @@ namespace babelbird::inline v1 {
 /// Receives each new grant; returns whether it was stored durably.
 using rotation_hook = std::function<bool(const token_grant&)>;
 
-/// Options of `token_source`.
-/// @warning `client.response` holds views (`envelope`, `fields`): they must
-/// outlive the source.
-struct token_source_options {
-    /// How answers are parsed and stamped (assumed lifetime, refresh-token lifetime).
-    client_options client{};
-    /// When a token is refreshed ahead and when it counts as expired.
-    expiry_policy expiry{};
-    /// The least time between attempts after a `retry`/`protocol` failure, and
-    /// the base of the exponential backoff (see `token_lifecycle_options`).
-    std::chrono::milliseconds retry_backoff{2000};
-    /// The cap of the exponential backoff (`Retry-After` may exceed it).
-    std::chrono::milliseconds max_retry_backoff{std::chrono::minutes(5)};
-    /// The least time between the start of a successful refresh and the next
-    /// refresh started because of the clock (0 disables; see the file comment).
-    std::chrono::milliseconds min_refresh_interval{30000};
-    /// The seed of the backoff jitter; empty: a per-source seed from the
-    /// clocks, the source's address and a process-wide counter.
-    std::optional<std::uint64_t> jitter_seed{};
-    /// Called with each new grant before anyone can use it (see the file comment).
-    rotation_hook on_rotate{};
-};
+/// Options of `token_source` (drivers/token_source_options.hpp), with a
+/// blocking hook.
+using token_source_options = basic_token_source_options<rotation_hook>;
 
 /// A thread-safe source of valid access tokens (see the file comment).
 ///
@@ -8618,6 +8722,10 @@ struct token_source_options {
 ///         `now()`, see values/clock.hpp) is called from many threads at once
 ///         and must be safe for that; `get()`'s slow path and `reset()` call
 ///         `now()` under the source's lock, so it must not call the source.
+///         If `now()` throws, the exception reaches the caller and no caller
+///         is stranded, except for the reading taken when an answer has
+///         arrived: there the reading taken before sending stands in for it,
+///         so the answer (a rotated refresh token) is never lost.
 template <class Transport, class Clock = system_clock_source>
 class token_source {
     static_assert(detail::check_transport<std::remove_cvref_t<Transport>>(),
@@ -8631,12 +8739,7 @@ public:
         : transport_(std::forward<Transport>(transport)), clock_(std::forward<Clock>(clock)),
           on_rotate_(std::move(options.on_rotate)),
           machine_(std::move(credentials), std::move(server), std::move(seed),
-                   token_lifecycle_options{std::move(options.client), options.expiry,
-                                           options.retry_backoff, options.max_retry_backoff,
-                                           options.min_refresh_interval,
-                                           options.jitter_seed ? *options.jitter_seed
-                                                               : detail::default_jitter_seed(this),
-                                           static_cast<bool>(on_rotate_)}) {
+                   detail::lifecycle_options_of(options, static_cast<bool>(on_rotate_), this)) {
         publish(make_snapshot());
     }
 
@@ -8843,7 +8946,8 @@ private:
                 lock.unlock();
                 const time_point issued_at = clock_.now();
                 const transport_result response = transport_(request);
-                const time_point completed_at = clock_.now();
+                // A clock that throws here would lose the answer: see now_or.
+                const time_point completed_at = detail::now_or(clock_, issued_at);
                 lock.lock();
                 guard.armed = false;
                 actions = machine_.on_response(id, response, issued_at, completed_at);

@@ -45,15 +45,23 @@
 /// - Destroying the source completes every pending waiter with
 ///   `cancelled_error()` (via `post`, from the destructor). A refresh still in
 ///   flight keeps the source's shared state alive (its completion holds a
-///   reference) and its answer is dropped when it arrives: no hook call, no
-///   completion, no post. So the executor must accept `post` until the
-///   destructor returns, and the transport must call or destroy its completion
-///   eventually (a transport held BY VALUE that stores the completion inside
-///   itself keeps the state alive until then).
+///   reference). Nothing lost (docs/design.md, "Policies"): when its answer
+///   arrives after the destructor, a new grant in it (or the refresh token
+///   salvaged from a rejected answer) still goes to the rotation hook, as does
+///   the grant of a refresh whose persist was queued behind an outstanding
+///   `retry_persist()`; the hook's `done` may then be called or dropped, it
+///   only ends the persist. Nothing else happens after the destructor: no
+///   send, no `post`, no completion. So the executor must accept `post` until
+///   the destructor returns, the hook (and what it captures) must stay callable
+///   while a completion handed to the transport or the hook is alive, and the
+///   transport must call or destroy its completion eventually (a transport held
+///   BY VALUE that stores the completion inside itself keeps the state alive
+///   until then).
 ///
 /// The rotation hook (`async_token_source_options::on_rotate`) is called as
-/// `on_rotate(grant, done)` at the points where `token_source` calls its hook,
-/// never twice at once, without a lock; the grant is applied, published and
+/// `on_rotate(grant, done)` at the points where `token_source` calls its hook
+/// (also after the source is destroyed, see above), never twice at once,
+/// without a lock; the grant is applied, published and
 /// handed out only after `done(durable)` has been called (from any thread, at
 /// any later time, or inside the hook call). On `false` the grant is used
 /// anyway and `persist_failed()` becomes true (see `token_source`). The hook
@@ -79,6 +87,7 @@
 #include "babelbird/drivers/async_transport.hpp"
 #include "babelbird/drivers/snapshot_cell.hpp"
 #include "babelbird/drivers/token_handle.hpp"
+#include "babelbird/drivers/token_source_options.hpp"
 #include "babelbird/drivers/transport.hpp"
 #include "babelbird/drivers/unique_function.hpp"
 #include "babelbird/machines/exchange.hpp"
@@ -106,21 +115,9 @@ using persist_completion = unique_function<void(bool durable)>;
 using async_rotation_hook =
     unique_function<void(std::shared_ptr<const token_grant> grant, persist_completion done)>;
 
-/// Options of `async_token_source` (the fields of `token_source_options`, with
-/// an asynchronous hook).
-/// @warning `client.response` holds views (`envelope`, `fields`): they must
-/// outlive the source.
-struct async_token_source_options {
-    client_options client{};
-    expiry_policy expiry{};
-    std::chrono::milliseconds retry_backoff{2000};
-    std::chrono::milliseconds max_retry_backoff{std::chrono::minutes(5)};
-    std::chrono::milliseconds min_refresh_interval{30000};
-    /// Empty: a per-source seed (see `token_source_options::jitter_seed`).
-    std::optional<std::uint64_t> jitter_seed{};
-    /// Called with each new grant before anyone can use it (see the file comment).
-    async_rotation_hook on_rotate{};
-};
+/// Options of `async_token_source` (drivers/token_source_options.hpp), with
+/// an asynchronous hook.
+using async_token_source_options = basic_token_source_options<async_rotation_hook>;
 
 namespace detail {
 /// What a cancellation handle reaches: the waiters of one source.
@@ -144,8 +141,12 @@ public:
 
     /// Completes the waiter (via `post`) with `cancelled_error()` if it is still
     /// pending; the refresh it waits for and the other waiters go on.
-    /// Thread-safe. @returns whether it was pending (its completion will see
-    /// the cancellation and nothing else).
+    /// Thread-safe.
+    /// @returns true when the waiter was pending and its completion is now
+    /// posted with `cancelled_error()` (and will see nothing else); false when
+    /// there was nothing to cancel: an empty handle, a waiter already completed
+    /// (its outcome posted, whether or not it has run yet: it keeps that
+    /// outcome), already cancelled, or cancelled by the source's destructor.
     bool cancel() const {
         if (const auto registry = registry_.lock()) {
             return registry->cancel_waiter(id_);
@@ -217,6 +218,9 @@ public:
         token_completion waiter;
         {
             std::lock_guard lock(mutex_);
+            // The driver holds a completion exactly while the machine lists
+            // its waiter (both change together under mutex_, and the
+            // destructor cancels both), so the driver's list decides.
             for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
                 if (it->first == id) {
                     waiter = std::move(it->second);
@@ -250,13 +254,15 @@ public:
         run_event([&] { return machine_.retry_persist(); });
     }
 
-    /// The source is gone: every waiter gets `cancelled_error()`; late answers are dropped.
+    /// The source is gone: every waiter gets `cancelled_error()`. A late
+    /// answer still reaches the machine, and its grant the hook (see `drive`).
     void close() {
         ready_list ready(*this);
         {
             std::lock_guard lock(mutex_);
             closed_ = true;
             for (auto& w : waiters_) {
+                (void)machine_.on_cancel(w.first);
                 ready.add(std::move(w.second), cancelled_error());
             }
             waiters_.clear();
@@ -427,10 +433,16 @@ private:
     /// completion: requires `lock` held and returns with it held. The transport
     /// and the hook are called without it, after `ready` was posted; a
     /// completion that ran inside that call is picked up here (a loop, not a
-    /// recursion).
+    /// recursion). Once the source is closed it still persists (a late
+    /// answer's grant, docs/design.md "nothing lost") but never sends: the
+    /// machine only produces a send for a caller, and a closed source has none.
     void drive(lifecycle_actions actions, std::unique_lock<std::mutex>& lock, ready_list& ready) {
         for (;;) {
             deliver(actions, ready);
+            if (closed_ && actions.send) {
+                actions = machine_.on_abandon(*actions.send_flight);
+                continue;
+            }
             if (!actions.persist && !actions.send) {
                 return;
             }
@@ -463,9 +475,6 @@ private:
                 return;
             }
             op->at = pending_op::stage::reported;
-            if (closed_) {
-                return;
-            }
             actions = report(*op);
         }
     }
@@ -473,7 +482,9 @@ private:
     /// A completion ran (or died uncalled): tell the machine, or leave it to
     /// the loop that is still inside the call that started it.
     void finish(pending_op& op, std::optional<transport_result> response, bool durable) {
-        const time_point completed_at = op.is_send ? clock_.now() : time_point{};
+        // A clock that throws here would lose the answer: see now_or.
+        const time_point completed_at =
+            op.is_send ? detail::now_or(clock_, op.issued_at) : time_point{};
         ready_list ready(*this);
         {
             std::unique_lock lock(mutex_);
@@ -488,9 +499,6 @@ private:
                 return;
             }
             op.at = pending_op::stage::reported;
-            if (closed_) {
-                return;
-            }
             drive(report(op), lock, ready);
         }
     }
@@ -514,7 +522,7 @@ private:
             if (!lock->owns_lock()) {
                 lock->lock();
             }
-            if (op->at != pending_op::stage::reported && !self->closed_) {
+            if (op->at != pending_op::stage::reported) {
                 op->at = pending_op::stage::reported;
                 auto& m = self->machine_;
                 lifecycle_actions actions =
@@ -557,6 +565,8 @@ private:
 /// @tparam Executor an `executor`, stored by value; every completion runs
 ///         through its `post`.
 /// @tparam Clock a `clock_source`, stored by value, read from many threads.
+///         A `now()` that throws when an answer arrives counts as the reading
+///         taken before sending (the answer is kept, see `token_source`).
 template <class AsyncTransport, class Executor, class Clock = system_clock_source>
 class async_token_source {
     static_assert(detail::check_async_transport<std::remove_cvref_t<AsyncTransport>>(),
@@ -573,31 +583,22 @@ public:
                        endpoint server, token_seed seed, async_token_source_options options = {},
                        Clock clock = Clock{}) {
         const bool has_hook = static_cast<bool>(options.on_rotate);
-        const std::uint64_t jitter =
-            options.jitter_seed ? *options.jitter_seed : detail::default_jitter_seed(this);
+        token_lifecycle_options machine_options =
+            detail::lifecycle_options_of(options, has_hook, this);
         state_ = std::make_shared<state_type>(
             std::forward<AsyncTransport>(transport), std::forward<Executor>(executor),
             std::forward<Clock>(clock), std::move(options.on_rotate),
             token_lifecycle(std::move(credentials), std::move(server), std::move(seed),
-                            // Designated: a new field keeps its default, a renamed or
-                            // reordered one is a compile error; nothing shifts silently.
-                            token_lifecycle_options{
-                                .client = std::move(options.client),
-                                .expiry = options.expiry,
-                                .retry_backoff = options.retry_backoff,
-                                .max_retry_backoff = options.max_retry_backoff,
-                                .min_refresh_interval = options.min_refresh_interval,
-                                .jitter_seed = jitter,
-                                .persist_before_publish = has_hook,
-                            }));
+                            std::move(machine_options)));
     }
 
     async_token_source(const async_token_source&) = delete;
     async_token_source& operator=(const async_token_source&) = delete;
 
     /// Completes every pending `async_get` with `cancelled_error()` (via
-    /// `post`, so the executor must still accept work); an answer still in
-    /// flight is dropped when it arrives (see the file comment).
+    /// `post`, so the executor must still accept work). An answer still in
+    /// flight completes nobody when it arrives, but its new grant (or salvaged
+    /// refresh token) still goes to the rotation hook (see the file comment).
     ~async_token_source() { state_->close(); }
 
     /// Asks for a usable access token; `completion(result<token_handle>)` runs

@@ -1,6 +1,7 @@
 /// @file drivers/token_handle.hpp
-/// @brief `token_handle`, what the token sources hand out, and the published
-/// snapshot both sources (blocking and async) read without a lock.
+/// @brief `token_handle`, what the token sources hand out, and what both
+/// sources (blocking and async) share: the snapshot they publish and read
+/// without a lock, and their private helpers.
 #pragma once
 
 #include "babelbird/config/compiler_check.hpp"
@@ -92,6 +93,24 @@ struct grant_snapshot {
 inline token_handle handle_of(std::shared_ptr<const grant_snapshot> snap) noexcept {
     const token_grant* grant = snap->grant.get();
     return token_handle(std::shared_ptr<const token_grant>(std::move(snap), grant));
+}
+
+/// `clock.now()`, or `fallback` when it throws (a caller's clock may; the
+/// library throws nothing). For the reading taken when an answer has arrived:
+/// an exception there must not lose the answer (a rotated refresh token), so
+/// the reading before sending stands in for it.
+template <class Clock>
+time_point now_or(Clock& clock, time_point fallback) noexcept {
+#if defined(__cpp_exceptions)
+    try {
+        return time_point(clock.now());
+    } catch (...) {
+        return fallback;
+    }
+#else
+    (void)fallback;
+    return time_point(clock.now());
+#endif
 }
 
 /// A backoff-jitter seed that differs between sources and processes (no

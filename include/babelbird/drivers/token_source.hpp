@@ -82,6 +82,14 @@
 /// - it may read `current()`, but must not call `get()`, `reset()` or
 ///   `retry_persist()` of the same source (they wait for the refresh that is
 ///   running the hook).
+///
+/// Destruction: like any object, the source may be destroyed only when no
+/// call of a member is in progress. A refresh runs inside the `get()` call
+/// that started it, its hook call included (a persist, inside `get()` or
+/// `retry_persist()`), so once every call has returned no answer is
+/// outstanding and every grant one brought has been through the hook: nothing
+/// is lost at destruction. (`async_token_source`, whose refreshes outlive the calls,
+/// hands a late answer's grant to its hook.)
 #pragma once
 
 #include "babelbird/config/compiler_check.hpp"
@@ -100,6 +108,7 @@
 
 #include "babelbird/drivers/snapshot_cell.hpp"
 #include "babelbird/drivers/token_handle.hpp"
+#include "babelbird/drivers/token_source_options.hpp"
 #include "babelbird/drivers/transport.hpp"
 #include "babelbird/machines/exchange.hpp"
 #include "babelbird/machines/expiry.hpp"
@@ -116,28 +125,9 @@ namespace babelbird::inline v1 {
 /// Receives each new grant; returns whether it was stored durably.
 using rotation_hook = std::function<bool(const token_grant&)>;
 
-/// Options of `token_source`.
-/// @warning `client.response` holds views (`envelope`, `fields`): they must
-/// outlive the source.
-struct token_source_options {
-    /// How answers are parsed and stamped (assumed lifetime, refresh-token lifetime).
-    client_options client{};
-    /// When a token is refreshed ahead and when it counts as expired.
-    expiry_policy expiry{};
-    /// The least time between attempts after a `retry`/`protocol` failure, and
-    /// the base of the exponential backoff (see `token_lifecycle_options`).
-    std::chrono::milliseconds retry_backoff{2000};
-    /// The cap of the exponential backoff (`Retry-After` may exceed it).
-    std::chrono::milliseconds max_retry_backoff{std::chrono::minutes(5)};
-    /// The least time between the start of a successful refresh and the next
-    /// refresh started because of the clock (0 disables; see the file comment).
-    std::chrono::milliseconds min_refresh_interval{30000};
-    /// The seed of the backoff jitter; empty: a per-source seed from the
-    /// clocks, the source's address and a process-wide counter.
-    std::optional<std::uint64_t> jitter_seed{};
-    /// Called with each new grant before anyone can use it (see the file comment).
-    rotation_hook on_rotate{};
-};
+/// Options of `token_source` (drivers/token_source_options.hpp), with a
+/// blocking hook.
+using token_source_options = basic_token_source_options<rotation_hook>;
 
 /// A thread-safe source of valid access tokens (see the file comment).
 ///
@@ -149,6 +139,10 @@ struct token_source_options {
 ///         `now()`, see values/clock.hpp) is called from many threads at once
 ///         and must be safe for that; `get()`'s slow path and `reset()` call
 ///         `now()` under the source's lock, so it must not call the source.
+///         If `now()` throws, the exception reaches the caller and no caller
+///         is stranded, except for the reading taken when an answer has
+///         arrived: there the reading taken before sending stands in for it,
+///         so the answer (a rotated refresh token) is never lost.
 template <class Transport, class Clock = system_clock_source>
 class token_source {
     static_assert(detail::check_transport<std::remove_cvref_t<Transport>>(),
@@ -162,12 +156,7 @@ public:
         : transport_(std::forward<Transport>(transport)), clock_(std::forward<Clock>(clock)),
           on_rotate_(std::move(options.on_rotate)),
           machine_(std::move(credentials), std::move(server), std::move(seed),
-                   token_lifecycle_options{std::move(options.client), options.expiry,
-                                           options.retry_backoff, options.max_retry_backoff,
-                                           options.min_refresh_interval,
-                                           options.jitter_seed ? *options.jitter_seed
-                                                               : detail::default_jitter_seed(this),
-                                           static_cast<bool>(on_rotate_)}) {
+                   detail::lifecycle_options_of(options, static_cast<bool>(on_rotate_), this)) {
         publish(make_snapshot());
     }
 
@@ -374,7 +363,8 @@ private:
                 lock.unlock();
                 const time_point issued_at = clock_.now();
                 const transport_result response = transport_(request);
-                const time_point completed_at = clock_.now();
+                // A clock that throws here would lose the answer: see now_or.
+                const time_point completed_at = detail::now_or(clock_, issued_at);
                 lock.lock();
                 guard.armed = false;
                 actions = machine_.on_response(id, response, issued_at, completed_at);

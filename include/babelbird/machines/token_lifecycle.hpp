@@ -74,7 +74,8 @@
 ///   the current token is still served while usable. `retry` and `protocol`
 ///   failures back off: the n-th consecutive failure waits a uniformly random
 ///   delay ("full jitter") in `[retry_backoff, min(max_retry_backoff,
-///   retry_backoff * 2^(n-1))]`, and at least the server's `Retry-After`, from
+///   retry_backoff * 2^(n-1))]`, and at least the server's `Retry-After`
+///   (capped at `max_retry_after`, default 1 hour), from
 ///   the failed attempt's `completed_at`; a success resets the count. The
 ///   randomness is a splitmix64 generator seeded by `jitter_seed`.
 /// - Tiny lifetimes: after a refresh that succeeded at `issued_at`, the clock
@@ -91,7 +92,8 @@
 ///   token, the new refresh token), then adopted: the next request sends it and
 ///   never the old one; the current access token is kept until its own expiry.
 ///   The waiters get the failure (or the still-usable old token).
-/// - `on_cancel(w)`: `w` leaves; the flight and the other waiters go on.
+/// - `on_cancel(w)`: `w` leaves; the flight and the other waiters go on
+///   (`has_waiter(w)` says beforehand whether `w` was still waiting).
 /// - `on_abandon(id)`: the flight ends without an answer and without a recorded
 ///   failure; its waiters get `current()` while usable, else
 ///   `errc::transport_failure` (class `retry`).
@@ -196,6 +198,10 @@ struct token_lifecycle_options {
     /// The cap of the exponential backoff (`Retry-After` may exceed it). A cap
     /// below `retry_backoff` counts as `retry_backoff`.
     std::chrono::milliseconds max_retry_backoff{std::chrono::minutes(5)};
+    /// The longest server's `Retry-After` honoured: a longer one counts as
+    /// this (a `Retry-After: 999999999` would otherwise stop refreshes for
+    /// decades). The backoff still applies. Negative counts as zero.
+    std::chrono::milliseconds max_retry_after{std::chrono::hours(1)};
     /// The least time between the start of a successful refresh and the start
     /// of the next refresh that the clock starts (not `on_invalidate()`). Zero
     /// disables it. Negative counts as zero.
@@ -384,7 +390,8 @@ public:
     }
 
     /// Waiter `w` gives up (the driver completes it itself); the flight and the
-    /// other waiters go on. Empty actions; an unknown `w` is ignored.
+    /// other waiters go on. Empty actions; an unknown `w` (already completed,
+    /// or never seen) is ignored: `has_waiter(w)` before the call says which.
     lifecycle_actions on_cancel(waiter_id w) noexcept {
         for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
             if (*it == w) {
@@ -506,6 +513,16 @@ public:
     }
     /// The waiters of the flight in progress, in the order they joined.
     const std::vector<waiter_id>& waiters() const noexcept { return waiters_; }
+    /// Whether `w` waits for the flight in progress (joined and not yet
+    /// completed or cancelled): what `on_cancel(w)` would take out.
+    bool has_waiter(waiter_id w) const noexcept {
+        for (const waiter_id x : waiters_) {
+            if (x == w) {
+                return true;
+            }
+        }
+        return false;
+    }
 
     /// The remembered failure: the blocking one, the last transient one, or
     /// after a success whose token stops being usable before the next refresh
@@ -703,7 +720,9 @@ private:
         }
         detail::tick_rep delay = backoff_ticks(consecutive_failures_);
         if (const auto after = e.retry_after()) {
-            const detail::tick_rep asked = detail::saturating_ticks(*after);
+            detail::tick_rep asked = detail::saturating_ticks(*after);
+            const detail::tick_rep most = detail::saturating_ticks(options_.max_retry_after);
+            asked = asked > most ? most : asked;
             delay = asked > delay ? asked : delay;
         }
         retry_not_before_ = detail::add_ticks_saturating(ended_at, delay);
