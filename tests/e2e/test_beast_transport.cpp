@@ -321,7 +321,8 @@ TEST_CASE("e2e beast: async_refresh over beast_transport, request checked byte f
     // The transport adds nothing of its own beyond the framing.
     for (const auto& h : r.headers) {
         const bool expected = h.first == "Host" || h.first == "Authorization" ||
-                              h.first == "Accept" || h.first == "Content-Length";
+                              h.first == "Accept" || h.first == "Content-Length" ||
+                              h.first == "Connection";
         CHECK_MESSAGE(expected, h.first);
     }
 }
@@ -588,8 +589,9 @@ TEST_CASE("e2e beast: the URL's target, Host and port; a host-less URL path is /
     REQUIRE(b);
     const auto seen = server.requests();
     REQUIRE(seen.size() == 2);
-    CHECK(seen[0] == "GET / HTTP/1.1\r\nHost: " + authority + "\r\n\r\n");
-    CHECK(seen[1] == "DELETE /a/b%20c/?q=1&r=%2B+x HTTP/1.1\r\nHost: " + authority + "\r\n\r\n");
+    CHECK(seen[0] == "GET / HTTP/1.1\r\nHost: " + authority + "\r\nConnection: close\r\n\r\n");
+    CHECK(seen[1] == "DELETE /a/b%20c/?q=1&r=%2B+x HTTP/1.1\r\nHost: " + authority +
+                         "\r\nConnection: close\r\n\r\n");
 }
 
 TEST_CASE("e2e beast: an IPv6 literal host") {
@@ -607,7 +609,7 @@ TEST_CASE("e2e beast: an IPv6 literal host") {
     CHECK(r->status == 200);
     const auto seen = server.requests();
     REQUIRE(seen.size() == 1);
-    CHECK(seen[0] == "GET /v6 HTTP/1.1\r\nHost: " + authority + "\r\n\r\n");
+    CHECK(seen[0] == "GET /v6 HTTP/1.1\r\nHost: " + authority + "\r\nConnection: close\r\n\r\n");
 }
 
 TEST_CASE("e2e beast: 32 concurrent exchanges on one io_context, started from 4 threads") {

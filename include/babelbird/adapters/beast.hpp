@@ -739,14 +739,22 @@ private:
         req.method_string(request.method);
         req.target(where->target);
         bool has_host = false;
+        bool has_connection = false;
         for (const auto& header : request.headers) {
             has_host = has_host || detail::iequals(header.name, "Host");
+            has_connection = has_connection || detail::iequals(header.name, "Connection");
             if (!detail::iequals(header.name, "Content-Length")) {
                 req.insert(header.name, header.value);
             }
         }
         if (!has_host) {
             req.insert(boost::beast::http::field::host, where->host_header);
+        }
+        // One connection per exchange (RFC 9112 section 9.6): saying so lets the
+        // server free the connection at once instead of holding it for a next
+        // request that never comes.
+        if (!has_connection) {
+            req.insert(boost::beast::http::field::connection, "close");
         }
         const std::string_view m = request.method;
         if (!request.body.empty() || m == "POST" || m == "PUT" || m == "PATCH") {

@@ -47,6 +47,12 @@
 
 #include <httplib.h>
 
+#if defined(__unix__)
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#endif
+
 #include <algorithm>
 #include <cctype>
 #include <chrono>
@@ -100,6 +106,9 @@ struct fake_server_options {
     /// returns true when it has answered it, and the request is then neither
     /// recorded nor served. Empty: every request is served.
     std::function<bool(fake_server&, const recorded_request&, httplib::Response&)> intercept;
+    /// The server's worker threads: connections beyond this many wait in a
+    /// queue, so a test with many concurrent clients raises it.
+    std::size_t worker_threads = 16;
 };
 
 /// One request as the server saw it.
@@ -309,6 +318,11 @@ public:
         server_ = std::make_unique<httplib::Server>();
         install_handlers();
         server_->set_keep_alive_timeout(1);
+        // Headers and body go out as two writes: without TCP_NODELAY the second
+        // waits for the client's delayed ACK (about 40 ms a request on Linux).
+        server_->set_tcp_nodelay(true);
+        const std::size_t workers = options_.worker_threads > 0 ? options_.worker_threads : 1;
+        server_->new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
         server_->set_read_timeout(5);
         server_->set_write_timeout(5);
         int port = 0;
@@ -322,6 +336,7 @@ public:
             return false;
         }
         port_ = static_cast<std::uint16_t>(port);
+        widen_backlog(port_);
         {
             std::lock_guard lock(mutex_);
             stopping_ = false;
@@ -442,6 +457,38 @@ private:
     using clock_time = std::chrono::system_clock::time_point;
 
     clock_time now_locked() const { return base_time_ + offset_; }
+
+    /// cpp-httplib listens with a backlog of 5 (compiled into Debian's
+    /// libcpp-httplib): a burst of concurrent clients (a test's 64 coroutines,
+    /// 32 CLI processes) overflows it, and Linux drops the SYNs it has no room
+    /// for, which the clients resend only after 1 s, 3 s, 7 s. The socket is
+    /// not exposed, so it is found by its port and listen() is called again
+    /// with a larger backlog (Linux applies the new value to a listening socket).
+    static void widen_backlog([[maybe_unused]] std::uint16_t port) noexcept {
+#if defined(__unix__)
+        rlimit limit{};
+        int max_fd = 1024;
+        if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < 65536) {
+            max_fd = static_cast<int>(limit.rlim_cur);
+        }
+        for (int fd = 3; fd < max_fd; ++fd) {
+            int listening = 0;
+            socklen_t length = sizeof listening;
+            if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) != 0 ||
+                listening == 0) {
+                continue;
+            }
+            sockaddr_in address{};
+            socklen_t address_length = sizeof address;
+            if (getsockname(fd, reinterpret_cast<sockaddr*>(&address), &address_length) == 0 &&
+                address.sin_family == AF_INET && ntohs(address.sin_port) == port &&
+                ntohl(address.sin_addr.s_addr) == INADDR_LOOPBACK) {
+                (void)::listen(fd, 512);
+                return;
+            }
+        }
+#endif
+    }
 
     std::string random_token(std::string_view prefix) {
         // Standard Base64 of random bytes: tokens carry '+', '/' and '=', which
