@@ -50,7 +50,18 @@ function(_babelbird_find_component component out)
   elseif(component STREQUAL "beast")
     find_package(Boost 1.81 QUIET)
     if(TARGET Boost::headers)
+      # Asio runs its resolver on a thread; https:// needs OpenSSL, and
+      # adapters/beast.hpp enables TLS when <openssl/ssl.h> is there, so the
+      # libraries are linked whenever they are found.
+      find_package(Threads QUIET)
       set(libs Boost::headers)
+      if(TARGET Threads::Threads)
+        list(APPEND libs Threads::Threads)
+      endif()
+      find_package(OpenSSL QUIET)
+      if(TARGET OpenSSL::SSL)
+        list(APPEND libs OpenSSL::SSL OpenSSL::Crypto)
+      endif()
     endif()
   elseif(component STREQUAL "redis")
     # Upstream hiredis >= 1.0 ships a CMake package with hiredis::hiredis;
