@@ -126,6 +126,11 @@ def case_meson_install(tmp):
         raise Failure(f"pkg-config babelbird gave {flags}, without -I{prefix}/include")
     if "-lsimdjson" not in flags:
         raise Failure(f"pkg-config babelbird gave {flags}, without simdjson")
+    if subprocess.run(["pkg-config", "--exists", "openssl"]).returncode == 0:
+        flags = run(["pkg-config", "--cflags", "--libs", "babelbird-beast"], env=env).split()
+        for wanted in (f"-I{prefix}/include", "-lsimdjson", "-lssl", "-pthread", "-DBABELBIRD_BEAST_TLS=1"):
+            if wanted not in flags:
+                raise Failure(f"pkg-config babelbird-beast gave {flags}, without {wanted}")
 
 
 def case_add_subdirectory(tmp):
