@@ -316,6 +316,12 @@ TEST_CASE("beast break: odd URLs are refused before anything is sent") {
 using source_type = babelbird::async_token_source<
     babelbird::beast_transport, babelbird::asio::executor_adapter<net::io_context::executor_type>>;
 
+babelbird::beast_options timeout_of(std::chrono::milliseconds timeout) {
+    babelbird::beast_options o;
+    o.timeout = timeout;
+    return o;
+}
+
 babelbird::client_credentials credentials() {
     return babelbird::client_credentials::make("babel-client", "S3cr3t-client-secret").value();
 }
@@ -332,8 +338,8 @@ TEST_CASE("beast break: an io_context destroyed with a refresh and calls pending
     int completions = 0;
     {
         auto io = std::make_unique<net::io_context>();
-        babelbird::beast_transport transport(io->get_executor(), {.timeout = 30s});
-        babelbird::beast_transport files(io->get_executor(), {.timeout = 30s});
+        babelbird::beast_transport transport(io->get_executor(), timeout_of(30s));
+        babelbird::beast_transport files(io->get_executor(), timeout_of(30s));
         source_type source(transport, babelbird::asio::executor_adapter(io->get_executor()),
                            credentials(), babelbird::endpoint::make(server.url("/babel")).value(),
                            seed());
@@ -356,8 +362,8 @@ TEST_CASE("beast break: the source destroyed while a front-end call waits for it
         scripted_server::linger_until(stop, 10s); // the refresh never answers
     });
     net::io_context io;
-    babelbird::beast_transport transport(io.get_executor(), {.timeout = 30s});
-    babelbird::beast_transport files(io.get_executor(), {.timeout = 30s});
+    babelbird::beast_transport transport(io.get_executor(), timeout_of(30s));
+    babelbird::beast_transport files(io.get_executor(), timeout_of(30s));
     auto source = std::make_unique<source_type>(
         transport, babelbird::asio::executor_adapter(io.get_executor()), credentials(),
         babelbird::endpoint::make(server.url("/babel")).value(), seed());
@@ -386,7 +392,7 @@ TEST_CASE("beast break: a cancellation emitted as the token arrives completes on
                     std::to_string(body.size()) + "\r\n\r\n" + body);
     });
     net::io_context io;
-    babelbird::beast_transport transport(io.get_executor(), {.timeout = 5s});
+    babelbird::beast_transport transport(io.get_executor(), timeout_of(5s));
     source_type source(transport, babelbird::asio::executor_adapter(io.get_executor()),
                        credentials(), babelbird::endpoint::make(server.url("/babel")).value(),
                        seed());
