@@ -4019,6 +4019,11 @@ inline constexpr const char* version_string = BABELBIRD_VERSION_STRING;
 ///
 /// The contract of `post`: callable from any thread at once; it runs `fn` later
 /// (never inside `post`), exactly once, on whatever thread the executor owns.
+/// An executor that runs `fn` inside `post` breaks the drivers' promise that
+/// no completion runs inside the caller's call; the drivers hold no lock while
+/// they post, so it does not deadlock, but a completion that then destroys the
+/// source while the source is still posting the completions of the same
+/// outcome is a use-after-free: do not write one.
 
 
 #include <concepts>
