@@ -4019,6 +4019,11 @@ inline constexpr const char* version_string = BABELBIRD_VERSION_STRING;
 ///
 /// The contract of `post`: callable from any thread at once; it runs `fn` later
 /// (never inside `post`), exactly once, on whatever thread the executor owns.
+/// An executor that runs `fn` inside `post` breaks the drivers' promise that
+/// no completion runs inside the caller's call; the drivers hold no lock while
+/// they post, so it does not deadlock, but a completion run that way which
+/// destroys the source returns into a member call of the destroyed source
+/// (`async_get` posting its outcome, say): a use-after-free. Do not write one.
 
 
 #include <concepts>
@@ -5732,6 +5737,7 @@ void async_exchange_code(AsyncTransport& transport, Executor executor,
 /// - `p.get_executor()` gives the `executor` the call's completion is posted to.
 
 
+#include <atomic>
 #include <memory>
 #include <type_traits>
 #include <utility>
@@ -7306,8 +7312,10 @@ public:
         for (;;) {
             switch (call_.next()) {
             case authorized_action::get_token:
+                in_get_.store(true, std::memory_order_release);
                 provider_.async_get(unique_function<void(result<token_handle>)>(
                     get_done{this->shared_from_this()}));
+                in_get_.store(false, std::memory_order_release);
                 return;
             case authorized_action::send:
                 // call_ keeps the request unchanged until this completion runs.
@@ -7319,6 +7327,13 @@ public:
                 (void)call_.on_invalidated();
                 break;
             case authorized_action::done:
+                if (provider_gone_) {
+                    // Already inside the provider's own (posted) completion,
+                    // and the provider may be destroyed: do not reach it.
+                    Completion c = std::move(completion_);
+                    c(call_.take_result());
+                    return;
+                }
                 provider_.get_executor().post(
                     posted_work([c = std::move(completion_), r = call_.take_result()]() mutable {
                         c(std::move(r));
@@ -7342,6 +7357,13 @@ private:
         }
         void operator()(result<token_handle> token) {
             if (const auto s = std::move(self)) {
+                // A cancelled token request (the provider destroyed, or the
+                // waiter taken out) that arrives after `async_get` returned
+                // ends the call here: the provider may no longer exist.
+                if (!token && is_cancelled(token.error()) &&
+                    !s->in_get_.load(std::memory_order_acquire)) {
+                    s->provider_gone_ = true;
+                }
                 (void)(token ? s->call_.on_token(secret_view(token->access_token()))
                              : s->call_.on_token(token.error()));
                 s->step();
@@ -7372,6 +7394,10 @@ private:
     Provider& provider_;
     authorized_call call_;
     Completion completion_;
+    /// True while `provider_.async_get` runs (its completion may run inside it
+    /// or on another thread meanwhile).
+    std::atomic<bool> in_get_{false};
+    bool provider_gone_ = false; ///< set by a cancelled token request, read by `step`
 };
 } // namespace detail
 
@@ -7388,7 +7414,11 @@ private:
 ///        `provider.get_executor().post`; never inside this call. A transport
 ///        that destroys its completion uncalled ends the call with
 ///        `errc::transport_failure`; a cancelled token request (the provider
-///        destroyed) ends it with `cancelled_error()`.
+///        destroyed) ends it with `cancelled_error()`, called right inside
+///        the provider's completion (which `async_token_source` runs via its
+///        executor's `post`) rather than posted again, since the provider
+///        may be gone by then: this is the one case where `provider` need
+///        not outlive the call.
 template <class AsyncTransport, class Provider, class Completion>
 void async_send_authorized(AsyncTransport& transport, Provider& provider,
                            const http_request& request, const send_options& options,
@@ -8216,8 +8246,10 @@ private:
 
     /// If the transport, the hook, the clock or the executor throws while an
     /// operation starts (the library itself never does), the machine is told
-    /// (the flight abandoned, the persist not durable) so that no waiter is
-    /// stranded; no further I/O is started while unwinding. Leaves `mutex_`
+    /// (what the completion reported if it ran inside the call, else the
+    /// flight abandoned, the persist not durable) so that no waiter is
+    /// stranded; no further I/O is started while unwinding (a grant still to
+    /// persist counts as not durable: `retry_persist()` hands it over). Leaves `mutex_`
     /// held for the unwinding (the caller's lock releases it, then its
     /// `ready_list` posts what was completed).
     struct start_guard {
@@ -8234,10 +8266,15 @@ private:
                 lock->lock();
             }
             if (op->at != pending_op::stage::reported) {
+                // A completion that ran inside the call before it threw keeps
+                // its report: an answer's new grant is not lost, a durable
+                // report stays durable.
+                const bool arrived = op->at == pending_op::stage::arrived;
                 op->at = pending_op::stage::reported;
                 auto& m = self->machine_;
-                lifecycle_actions actions =
-                    op->is_send ? m.on_abandon(op->flight) : m.on_persisted(false);
+                lifecycle_actions actions = arrived       ? self->report(*op)
+                                            : op->is_send ? m.on_abandon(op->flight)
+                                                          : m.on_persisted(false);
                 for (;;) {
                     self->deliver(actions, *ready);
                     if (actions.persist) {

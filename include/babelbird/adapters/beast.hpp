@@ -18,7 +18,10 @@
 ///   `errc::timeout`, even if a blocking name lookup is still running;
 /// - the body is capped while it is read (the parser's `body_limit`): a
 ///   `Content-Length` over the cap stops it before the body is read; the header
-///   block is capped by `max_header_size`;
+///   block is capped by `max_header_size`, and so is a chunk-size line or the
+///   trailer of a chunked body (the read buffer holds at most
+///   `max_header_size` + 16 KiB);
+/// - the answer to a HEAD request has no body, whatever its `Content-Length`;
 /// - redirects are never followed (a 3xx is returned as it came; the core calls it
 ///   a protocol error); only http and https are spoken; 1xx answers are skipped;
 /// - the URL follows the rules of `endpoint::make` (docs/design.md, "Policies"):
@@ -55,8 +58,8 @@
 /// - `error::usage(errc::control_character)`: a method, header name or value with
 ///   CR, LF or another control byte (nothing sent);
 /// - `error::server(errc::body_too_large, kind, status)`: the body (or the header
-///   block) exceeded its cap; `kind` is `retry` for 408, 429 and 5xx answers and
-///   `protocol` otherwise. The response is not returned because it is incomplete.
+///   block, a chunk-size line or the trailer) exceeded its cap; `kind` is `retry` for 408, 429 and
+///   5xx answers and `protocol` otherwise. The response is not returned because it is incomplete.
 ///
 /// TLS support: `BABELBIRD_BEAST_TLS` is 1 or 0; when the includer leaves it
 /// undefined it is 1 exactly when `<openssl/ssl.h>` can be included. With 1 the
@@ -367,7 +370,8 @@ public:
                    StreamArgs&&... stream_args)
         : shared_(std::move(shared)), strand_(strand), resolver_(strand), timer_(strand),
           stream_(strand, std::forward<StreamArgs>(stream_args)...), where_(std::move(where)),
-          req_(std::move(req)), done_(std::move(done)) {}
+          req_(std::move(req)), done_(std::move(done)),
+          buffer_(read_buffer_limit(shared_->options.max_header_size)) {}
     beast_exchange(const beast_exchange&) = delete;
     beast_exchange& operator=(const beast_exchange&) = delete;
     ~beast_exchange() {
@@ -499,8 +503,22 @@ private:
         read();
     }
 
+    /// The read buffer holds what the parser has not consumed yet: a header
+    /// block, a chunk-size line or the trailer, which Beast buffers whole until
+    /// their CRLF (no limit of their own), plus one read. Body bytes are
+    /// consumed as they come (the body cap applies to them).
+    static std::size_t read_buffer_limit(std::size_t max_header_size) noexcept {
+        constexpr std::size_t slack = 16384;
+        return max_header_size > std::numeric_limits<std::size_t>::max() - slack
+                   ? std::numeric_limits<std::size_t>::max()
+                   : max_header_size + slack;
+    }
+
     void read() {
         parser_.emplace();
+        // The answer to HEAD has no body whatever its Content-Length says
+        // (RFC 9110 section 9.3.2); Beast cannot know the request's method.
+        parser_->skip(req_.method() == boost::beast::http::verb::head);
         parser_->body_limit(shared_->options.max_body_size);
         const std::size_t header_cap = shared_->options.max_header_size;
         parser_->header_limit(header_cap > std::numeric_limits<std::uint32_t>::max()
@@ -518,7 +536,8 @@ private:
         if (ec) {
             const bool header_done = parser_->is_header_done();
             const unsigned status = header_done ? parser_->get().result_int() : 0U;
-            if (ec == http::error::body_limit || ec == http::error::header_limit) {
+            if (ec == http::error::body_limit || ec == http::error::header_limit ||
+                ec == http::error::buffer_overflow) {
                 fail(error::server(errc::body_too_large, beast_oversize_class(status),
                                    static_cast<int>(status)));
             } else if (header_done && (ec == http::error::partial_message ||

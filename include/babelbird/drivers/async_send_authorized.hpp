@@ -13,6 +13,7 @@
 
 #include "babelbird/config/compiler_check.hpp"
 
+#include <atomic>
 #include <memory>
 #include <type_traits>
 #include <utility>
@@ -92,8 +93,10 @@ public:
         for (;;) {
             switch (call_.next()) {
             case authorized_action::get_token:
+                in_get_.store(true, std::memory_order_release);
                 provider_.async_get(unique_function<void(result<token_handle>)>(
                     get_done{this->shared_from_this()}));
+                in_get_.store(false, std::memory_order_release);
                 return;
             case authorized_action::send:
                 // call_ keeps the request unchanged until this completion runs.
@@ -105,6 +108,13 @@ public:
                 (void)call_.on_invalidated();
                 break;
             case authorized_action::done:
+                if (provider_gone_) {
+                    // Already inside the provider's own (posted) completion,
+                    // and the provider may be destroyed: do not reach it.
+                    Completion c = std::move(completion_);
+                    c(call_.take_result());
+                    return;
+                }
                 provider_.get_executor().post(
                     posted_work([c = std::move(completion_), r = call_.take_result()]() mutable {
                         c(std::move(r));
@@ -128,6 +138,13 @@ private:
         }
         void operator()(result<token_handle> token) {
             if (const auto s = std::move(self)) {
+                // A cancelled token request (the provider destroyed, or the
+                // waiter taken out) that arrives after `async_get` returned
+                // ends the call here: the provider may no longer exist.
+                if (!token && is_cancelled(token.error()) &&
+                    !s->in_get_.load(std::memory_order_acquire)) {
+                    s->provider_gone_ = true;
+                }
                 (void)(token ? s->call_.on_token(secret_view(token->access_token()))
                              : s->call_.on_token(token.error()));
                 s->step();
@@ -158,6 +175,10 @@ private:
     Provider& provider_;
     authorized_call call_;
     Completion completion_;
+    /// True while `provider_.async_get` runs (its completion may run inside it
+    /// or on another thread meanwhile).
+    std::atomic<bool> in_get_{false};
+    bool provider_gone_ = false; ///< set by a cancelled token request, read by `step`
 };
 } // namespace detail
 
@@ -174,7 +195,11 @@ private:
 ///        `provider.get_executor().post`; never inside this call. A transport
 ///        that destroys its completion uncalled ends the call with
 ///        `errc::transport_failure`; a cancelled token request (the provider
-///        destroyed) ends it with `cancelled_error()`.
+///        destroyed) ends it with `cancelled_error()`, called right inside
+///        the provider's completion (which `async_token_source` runs via its
+///        executor's `post`) rather than posted again, since the provider
+///        may be gone by then: this is the one case where `provider` need
+///        not outlive the call.
 template <class AsyncTransport, class Provider, class Completion>
 void async_send_authorized(AsyncTransport& transport, Provider& provider,
                            const http_request& request, const send_options& options,

@@ -505,8 +505,10 @@ private:
 
     /// If the transport, the hook, the clock or the executor throws while an
     /// operation starts (the library itself never does), the machine is told
-    /// (the flight abandoned, the persist not durable) so that no waiter is
-    /// stranded; no further I/O is started while unwinding. Leaves `mutex_`
+    /// (what the completion reported if it ran inside the call, else the
+    /// flight abandoned, the persist not durable) so that no waiter is
+    /// stranded; no further I/O is started while unwinding (a grant still to
+    /// persist counts as not durable: `retry_persist()` hands it over). Leaves `mutex_`
     /// held for the unwinding (the caller's lock releases it, then its
     /// `ready_list` posts what was completed).
     struct start_guard {
@@ -523,10 +525,15 @@ private:
                 lock->lock();
             }
             if (op->at != pending_op::stage::reported) {
+                // A completion that ran inside the call before it threw keeps
+                // its report: an answer's new grant is not lost, a durable
+                // report stays durable.
+                const bool arrived = op->at == pending_op::stage::arrived;
                 op->at = pending_op::stage::reported;
                 auto& m = self->machine_;
-                lifecycle_actions actions =
-                    op->is_send ? m.on_abandon(op->flight) : m.on_persisted(false);
+                lifecycle_actions actions = arrived       ? self->report(*op)
+                                            : op->is_send ? m.on_abandon(op->flight)
+                                                          : m.on_persisted(false);
                 for (;;) {
                     self->deliver(actions, *ready);
                     if (actions.persist) {

@@ -38,6 +38,11 @@
 ///
 /// The contract of `post`: callable from any thread at once; it runs `fn` later
 /// (never inside `post`), exactly once, on whatever thread the executor owns.
+/// An executor that runs `fn` inside `post` breaks the drivers' promise that
+/// no completion runs inside the caller's call; the drivers hold no lock while
+/// they post, so it does not deadlock, but a completion run that way which
+/// destroys the source returns into a member call of the destroyed source
+/// (`async_get` posting its outcome, say): a use-after-free. Do not write one.
 #pragma once
 
 #include "babelbird/config/compiler_check.hpp"
