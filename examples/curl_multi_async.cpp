@@ -194,6 +194,9 @@ bool configure(transfer& t) {
     if (t.request.method == "GET" && body_size == 0) {
         return ok && curl_easy_setopt(h, CURLOPT_HTTPGET, 1L) == CURLE_OK;
     }
+    if (t.request.method == "HEAD" && body_size == 0) { // else curl waits for a body
+        return ok && curl_easy_setopt(h, CURLOPT_NOBODY, 1L) == CURLE_OK;
+    }
     ok = ok && curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, body_size) == CURLE_OK;
     ok = ok && curl_easy_setopt(h, CURLOPT_POSTFIELDS, t.request.body.data()) == CURLE_OK;
     if (t.request.method != "POST") {
