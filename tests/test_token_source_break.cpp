@@ -751,6 +751,7 @@ TEST_CASE("break: a clock that goes backwards and forwards under 6 threads") {
         grant_seed("A0", "R0"), options, clock_ref{&clock});
     std::atomic<int> wrong{0};
     std::atomic<int> refused{0};
+    std::atomic<int> arrived_expired{0};
     run_threads(6, [&](int who) {
         std::uint64_t x = 0x9e3779b97f4a7c15u * static_cast<std::uint64_t>(who + 1);
         for (int i = 0; i < 1000; ++i) {
@@ -762,7 +763,16 @@ TEST_CASE("break: a clock that goes backwards and forwards under 6 threads") {
             last_reading() = time_point::min();
             const auto got = source.get();
             if (!got) {
-                ++refused;
+                // Another thread may move the shared clock hours ahead between
+                // the reading before sending and the one when the answer
+                // arrived: the new token is then expired on arrival, which the
+                // machine reports (documented) instead of handing it out.
+                if (got.error().code() == babelbird::errc::token_lifetime_too_short &&
+                    got.error().kind() == babelbird::error_class::retry) {
+                    ++arrived_expired;
+                } else {
+                    ++refused;
+                }
                 continue;
             }
             if (last_reading() == time_point::min() || !usable_at_last_reading(*got)) {
@@ -772,6 +782,7 @@ TEST_CASE("break: a clock that goes backwards and forwards under 6 threads") {
     });
     CHECK(wrong.load() == 0);
     CHECK(refused.load() == 0);
+    CHECK(arrived_expired.load() < 6 * 1000 / 10); // rare: a jump inside one flight
     CHECK(transport.probe.most.load() == 1);
 }
 
