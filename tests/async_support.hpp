@@ -112,8 +112,14 @@ public:
         {
             std::lock_guard lock(mutex_);
             work_.push_back(std::move(w));
+            ++outstanding_;
         }
-        cv_.notify_one();
+        cv_.notify_all();
+    }
+    /// Waits until every posted function (and what it posted) has run.
+    void wait_idle() {
+        std::unique_lock lock(mutex_);
+        cv_.wait(lock, [this] { return outstanding_ == 0; });
     }
     bool is_pool_thread() const {
         for (const auto& t : threads_) {
@@ -138,11 +144,18 @@ private:
                 work_.pop_front();
             }
             w();
+            w = nullptr; // what it captured is gone before the pool counts it done
+            {
+                std::lock_guard lock(mutex_);
+                --outstanding_;
+            }
+            cv_.notify_all();
         }
     }
     std::mutex mutex_;
     std::condition_variable cv_;
     std::deque<babelbird::posted_work> work_;
+    int outstanding_ = 0;
     bool stop_ = false;
     std::vector<std::thread> threads_;
 };
@@ -150,7 +163,7 @@ private:
 /// The `executor` over a `thread_pool`.
 struct pool_executor {
     thread_pool* pool;
-    void post(babelbird::posted_work w) { pool->post(std::move(w)); }
+    void post(babelbird::posted_work w) const { pool->post(std::move(w)); }
 };
 
 /// Where a test keeps what a completion received.

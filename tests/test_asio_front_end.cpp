@@ -94,88 +94,11 @@ struct waiter {
     net::cancellation_signal signal;      // the Asio front ends
 };
 
-/// A pool that knows when it is idle (nothing queued, nothing running).
-class idle_pool {
-public:
-    idle_pool() {
-        for (int i = 0; i < 2; ++i) {
-            threads_.emplace_back([this] { run(); });
-        }
-    }
-    idle_pool(const idle_pool&) = delete;
-    idle_pool& operator=(const idle_pool&) = delete;
-    ~idle_pool() {
-        {
-            std::lock_guard lock(mutex_);
-            stop_ = true;
-        }
-        cv_.notify_all();
-        for (auto& t : threads_) {
-            t.join();
-        }
-    }
-    void post(babelbird::posted_work w) {
-        {
-            std::lock_guard lock(mutex_);
-            work_.push_back(std::move(w));
-            ++outstanding_;
-        }
-        cv_.notify_all();
-    }
-    /// Waits until every posted function (and what it posted) has run.
-    void wait_idle() {
-        std::unique_lock lock(mutex_);
-        cv_.wait(lock, [this] { return outstanding_ == 0; });
-    }
-    bool is_pool_thread() const {
-        for (const auto& t : threads_) {
-            if (t.get_id() == std::this_thread::get_id()) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-private:
-    void run() {
-        for (;;) {
-            babelbird::posted_work w;
-            {
-                std::unique_lock lock(mutex_);
-                cv_.wait(lock, [this] { return stop_ || !work_.empty(); });
-                if (work_.empty()) {
-                    return;
-                }
-                w = std::move(work_.front());
-                work_.pop_front();
-            }
-            w();
-            w = nullptr;
-            {
-                std::lock_guard lock(mutex_);
-                --outstanding_;
-            }
-            cv_.notify_all();
-        }
-    }
-    std::mutex mutex_;
-    std::condition_variable cv_;
-    std::deque<babelbird::posted_work> work_;
-    int outstanding_ = 0;
-    bool stop_ = false;
-    std::vector<std::thread> threads_;
-};
-
-struct idle_pool_executor {
-    idle_pool* pool;
-    void post(babelbird::posted_work w) const { pool->post(std::move(w)); }
-};
-
 /// The core's callback API: async_get with a lambda, completions on a pool.
 struct callback_front_end {
     static constexpr const char* name = "callbacks on a thread pool";
-    idle_pool pool;
-    idle_pool_executor executor() { return {&pool}; }
+    ts::thread_pool pool{2};
+    ts::pool_executor executor() { return {&pool}; }
 
     template <class Source>
     void start(Source& source, waiter& w) {
