@@ -185,7 +185,10 @@ def case_rejected_token():
           "the second refresh sends the rotated refresh token")
     check(len(files) == 9, f"{len(files)} file calls, expected 9 (8 + 1 retry)")
     tokens = [header(r, "Authorization") for r in files]
-    check(len(set(tokens)) == 2 and tokens[-1] != tokens[0] and tokens.count(tokens[-1]) == 1,
+    # The server's worker threads may record an original call after the retry,
+    # so the log order proves nothing; the counts do.
+    counts = sorted(tokens.count(t) for t in set(tokens))
+    check(counts == [1, 8] and tokens.count(tokens[0]) == 8,
           "the retry alone carries the second token")
     check_no_secrets(output, secrets_of(refreshes, files))
 
