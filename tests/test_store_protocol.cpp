@@ -15,8 +15,10 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <variant>
 #include <vector>
 
@@ -298,9 +300,11 @@ figures enumerate(const scenario& sc, int timer_cap, Check check, long samples =
 }
 
 /// The server never saw one refresh token twice.
+bool no_reuse_of(const rotating_server& s) {
+    return std::all_of(s.seen.begin(), s.seen.end(), [](const auto& kv) { return kv.second == 1; });
+}
 bool no_reuse(const world& w) {
-    return std::all_of(w.server.seen.begin(), w.server.seen.end(),
-                       [](const auto& kv) { return kv.second == 1; });
+    return no_reuse_of(w.server);
 }
 
 /// Every refresh token the server issued and did not retire is in the record
@@ -489,6 +493,83 @@ TEST_CASE("store protocol: a lease that expires mid-refresh (a slow replica): bo
     MESSAGE("lease expiry (seeded sample): " << runs << " schedules, " << reuses
                                              << " with a reused token");
     CHECK(reuses > 0); // the case exists, and is survived
+}
+
+/// The rotating server behind a mutex, for sources on several threads.
+struct shared_server {
+    std::mutex mutex;
+    rotating_server server;
+    bb::transport_result operator()(const bb::http_request& request) {
+        std::lock_guard lock(mutex);
+        return server.answer(request);
+    }
+};
+
+struct server_ref {
+    shared_server* target;
+    bb::transport_result operator()(const bb::http_request& request) const {
+        return (*target)(request);
+    }
+};
+
+TEST_CASE("store protocol: token_source replicas on threads share one memory_token_store: one "
+          "refresh per expiry, no token reused") {
+    shared_server srv;
+    srv.server.live = "R0";
+    auto mem = std::make_shared<bb::memory_token_store>();
+    auto store = std::make_shared<bb::any_token_store>(mem);
+    constexpr int replicas = 4;
+    std::vector<std::unique_ptr<bb::token_source<server_ref>>> sources;
+    for (int i = 0; i < replicas; ++i) {
+        bb::token_source_options o;
+        o.store = store;
+        o.lease_poll = 2ms;
+        o.min_refresh_interval = 0ms;
+        // Each replica's own seed: an expired copy of the same grant.
+        sources.push_back(std::make_unique<bb::token_source<server_ref>>(
+            server_ref{&srv}, ts::credentials(), ts::server(),
+            bb::token_seed::from_grant(
+                ts::stored_grant("old", "R0", bb::time_point(std::chrono::seconds(1000)), 60s))
+                .value(),
+            o));
+    }
+    std::vector<std::string> first(replicas);
+    {
+        std::vector<std::thread> threads;
+        for (int i = 0; i < replicas; ++i) {
+            threads.emplace_back([&, i] {
+                auto t = sources[static_cast<std::size_t>(i)]->get();
+                if (t) {
+                    first[static_cast<std::size_t>(i)] =
+                        std::string(t->access_token().expose_secret());
+                }
+            });
+        }
+        for (auto& t : threads) {
+            t.join();
+        }
+    }
+    for (const auto& a : first) {
+        CHECK(a == "A1");
+    }
+    CHECK(srv.server.issued == 1);
+    // The server rejects the token on one replica: it refreshes once; the
+    // others, told the same, adopt its record.
+    sources[0]->invalidate(bb::secret_view("A1"));
+    REQUIRE(sources[0]->get());
+    for (int i = 1; i < replicas; ++i) {
+        sources[static_cast<std::size_t>(i)]->invalidate(bb::secret_view("A1"));
+        auto t = sources[static_cast<std::size_t>(i)]->get();
+        REQUIRE(t);
+        CHECK(t->access_token().expose_secret() == "A2");
+    }
+    CHECK(srv.server.issued == 2);
+    CHECK(no_reuse_of(srv.server));
+    const auto rec = mem->load().value();
+    CHECK(rec.gen == 4); // seed, refresh, intent, refresh
+    REQUIRE(rec.grant);
+    CHECK(rec.grant->refresh_token.expose_secret() == srv.server.live);
+    CHECK(mem->try_acquire("check", 1s).value());
 }
 
 } // namespace test_store_protocol

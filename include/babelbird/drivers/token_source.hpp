@@ -128,8 +128,10 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "babelbird/drivers/snapshot_cell.hpp"
@@ -180,7 +182,7 @@ public:
     token_source(Transport transport, client_credentials credentials, endpoint server,
                  token_seed seed, token_source_options options = {}, Clock clock = Clock{})
         : transport_(std::forward<Transport>(transport)), clock_(std::forward<Clock>(clock)),
-          on_rotate_(std::move(options.on_rotate)),
+          on_rotate_(std::move(options.on_rotate)), store_(options.store),
           machine_(std::move(credentials), std::move(server), std::move(seed),
                    detail::lifecycle_options_of(options, static_cast<bool>(on_rotate_), this)) {
         publish(make_snapshot());
@@ -394,10 +396,57 @@ private:
                 lock.lock();
                 guard.armed = false;
                 actions = machine_.on_response(id, response, issued_at, completed_at);
+            } else if (actions.store && store_) {
+                // The store runs without the lock, like the transport.
+                const store_step step = std::move(*actions.store);
+                lock.unlock();
+                actions = run_store_step(step, lock);
+            } else if (actions.wait_until && store_) {
+                const time_point until = *actions.wait_until;
+                lock.unlock();
+                const time_point before = clock_.now();
+                if (before < until) {
+                    std::this_thread::sleep_for(until - before);
+                }
+                const time_point now = detail::now_or(clock_, until);
+                lock.lock();
+                actions = machine_.on_timer(now);
             } else {
                 return;
             }
         }
+    }
+
+    /// Requires `lock` released; returns with it held: runs one store step
+    /// (a store that throws leaves the machine waiting for this result: the
+    /// library's stores never throw) and reports its result to the machine.
+    lifecycle_actions run_store_step(const store_step& step, std::unique_lock<std::mutex>& lock) {
+        any_token_store& st = *store_;
+        const auto report = [&](const auto& r) {
+            const time_point now = detail::now_or(clock_, time_point{});
+            lock.lock();
+            return machine_.on_store_result(r, now);
+        };
+        return std::visit(
+            [&](const auto& op) -> lifecycle_actions {
+                using T = std::decay_t<decltype(op)>;
+                if constexpr (std::is_same_v<T, store_load>) {
+                    return report(st.load());
+                } else if constexpr (std::is_same_v<T, store_acquire>) {
+                    return report(st.try_acquire(op.owner, op.ttl));
+                } else if constexpr (std::is_same_v<T, store_release>) {
+                    return report(st.release(op.owner));
+                } else if constexpr (std::is_same_v<T, store_commit>) {
+                    return report(st.commit(op.expected_gen, op.record));
+                } else if constexpr (std::is_same_v<T, store_stash_orphan>) {
+                    return report(st.stash_orphan(op.grant));
+                } else if constexpr (std::is_same_v<T, store_read_orphans>) {
+                    return report(st.orphans());
+                } else {
+                    return report(st.remove_orphan(op.grant));
+                }
+            },
+            step);
     }
 
     /// If the transport, the clock or the hook throws (the library itself never
@@ -434,6 +483,7 @@ private:
     Transport transport_;
     Clock clock_;
     rotation_hook on_rotate_;
+    std::shared_ptr<any_token_store> store_; // empty: no shared store
 
     mutable std::mutex mutex_;
     std::condition_variable done_;
