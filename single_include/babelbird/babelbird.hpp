@@ -5869,10 +5869,142 @@ void async_exchange_code(AsyncTransport& transport, Executor executor,
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
+
+// ---- begin babelbird/machines/store_record.hpp ----
+/// @file machines/store_record.hpp
+/// @brief The values a shared token store holds and answers with: the record
+/// `{gen, grant, state, pending}` and the outcome of a fenced commit
+/// (docs/design.md, "Shared store: several processes, one grant").
+///
+/// Values only: no I/O, no locks. The store concepts are in
+/// drivers/token_store.hpp; the lifecycle machine reads and writes these.
+
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+
+namespace babelbird::inline v1 {
+
+/// Whether the shared grant can still be refreshed.
+enum class grant_state : std::uint8_t {
+    active, ///< usable, or refreshable
+    /// the server refused the grant (`invalid_grant`) and no orphan rescued it:
+    /// every process reports `reauthorize` without a network call, until a
+    /// commit brings a live grant ("a live token beats a dead mark")
+    dead,
+};
+
+/// The intent a lease holder records before it sends a refresh (design step 4):
+/// who, from which generation, since when. A pending intent whose owner no
+/// longer holds the lease is the trace of a refresh that may have rotated the
+/// token without committing.
+struct pending_refresh {
+    /// The lease owner that recorded it (an identifier, not a secret).
+    std::string owner;
+    /// The generation whose refresh token was sent.
+    std::uint64_t gen = 0;
+    /// When it was recorded, on the recorder's clock.
+    time_point since{};
+
+    friend bool operator==(const pending_refresh&, const pending_refresh&) = default;
+};
+
+/// The shared record: one per grant name.
+///
+/// `gen` counts the commits: 0 is "nothing committed yet" (no grant, state
+/// `active`, nothing pending), and every applied commit sets it to the
+/// expected generation plus one. It is the fence of every write: a commit
+/// applies only when the caller saw the latest generation.
+struct store_record {
+    /// The generation, 0 before the first commit.
+    std::uint64_t gen = 0;
+    /// The grant; empty before the first commit (and whenever a commit wrote none).
+    std::optional<token_grant> grant;
+    /// `dead` once the server refused the grant for everyone.
+    grant_state state = grant_state::active;
+    /// The intent of a refresh in flight, if one was recorded and not yet committed.
+    std::optional<pending_refresh> pending;
+};
+
+/// What `commit(expected_gen, record)` did.
+struct commit_outcome {
+    /// Whether the record was written (the store was at `expected_gen`).
+    bool applied = false;
+    /// Applied: the record as written, its `gen` being `expected_gen + 1`.
+    /// Conflict: the store's current record (the winner's), to adopt.
+    store_record current;
+};
+
+} // namespace babelbird::inline v1
+// ---- end babelbird/machines/store_record.hpp ----
+
+// ---- begin babelbird/machines/store_steps.hpp ----
+/// @file machines/store_steps.hpp
+/// @brief The store operations `token_lifecycle` asks a driver to run
+/// (`lifecycle_actions::store`), one type per operation of the `token_store`
+/// concept that the protocol uses (docs/design.md, "Shared store").
+///
+/// Values only. The driver runs the step on its store and reports the result
+/// with the matching `token_lifecycle::on_store_result()` overload:
+/// `store_load` -> `result<store_record>`; `store_acquire`, `store_release`,
+/// `store_remove_orphan` -> `result<bool>`; `store_commit` ->
+/// `result<commit_outcome>`; `store_stash_orphan` -> `result<void>`;
+/// `store_read_orphans` -> `result<std::vector<token_grant>>`. Lease renewal is
+/// not a step: a driver that renews does so on its own timer while a refresh
+/// it sent is outstanding (`token_lifecycle::holds_lease()`).
+
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <variant>
+
+
+namespace babelbird::inline v1 {
+
+/// Step 1, 3 and 7: read the record (`load()`).
+struct store_load {};
+/// Step 2: take the lease (`try_acquire(owner, ttl)`).
+struct store_acquire {
+    std::string owner;
+    std::chrono::milliseconds ttl{};
+};
+/// Steps 4, 6 and 7: write `record` when the store is at `expected_gen`
+/// (`commit(expected_gen, record)`).
+struct store_commit {
+    std::uint64_t expected_gen = 0;
+    store_record record;
+};
+/// Step 8: give the lease back if `owner` still holds it (`release(owner)`).
+struct store_release {
+    std::string owner;
+};
+/// Step 6, on a conflict: keep a grant the server issued (`stash_orphan(grant)`).
+struct store_stash_orphan {
+    token_grant grant;
+};
+/// Step 7: the orphans, newest first (`orphans()`).
+struct store_read_orphans {};
+/// Step 7: an orphan the server refused, or one that was just used
+/// (`remove_orphan(grant)`).
+struct store_remove_orphan {
+    token_grant grant;
+};
+
+/// One store operation to run (see the file comment).
+using store_step = std::variant<store_load, store_acquire, store_commit, store_release,
+                                store_stash_orphan, store_read_orphans, store_remove_orphan>;
+
+} // namespace babelbird::inline v1
+// ---- end babelbird/machines/store_steps.hpp ----
 
 namespace babelbird::inline v1 {
 
@@ -5963,6 +6095,18 @@ struct token_lifecycle_options {
     /// is applied, published and handed out only after `on_persisted()`. When
     /// false no `persist` is ever produced (nothing is stored).
     bool persist_before_publish = true;
+    /// Whether a shared store is used: every refresh then runs the protocol of
+    /// docs/design.md, "Shared store", as `store` steps (see `store_step`).
+    /// False: no `store` step and no `wait_until` are ever produced.
+    bool shared_store = false;
+    /// The lease owner in the store (an identifier, not a secret; unique per
+    /// machine). Used only with `shared_store`.
+    std::string store_owner{};
+    /// The lease's time to live (at least 1 ms).
+    std::chrono::milliseconds lease_ttl{15000};
+    /// The mean interval between re-reads while another holds the lease
+    /// (each wait uniform in [lease_poll / 2, lease_poll]; at least 1 ms).
+    std::chrono::milliseconds lease_poll{250};
 };
 
 /// What `on_get()` would do at an instant (a pure query: `token_lifecycle::next()`).
@@ -6000,9 +6144,17 @@ struct lifecycle_actions {
     std::vector<waiter_id> complete;
     /// Set whenever `complete` is not empty: a usable grant, or the error.
     std::optional<result<std::shared_ptr<const token_grant>>> outcome;
+    /// Only with `token_lifecycle_options::shared_store`: the store operation
+    /// to run; report its result with `on_store_result()` (machines/store_steps.hpp).
+    std::optional<store_step> store;
+    /// Only with `shared_store`: call `on_timer()` at (or after) this instant
+    /// (a wait for another's lease).
+    std::optional<time_point> wait_until;
 
     /// Whether there is nothing to do.
-    bool empty() const noexcept { return !send && !persist && !publish && complete.empty(); }
+    bool empty() const noexcept {
+        return !send && !persist && !publish && complete.empty() && !store && !wait_until;
+    }
 };
 
 /// The token lifecycle machine (see the file comment). Not thread-safe: one
@@ -6070,12 +6222,28 @@ public:
                 staged_.grant = std::make_shared<const token_grant>(*rescued);
             }
         }
+        if (options_.shared_store && !staged_.grant && staged_.failure &&
+            staged_.failure->kind() == error_class::reauthorize) {
+            phase_ = phase::store; // step 7: the grant may live on elsewhere
+            on_refused(a, completed_at);
+            return a;
+        }
         if (staged_.grant && options_.persist_before_publish) {
             phase_ = phase::persisting;
             if (persist_ == persist_state::none) {
                 issue_flight_persist(a);
             } else {
                 flight_persist_queued_ = true; // after the outstanding one
+            }
+            return a;
+        }
+        if (options_.shared_store) {
+            phase_ = phase::store;
+            if (staged_.grant) {
+                begin_commit(a);
+            } else {
+                apply_staged();
+                finish(a);
             }
             return a;
         }
@@ -6110,6 +6278,11 @@ public:
             } else {
                 pending_persist_ = staged_.grant;
                 persist_failed_ = true;
+            }
+            if (options_.shared_store) { // the hook has its rescue copy: now the store
+                phase_ = phase::store;
+                begin_commit(a);
+                return a;
             }
             apply_staged();
             finish_flight(a);
@@ -6161,14 +6334,22 @@ public:
         if (phase_ != phase::sending || id != flight_) {
             return a;
         }
-        phase_ = phase::idle;
         exchange_.reset();
-        a.publish = true;
-        if (state_at(latest_) != token_state::expired) {
-            complete_all(a, current_);
-        } else {
-            complete_all(a, error::transport(errc::transport_failure));
+        orphan_sent_.reset();
+        orphan_queue_.clear();
+        result<std::shared_ptr<const token_grant>> outcome =
+            state_at(latest_) != token_state::expired
+                ? result<std::shared_ptr<const token_grant>>(current_)
+                : result<std::shared_ptr<const token_grant>>(
+                      error::transport(errc::transport_failure));
+        if (holds_lease_) {
+            release_with(a, std::move(outcome));
+            return a;
         }
+        phase_ = phase::idle;
+        stage_ = store_stage::none;
+        a.publish = true;
+        complete_all(a, std::move(outcome));
         return a;
     }
 
@@ -6182,6 +6363,12 @@ public:
         phase_ = phase::idle;
         staged_ = {};
         exchange_.reset();
+        // A lease still held expires by its time to live; the seed is generation 0.
+        stage_ = store_stage::none;
+        holds_lease_ = false;
+        orphan_sent_.reset();
+        orphan_queue_.clear();
+        store_gen_ = 0;
         flight_persist_queued_ = false;
         if (persist_ != persist_state::none) {
             persist_ = persist_state::stale;
@@ -6206,6 +6393,245 @@ public:
             persist_ = persist_state::retry;
             a.persist = pending_persist_;
         }
+        return a;
+    }
+
+    /// The result of the `store_load` step (shared store only); `now` is the
+    /// driver's clock reading when it arrived.
+    /// @returns the next step, or the flight's end (waiters completed; a
+    /// `store_release` when the lease is held). Empty when no load is awaited.
+    lifecycle_actions on_store_result(const result<store_record>& r, time_point now) {
+        lifecycle_actions a;
+        if (stage_ != store_stage::loading && stage_ != store_stage::reloading &&
+            stage_ != store_stage::refused_reload) {
+            return a;
+        }
+        latest_ = later(latest_, now);
+        if (!r) {
+            store_failed(a, r.error(), now);
+            return a;
+        }
+        const bool newer = r->gen > store_gen_;
+        if (newer) {
+            adopt_record(*r);
+            a.publish = true;
+        }
+        if (r->state == grant_state::dead && r->gen >= store_gen_ && !blocked_) {
+            mark_blocked_dead();
+            a.publish = true;
+        }
+        if (blocked_) { // dead: reauthorize, no network call
+            finish(a);
+            return a;
+        }
+        if (newer && !due(latest_)) { // adopt, do not refresh (N-1 replicas)
+            finish(a);
+            return a;
+        }
+        switch (stage_) {
+        case store_stage::loading: // step 2
+            acquire(a);
+            return a;
+        case store_stage::reloading: // step 4
+            record_intent(a, now);
+            return a;
+        case store_stage::refused_reload:
+            if (newer) { // a sibling rotated: one more attempt with its token
+                record_intent(a, now);
+            } else {
+                stage_ = store_stage::reading_orphans;
+                a.store = store_read_orphans{};
+            }
+            return a;
+        default:
+            return a;
+        }
+    }
+
+    /// The result of `store_acquire`, `store_release` or `store_remove_orphan`
+    /// (shared store only). Empty when none of them is awaited.
+    lifecycle_actions on_store_result(const result<bool>& r, time_point now) {
+        lifecycle_actions a;
+        latest_ = later(latest_, now);
+        switch (stage_) {
+        case store_stage::acquiring:
+            if (!r) {
+                store_failed(a, r.error(), now);
+            } else if (*r) {
+                holds_lease_ = true;
+                stage_ = store_stage::reloading; // step 3
+                a.store = store_load{};
+            } else if (now >= wait_deadline_) {
+                store_failed(a, store_error_timeout(), now);
+            } else {
+                const detail::tick_rep poll =
+                    detail::saturating_ticks(at_least_1ms(options_.lease_poll));
+                const detail::tick_rep half = poll / 2;
+                const auto jitter = static_cast<detail::tick_rep>(
+                    rng_.up_to(static_cast<std::uint64_t>(poll - half)));
+                stage_ = store_stage::waiting;
+                a.wait_until = detail::add_ticks_saturating(now, half + jitter);
+            }
+            return a;
+        case store_stage::releasing:
+            stage_ = store_stage::none;
+            phase_ = phase::idle;
+            a.publish = true;
+            if (!waiters_.empty()) {
+                serve_waiters(a);
+            }
+            return a;
+        case store_stage::removing_orphan:
+            if (orphan_sent_ && !orphan_done_) { // refused: the next one
+                orphan_sent_.reset();
+                try_next_orphan(a, now);
+            } else {
+                orphan_sent_.reset();
+                finish(a);
+            }
+            return a;
+        default:
+            return {};
+        }
+    }
+
+    /// The result of `store_commit` (shared store only). Empty when no commit
+    /// is awaited.
+    lifecycle_actions on_store_result(const result<commit_outcome>& r, time_point now) {
+        lifecycle_actions a;
+        latest_ = later(latest_, now);
+        switch (stage_) {
+        case store_stage::intent:
+            if (!r) {
+                store_failed(a, r.error(), now);
+            } else if (r->applied) { // step 5
+                store_gen_ = r->current.gen;
+                const token_grant& from = orphan_sent_ ? *orphan_sent_ : *current_;
+                if (!start_send(a, from)) {
+                    finish(a);
+                }
+            } else { // the fence moved under the lease (it expired): re-read
+                if (r->current.gen > store_gen_) {
+                    adopt_record(r->current);
+                    a.publish = true;
+                }
+                if (blocked_ || !due(latest_) || ++store_rounds_ > max_store_rounds) {
+                    finish(a);
+                } else {
+                    record_intent(a, now);
+                }
+            }
+            return a;
+        case store_stage::committing:
+            if (!r) { // the hook has the grant: use it, report the store's error
+                apply_staged();
+                failure_ = r.error();
+                finish(a);
+            } else if (r->applied) {
+                store_gen_ = r->current.gen;
+                apply_staged();
+                commit_grant_.reset();
+                if (orphan_sent_) { // it was rotated by this refresh
+                    orphan_done_ = true;
+                    stage_ = store_stage::removing_orphan;
+                    a.store = store_remove_orphan{*orphan_sent_};
+                    a.publish = true;
+                } else {
+                    finish(a);
+                }
+            } else if ((r->current.state == grant_state::dead || superseded(r->current)) &&
+                       ++store_rounds_ <= max_store_rounds) {
+                // A live token beats a dead mark (revive the record with it),
+                // and beats a record still holding the refresh token it came
+                // from (an intent written after this lease expired).
+                store_gen_ = r->current.gen;
+                a.store = store_commit{store_gen_, record_of(*commit_grant_)};
+            } else { // another commit won: keep ours as an orphan, then adopt
+                winner_ = r->current;
+                stage_ = store_stage::stashing;
+                a.store = store_stash_orphan{*commit_grant_};
+            }
+            return a;
+        case store_stage::marking_dead:
+            if (!r) {
+                store_failed(a, *refused_, now);
+            } else if (r->applied) {
+                store_gen_ = r->current.gen;
+                record_failure(*refused_, now);
+                finish(a);
+            } else { // someone committed meanwhile: theirs
+                if (r->current.gen > store_gen_) {
+                    adopt_record(r->current);
+                }
+                if (r->current.state == grant_state::dead && !blocked_) {
+                    mark_blocked_dead();
+                }
+                if (!usable_at(latest_) && !blocked_) {
+                    record_failure(*refused_, now);
+                }
+                a.publish = true;
+                finish(a);
+            }
+            return a;
+        default:
+            return a;
+        }
+    }
+
+    /// The result of `store_stash_orphan` (shared store only). Empty when none
+    /// is awaited.
+    lifecycle_actions on_store_result(const result<void>& r, time_point now) {
+        lifecycle_actions a;
+        if (stage_ != store_stage::stashing) {
+            return a;
+        }
+        latest_ = later(latest_, now);
+        // Stashed, or not (then the hook's copy is the only one left): the
+        // winner's record is the shared truth either way.
+        staged_ = {};
+        commit_grant_.reset();
+        orphan_sent_.reset();
+        if (winner_.gen > store_gen_) {
+            adopt_record(winner_);
+        }
+        if (winner_.state == grant_state::dead) {
+            mark_blocked_dead();
+        }
+        if (!r) {
+            failure_ = r.error();
+        }
+        a.publish = true;
+        finish(a);
+        return a;
+    }
+
+    /// The result of `store_read_orphans` (shared store only). Empty when none
+    /// is awaited.
+    lifecycle_actions on_store_result(const result<std::vector<token_grant>>& r, time_point now) {
+        lifecycle_actions a;
+        if (stage_ != store_stage::reading_orphans) {
+            return a;
+        }
+        latest_ = later(latest_, now);
+        if (!r) {
+            store_failed(a, *refused_, now); // the refusal stands
+            return a;
+        }
+        orphan_queue_ = *r;
+        try_next_orphan(a, now);
+        return a;
+    }
+
+    /// A `wait_until` instant came (shared store only): re-reads the record.
+    /// Empty when no wait is in progress.
+    lifecycle_actions on_timer(time_point now) {
+        lifecycle_actions a;
+        if (stage_ != store_stage::waiting) {
+            return a;
+        }
+        latest_ = later(latest_, now);
+        stage_ = store_stage::loading;
+        a.store = store_load{};
         return a;
     }
 
@@ -6305,6 +6731,12 @@ public:
     const std::shared_ptr<const token_grant>& pending_persist() const noexcept {
         return pending_persist_;
     }
+    /// The store generation `current()` came from (0: the seed). Shared store only.
+    std::uint64_t store_gen() const noexcept { return store_gen_; }
+    /// Whether this machine holds the store's lease (from its acquisition to
+    /// its `store_release` step): a driver that renews the lease while a
+    /// refresh runs checks it.
+    bool holds_lease() const noexcept { return holds_lease_; }
     /// Whether a `persist` action awaits its `on_persisted()`.
     bool persisting() const noexcept { return persist_ != persist_state::none; }
 
@@ -6331,7 +6763,7 @@ private:
         }
     };
 
-    enum class phase : std::uint8_t { idle, sending, persisting };
+    enum class phase : std::uint8_t { idle, sending, persisting, store };
     enum class persist_state : std::uint8_t { none, flight, retry, stale };
 
     /// A flight's answer, applied at once or after its persist.
@@ -6374,24 +6806,37 @@ private:
         case refresh_action::wait:
             break;
         }
-        auto request =
-            refresh_exchange::prepare(credentials_, server_, current_->refresh_token.view(),
-                                      current_->refresh_expires_at, options_.client);
+        if (options_.shared_store) {
+            start_protocol(a);
+            return;
+        }
+        if (!start_send(a, *current_)) {
+            if (usable_at(latest_)) {
+                complete_all(a, current_);
+            } else {
+                complete_all(a, *failure_);
+            }
+        }
+    }
+
+    /// Sends a refresh with `from`'s refresh token; false (blocked with a
+    /// `usage` failure, `publish`) when it cannot be sent.
+    bool start_send(lifecycle_actions& a, const token_grant& from) {
+        auto request = refresh_exchange::prepare(credentials_, server_, from.refresh_token.view(),
+                                                 from.refresh_expires_at, options_.client);
         if (!request) { // the token cannot be sent: block (a usage error)
             failure_ = request.error();
             blocked_ = true;
             a.publish = true;
-            if (usable_at(latest_)) {
-                complete_all(a, current_);
-            } else {
-                complete_all(a, request.error());
-            }
-            return;
+            return false;
         }
         phase_ = phase::sending;
+        stage_ = store_stage::none;
+        sent_from_ = from.refresh_token;
         a.send_flight = ++flight_;
         a.send = request->request();
         exchange_ = std::move(*request);
+        return true;
     }
 
     void issue_flight_persist(lifecycle_actions& a) {
@@ -6491,6 +6936,206 @@ private:
         return base + static_cast<detail::tick_rep>(rng_.up_to(span));
     }
 
+    // --- the shared-store protocol (docs/design.md, "Shared store") ---------
+
+    enum class store_stage : std::uint8_t {
+        none,
+        loading,         ///< step 1 (and each re-read while waiting)
+        acquiring,       ///< step 2
+        waiting,         ///< step 2: `wait_until` given
+        reloading,       ///< step 3, under the lease
+        intent,          ///< step 4
+        committing,      ///< step 6
+        stashing,        ///< step 6, on a conflict
+        refused_reload,  ///< step 7: re-read after `invalid_grant`
+        reading_orphans, ///< step 7
+        removing_orphan, ///< step 7: refused, or used
+        marking_dead,    ///< step 7
+        releasing,       ///< step 8
+    };
+    /// Conflicts and re-sends one flight tolerates before it gives up.
+    static constexpr int max_store_rounds = 4;
+
+    static std::chrono::milliseconds at_least_1ms(std::chrono::milliseconds d) noexcept {
+        return d < std::chrono::milliseconds(1) ? std::chrono::milliseconds(1) : d;
+    }
+    static error store_error_timeout() noexcept {
+        return error(errc::timeout, error_class::retry, error_origin::transport);
+    }
+    /// The error of a record marked dead: as the server's `invalid_grant`.
+    static error dead_error() noexcept {
+        return error::server(errc::oauth_error_response, error_class::reauthorize, 0,
+                             oauth_error::invalid_grant);
+    }
+
+    /// Whether a refresh should run at `now` (what `next()` says when idle).
+    bool due(time_point now) const noexcept {
+        switch (state_at(now)) {
+        case token_state::fresh:
+            return false;
+        case token_state::refresh_soon:
+            return now >= later(retry_not_before_, refresh_not_before_);
+        case token_state::expired:
+            break;
+        }
+        return true;
+    }
+
+    void start_protocol(lifecycle_actions& a) {
+        phase_ = phase::store;
+        stage_ = store_stage::loading;
+        store_rounds_ = 0;
+        holds_lease_ = false;
+        orphan_queue_.clear();
+        orphan_sent_.reset();
+        orphan_done_ = false;
+        refused_.reset();
+        commit_grant_.reset();
+        wait_deadline_ = detail::add_ticks_saturating(
+            latest_, 2 * detail::saturating_ticks(at_least_1ms(options_.lease_ttl)));
+        a.store = store_load{};
+    }
+
+    void acquire(lifecycle_actions& a) {
+        stage_ = store_stage::acquiring;
+        a.store = store_acquire{options_.store_owner, at_least_1ms(options_.lease_ttl)};
+    }
+
+    /// Step 4: the intent, fenced on the generation read under the lease. An
+    /// empty store (gen 0) is seeded here with this machine's grant.
+    void record_intent(lifecycle_actions& a, time_point now) {
+        stage_ = store_stage::intent;
+        store_record next = record_of(*current_);
+        next.pending = pending_refresh{options_.store_owner, store_gen_, now};
+        a.store = store_commit{store_gen_, std::move(next)};
+    }
+
+    static store_record record_of(const token_grant& g) {
+        store_record r;
+        r.grant = g;
+        return r;
+    }
+
+    /// Whether `r` holds the refresh token this flight rotated: a grant the
+    /// server issued for it is newer than anything in `r`.
+    bool superseded(const store_record& r) const noexcept {
+        return r.grant && !sent_from_.empty() &&
+               constant_time_equals(r.grant->refresh_token.expose_secret(),
+                                    sent_from_.expose_secret());
+    }
+
+    /// A newer record's grant becomes `current()`; its `dead` mark blocks.
+    void adopt_record(const store_record& r) {
+        store_gen_ = r.gen;
+        if (r.grant) {
+            adopt(std::make_shared<const token_grant>(*r.grant));
+            // As if this machine had run that refresh: not again before the interval.
+            refresh_not_before_ = detail::add_ticks_saturating(
+                r.grant->issued_at, detail::saturating_ticks(options_.min_refresh_interval));
+        }
+        if (r.state == grant_state::dead) {
+            mark_blocked_dead();
+        }
+    }
+
+    void mark_blocked_dead() noexcept {
+        failure_ = dead_error();
+        blocked_ = true;
+    }
+
+    /// A store operation failed (class `retry`): backoff, end the flight.
+    void store_failed(lifecycle_actions& a, const error& e, time_point now) {
+        if (staged_.grant) { // never lose a grant the server issued
+            apply_staged();
+        }
+        record_failure(e, now);
+        a.publish = true;
+        finish(a);
+    }
+
+    /// Step 6: commit the grant the server just issued (the hook already has it).
+    void begin_commit(lifecycle_actions& a) {
+        if (staged_.failure) { // salvaged: the access token stays, the refresh token is new
+            auto merged = std::make_shared<token_grant>(*current_);
+            merged->refresh_token = staged_.grant->refresh_token;
+            merged->refresh_token_rotated = true;
+            merged->refresh_expires_at = staged_.grant->refresh_expires_at;
+            commit_grant_ = std::move(merged);
+        } else {
+            commit_grant_ = staged_.grant;
+        }
+        stage_ = store_stage::committing;
+        a.store = store_commit{store_gen_, record_of(*commit_grant_)};
+    }
+
+    /// Step 7: the server refused the refresh token sent.
+    void on_refused(lifecycle_actions& a, time_point now) {
+        if (!refused_) {
+            refused_ = staged_.failure;
+        }
+        if (orphan_sent_) { // that orphan is dead: drop it, try the next
+            orphan_done_ = false;
+            stage_ = store_stage::removing_orphan;
+            a.store = store_remove_orphan{*orphan_sent_};
+            staged_ = {};
+            return;
+        }
+        staged_ = {};
+        if (++store_rounds_ > max_store_rounds) {
+            record_failure(*refused_, now);
+            finish(a);
+            return;
+        }
+        stage_ = store_stage::refused_reload;
+        a.store = store_load{};
+    }
+
+    void try_next_orphan(lifecycle_actions& a, time_point now) {
+        while (!orphan_queue_.empty()) {
+            orphan_sent_ = std::move(orphan_queue_.front());
+            orphan_queue_.erase(orphan_queue_.begin());
+            orphan_done_ = false;
+            if (start_send(a, *orphan_sent_)) {
+                return;
+            }
+            blocked_ = false; // an orphan that cannot be sent is skipped, not fatal
+            failure_.reset();
+        }
+        orphan_sent_.reset();
+        // No orphan left: mark the record dead, once, for everyone.
+        stage_ = store_stage::marking_dead;
+        store_record dead = record_of(*current_);
+        dead.state = grant_state::dead;
+        a.store = store_commit{store_gen_, std::move(dead)};
+        (void)now;
+    }
+
+    /// Ends the flight: its waiters get `current()` or the failure; a held
+    /// lease is released first (step 8).
+    void finish(lifecycle_actions& a) {
+        result<std::shared_ptr<const token_grant>> outcome =
+            usable_at(latest_) ? result<std::shared_ptr<const token_grant>>(current_)
+                               : result<std::shared_ptr<const token_grant>>(
+                                     failure_ ? *failure_ : short_lifetime(last_status_));
+        if (holds_lease_) {
+            release_with(a, std::move(outcome));
+            return;
+        }
+        phase_ = phase::idle;
+        stage_ = store_stage::none;
+        a.publish = true;
+        complete_all(a, std::move(outcome));
+    }
+
+    void release_with(lifecycle_actions& a, result<std::shared_ptr<const token_grant>> outcome) {
+        holds_lease_ = false;
+        phase_ = phase::store;
+        stage_ = store_stage::releasing;
+        a.store = store_release{options_.store_owner};
+        a.publish = true;
+        complete_all(a, std::move(outcome));
+    }
+
     client_credentials credentials_;
     endpoint server_;
     token_lifecycle_options options_;
@@ -6522,6 +7167,27 @@ private:
     bool flight_persist_queued_ = false;
     bool persist_failed_ = false;
     std::shared_ptr<const token_grant> pending_persist_;
+
+    // The shared-store protocol's state (only with options_.shared_store).
+    store_stage stage_ = store_stage::none;
+    /// The generation `current()` came from (0: the seed).
+    std::uint64_t store_gen_ = 0;
+    bool holds_lease_ = false;
+    /// The orphan used or refused last is removed after this step.
+    bool orphan_done_ = false;
+    int store_rounds_ = 0;
+    time_point wait_deadline_{};
+    /// The grant being committed (step 6).
+    std::shared_ptr<const token_grant> commit_grant_;
+    /// The record that won a commit (step 6), adopted after the stash.
+    store_record winner_;
+    /// Step 7: the orphans still to try, and the one whose refresh is in flight.
+    std::vector<token_grant> orphan_queue_;
+    std::optional<token_grant> orphan_sent_;
+    /// The refresh token of the flight's request (shared store only).
+    secret sent_from_;
+    /// Step 7: the server's refusal.
+    std::optional<error> refused_;
 };
 
 } // namespace babelbird::inline v1
@@ -7775,9 +8441,565 @@ private:
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
+#include <string>
 #include <utility>
 
+
+// ---- begin babelbird/drivers/token_store.hpp ----
+/// @file drivers/token_store.hpp
+/// @brief The shared token store as two concepts: `token_store` (blocking) and
+/// `async_token_store` (move-only completions), one readable check each, and
+/// `store_error()`, the error a store that cannot be reached gives
+/// (docs/design.md, "Shared store: several processes, one grant").
+///
+/// A store keeps, per grant name, one `store_record` (machines/store_record.hpp),
+/// one lease (an owner string with a time to live, on the store's own clock)
+/// and a bounded list of orphan grants, newest first. The operations, blocking
+/// form (the async form is the same with an `async_` prefix and a completion
+/// `unique_function<void(result<T>)>` as the last argument, called once):
+///
+/// - `load()` -> `result<store_record>`: the record; `gen == 0` when none was
+///   committed.
+/// - `try_acquire(owner, ttl)` -> `result<bool>`: true, `owner` now holds the
+///   lease for `ttl`; false, the lease is held (by anyone, `owner` included)
+///   and nothing changed.
+/// - `renew(owner, ttl)` -> `result<bool>`: true, `owner` held the lease and
+///   holds it for `ttl` from now; false, it does not hold it (expired or
+///   taken) and nothing changed.
+/// - `release(owner)` -> `result<bool>`: true, `owner` held the lease and it
+///   is gone; false, it did not hold it and nothing changed.
+/// - `commit(expected_gen, record)` -> `result<commit_outcome>`: when the
+///   store is at `expected_gen`, writes `record` with `gen = expected_gen + 1`
+///   (`record.gen` is ignored) and says `applied`; else a conflict carrying
+///   the current record, nothing changed.
+/// - `stash_orphan(grant)` -> `result<void>`: keeps `grant` first in the
+///   orphan list, dropping the oldest beyond the store's limit.
+/// - `orphans()` -> `result<std::vector<token_grant>>`: the orphans, newest first.
+/// - `remove_orphan(grant)` -> `result<bool>`: removes the orphans equal to
+///   `grant` (every field); whether one was there.
+///
+/// `owner` is an identifier (not a secret): unique per process and lease
+/// attempt, at most 256 bytes. `ttl` is in milliseconds, at least 1.
+/// Every write is atomic; `commit` is the fence: with `gen` compare-and-set,
+/// a holder whose lease expired cannot overwrite a newer record.
+///
+/// Errors: a store that cannot be reached, times out or fails gives
+/// `store_error(errc)` (class `retry`, origin `transport`; `errc` one of
+/// `connection_refused`, `connection_reset`, `timeout`, `transport_failure`);
+/// a stored value this version cannot read gives `malformed_stored_grant()`
+/// (class `protocol`); bad arguments give a `usage` error. No error holds a
+/// secret or a byte of the stored grant. After a `retry` error, the outcome of
+/// a write is unknown: re-`load()` before deciding.
+///
+/// A minimal blocking store:
+/// @code
+/// struct my_store {
+///     babelbird::result<babelbird::store_record> load();
+///     babelbird::result<bool> try_acquire(std::string_view owner, std::chrono::milliseconds ttl);
+///     babelbird::result<bool> renew(std::string_view owner, std::chrono::milliseconds ttl);
+///     babelbird::result<bool> release(std::string_view owner);
+///     babelbird::result<babelbird::commit_outcome> commit(std::uint64_t expected_gen,
+///                                                         const babelbird::store_record& record);
+///     babelbird::result<void> stash_orphan(const babelbird::token_grant& grant);
+///     babelbird::result<std::vector<babelbird::token_grant>> orphans();
+///     babelbird::result<bool> remove_orphan(const babelbird::token_grant& grant);
+/// };
+/// static_assert(babelbird::token_store<my_store>);
+/// @endcode
+
+
+#include <chrono>
+#include <concepts>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+
+namespace babelbird::inline v1 {
+
+/// The error of a store that failed to answer: class `retry`, origin
+/// `transport`, with `code` one of `connection_refused`, `connection_reset`,
+/// `timeout`, `transport_failure`.
+constexpr error store_error(errc code) noexcept {
+    return error(code, error_class::retry, error_origin::transport);
+}
+
+/// The completion of an asynchronous store operation: called once with the result.
+template <class T>
+using store_completion = unique_function<void(result<T>)>;
+
+/// @name The blocking operations, one concept each (see the file comment).
+/// @{
+template <class S>
+concept store_can_load = requires(S& s) {
+    { s.load() } -> std::same_as<result<store_record>>;
+};
+template <class S>
+concept store_can_acquire = requires(S& s, std::string_view owner, std::chrono::milliseconds ttl) {
+    { s.try_acquire(owner, ttl) } -> std::same_as<result<bool>>;
+};
+template <class S>
+concept store_can_renew = requires(S& s, std::string_view owner, std::chrono::milliseconds ttl) {
+    { s.renew(owner, ttl) } -> std::same_as<result<bool>>;
+};
+template <class S>
+concept store_can_release = requires(S& s, std::string_view owner) {
+    { s.release(owner) } -> std::same_as<result<bool>>;
+};
+template <class S>
+concept store_can_commit = requires(S& s, std::uint64_t gen, const store_record& record) {
+    { s.commit(gen, record) } -> std::same_as<result<commit_outcome>>;
+};
+template <class S>
+concept store_can_stash_orphan = requires(S& s, const token_grant& grant) {
+    { s.stash_orphan(grant) } -> std::same_as<result<void>>;
+};
+template <class S>
+concept store_can_read_orphans = requires(S& s) {
+    { s.orphans() } -> std::same_as<result<std::vector<token_grant>>>;
+};
+template <class S>
+concept store_can_remove_orphan = requires(S& s, const token_grant& grant) {
+    { s.remove_orphan(grant) } -> std::same_as<result<bool>>;
+};
+/// @}
+
+/// A blocking shared token store (see the file comment).
+template <class S>
+concept token_store = store_can_load<S> && store_can_acquire<S> && store_can_renew<S> &&
+    store_can_release<S> && store_can_commit<S> && store_can_stash_orphan<S> &&
+    store_can_read_orphans<S> && store_can_remove_orphan<S>;
+
+/// @name The asynchronous operations, one concept each: the blocking ones with
+/// an `async_` prefix and a `store_completion<T>&&` last.
+/// @{
+template <class S>
+concept async_store_can_load = requires(S& s, store_completion<store_record>&& done) {
+    s.async_load(std::move(done));
+};
+template <class S>
+concept async_store_can_acquire = requires(S& s, std::string_view owner,
+                                           std::chrono::milliseconds ttl,
+                                           store_completion<bool>&& done) {
+    s.async_try_acquire(owner, ttl, std::move(done));
+};
+template <class S>
+concept async_store_can_renew = requires(S& s, std::string_view owner,
+                                         std::chrono::milliseconds ttl,
+                                         store_completion<bool>&& done) {
+    s.async_renew(owner, ttl, std::move(done));
+};
+template <class S>
+concept async_store_can_release = requires(S& s, std::string_view owner,
+                                           store_completion<bool>&& done) {
+    s.async_release(owner, std::move(done));
+};
+template <class S>
+concept async_store_can_commit = requires(S& s, std::uint64_t gen, const store_record& record,
+                                          store_completion<commit_outcome>&& done) {
+    s.async_commit(gen, record, std::move(done));
+};
+template <class S>
+concept async_store_can_stash_orphan = requires(S& s, const token_grant& grant,
+                                                store_completion<void>&& done) {
+    s.async_stash_orphan(grant, std::move(done));
+};
+template <class S>
+concept async_store_can_read_orphans = requires(S& s,
+                                                store_completion<std::vector<token_grant>>&& done) {
+    s.async_orphans(std::move(done));
+};
+template <class S>
+concept async_store_can_remove_orphan = requires(S& s, const token_grant& grant,
+                                                 store_completion<bool>&& done) {
+    s.async_remove_orphan(grant, std::move(done));
+};
+/// @}
+
+/// An asynchronous shared token store. The contract of every `async_*`
+/// operation: the arguments are read (copied if needed) before it returns;
+/// the completion is called exactly once, from any thread, possibly inside
+/// the call; a completion destroyed uncalled counts as a store failure for
+/// the caller. Operations may be started from several threads at once.
+template <class S>
+concept async_token_store =
+    async_store_can_load<S> && async_store_can_acquire<S> && async_store_can_renew<S> &&
+    async_store_can_release<S> && async_store_can_commit<S> && async_store_can_stash_orphan<S> &&
+    async_store_can_read_orphans<S> && async_store_can_remove_orphan<S>;
+
+namespace detail {
+/// Checks a blocking store type with one readable message naming the first
+/// missing operation (an `if constexpr` chain, so only one assertion fires).
+template <class S>
+constexpr bool check_token_store() noexcept {
+    if constexpr (!store_can_load<S>) {
+        static_assert(store_can_load<S>, "babelbird: the token store must have load() returning "
+                                         "babelbird::result<babelbird::store_record>");
+    } else if constexpr (!store_can_acquire<S>) {
+        static_assert(store_can_acquire<S>,
+                      "babelbird: the token store must have try_acquire(std::string_view owner, "
+                      "std::chrono::milliseconds ttl) returning babelbird::result<bool>");
+    } else if constexpr (!store_can_renew<S>) {
+        static_assert(store_can_renew<S>,
+                      "babelbird: the token store must have renew(std::string_view owner, "
+                      "std::chrono::milliseconds ttl) returning babelbird::result<bool>");
+    } else if constexpr (!store_can_release<S>) {
+        static_assert(store_can_release<S>,
+                      "babelbird: the token store must have release(std::string_view owner) "
+                      "returning babelbird::result<bool>");
+    } else if constexpr (!store_can_commit<S>) {
+        static_assert(store_can_commit<S>,
+                      "babelbird: the token store must have commit(std::uint64_t expected_gen, "
+                      "const babelbird::store_record&) returning "
+                      "babelbird::result<babelbird::commit_outcome>");
+    } else if constexpr (!store_can_stash_orphan<S>) {
+        static_assert(store_can_stash_orphan<S>,
+                      "babelbird: the token store must have stash_orphan(const "
+                      "babelbird::token_grant&) returning babelbird::result<void>");
+    } else if constexpr (!store_can_read_orphans<S>) {
+        static_assert(store_can_read_orphans<S>,
+                      "babelbird: the token store must have orphans() returning "
+                      "babelbird::result<std::vector<babelbird::token_grant>>");
+    } else if constexpr (!store_can_remove_orphan<S>) {
+        static_assert(store_can_remove_orphan<S>,
+                      "babelbird: the token store must have remove_orphan(const "
+                      "babelbird::token_grant&) returning babelbird::result<bool>");
+    }
+    return token_store<S>;
+}
+
+/// Checks an asynchronous store type with one readable message naming the
+/// first missing operation.
+template <class S>
+constexpr bool check_async_token_store() noexcept {
+    if constexpr (!async_store_can_load<S>) {
+        static_assert(async_store_can_load<S>,
+                      "babelbird: the async token store must have "
+                      "async_load(babelbird::store_completion<babelbird::store_record>&&)");
+    } else if constexpr (!async_store_can_acquire<S>) {
+        static_assert(async_store_can_acquire<S>,
+                      "babelbird: the async token store must have async_try_acquire("
+                      "std::string_view owner, std::chrono::milliseconds ttl, "
+                      "babelbird::store_completion<bool>&&)");
+    } else if constexpr (!async_store_can_renew<S>) {
+        static_assert(async_store_can_renew<S>,
+                      "babelbird: the async token store must have async_renew(std::string_view "
+                      "owner, std::chrono::milliseconds ttl, babelbird::store_completion<bool>&&)");
+    } else if constexpr (!async_store_can_release<S>) {
+        static_assert(async_store_can_release<S>,
+                      "babelbird: the async token store must have async_release(std::string_view "
+                      "owner, babelbird::store_completion<bool>&&)");
+    } else if constexpr (!async_store_can_commit<S>) {
+        static_assert(async_store_can_commit<S>,
+                      "babelbird: the async token store must have async_commit(std::uint64_t "
+                      "expected_gen, const babelbird::store_record&, "
+                      "babelbird::store_completion<babelbird::commit_outcome>&&)");
+    } else if constexpr (!async_store_can_stash_orphan<S>) {
+        static_assert(async_store_can_stash_orphan<S>,
+                      "babelbird: the async token store must have async_stash_orphan(const "
+                      "babelbird::token_grant&, babelbird::store_completion<void>&&)");
+    } else if constexpr (!async_store_can_read_orphans<S>) {
+        static_assert(async_store_can_read_orphans<S>,
+                      "babelbird: the async token store must have async_orphans(babelbird::"
+                      "store_completion<std::vector<babelbird::token_grant>>&&)");
+    } else if constexpr (!async_store_can_remove_orphan<S>) {
+        static_assert(async_store_can_remove_orphan<S>,
+                      "babelbird: the async token store must have async_remove_orphan(const "
+                      "babelbird::token_grant&, babelbird::store_completion<bool>&&)");
+    }
+    return async_token_store<S>;
+}
+} // namespace detail
+
+/// Runs a blocking `token_store` on an `executor`: the async form of any
+/// blocking store (the Redis adapter's async form is this over its blocking
+/// one). Each `async_*` copies its arguments, posts one job that calls the
+/// blocking operation, and calls the completion on the executor's thread with
+/// the result: never inside the `async_*` call. While a job runs, it blocks
+/// that executor thread for up to the store's own timeouts, so give it an
+/// executor whose threads may block (not an event loop's only thread).
+///
+/// `Store` and `Executor` are held by reference: both must outlive every job
+/// posted. Thread-safe when `Store`'s operations are.
+template <class Store, class Executor>
+class store_on_executor {
+public:
+    store_on_executor(Store& store, Executor& ex) noexcept : store_(&store), ex_(&ex) {}
+
+    void async_load(store_completion<store_record>&& done) {
+        post([s = store_, d = std::move(done)]() mutable { d(s->load()); });
+    }
+    void async_try_acquire(std::string_view owner, std::chrono::milliseconds ttl,
+                           store_completion<bool>&& done) {
+        post([s = store_, o = std::string(owner), ttl, d = std::move(done)]() mutable {
+            d(s->try_acquire(o, ttl));
+        });
+    }
+    void async_renew(std::string_view owner, std::chrono::milliseconds ttl,
+                     store_completion<bool>&& done) {
+        post([s = store_, o = std::string(owner), ttl, d = std::move(done)]() mutable {
+            d(s->renew(o, ttl));
+        });
+    }
+    void async_release(std::string_view owner, store_completion<bool>&& done) {
+        post([s = store_, o = std::string(owner), d = std::move(done)]() mutable {
+            d(s->release(o));
+        });
+    }
+    void async_commit(std::uint64_t expected_gen, const store_record& record,
+                      store_completion<commit_outcome>&& done) {
+        post([s = store_, expected_gen, r = record, d = std::move(done)]() mutable {
+            d(s->commit(expected_gen, r));
+        });
+    }
+    void async_stash_orphan(const token_grant& grant, store_completion<void>&& done) {
+        post([s = store_, g = grant, d = std::move(done)]() mutable { d(s->stash_orphan(g)); });
+    }
+    void async_orphans(store_completion<std::vector<token_grant>>&& done) {
+        post([s = store_, d = std::move(done)]() mutable { d(s->orphans()); });
+    }
+    void async_remove_orphan(const token_grant& grant, store_completion<bool>&& done) {
+        post([s = store_, g = grant, d = std::move(done)]() mutable { d(s->remove_orphan(g)); });
+    }
+
+private:
+    static_assert(detail::check_token_store<Store>());
+    static_assert(detail::check_executor<Executor>());
+
+    template <class F>
+    void post(F&& job) {
+        ex_->post(unique_function<void()>(std::forward<F>(job)));
+    }
+
+    Store* store_;
+    Executor* ex_;
+};
+
+namespace detail {
+template <class S>
+S& store_ref(S& s) noexcept {
+    return s;
+}
+template <class S>
+S& store_ref(std::shared_ptr<S>& s) noexcept {
+    return *s;
+}
+} // namespace detail
+
+/// A blocking `token_store` of any type, by value (type erasure): what the
+/// token sources hold (`basic_token_source_options::store`), so a source's
+/// type does not depend on its store's. Itself a `token_store`; each
+/// operation forwards to the wrapped store's. Thread-safe when the wrapped
+/// store is. Move-only.
+/// A store that cannot move (`memory_token_store`, `redis_token_store`) is
+/// built in place, or shared:
+/// @code
+/// babelbird::any_token_store a(std::in_place_type<babelbird::redis_token_store>, host, port,
+/// name); auto shared = std::make_shared<babelbird::memory_token_store>();
+/// babelbird::any_token_store b(shared); // b and the caller use *shared
+/// @endcode
+class any_token_store {
+public:
+    /// Wraps `store` (moved in).
+    template <class S>
+    requires(!std::same_as<std::remove_cvref_t<S>, any_token_store> &&
+             token_store<std::remove_cvref_t<S>>)
+        any_token_store(S&& store) // NOLINT(google-explicit-constructor): a store is a store
+        : self_(std::make_unique<model<std::remove_cvref_t<S>>>(std::forward<S>(store))) {}
+
+    /// Builds a `S` in place from `args` (for a store that cannot move).
+    template <class S, class... Args>
+    explicit any_token_store(std::in_place_type_t<S>, Args&&... args)
+        : self_(std::make_unique<model<S>>(std::in_place, std::forward<Args>(args)...)) {
+        static_assert(detail::check_token_store<S>());
+    }
+
+    /// Shares `*store` (not null): for a store that several sources, or the
+    /// caller too, use at once.
+    template <class S>
+    requires token_store<S>
+    explicit any_token_store(std::shared_ptr<S> store)
+        : self_(std::make_unique<model<std::shared_ptr<S>>>(std::move(store))) {}
+
+    any_token_store(any_token_store&&) noexcept = default;
+    any_token_store& operator=(any_token_store&&) noexcept = default;
+
+    result<store_record> load() { return self_->load(); }
+    result<bool> try_acquire(std::string_view owner, std::chrono::milliseconds ttl) {
+        return self_->try_acquire(owner, ttl);
+    }
+    result<bool> renew(std::string_view owner, std::chrono::milliseconds ttl) {
+        return self_->renew(owner, ttl);
+    }
+    result<bool> release(std::string_view owner) { return self_->release(owner); }
+    result<commit_outcome> commit(std::uint64_t expected_gen, const store_record& record) {
+        return self_->commit(expected_gen, record);
+    }
+    result<void> stash_orphan(const token_grant& grant) { return self_->stash_orphan(grant); }
+    result<std::vector<token_grant>> orphans() { return self_->orphans(); }
+    result<bool> remove_orphan(const token_grant& grant) { return self_->remove_orphan(grant); }
+
+private:
+    struct concept_t {
+        virtual ~concept_t() = default;
+        virtual result<store_record> load() = 0;
+        virtual result<bool> try_acquire(std::string_view, std::chrono::milliseconds) = 0;
+        virtual result<bool> renew(std::string_view, std::chrono::milliseconds) = 0;
+        virtual result<bool> release(std::string_view) = 0;
+        virtual result<commit_outcome> commit(std::uint64_t, const store_record&) = 0;
+        virtual result<void> stash_orphan(const token_grant&) = 0;
+        virtual result<std::vector<token_grant>> orphans() = 0;
+        virtual result<bool> remove_orphan(const token_grant&) = 0;
+    };
+    /// `H` is the store, or a `std::shared_ptr` to it.
+    template <class H>
+    struct model final : concept_t {
+        template <class... Args>
+        explicit model(std::in_place_t, Args&&... args) : held(std::forward<Args>(args)...) {}
+        explicit model(H&& h) : held(std::move(h)) {}
+        explicit model(const H& h) : held(h) {}
+        auto& get() noexcept { return detail::store_ref(held); }
+        result<store_record> load() override { return get().load(); }
+        result<bool> try_acquire(std::string_view o, std::chrono::milliseconds t) override {
+            return get().try_acquire(o, t);
+        }
+        result<bool> renew(std::string_view o, std::chrono::milliseconds t) override {
+            return get().renew(o, t);
+        }
+        result<bool> release(std::string_view o) override { return get().release(o); }
+        result<commit_outcome> commit(std::uint64_t g, const store_record& r) override {
+            return get().commit(g, r);
+        }
+        result<void> stash_orphan(const token_grant& g) override { return get().stash_orphan(g); }
+        result<std::vector<token_grant>> orphans() override { return get().orphans(); }
+        result<bool> remove_orphan(const token_grant& g) override { return get().remove_orphan(g); }
+        H held;
+    };
+    std::unique_ptr<concept_t> self_;
+};
+
+/// An `async_token_store` of any type, by value (type erasure): what
+/// `async_token_source` holds (`basic_token_source_options::async_store`).
+/// Itself an `async_token_store`; the wrapped store's completion contract
+/// holds. Move-only.
+class any_async_token_store {
+public:
+    /// Wraps `store` (moved in).
+    template <class S>
+    requires(!std::same_as<std::remove_cvref_t<S>, any_async_token_store> &&
+             async_token_store<std::remove_cvref_t<S>>)
+        any_async_token_store(S&& store) // NOLINT(google-explicit-constructor)
+        : self_(std::make_unique<model<std::remove_cvref_t<S>>>(std::forward<S>(store))) {}
+
+    /// Builds a `S` in place from `args` (for a store that cannot move).
+    template <class S, class... Args>
+    explicit any_async_token_store(std::in_place_type_t<S>, Args&&... args)
+        : self_(std::make_unique<model<S>>(std::in_place, std::forward<Args>(args)...)) {
+        static_assert(detail::check_async_token_store<S>());
+    }
+
+    /// Shares `*store` (not null): for a store that several sources, or the
+    /// caller too, use at once.
+    template <class S>
+    requires async_token_store<S>
+    explicit any_async_token_store(std::shared_ptr<S> store)
+        : self_(std::make_unique<model<std::shared_ptr<S>>>(std::move(store))) {}
+
+    any_async_token_store(any_async_token_store&&) noexcept = default;
+    any_async_token_store& operator=(any_async_token_store&&) noexcept = default;
+
+    void async_load(store_completion<store_record>&& done) { self_->async_load(std::move(done)); }
+    void async_try_acquire(std::string_view owner, std::chrono::milliseconds ttl,
+                           store_completion<bool>&& done) {
+        self_->async_try_acquire(owner, ttl, std::move(done));
+    }
+    void async_renew(std::string_view owner, std::chrono::milliseconds ttl,
+                     store_completion<bool>&& done) {
+        self_->async_renew(owner, ttl, std::move(done));
+    }
+    void async_release(std::string_view owner, store_completion<bool>&& done) {
+        self_->async_release(owner, std::move(done));
+    }
+    void async_commit(std::uint64_t expected_gen, const store_record& record,
+                      store_completion<commit_outcome>&& done) {
+        self_->async_commit(expected_gen, record, std::move(done));
+    }
+    void async_stash_orphan(const token_grant& grant, store_completion<void>&& done) {
+        self_->async_stash_orphan(grant, std::move(done));
+    }
+    void async_orphans(store_completion<std::vector<token_grant>>&& done) {
+        self_->async_orphans(std::move(done));
+    }
+    void async_remove_orphan(const token_grant& grant, store_completion<bool>&& done) {
+        self_->async_remove_orphan(grant, std::move(done));
+    }
+
+private:
+    struct concept_t {
+        virtual ~concept_t() = default;
+        virtual void async_load(store_completion<store_record>&&) = 0;
+        virtual void async_try_acquire(std::string_view, std::chrono::milliseconds,
+                                       store_completion<bool>&&) = 0;
+        virtual void async_renew(std::string_view, std::chrono::milliseconds,
+                                 store_completion<bool>&&) = 0;
+        virtual void async_release(std::string_view, store_completion<bool>&&) = 0;
+        virtual void async_commit(std::uint64_t, const store_record&,
+                                  store_completion<commit_outcome>&&) = 0;
+        virtual void async_stash_orphan(const token_grant&, store_completion<void>&&) = 0;
+        virtual void async_orphans(store_completion<std::vector<token_grant>>&&) = 0;
+        virtual void async_remove_orphan(const token_grant&, store_completion<bool>&&) = 0;
+    };
+    /// `H` is the store, or a `std::shared_ptr` to it.
+    template <class H>
+    struct model final : concept_t {
+        template <class... Args>
+        explicit model(std::in_place_t, Args&&... args) : held(std::forward<Args>(args)...) {}
+        explicit model(H&& h) : held(std::move(h)) {}
+        explicit model(const H& h) : held(h) {}
+        auto& get() noexcept { return detail::store_ref(held); }
+        void async_load(store_completion<store_record>&& d) override {
+            get().async_load(std::move(d));
+        }
+        void async_try_acquire(std::string_view o, std::chrono::milliseconds t,
+                               store_completion<bool>&& d) override {
+            get().async_try_acquire(o, t, std::move(d));
+        }
+        void async_renew(std::string_view o, std::chrono::milliseconds t,
+                         store_completion<bool>&& d) override {
+            get().async_renew(o, t, std::move(d));
+        }
+        void async_release(std::string_view o, store_completion<bool>&& d) override {
+            get().async_release(o, std::move(d));
+        }
+        void async_commit(std::uint64_t g, const store_record& r,
+                          store_completion<commit_outcome>&& d) override {
+            get().async_commit(g, r, std::move(d));
+        }
+        void async_stash_orphan(const token_grant& g, store_completion<void>&& d) override {
+            get().async_stash_orphan(g, std::move(d));
+        }
+        void async_orphans(store_completion<std::vector<token_grant>>&& d) override {
+            get().async_orphans(std::move(d));
+        }
+        void async_remove_orphan(const token_grant& g, store_completion<bool>&& d) override {
+            get().async_remove_orphan(g, std::move(d));
+        }
+        H held;
+    };
+    std::unique_ptr<concept_t> self_;
+};
+
+static_assert(token_store<any_token_store>);
+static_assert(async_token_store<any_async_token_store>);
+
+} // namespace babelbird::inline v1
+// ---- end babelbird/drivers/token_store.hpp ----
 
 namespace babelbird::inline v1 {
 
@@ -7815,9 +9037,47 @@ struct basic_token_source_options {
     /// Called with each new grant before anyone can use it (see the source's
     /// file comment).
     Hook on_rotate{};
+    /// The shared store that `token_source` runs the protocol of docs/design.md,
+    /// "Shared store", over (several processes, one grant); empty: none, the
+    /// source behaves as without a store. Shared, so several sources of one
+    /// process may use one store; thread-safe use is the store's. Ignored by
+    /// `async_token_source` (see `async_store`).
+    std::shared_ptr<any_token_store> store{};
+    /// The shared store of `async_token_source`; empty: none. Ignored by
+    /// `token_source`.
+    std::shared_ptr<any_async_token_store> async_store{};
+    /// This source's lease owner in the store (an identifier, not a secret, at
+    /// most 256 bytes, unique per source); empty: a random one per source.
+    std::string store_owner{};
+    /// The lease's time to live. The blocking `token_source` does not renew
+    /// its lease while the refresh request runs: give it a `lease_ttl` longer
+    /// than the transport's whole timeout (docs/design.md, "Shared store").
+    std::chrono::milliseconds lease_ttl{15000};
+    /// How often a source that waits for another's lease re-reads the record
+    /// (each wait jittered uniformly in [lease_poll / 2, lease_poll]); the wait
+    /// is bounded by twice `lease_ttl`, then the refresh fails with
+    /// `store_error(errc::timeout)` (class `retry`).
+    std::chrono::milliseconds lease_poll{250};
 };
 
 namespace detail {
+/// A lease owner unique to the source `self` (an identifier, not a secret):
+/// "bb-" and 32 hex digits from the clocks, the address and a counter.
+inline std::string random_store_owner(const void* self) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string owner = "bb-";
+    for (int part = 0; part < 2; ++part) {
+        std::uint64_t z = default_jitter_seed(self) + 0x9e3779b97f4a7c15u;
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+        z ^= z >> 31;
+        for (int i = 0; i < 16; ++i) {
+            owner += digits[(z >> (4 * i)) & 0xfu];
+        }
+    }
+    return owner;
+}
+
 /// The machine's options from a source's (all but the hook, which the source
 /// keeps and may have moved out already: `has_hook` says whether there was
 /// one); `self` seeds the jitter when the options do not.
@@ -7835,6 +9095,12 @@ token_lifecycle_options lifecycle_options_of(basic_token_source_options<Hook>& o
         .min_refresh_interval = options.min_refresh_interval,
         .jitter_seed = options.jitter_seed ? *options.jitter_seed : default_jitter_seed(self),
         .persist_before_publish = has_hook,
+        .shared_store = static_cast<bool>(options.store) || static_cast<bool>(options.async_store),
+        .store_owner = options.store_owner.empty() && (options.store || options.async_store)
+                           ? random_store_owner(self)
+                           : std::move(options.store_owner),
+        .lease_ttl = options.lease_ttl,
+        .lease_poll = options.lease_poll,
     };
 }
 } // namespace detail
@@ -8718,6 +9984,32 @@ result<http_response> send_authorized(Transport&& transport, Provider&& provider
 ///   `retry_persist()` of the same source (they wait for the refresh that is
 ///   running the hook).
 ///
+/// A shared store (`token_source_options::store`, docs/design.md, "Shared
+/// store"): several sources, in one process or many, share one grant.
+/// @code
+/// babelbird::token_source_options options;
+/// options.store = std::make_shared<babelbird::any_token_store>(
+///     std::in_place_type<babelbird::redis_token_store>, "127.0.0.1", 6379, "my-grant");
+/// babelbird::token_source source(transport, *credentials, *server, *seed, options);
+/// @endcode
+/// - Every refresh that `get()` (or `invalidate()` then `get()`) needs runs the
+///   protocol inside that `get()` call: it first loads the record and adopts a
+///   newer one (so of N sources only the lease holder refreshes); it refreshes
+///   only under the store's lease, with the refresh token read under it; it
+///   commits the new grant with compare-and-set, after the rotation hook.
+/// - The seed counts as generation 0. An empty store (gen 0) is seeded by the
+///   first source that needs a refresh: under the lease, its intent commit
+///   (step 4) writes its seed's grant as generation 1, then it refreshes and
+///   commits generation 2. A source whose seed is older than the store's record
+///   uses the record's grant, never its seed's.
+/// - The blocking source does not renew the lease while the request runs: its
+///   `lease_ttl` must be longer than the transport's whole timeout (a lease
+///   that expires mid-request lets another source send the same refresh
+///   token; the compare-and-set still keeps both grants, one as an orphan).
+/// - A store that fails gives `store_error(...)` (class `retry`, with backoff);
+///   a grant the server issued is never lost: the hook has it, and a failed
+///   commit is reported, the grant kept as `current()`.
+///
 /// Destruction: like any object, the source may be destroyed only when no
 /// call of a member is in progress. A refresh runs inside the `get()` call
 /// that started it, its hook call included (a persist, inside `get()` or
@@ -8735,8 +10027,10 @@ result<http_response> send_authorized(Transport&& transport, Provider&& provider
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 
@@ -8774,7 +10068,7 @@ public:
     token_source(Transport transport, client_credentials credentials, endpoint server,
                  token_seed seed, token_source_options options = {}, Clock clock = Clock{})
         : transport_(std::forward<Transport>(transport)), clock_(std::forward<Clock>(clock)),
-          on_rotate_(std::move(options.on_rotate)),
+          on_rotate_(std::move(options.on_rotate)), store_(options.store),
           machine_(std::move(credentials), std::move(server), std::move(seed),
                    detail::lifecycle_options_of(options, static_cast<bool>(on_rotate_), this)) {
         publish(make_snapshot());
@@ -8988,10 +10282,57 @@ private:
                 lock.lock();
                 guard.armed = false;
                 actions = machine_.on_response(id, response, issued_at, completed_at);
+            } else if (actions.store && store_) {
+                // The store runs without the lock, like the transport.
+                const store_step step = std::move(*actions.store);
+                lock.unlock();
+                actions = run_store_step(step, lock);
+            } else if (actions.wait_until && store_) {
+                const time_point until = *actions.wait_until;
+                lock.unlock();
+                const time_point before = clock_.now();
+                if (before < until) {
+                    std::this_thread::sleep_for(until - before);
+                }
+                const time_point now = detail::now_or(clock_, until);
+                lock.lock();
+                actions = machine_.on_timer(now);
             } else {
                 return;
             }
         }
+    }
+
+    /// Requires `lock` released; returns with it held: runs one store step
+    /// (a store that throws leaves the machine waiting for this result: the
+    /// library's stores never throw) and reports its result to the machine.
+    lifecycle_actions run_store_step(const store_step& step, std::unique_lock<std::mutex>& lock) {
+        any_token_store& st = *store_;
+        const auto report = [&](const auto& r) {
+            const time_point now = detail::now_or(clock_, time_point{});
+            lock.lock();
+            return machine_.on_store_result(r, now);
+        };
+        return std::visit(
+            [&](const auto& op) -> lifecycle_actions {
+                using T = std::decay_t<decltype(op)>;
+                if constexpr (std::is_same_v<T, store_load>) {
+                    return report(st.load());
+                } else if constexpr (std::is_same_v<T, store_acquire>) {
+                    return report(st.try_acquire(op.owner, op.ttl));
+                } else if constexpr (std::is_same_v<T, store_release>) {
+                    return report(st.release(op.owner));
+                } else if constexpr (std::is_same_v<T, store_commit>) {
+                    return report(st.commit(op.expected_gen, op.record));
+                } else if constexpr (std::is_same_v<T, store_stash_orphan>) {
+                    return report(st.stash_orphan(op.grant));
+                } else if constexpr (std::is_same_v<T, store_read_orphans>) {
+                    return report(st.orphans());
+                } else {
+                    return report(st.remove_orphan(op.grant));
+                }
+            },
+            step);
     }
 
     /// If the transport, the clock or the hook throws (the library itself never
@@ -9028,6 +10369,7 @@ private:
     Transport transport_;
     Clock clock_;
     rotation_hook on_rotate_;
+    std::shared_ptr<any_token_store> store_; // empty: no shared store
 
     mutable std::mutex mutex_;
     std::condition_variable done_;

@@ -83,6 +83,32 @@
 ///   `retry_persist()` of the same source (they wait for the refresh that is
 ///   running the hook).
 ///
+/// A shared store (`token_source_options::store`, docs/design.md, "Shared
+/// store"): several sources, in one process or many, share one grant.
+/// @code
+/// babelbird::token_source_options options;
+/// options.store = std::make_shared<babelbird::any_token_store>(
+///     std::in_place_type<babelbird::redis_token_store>, "127.0.0.1", 6379, "my-grant");
+/// babelbird::token_source source(transport, *credentials, *server, *seed, options);
+/// @endcode
+/// - Every refresh that `get()` (or `invalidate()` then `get()`) needs runs the
+///   protocol inside that `get()` call: it first loads the record and adopts a
+///   newer one (so of N sources only the lease holder refreshes); it refreshes
+///   only under the store's lease, with the refresh token read under it; it
+///   commits the new grant with compare-and-set, after the rotation hook.
+/// - The seed counts as generation 0. An empty store (gen 0) is seeded by the
+///   first source that needs a refresh: under the lease, its intent commit
+///   (step 4) writes its seed's grant as generation 1, then it refreshes and
+///   commits generation 2. A source whose seed is older than the store's record
+///   uses the record's grant, never its seed's.
+/// - The blocking source does not renew the lease while the request runs: its
+///   `lease_ttl` must be longer than the transport's whole timeout (a lease
+///   that expires mid-request lets another source send the same refresh
+///   token; the compare-and-set still keeps both grants, one as an orphan).
+/// - A store that fails gives `store_error(...)` (class `retry`, with backoff);
+///   a grant the server issued is never lost: the hook has it, and a failed
+///   commit is reported, the grant kept as `current()`.
+///
 /// Destruction: like any object, the source may be destroyed only when no
 /// call of a member is in progress. A refresh runs inside the `get()` call
 /// that started it, its hook call included (a persist, inside `get()` or
@@ -102,8 +128,10 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "babelbird/drivers/snapshot_cell.hpp"
@@ -154,7 +182,7 @@ public:
     token_source(Transport transport, client_credentials credentials, endpoint server,
                  token_seed seed, token_source_options options = {}, Clock clock = Clock{})
         : transport_(std::forward<Transport>(transport)), clock_(std::forward<Clock>(clock)),
-          on_rotate_(std::move(options.on_rotate)),
+          on_rotate_(std::move(options.on_rotate)), store_(options.store),
           machine_(std::move(credentials), std::move(server), std::move(seed),
                    detail::lifecycle_options_of(options, static_cast<bool>(on_rotate_), this)) {
         publish(make_snapshot());
@@ -368,10 +396,57 @@ private:
                 lock.lock();
                 guard.armed = false;
                 actions = machine_.on_response(id, response, issued_at, completed_at);
+            } else if (actions.store && store_) {
+                // The store runs without the lock, like the transport.
+                const store_step step = std::move(*actions.store);
+                lock.unlock();
+                actions = run_store_step(step, lock);
+            } else if (actions.wait_until && store_) {
+                const time_point until = *actions.wait_until;
+                lock.unlock();
+                const time_point before = clock_.now();
+                if (before < until) {
+                    std::this_thread::sleep_for(until - before);
+                }
+                const time_point now = detail::now_or(clock_, until);
+                lock.lock();
+                actions = machine_.on_timer(now);
             } else {
                 return;
             }
         }
+    }
+
+    /// Requires `lock` released; returns with it held: runs one store step
+    /// (a store that throws leaves the machine waiting for this result: the
+    /// library's stores never throw) and reports its result to the machine.
+    lifecycle_actions run_store_step(const store_step& step, std::unique_lock<std::mutex>& lock) {
+        any_token_store& st = *store_;
+        const auto report = [&](const auto& r) {
+            const time_point now = detail::now_or(clock_, time_point{});
+            lock.lock();
+            return machine_.on_store_result(r, now);
+        };
+        return std::visit(
+            [&](const auto& op) -> lifecycle_actions {
+                using T = std::decay_t<decltype(op)>;
+                if constexpr (std::is_same_v<T, store_load>) {
+                    return report(st.load());
+                } else if constexpr (std::is_same_v<T, store_acquire>) {
+                    return report(st.try_acquire(op.owner, op.ttl));
+                } else if constexpr (std::is_same_v<T, store_release>) {
+                    return report(st.release(op.owner));
+                } else if constexpr (std::is_same_v<T, store_commit>) {
+                    return report(st.commit(op.expected_gen, op.record));
+                } else if constexpr (std::is_same_v<T, store_stash_orphan>) {
+                    return report(st.stash_orphan(op.grant));
+                } else if constexpr (std::is_same_v<T, store_read_orphans>) {
+                    return report(st.orphans());
+                } else {
+                    return report(st.remove_orphan(op.grant));
+                }
+            },
+            step);
     }
 
     /// If the transport, the clock or the hook throws (the library itself never
@@ -408,6 +483,7 @@ private:
     Transport transport_;
     Clock clock_;
     rotation_hook on_rotate_;
+    std::shared_ptr<any_token_store> store_; // empty: no shared store
 
     mutable std::mutex mutex_;
     std::condition_variable done_;

@@ -110,12 +110,16 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "babelbird/machines/exchange.hpp"
 #include "babelbird/machines/expiry.hpp"
+#include "babelbird/machines/store_record.hpp"
+#include "babelbird/machines/store_steps.hpp"
 #include "babelbird/requests/credentials.hpp"
 #include "babelbird/requests/endpoint.hpp"
 #include "babelbird/requests/token_requests.hpp"
@@ -214,6 +218,18 @@ struct token_lifecycle_options {
     /// is applied, published and handed out only after `on_persisted()`. When
     /// false no `persist` is ever produced (nothing is stored).
     bool persist_before_publish = true;
+    /// Whether a shared store is used: every refresh then runs the protocol of
+    /// docs/design.md, "Shared store", as `store` steps (see `store_step`).
+    /// False: no `store` step and no `wait_until` are ever produced.
+    bool shared_store = false;
+    /// The lease owner in the store (an identifier, not a secret; unique per
+    /// machine). Used only with `shared_store`.
+    std::string store_owner{};
+    /// The lease's time to live (at least 1 ms).
+    std::chrono::milliseconds lease_ttl{15000};
+    /// The mean interval between re-reads while another holds the lease
+    /// (each wait uniform in [lease_poll / 2, lease_poll]; at least 1 ms).
+    std::chrono::milliseconds lease_poll{250};
 };
 
 /// What `on_get()` would do at an instant (a pure query: `token_lifecycle::next()`).
@@ -251,9 +267,17 @@ struct lifecycle_actions {
     std::vector<waiter_id> complete;
     /// Set whenever `complete` is not empty: a usable grant, or the error.
     std::optional<result<std::shared_ptr<const token_grant>>> outcome;
+    /// Only with `token_lifecycle_options::shared_store`: the store operation
+    /// to run; report its result with `on_store_result()` (machines/store_steps.hpp).
+    std::optional<store_step> store;
+    /// Only with `shared_store`: call `on_timer()` at (or after) this instant
+    /// (a wait for another's lease).
+    std::optional<time_point> wait_until;
 
     /// Whether there is nothing to do.
-    bool empty() const noexcept { return !send && !persist && !publish && complete.empty(); }
+    bool empty() const noexcept {
+        return !send && !persist && !publish && complete.empty() && !store && !wait_until;
+    }
 };
 
 /// The token lifecycle machine (see the file comment). Not thread-safe: one
@@ -321,12 +345,28 @@ public:
                 staged_.grant = std::make_shared<const token_grant>(*rescued);
             }
         }
+        if (options_.shared_store && !staged_.grant && staged_.failure &&
+            staged_.failure->kind() == error_class::reauthorize) {
+            phase_ = phase::store; // step 7: the grant may live on elsewhere
+            on_refused(a, completed_at);
+            return a;
+        }
         if (staged_.grant && options_.persist_before_publish) {
             phase_ = phase::persisting;
             if (persist_ == persist_state::none) {
                 issue_flight_persist(a);
             } else {
                 flight_persist_queued_ = true; // after the outstanding one
+            }
+            return a;
+        }
+        if (options_.shared_store) {
+            phase_ = phase::store;
+            if (staged_.grant) {
+                begin_commit(a);
+            } else {
+                apply_staged();
+                finish(a);
             }
             return a;
         }
@@ -361,6 +401,11 @@ public:
             } else {
                 pending_persist_ = staged_.grant;
                 persist_failed_ = true;
+            }
+            if (options_.shared_store) { // the hook has its rescue copy: now the store
+                phase_ = phase::store;
+                begin_commit(a);
+                return a;
             }
             apply_staged();
             finish_flight(a);
@@ -412,14 +457,22 @@ public:
         if (phase_ != phase::sending || id != flight_) {
             return a;
         }
-        phase_ = phase::idle;
         exchange_.reset();
-        a.publish = true;
-        if (state_at(latest_) != token_state::expired) {
-            complete_all(a, current_);
-        } else {
-            complete_all(a, error::transport(errc::transport_failure));
+        orphan_sent_.reset();
+        orphan_queue_.clear();
+        result<std::shared_ptr<const token_grant>> outcome =
+            state_at(latest_) != token_state::expired
+                ? result<std::shared_ptr<const token_grant>>(current_)
+                : result<std::shared_ptr<const token_grant>>(
+                      error::transport(errc::transport_failure));
+        if (holds_lease_) {
+            release_with(a, std::move(outcome));
+            return a;
         }
+        phase_ = phase::idle;
+        stage_ = store_stage::none;
+        a.publish = true;
+        complete_all(a, std::move(outcome));
         return a;
     }
 
@@ -433,6 +486,12 @@ public:
         phase_ = phase::idle;
         staged_ = {};
         exchange_.reset();
+        // A lease still held expires by its time to live; the seed is generation 0.
+        stage_ = store_stage::none;
+        holds_lease_ = false;
+        orphan_sent_.reset();
+        orphan_queue_.clear();
+        store_gen_ = 0;
         flight_persist_queued_ = false;
         if (persist_ != persist_state::none) {
             persist_ = persist_state::stale;
@@ -457,6 +516,245 @@ public:
             persist_ = persist_state::retry;
             a.persist = pending_persist_;
         }
+        return a;
+    }
+
+    /// The result of the `store_load` step (shared store only); `now` is the
+    /// driver's clock reading when it arrived.
+    /// @returns the next step, or the flight's end (waiters completed; a
+    /// `store_release` when the lease is held). Empty when no load is awaited.
+    lifecycle_actions on_store_result(const result<store_record>& r, time_point now) {
+        lifecycle_actions a;
+        if (stage_ != store_stage::loading && stage_ != store_stage::reloading &&
+            stage_ != store_stage::refused_reload) {
+            return a;
+        }
+        latest_ = later(latest_, now);
+        if (!r) {
+            store_failed(a, r.error(), now);
+            return a;
+        }
+        const bool newer = r->gen > store_gen_;
+        if (newer) {
+            adopt_record(*r);
+            a.publish = true;
+        }
+        if (r->state == grant_state::dead && r->gen >= store_gen_ && !blocked_) {
+            mark_blocked_dead();
+            a.publish = true;
+        }
+        if (blocked_) { // dead: reauthorize, no network call
+            finish(a);
+            return a;
+        }
+        if (newer && !due(latest_)) { // adopt, do not refresh (N-1 replicas)
+            finish(a);
+            return a;
+        }
+        switch (stage_) {
+        case store_stage::loading: // step 2
+            acquire(a);
+            return a;
+        case store_stage::reloading: // step 4
+            record_intent(a, now);
+            return a;
+        case store_stage::refused_reload:
+            if (newer) { // a sibling rotated: one more attempt with its token
+                record_intent(a, now);
+            } else {
+                stage_ = store_stage::reading_orphans;
+                a.store = store_read_orphans{};
+            }
+            return a;
+        default:
+            return a;
+        }
+    }
+
+    /// The result of `store_acquire`, `store_release` or `store_remove_orphan`
+    /// (shared store only). Empty when none of them is awaited.
+    lifecycle_actions on_store_result(const result<bool>& r, time_point now) {
+        lifecycle_actions a;
+        latest_ = later(latest_, now);
+        switch (stage_) {
+        case store_stage::acquiring:
+            if (!r) {
+                store_failed(a, r.error(), now);
+            } else if (*r) {
+                holds_lease_ = true;
+                stage_ = store_stage::reloading; // step 3
+                a.store = store_load{};
+            } else if (now >= wait_deadline_) {
+                store_failed(a, store_error_timeout(), now);
+            } else {
+                const detail::tick_rep poll =
+                    detail::saturating_ticks(at_least_1ms(options_.lease_poll));
+                const detail::tick_rep half = poll / 2;
+                const auto jitter = static_cast<detail::tick_rep>(
+                    rng_.up_to(static_cast<std::uint64_t>(poll - half)));
+                stage_ = store_stage::waiting;
+                a.wait_until = detail::add_ticks_saturating(now, half + jitter);
+            }
+            return a;
+        case store_stage::releasing:
+            stage_ = store_stage::none;
+            phase_ = phase::idle;
+            a.publish = true;
+            if (!waiters_.empty()) {
+                serve_waiters(a);
+            }
+            return a;
+        case store_stage::removing_orphan:
+            if (orphan_sent_ && !orphan_done_) { // refused: the next one
+                orphan_sent_.reset();
+                try_next_orphan(a, now);
+            } else {
+                orphan_sent_.reset();
+                finish(a);
+            }
+            return a;
+        default:
+            return {};
+        }
+    }
+
+    /// The result of `store_commit` (shared store only). Empty when no commit
+    /// is awaited.
+    lifecycle_actions on_store_result(const result<commit_outcome>& r, time_point now) {
+        lifecycle_actions a;
+        latest_ = later(latest_, now);
+        switch (stage_) {
+        case store_stage::intent:
+            if (!r) {
+                store_failed(a, r.error(), now);
+            } else if (r->applied) { // step 5
+                store_gen_ = r->current.gen;
+                const token_grant& from = orphan_sent_ ? *orphan_sent_ : *current_;
+                if (!start_send(a, from)) {
+                    finish(a);
+                }
+            } else { // the fence moved under the lease (it expired): re-read
+                if (r->current.gen > store_gen_) {
+                    adopt_record(r->current);
+                    a.publish = true;
+                }
+                if (blocked_ || !due(latest_) || ++store_rounds_ > max_store_rounds) {
+                    finish(a);
+                } else {
+                    record_intent(a, now);
+                }
+            }
+            return a;
+        case store_stage::committing:
+            if (!r) { // the hook has the grant: use it, report the store's error
+                apply_staged();
+                failure_ = r.error();
+                finish(a);
+            } else if (r->applied) {
+                store_gen_ = r->current.gen;
+                apply_staged();
+                commit_grant_.reset();
+                if (orphan_sent_) { // it was rotated by this refresh
+                    orphan_done_ = true;
+                    stage_ = store_stage::removing_orphan;
+                    a.store = store_remove_orphan{*orphan_sent_};
+                    a.publish = true;
+                } else {
+                    finish(a);
+                }
+            } else if ((r->current.state == grant_state::dead || superseded(r->current)) &&
+                       ++store_rounds_ <= max_store_rounds) {
+                // A live token beats a dead mark (revive the record with it),
+                // and beats a record still holding the refresh token it came
+                // from (an intent written after this lease expired).
+                store_gen_ = r->current.gen;
+                a.store = store_commit{store_gen_, record_of(*commit_grant_)};
+            } else { // another commit won: keep ours as an orphan, then adopt
+                winner_ = r->current;
+                stage_ = store_stage::stashing;
+                a.store = store_stash_orphan{*commit_grant_};
+            }
+            return a;
+        case store_stage::marking_dead:
+            if (!r) {
+                store_failed(a, *refused_, now);
+            } else if (r->applied) {
+                store_gen_ = r->current.gen;
+                record_failure(*refused_, now);
+                finish(a);
+            } else { // someone committed meanwhile: theirs
+                if (r->current.gen > store_gen_) {
+                    adopt_record(r->current);
+                }
+                if (r->current.state == grant_state::dead && !blocked_) {
+                    mark_blocked_dead();
+                }
+                if (!usable_at(latest_) && !blocked_) {
+                    record_failure(*refused_, now);
+                }
+                a.publish = true;
+                finish(a);
+            }
+            return a;
+        default:
+            return a;
+        }
+    }
+
+    /// The result of `store_stash_orphan` (shared store only). Empty when none
+    /// is awaited.
+    lifecycle_actions on_store_result(const result<void>& r, time_point now) {
+        lifecycle_actions a;
+        if (stage_ != store_stage::stashing) {
+            return a;
+        }
+        latest_ = later(latest_, now);
+        // Stashed, or not (then the hook's copy is the only one left): the
+        // winner's record is the shared truth either way.
+        staged_ = {};
+        commit_grant_.reset();
+        orphan_sent_.reset();
+        if (winner_.gen > store_gen_) {
+            adopt_record(winner_);
+        }
+        if (winner_.state == grant_state::dead) {
+            mark_blocked_dead();
+        }
+        if (!r) {
+            failure_ = r.error();
+        }
+        a.publish = true;
+        finish(a);
+        return a;
+    }
+
+    /// The result of `store_read_orphans` (shared store only). Empty when none
+    /// is awaited.
+    lifecycle_actions on_store_result(const result<std::vector<token_grant>>& r, time_point now) {
+        lifecycle_actions a;
+        if (stage_ != store_stage::reading_orphans) {
+            return a;
+        }
+        latest_ = later(latest_, now);
+        if (!r) {
+            store_failed(a, *refused_, now); // the refusal stands
+            return a;
+        }
+        orphan_queue_ = *r;
+        try_next_orphan(a, now);
+        return a;
+    }
+
+    /// A `wait_until` instant came (shared store only): re-reads the record.
+    /// Empty when no wait is in progress.
+    lifecycle_actions on_timer(time_point now) {
+        lifecycle_actions a;
+        if (stage_ != store_stage::waiting) {
+            return a;
+        }
+        latest_ = later(latest_, now);
+        stage_ = store_stage::loading;
+        a.store = store_load{};
         return a;
     }
 
@@ -556,6 +854,12 @@ public:
     const std::shared_ptr<const token_grant>& pending_persist() const noexcept {
         return pending_persist_;
     }
+    /// The store generation `current()` came from (0: the seed). Shared store only.
+    std::uint64_t store_gen() const noexcept { return store_gen_; }
+    /// Whether this machine holds the store's lease (from its acquisition to
+    /// its `store_release` step): a driver that renews the lease while a
+    /// refresh runs checks it.
+    bool holds_lease() const noexcept { return holds_lease_; }
     /// Whether a `persist` action awaits its `on_persisted()`.
     bool persisting() const noexcept { return persist_ != persist_state::none; }
 
@@ -582,7 +886,7 @@ private:
         }
     };
 
-    enum class phase : std::uint8_t { idle, sending, persisting };
+    enum class phase : std::uint8_t { idle, sending, persisting, store };
     enum class persist_state : std::uint8_t { none, flight, retry, stale };
 
     /// A flight's answer, applied at once or after its persist.
@@ -625,24 +929,37 @@ private:
         case refresh_action::wait:
             break;
         }
-        auto request =
-            refresh_exchange::prepare(credentials_, server_, current_->refresh_token.view(),
-                                      current_->refresh_expires_at, options_.client);
+        if (options_.shared_store) {
+            start_protocol(a);
+            return;
+        }
+        if (!start_send(a, *current_)) {
+            if (usable_at(latest_)) {
+                complete_all(a, current_);
+            } else {
+                complete_all(a, *failure_);
+            }
+        }
+    }
+
+    /// Sends a refresh with `from`'s refresh token; false (blocked with a
+    /// `usage` failure, `publish`) when it cannot be sent.
+    bool start_send(lifecycle_actions& a, const token_grant& from) {
+        auto request = refresh_exchange::prepare(credentials_, server_, from.refresh_token.view(),
+                                                 from.refresh_expires_at, options_.client);
         if (!request) { // the token cannot be sent: block (a usage error)
             failure_ = request.error();
             blocked_ = true;
             a.publish = true;
-            if (usable_at(latest_)) {
-                complete_all(a, current_);
-            } else {
-                complete_all(a, request.error());
-            }
-            return;
+            return false;
         }
         phase_ = phase::sending;
+        stage_ = store_stage::none;
+        sent_from_ = from.refresh_token;
         a.send_flight = ++flight_;
         a.send = request->request();
         exchange_ = std::move(*request);
+        return true;
     }
 
     void issue_flight_persist(lifecycle_actions& a) {
@@ -742,6 +1059,206 @@ private:
         return base + static_cast<detail::tick_rep>(rng_.up_to(span));
     }
 
+    // --- the shared-store protocol (docs/design.md, "Shared store") ---------
+
+    enum class store_stage : std::uint8_t {
+        none,
+        loading,         ///< step 1 (and each re-read while waiting)
+        acquiring,       ///< step 2
+        waiting,         ///< step 2: `wait_until` given
+        reloading,       ///< step 3, under the lease
+        intent,          ///< step 4
+        committing,      ///< step 6
+        stashing,        ///< step 6, on a conflict
+        refused_reload,  ///< step 7: re-read after `invalid_grant`
+        reading_orphans, ///< step 7
+        removing_orphan, ///< step 7: refused, or used
+        marking_dead,    ///< step 7
+        releasing,       ///< step 8
+    };
+    /// Conflicts and re-sends one flight tolerates before it gives up.
+    static constexpr int max_store_rounds = 4;
+
+    static std::chrono::milliseconds at_least_1ms(std::chrono::milliseconds d) noexcept {
+        return d < std::chrono::milliseconds(1) ? std::chrono::milliseconds(1) : d;
+    }
+    static error store_error_timeout() noexcept {
+        return error(errc::timeout, error_class::retry, error_origin::transport);
+    }
+    /// The error of a record marked dead: as the server's `invalid_grant`.
+    static error dead_error() noexcept {
+        return error::server(errc::oauth_error_response, error_class::reauthorize, 0,
+                             oauth_error::invalid_grant);
+    }
+
+    /// Whether a refresh should run at `now` (what `next()` says when idle).
+    bool due(time_point now) const noexcept {
+        switch (state_at(now)) {
+        case token_state::fresh:
+            return false;
+        case token_state::refresh_soon:
+            return now >= later(retry_not_before_, refresh_not_before_);
+        case token_state::expired:
+            break;
+        }
+        return true;
+    }
+
+    void start_protocol(lifecycle_actions& a) {
+        phase_ = phase::store;
+        stage_ = store_stage::loading;
+        store_rounds_ = 0;
+        holds_lease_ = false;
+        orphan_queue_.clear();
+        orphan_sent_.reset();
+        orphan_done_ = false;
+        refused_.reset();
+        commit_grant_.reset();
+        wait_deadline_ = detail::add_ticks_saturating(
+            latest_, 2 * detail::saturating_ticks(at_least_1ms(options_.lease_ttl)));
+        a.store = store_load{};
+    }
+
+    void acquire(lifecycle_actions& a) {
+        stage_ = store_stage::acquiring;
+        a.store = store_acquire{options_.store_owner, at_least_1ms(options_.lease_ttl)};
+    }
+
+    /// Step 4: the intent, fenced on the generation read under the lease. An
+    /// empty store (gen 0) is seeded here with this machine's grant.
+    void record_intent(lifecycle_actions& a, time_point now) {
+        stage_ = store_stage::intent;
+        store_record next = record_of(*current_);
+        next.pending = pending_refresh{options_.store_owner, store_gen_, now};
+        a.store = store_commit{store_gen_, std::move(next)};
+    }
+
+    static store_record record_of(const token_grant& g) {
+        store_record r;
+        r.grant = g;
+        return r;
+    }
+
+    /// Whether `r` holds the refresh token this flight rotated: a grant the
+    /// server issued for it is newer than anything in `r`.
+    bool superseded(const store_record& r) const noexcept {
+        return r.grant && !sent_from_.empty() &&
+               constant_time_equals(r.grant->refresh_token.expose_secret(),
+                                    sent_from_.expose_secret());
+    }
+
+    /// A newer record's grant becomes `current()`; its `dead` mark blocks.
+    void adopt_record(const store_record& r) {
+        store_gen_ = r.gen;
+        if (r.grant) {
+            adopt(std::make_shared<const token_grant>(*r.grant));
+            // As if this machine had run that refresh: not again before the interval.
+            refresh_not_before_ = detail::add_ticks_saturating(
+                r.grant->issued_at, detail::saturating_ticks(options_.min_refresh_interval));
+        }
+        if (r.state == grant_state::dead) {
+            mark_blocked_dead();
+        }
+    }
+
+    void mark_blocked_dead() noexcept {
+        failure_ = dead_error();
+        blocked_ = true;
+    }
+
+    /// A store operation failed (class `retry`): backoff, end the flight.
+    void store_failed(lifecycle_actions& a, const error& e, time_point now) {
+        if (staged_.grant) { // never lose a grant the server issued
+            apply_staged();
+        }
+        record_failure(e, now);
+        a.publish = true;
+        finish(a);
+    }
+
+    /// Step 6: commit the grant the server just issued (the hook already has it).
+    void begin_commit(lifecycle_actions& a) {
+        if (staged_.failure) { // salvaged: the access token stays, the refresh token is new
+            auto merged = std::make_shared<token_grant>(*current_);
+            merged->refresh_token = staged_.grant->refresh_token;
+            merged->refresh_token_rotated = true;
+            merged->refresh_expires_at = staged_.grant->refresh_expires_at;
+            commit_grant_ = std::move(merged);
+        } else {
+            commit_grant_ = staged_.grant;
+        }
+        stage_ = store_stage::committing;
+        a.store = store_commit{store_gen_, record_of(*commit_grant_)};
+    }
+
+    /// Step 7: the server refused the refresh token sent.
+    void on_refused(lifecycle_actions& a, time_point now) {
+        if (!refused_) {
+            refused_ = staged_.failure;
+        }
+        if (orphan_sent_) { // that orphan is dead: drop it, try the next
+            orphan_done_ = false;
+            stage_ = store_stage::removing_orphan;
+            a.store = store_remove_orphan{*orphan_sent_};
+            staged_ = {};
+            return;
+        }
+        staged_ = {};
+        if (++store_rounds_ > max_store_rounds) {
+            record_failure(*refused_, now);
+            finish(a);
+            return;
+        }
+        stage_ = store_stage::refused_reload;
+        a.store = store_load{};
+    }
+
+    void try_next_orphan(lifecycle_actions& a, time_point now) {
+        while (!orphan_queue_.empty()) {
+            orphan_sent_ = std::move(orphan_queue_.front());
+            orphan_queue_.erase(orphan_queue_.begin());
+            orphan_done_ = false;
+            if (start_send(a, *orphan_sent_)) {
+                return;
+            }
+            blocked_ = false; // an orphan that cannot be sent is skipped, not fatal
+            failure_.reset();
+        }
+        orphan_sent_.reset();
+        // No orphan left: mark the record dead, once, for everyone.
+        stage_ = store_stage::marking_dead;
+        store_record dead = record_of(*current_);
+        dead.state = grant_state::dead;
+        a.store = store_commit{store_gen_, std::move(dead)};
+        (void)now;
+    }
+
+    /// Ends the flight: its waiters get `current()` or the failure; a held
+    /// lease is released first (step 8).
+    void finish(lifecycle_actions& a) {
+        result<std::shared_ptr<const token_grant>> outcome =
+            usable_at(latest_) ? result<std::shared_ptr<const token_grant>>(current_)
+                               : result<std::shared_ptr<const token_grant>>(
+                                     failure_ ? *failure_ : short_lifetime(last_status_));
+        if (holds_lease_) {
+            release_with(a, std::move(outcome));
+            return;
+        }
+        phase_ = phase::idle;
+        stage_ = store_stage::none;
+        a.publish = true;
+        complete_all(a, std::move(outcome));
+    }
+
+    void release_with(lifecycle_actions& a, result<std::shared_ptr<const token_grant>> outcome) {
+        holds_lease_ = false;
+        phase_ = phase::store;
+        stage_ = store_stage::releasing;
+        a.store = store_release{options_.store_owner};
+        a.publish = true;
+        complete_all(a, std::move(outcome));
+    }
+
     client_credentials credentials_;
     endpoint server_;
     token_lifecycle_options options_;
@@ -773,6 +1290,27 @@ private:
     bool flight_persist_queued_ = false;
     bool persist_failed_ = false;
     std::shared_ptr<const token_grant> pending_persist_;
+
+    // The shared-store protocol's state (only with options_.shared_store).
+    store_stage stage_ = store_stage::none;
+    /// The generation `current()` came from (0: the seed).
+    std::uint64_t store_gen_ = 0;
+    bool holds_lease_ = false;
+    /// The orphan used or refused last is removed after this step.
+    bool orphan_done_ = false;
+    int store_rounds_ = 0;
+    time_point wait_deadline_{};
+    /// The grant being committed (step 6).
+    std::shared_ptr<const token_grant> commit_grant_;
+    /// The record that won a commit (step 6), adopted after the stash.
+    store_record winner_;
+    /// Step 7: the orphans still to try, and the one whose refresh is in flight.
+    std::vector<token_grant> orphan_queue_;
+    std::optional<token_grant> orphan_sent_;
+    /// The refresh token of the flight's request (shared store only).
+    secret sent_from_;
+    /// Step 7: the server's refusal.
+    std::optional<error> refused_;
 };
 
 } // namespace babelbird::inline v1
