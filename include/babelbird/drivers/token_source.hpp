@@ -83,6 +83,32 @@
 ///   `retry_persist()` of the same source (they wait for the refresh that is
 ///   running the hook).
 ///
+/// A shared store (`token_source_options::store`, docs/design.md, "Shared
+/// store"): several sources, in one process or many, share one grant.
+/// @code
+/// babelbird::token_source_options options;
+/// options.store = std::make_shared<babelbird::any_token_store>(
+///     std::in_place_type<babelbird::redis_token_store>, "127.0.0.1", 6379, "my-grant");
+/// babelbird::token_source source(transport, *credentials, *server, *seed, options);
+/// @endcode
+/// - Every refresh that `get()` (or `invalidate()` then `get()`) needs runs the
+///   protocol inside that `get()` call: it first loads the record and adopts a
+///   newer one (so of N sources only the lease holder refreshes); it refreshes
+///   only under the store's lease, with the refresh token read under it; it
+///   commits the new grant with compare-and-set, after the rotation hook.
+/// - The seed counts as generation 0. An empty store (gen 0) is seeded by the
+///   first source that needs a refresh: under the lease, its intent commit
+///   (step 4) writes its seed's grant as generation 1, then it refreshes and
+///   commits generation 2. A source whose seed is older than the store's record
+///   uses the record's grant, never its seed's.
+/// - The blocking source does not renew the lease while the request runs: its
+///   `lease_ttl` must be longer than the transport's whole timeout (a lease
+///   that expires mid-request lets another source send the same refresh
+///   token; the compare-and-set still keeps both grants, one as an orphan).
+/// - A store that fails gives `store_error(...)` (class `retry`, with backoff);
+///   a grant the server issued is never lost: the hook has it, and a failed
+///   commit is reported, the grant kept as `current()`.
+///
 /// Destruction: like any object, the source may be destroyed only when no
 /// call of a member is in progress. A refresh runs inside the `get()` call
 /// that started it, its hook call included (a persist, inside `get()` or

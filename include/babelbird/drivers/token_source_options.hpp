@@ -9,10 +9,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
+#include <string>
 #include <utility>
 
 #include "babelbird/drivers/token_handle.hpp"
+#include "babelbird/drivers/token_store.hpp"
 #include "babelbird/machines/exchange.hpp"
 #include "babelbird/machines/expiry.hpp"
 #include "babelbird/machines/token_lifecycle.hpp"
@@ -53,9 +56,47 @@ struct basic_token_source_options {
     /// Called with each new grant before anyone can use it (see the source's
     /// file comment).
     Hook on_rotate{};
+    /// The shared store that `token_source` runs the protocol of docs/design.md,
+    /// "Shared store", over (several processes, one grant); empty: none, the
+    /// source behaves as without a store. Shared, so several sources of one
+    /// process may use one store; thread-safe use is the store's. Ignored by
+    /// `async_token_source` (see `async_store`).
+    std::shared_ptr<any_token_store> store{};
+    /// The shared store of `async_token_source`; empty: none. Ignored by
+    /// `token_source`.
+    std::shared_ptr<any_async_token_store> async_store{};
+    /// This source's lease owner in the store (an identifier, not a secret, at
+    /// most 256 bytes, unique per source); empty: a random one per source.
+    std::string store_owner{};
+    /// The lease's time to live. The blocking `token_source` does not renew
+    /// its lease while the refresh request runs: give it a `lease_ttl` longer
+    /// than the transport's whole timeout (docs/design.md, "Shared store").
+    std::chrono::milliseconds lease_ttl{15000};
+    /// How often a source that waits for another's lease re-reads the record
+    /// (each wait jittered uniformly in [lease_poll / 2, lease_poll]); the wait
+    /// is bounded by twice `lease_ttl`, then the refresh fails with
+    /// `store_error(errc::timeout)` (class `retry`).
+    std::chrono::milliseconds lease_poll{250};
 };
 
 namespace detail {
+/// A lease owner unique to the source `self` (an identifier, not a secret):
+/// "bb-" and 32 hex digits from the clocks, the address and a counter.
+inline std::string random_store_owner(const void* self) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string owner = "bb-";
+    for (int part = 0; part < 2; ++part) {
+        std::uint64_t z = default_jitter_seed(self) + 0x9e3779b97f4a7c15u;
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+        z ^= z >> 31;
+        for (int i = 0; i < 16; ++i) {
+            owner += digits[(z >> (4 * i)) & 0xfu];
+        }
+    }
+    return owner;
+}
+
 /// The machine's options from a source's (all but the hook, which the source
 /// keeps and may have moved out already: `has_hook` says whether there was
 /// one); `self` seeds the jitter when the options do not.
@@ -73,6 +114,12 @@ token_lifecycle_options lifecycle_options_of(basic_token_source_options<Hook>& o
         .min_refresh_interval = options.min_refresh_interval,
         .jitter_seed = options.jitter_seed ? *options.jitter_seed : default_jitter_seed(self),
         .persist_before_publish = has_hook,
+        .shared_store = static_cast<bool>(options.store) || static_cast<bool>(options.async_store),
+        .store_owner = options.store_owner.empty() && (options.store || options.async_store)
+                           ? random_store_owner(self)
+                           : std::move(options.store_owner),
+        .lease_ttl = options.lease_ttl,
+        .lease_poll = options.lease_poll,
     };
 }
 } // namespace detail

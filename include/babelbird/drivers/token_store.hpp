@@ -65,8 +65,10 @@
 #include <chrono>
 #include <concepts>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -335,5 +337,222 @@ private:
     Store* store_;
     Executor* ex_;
 };
+
+namespace detail {
+template <class S>
+S& store_ref(S& s) noexcept {
+    return s;
+}
+template <class S>
+S& store_ref(std::shared_ptr<S>& s) noexcept {
+    return *s;
+}
+} // namespace detail
+
+/// A blocking `token_store` of any type, by value (type erasure): what the
+/// token sources hold (`basic_token_source_options::store`), so a source's
+/// type does not depend on its store's. Itself a `token_store`; each
+/// operation forwards to the wrapped store's. Thread-safe when the wrapped
+/// store is. Move-only.
+/// A store that cannot move (`memory_token_store`, `redis_token_store`) is
+/// built in place, or shared:
+/// @code
+/// babelbird::any_token_store a(std::in_place_type<babelbird::redis_token_store>, host, port,
+/// name); auto shared = std::make_shared<babelbird::memory_token_store>();
+/// babelbird::any_token_store b(shared); // b and the caller use *shared
+/// @endcode
+class any_token_store {
+public:
+    /// Wraps `store` (moved in).
+    template <class S>
+    requires(!std::same_as<std::remove_cvref_t<S>, any_token_store> &&
+             token_store<std::remove_cvref_t<S>>)
+        any_token_store(S&& store) // NOLINT(google-explicit-constructor): a store is a store
+        : self_(std::make_unique<model<std::remove_cvref_t<S>>>(std::forward<S>(store))) {}
+
+    /// Builds a `S` in place from `args` (for a store that cannot move).
+    template <class S, class... Args>
+    explicit any_token_store(std::in_place_type_t<S>, Args&&... args)
+        : self_(std::make_unique<model<S>>(std::in_place, std::forward<Args>(args)...)) {
+        static_assert(detail::check_token_store<S>());
+    }
+
+    /// Shares `*store` (not null): for a store that several sources, or the
+    /// caller too, use at once.
+    template <class S>
+    requires token_store<S>
+    explicit any_token_store(std::shared_ptr<S> store)
+        : self_(std::make_unique<model<std::shared_ptr<S>>>(std::move(store))) {}
+
+    any_token_store(any_token_store&&) noexcept = default;
+    any_token_store& operator=(any_token_store&&) noexcept = default;
+
+    result<store_record> load() { return self_->load(); }
+    result<bool> try_acquire(std::string_view owner, std::chrono::milliseconds ttl) {
+        return self_->try_acquire(owner, ttl);
+    }
+    result<bool> renew(std::string_view owner, std::chrono::milliseconds ttl) {
+        return self_->renew(owner, ttl);
+    }
+    result<bool> release(std::string_view owner) { return self_->release(owner); }
+    result<commit_outcome> commit(std::uint64_t expected_gen, const store_record& record) {
+        return self_->commit(expected_gen, record);
+    }
+    result<void> stash_orphan(const token_grant& grant) { return self_->stash_orphan(grant); }
+    result<std::vector<token_grant>> orphans() { return self_->orphans(); }
+    result<bool> remove_orphan(const token_grant& grant) { return self_->remove_orphan(grant); }
+
+private:
+    struct concept_t {
+        virtual ~concept_t() = default;
+        virtual result<store_record> load() = 0;
+        virtual result<bool> try_acquire(std::string_view, std::chrono::milliseconds) = 0;
+        virtual result<bool> renew(std::string_view, std::chrono::milliseconds) = 0;
+        virtual result<bool> release(std::string_view) = 0;
+        virtual result<commit_outcome> commit(std::uint64_t, const store_record&) = 0;
+        virtual result<void> stash_orphan(const token_grant&) = 0;
+        virtual result<std::vector<token_grant>> orphans() = 0;
+        virtual result<bool> remove_orphan(const token_grant&) = 0;
+    };
+    /// `H` is the store, or a `std::shared_ptr` to it.
+    template <class H>
+    struct model final : concept_t {
+        template <class... Args>
+        explicit model(std::in_place_t, Args&&... args) : held(std::forward<Args>(args)...) {}
+        explicit model(H&& h) : held(std::move(h)) {}
+        explicit model(const H& h) : held(h) {}
+        auto& get() noexcept { return detail::store_ref(held); }
+        result<store_record> load() override { return get().load(); }
+        result<bool> try_acquire(std::string_view o, std::chrono::milliseconds t) override {
+            return get().try_acquire(o, t);
+        }
+        result<bool> renew(std::string_view o, std::chrono::milliseconds t) override {
+            return get().renew(o, t);
+        }
+        result<bool> release(std::string_view o) override { return get().release(o); }
+        result<commit_outcome> commit(std::uint64_t g, const store_record& r) override {
+            return get().commit(g, r);
+        }
+        result<void> stash_orphan(const token_grant& g) override { return get().stash_orphan(g); }
+        result<std::vector<token_grant>> orphans() override { return get().orphans(); }
+        result<bool> remove_orphan(const token_grant& g) override { return get().remove_orphan(g); }
+        H held;
+    };
+    std::unique_ptr<concept_t> self_;
+};
+
+/// An `async_token_store` of any type, by value (type erasure): what
+/// `async_token_source` holds (`basic_token_source_options::async_store`).
+/// Itself an `async_token_store`; the wrapped store's completion contract
+/// holds. Move-only.
+class any_async_token_store {
+public:
+    /// Wraps `store` (moved in).
+    template <class S>
+    requires(!std::same_as<std::remove_cvref_t<S>, any_async_token_store> &&
+             async_token_store<std::remove_cvref_t<S>>)
+        any_async_token_store(S&& store) // NOLINT(google-explicit-constructor)
+        : self_(std::make_unique<model<std::remove_cvref_t<S>>>(std::forward<S>(store))) {}
+
+    /// Builds a `S` in place from `args` (for a store that cannot move).
+    template <class S, class... Args>
+    explicit any_async_token_store(std::in_place_type_t<S>, Args&&... args)
+        : self_(std::make_unique<model<S>>(std::in_place, std::forward<Args>(args)...)) {
+        static_assert(detail::check_async_token_store<S>());
+    }
+
+    /// Shares `*store` (not null): for a store that several sources, or the
+    /// caller too, use at once.
+    template <class S>
+    requires async_token_store<S>
+    explicit any_async_token_store(std::shared_ptr<S> store)
+        : self_(std::make_unique<model<std::shared_ptr<S>>>(std::move(store))) {}
+
+    any_async_token_store(any_async_token_store&&) noexcept = default;
+    any_async_token_store& operator=(any_async_token_store&&) noexcept = default;
+
+    void async_load(store_completion<store_record>&& done) { self_->async_load(std::move(done)); }
+    void async_try_acquire(std::string_view owner, std::chrono::milliseconds ttl,
+                           store_completion<bool>&& done) {
+        self_->async_try_acquire(owner, ttl, std::move(done));
+    }
+    void async_renew(std::string_view owner, std::chrono::milliseconds ttl,
+                     store_completion<bool>&& done) {
+        self_->async_renew(owner, ttl, std::move(done));
+    }
+    void async_release(std::string_view owner, store_completion<bool>&& done) {
+        self_->async_release(owner, std::move(done));
+    }
+    void async_commit(std::uint64_t expected_gen, const store_record& record,
+                      store_completion<commit_outcome>&& done) {
+        self_->async_commit(expected_gen, record, std::move(done));
+    }
+    void async_stash_orphan(const token_grant& grant, store_completion<void>&& done) {
+        self_->async_stash_orphan(grant, std::move(done));
+    }
+    void async_orphans(store_completion<std::vector<token_grant>>&& done) {
+        self_->async_orphans(std::move(done));
+    }
+    void async_remove_orphan(const token_grant& grant, store_completion<bool>&& done) {
+        self_->async_remove_orphan(grant, std::move(done));
+    }
+
+private:
+    struct concept_t {
+        virtual ~concept_t() = default;
+        virtual void async_load(store_completion<store_record>&&) = 0;
+        virtual void async_try_acquire(std::string_view, std::chrono::milliseconds,
+                                       store_completion<bool>&&) = 0;
+        virtual void async_renew(std::string_view, std::chrono::milliseconds,
+                                 store_completion<bool>&&) = 0;
+        virtual void async_release(std::string_view, store_completion<bool>&&) = 0;
+        virtual void async_commit(std::uint64_t, const store_record&,
+                                  store_completion<commit_outcome>&&) = 0;
+        virtual void async_stash_orphan(const token_grant&, store_completion<void>&&) = 0;
+        virtual void async_orphans(store_completion<std::vector<token_grant>>&&) = 0;
+        virtual void async_remove_orphan(const token_grant&, store_completion<bool>&&) = 0;
+    };
+    /// `H` is the store, or a `std::shared_ptr` to it.
+    template <class H>
+    struct model final : concept_t {
+        template <class... Args>
+        explicit model(std::in_place_t, Args&&... args) : held(std::forward<Args>(args)...) {}
+        explicit model(H&& h) : held(std::move(h)) {}
+        explicit model(const H& h) : held(h) {}
+        auto& get() noexcept { return detail::store_ref(held); }
+        void async_load(store_completion<store_record>&& d) override {
+            get().async_load(std::move(d));
+        }
+        void async_try_acquire(std::string_view o, std::chrono::milliseconds t,
+                               store_completion<bool>&& d) override {
+            get().async_try_acquire(o, t, std::move(d));
+        }
+        void async_renew(std::string_view o, std::chrono::milliseconds t,
+                         store_completion<bool>&& d) override {
+            get().async_renew(o, t, std::move(d));
+        }
+        void async_release(std::string_view o, store_completion<bool>&& d) override {
+            get().async_release(o, std::move(d));
+        }
+        void async_commit(std::uint64_t g, const store_record& r,
+                          store_completion<commit_outcome>&& d) override {
+            get().async_commit(g, r, std::move(d));
+        }
+        void async_stash_orphan(const token_grant& g, store_completion<void>&& d) override {
+            get().async_stash_orphan(g, std::move(d));
+        }
+        void async_orphans(store_completion<std::vector<token_grant>>&& d) override {
+            get().async_orphans(std::move(d));
+        }
+        void async_remove_orphan(const token_grant& g, store_completion<bool>&& d) override {
+            get().async_remove_orphan(g, std::move(d));
+        }
+        H held;
+    };
+    std::unique_ptr<concept_t> self_;
+};
+
+static_assert(token_store<any_token_store>);
+static_assert(async_token_store<any_async_token_store>);
 
 } // namespace babelbird::inline v1

@@ -110,6 +110,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -214,6 +215,18 @@ struct token_lifecycle_options {
     /// is applied, published and handed out only after `on_persisted()`. When
     /// false no `persist` is ever produced (nothing is stored).
     bool persist_before_publish = true;
+    /// Whether a shared store is used: every refresh then runs the protocol of
+    /// docs/design.md, "Shared store", as `store` steps (see `store_step`).
+    /// False: no `store` step and no `wait_until` are ever produced.
+    bool shared_store = false;
+    /// The lease owner in the store (an identifier, not a secret; unique per
+    /// machine). Used only with `shared_store`.
+    std::string store_owner{};
+    /// The lease's time to live (at least 1 ms).
+    std::chrono::milliseconds lease_ttl{15000};
+    /// The mean interval between re-reads while another holds the lease
+    /// (each wait uniform in [lease_poll / 2, lease_poll]; at least 1 ms).
+    std::chrono::milliseconds lease_poll{250};
 };
 
 /// What `on_get()` would do at an instant (a pure query: `token_lifecycle::next()`).
