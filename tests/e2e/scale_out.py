@@ -388,6 +388,231 @@ def n32(ctx):
     scale(ctx, 32, ctx.expiries or 30)
 
 
+def run_once(ctx, server, redis_port, args=(), env_extra=None, store=None, timeout="5"):
+    env = dict(os.environ, BABELBIRD_CLIENT_ID=CLIENT_ID, BABELBIRD_CLIENT_SECRET=CLIENT_SECRET,
+               BABELBIRD_REFRESH_TOKEN=SEED)
+    env.update(env_extra or {})
+    store = store or "redis://127.0.0.1:%d/%s" % (redis_port, GRANT_NAME)
+    cmd = list(args) or ["call", "GET", "/api/v1/file/list"]
+    p = subprocess.run([ctx.cli] + cmd + ["--base-url", server.base_url, "--store", store,
+                                          "--timeout", timeout],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=60)
+    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+
+@case
+def contract(ctx):
+    """Exit codes and secrets of --store redis:// (the CLI contract)."""
+    redis = RedisServer(ctx.redis_binary).start()
+    server = FakeServer(ctx.cli)
+    try:
+        # A password in the URL: usage, and not echoed.
+        status, out, err = run_once(ctx, server, redis.port,
+                                    store="redis://:hunter2@127.0.0.1:%d/x" % redis.port)
+        check(status == 2 and "hunter2" not in err and "BABELBIRD_REDIS_PASSWORD" in err,
+              "a password in the URL is a usage error that does not echo it: " + err)
+        status, _, err = run_once(ctx, server, redis.port, store="redis://127.0.0.1/x")
+        check(status == 2, "a URL without a port is a usage error")
+        # Redis down: retry (4), nothing sent to the server.
+        status, _, err = run_once(ctx, server, free_port())
+        check(status == 4, "an unreachable Redis is exit 4, got %d: %s" % (status, err))
+        check(not server.redemptions()["redemptions"], "nothing was sent with Redis down")
+        # The empty store is seeded from the environment, then used.
+        status, out, err = run_once(ctx, server, redis.port, args=["call", "GET",
+                                                                    "/api/v1/file/list",
+                                                                    "--verbose"])
+        check(status == 0 and '"files"' in out, "the first call succeeds: " + err)
+        rec = store_record(redis)
+        grant = decode_grant(rec["grant"])
+        for secret in (CLIENT_SECRET, SEED, grant[0].decode(), grant[1].decode()):
+            check(secret not in err and secret not in out,
+                  "--verbose prints no secret (%d bytes of stderr)" % len(err))
+        check_store_latest(redis, server, "contract")
+        # refresh: prints the new grant, which the store holds.
+        status, out, err = run_once(ctx, server, redis.port, args=["refresh"])
+        check(status == 0, "refresh --store redis:// succeeds: " + err)
+        printed = json.loads(out)
+        check(fingerprint(printed["refresh_token"].encode()) ==
+              server.redemptions()["latest_refresh"], "refresh printed the server's latest")
+        check_store_latest(redis, server, "contract refresh")
+        # A dead record: reauthorize (3) without a network call.
+        before = len(server.redemptions()["redemptions"])
+        r = redis.client()
+        r("HSET", "bb:{%s}:rec" % GRANT_NAME, "state", "dead")
+        r.close()
+        server.control("advance", seconds=LIFETIME + 1)
+        status, _, err = run_once(ctx, server, redis.port)
+        check(status == 3, "a dead record is exit 3, got %d: %s" % (status, err))
+        check(len(server.redemptions()["redemptions"]) == before,
+              "a dead record sends no refresh")
+        print("  contract: usage 2, Redis down 4, seed and refresh 0, dead 3, --verbose clean")
+    finally:
+        server.stop()
+        redis.cleanup()
+
+
+def lease_owner_pid(redis):
+    r = redis.client()
+    try:
+        owner = r("GET", "bb:{%s}:lease" % GRANT_NAME)
+    finally:
+        r.close()
+    if not owner:
+        return None
+    parts = owner.decode().split(":")
+    return int(parts[2]) if len(parts) == 4 and parts[0] == "babelbird-cli" else None
+
+
+def warm_up(workers, epochs):
+    workers.start()
+    workers.wait_all_called()
+    for _ in range(epochs):
+        workers.next_epoch()
+        workers.wait_all_called()
+
+
+@case
+def kill_holder(ctx):
+    """The refreshing process is SIGKILLed while the server holds its answer
+    (after rotating): the new token is lost with it. The others must not
+    loop: one presents the retired token once, the record is marked dead, and
+    every process then exits 3 (reauthorize) without a network call."""
+    n = 8
+    redis = RedisServer(ctx.redis_binary).start()
+    server = FakeServer(ctx.cli)
+    workers = Workers(ctx.cli, server, redis, n, timeout="3")  # lease: 8 s
+    try:
+        warm_up(workers, 2)
+        server.control("fault", kind="delay", ms=6000, after_rotation=1)
+        before = len(server.redemptions()["redemptions"])
+        with workers.lock:
+            first_after_kill = len(workers.results)
+        workers.next_epoch()
+        deadline = time.time() + 20
+        victim = None
+        while time.time() < deadline and victim is None:
+            log = server.redemptions()["redemptions"]
+            if len(log) > before:
+                victim = lease_owner_pid(redis)
+            time.sleep(0.02)
+        check(victim, "a process holds the lease while its refresh is held")
+        os.kill(victim, signal.SIGKILL)
+        killed_at = time.time()
+        # Until every worker has exited 3 once after the kill.
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            with workers.lock:
+                late = workers.results[first_after_kill:]
+                seen3 = {r[0] for r in late if r[2] == 3}
+            if len(seen3) >= n:
+                break
+            time.sleep(0.2)
+        workers.stop()
+        late = workers.results[first_after_kill:]
+        statuses = {}
+        for r in late:
+            statuses[r[2]] = statuses.get(r[2], 0) + 1
+        log = server.redemptions()["redemptions"][before:]
+        outcomes = [e["outcome"] for e in log]
+        print("  killed pid %d; after it: exits %s, in %.1f s; the server saw %s" % (
+            victim, statuses, time.time() - killed_at, outcomes))
+        check(outcomes[0] == "rotated", "the held refresh rotated the token")
+        check(outcomes.count("reused") == 1,
+              "exactly one process presented the retired token (one dead mark)")
+        check(set(outcomes) <= {"rotated", "reused"}, "no other refresh")
+        check(store_record(redis).get("state") == b"dead", "the record is marked dead")
+        check(set(statuses) <= {0, 3, -9}, "every call after the kill exits 0 or 3")
+        check(len({r[0] for r in late if r[2] == 3}) == n, "every process ends with exit 3")
+    finally:
+        workers.stopping = True
+        server.stop()
+        redis.cleanup()
+
+
+@case
+def redis_pause(ctx):
+    """Redis pauses writes (CLIENT PAUSE WRITE) while a refresh is in flight, so
+    the commit waits; shorter than --timeout, nothing is lost or repeated."""
+    n = 8
+    redis = RedisServer(ctx.redis_binary).start()
+    server = FakeServer(ctx.cli)
+    workers = Workers(ctx.cli, server, redis, n, timeout="5")
+    try:
+        warm_up(workers, 2)
+        server.control("fault", kind="delay", ms=1000)
+        before = len(server.redemptions()["redemptions"])
+        workers.next_epoch()
+        deadline = time.time() + 20
+        while time.time() < deadline and lease_owner_pid(redis) is None:
+            time.sleep(0.01)
+        check(lease_owner_pid(redis), "a process holds the lease")
+        r = redis.client()
+        r("CLIENT", "PAUSE", "2500", "WRITE")
+        r.close()
+        paused = time.time()
+        workers.wait_all_called()
+        for _ in range(2):
+            workers.next_epoch()
+            workers.wait_all_called()
+        workers.stop()
+        check(not workers.failures(), "every call succeeds")
+        check_chain(server.redemptions(), 2 + 2 + 1 + 1, "pause")
+        check_store_latest(redis, server, "pause")
+        print("  paused writes 2.5 s during a held refresh (%d refreshes after), all %d calls "
+              "exit 0, resumed after %.1f s" % (
+                  len(server.redemptions()["redemptions"]) - before, len(workers.results),
+                  time.time() - paused))
+    finally:
+        workers.stopping = True
+        server.stop()
+        redis.cleanup()
+
+
+@case
+def redis_restart(ctx):
+    """Redis (with an append-only file) restarts between rotations: calls made
+    while it is down exit 4 (retry); after it is back the chain goes on."""
+    n = 8
+    redis = RedisServer(ctx.redis_binary, persist=True).start()
+    server = FakeServer(ctx.cli)
+    workers = Workers(ctx.cli, server, redis, n)
+    try:
+        warm_up(workers, 3)
+        with workers.lock:
+            redis.stop()
+            down_at = len(workers.results)
+        time.sleep(0.5)  # calls run against the stopped Redis meanwhile
+        with workers.lock:
+            redis.start(port=redis.port)
+            up_at = len(workers.results)
+        during = workers.results[down_at:up_at]
+        # Calls that were running when Redis stopped may fail; later ones must not.
+        with workers.lock:
+            workers.done_in_epoch = [0] * n
+        for _ in range(3):
+            workers.next_epoch()
+            deadline = time.time() + 60
+            with workers.lock:
+                while not all(workers.done_in_epoch) and time.time() < deadline:
+                    workers.lock.wait(1)
+        workers.stop()
+        statuses = {}
+        for r in during:
+            statuses[r[2]] = statuses.get(r[2], 0) + 1
+        after = workers.results[up_at + n:]  # past the calls in flight at the restart
+        bad = [r for r in after if r[2] != 0]
+        print("  while Redis was down: exits %s; after: %d calls, %d failed" % (
+            statuses, len(after), len(bad)))
+        check(set(statuses) <= {0, 4}, "calls while Redis is down exit 0 or 4")
+        check(not bad, "every call after the restart succeeds: %s" % (bad[:1],))
+        check_chain(server.redemptions(), 3 + 3 + 1, "restart")
+        check_store_latest(redis, server, "restart")
+    finally:
+        workers.stopping = True
+        server.stop()
+        redis.cleanup()
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--cli")
