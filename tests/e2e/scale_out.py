@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 
 CLIENT_ID = "scale-client"
@@ -398,6 +399,79 @@ def run_once(ctx, server, redis_port, args=(), env_extra=None, store=None, timeo
                                           "--timeout", timeout],
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=60)
     return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+
+def token_post(server, refresh_token):
+    import base64
+    import urllib.parse
+    url = server.base_url + "/api/refreshToken.do?grant_type=refresh_token&refresh_token=" + \
+        urllib.parse.quote(refresh_token, safe="")
+    basic = base64.b64encode(("%s:%s" % (CLIENT_ID, CLIENT_SECRET)).encode()).decode()
+    req = urllib.request.Request(url, data=b"", method="POST",
+                                 headers={"Authorization": "Basic " + basic})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def file_list(server, access_token):
+    req = urllib.request.Request(server.base_url + "/api/v1/file/list",
+                                 headers={"Authorization": "Bearer " + access_token})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+@case
+def fake_strict(ctx):
+    """serve-fake's strict rotation, redemption log and delay fault, over HTTP."""
+    server = FakeServer(ctx.cli)
+    try:
+        status, first = token_post(server, SEED)
+        check(status == 200, "the seed refreshes")
+        status, second = token_post(server, first["refresh_token"])
+        check(status == 200, "the rotated token refreshes")
+        check(file_list(server, second["access_token"]) == 200, "the new access token works")
+        status, answer = token_post(server, first["refresh_token"])
+        check(status == 400 and answer["error"] == "invalid_grant", "a reused token is refused")
+        check(file_list(server, second["access_token"]) == 401,
+              "a reuse revokes the family's access tokens")
+        status, _ = token_post(server, second["refresh_token"])
+        check(status == 400, "a reuse revokes the family's refresh tokens")
+        status, _ = token_post(server, "rt-never-issued")
+        check(status == 400, "an unknown token is refused")
+        log = server.redemptions()
+        outcomes = [(e["outcome"], e["family_revoked"]) for e in log["redemptions"]]
+        check(outcomes == [("rotated", False), ("rotated", False), ("reused", True),
+                           ("revoked", False), ("unknown", False)], "the log: %s" % outcomes)
+        entries = log["redemptions"]
+        check(entries[0]["presented"] == fingerprint(SEED.encode()), "fingerprints of tokens")
+        check(entries[1]["presented"] == entries[0]["issued"] ==
+              fingerprint(first["refresh_token"].encode()), "issued fingerprints")
+        check(log["latest_refresh"] == fingerprint(second["refresh_token"].encode()),
+              "the latest issued refresh token")
+        text = json.dumps(log)
+        for token in (SEED, first["refresh_token"], second["refresh_token"]):
+            check(token not in text, "the log holds no token")
+        # A held answer, and a shorter access-token lifetime.
+        req = urllib.request.Request(server.base_url + "/_fake/refresh-token",
+                                     data=b"rt-second-seed", method="POST")
+        urllib.request.urlopen(req, timeout=10).read()
+        server.control("access-lifetime", seconds=60)
+        server.control("fault", kind="delay", ms=700)
+        t = time.time()
+        status, third = token_post(server, "rt-second-seed")
+        held = time.time() - t
+        check(status == 200 and held >= 0.6, "the delay fault holds the answer (%.2f s)" % held)
+        check(third["expires_in"] == 60, "the access-token lifetime can be shortened")
+        print("  fake_strict: rotated, rotated, reused (family revoked), revoked, unknown; "
+              "held %.2f s" % held)
+    finally:
+        server.stop()
 
 
 @case
