@@ -716,6 +716,11 @@ def main():
         except Failure as e:
             print("FAIL %s: %s" % (name, e))
             status = 1
+        except Exception:  # a broken harness or server: fail the case, say where
+            import traceback
+            traceback.print_exc()
+            print("FAIL %s: an exception in the harness" % name)
+            status = 1
     return status
 
 
