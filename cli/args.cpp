@@ -226,13 +226,13 @@ std::variant<arguments, argument_error> parse_arguments(int argc, const char* co
 
 const char* usage_text() noexcept {
     return R"(usage:
-  babelbird-cli refresh --base-url URL [--store file:PATH] [--timeout SECONDS] [--verbose]
+  babelbird-cli refresh --base-url URL [--store STORE] [--timeout SECONDS] [--verbose]
       env BABELBIRD_CLIENT_ID, BABELBIRD_CLIENT_SECRET, and BABELBIRD_REFRESH_TOKEN
-      unless the store file exists
-  babelbird-cli token --base-url URL --redirect-uri URI [--store file:PATH]
+      unless the store holds a grant
+  babelbird-cli token --base-url URL --redirect-uri URI [--store STORE]
                       [--timeout SECONDS] [--verbose]
       env BABELBIRD_CLIENT_ID, BABELBIRD_CLIENT_SECRET, BABELBIRD_AUTH_CODE
-  babelbird-cli call METHOD PATH --base-url URL --store file:PATH [--data JSON]
+  babelbird-cli call METHOD PATH --base-url URL --store STORE [--data JSON]
                      [--header 'Name: value']... [--timeout SECONDS] [--verbose]
       a Bearer call to the file API (PATH under the base URL, e.g.
       /api/v1/file/list); refreshes first when the token is expired or due and
@@ -252,8 +252,11 @@ const char* usage_text() noexcept {
 
 refresh and token print one JSON object on stdout: access_token, refresh_token,
 expires_in, expires_at, refresh_expires_at[, token_type][, scope].
---store file:PATH keeps that object (mode 0600, replaced atomically) and is
-written before exit 0; if it cannot be, the grant is printed as a rescue copy.
+STORE is file:PATH or redis://HOST:PORT/NAME. file:PATH keeps that object
+(mode 0600, replaced atomically); redis:// shares the grant between processes
+and machines (one refreshes, the others adopt; password from
+BABELBIRD_REDIS_PASSWORD, never in the URL). The store is written before exit
+0; if it cannot be, the grant is printed as a rescue copy.
 --basic-encoding rfc6749 form-encodes the client id and secret (for a ':' in
 the id). --verbose redacts every secret it knows, wherever it appears.
 Failures print one line on stderr; exit status 2 usage, 3 reauthorize,
