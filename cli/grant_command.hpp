@@ -19,6 +19,7 @@
 #include "json_out.hpp"
 #include "shared_grant.hpp"
 #include "store_file.hpp"
+#include "store_redis.hpp"
 #include "verbose.hpp"
 
 namespace cli {
@@ -79,6 +80,17 @@ int run_grant_command(const arguments& args, const char* grant_env, bool use_sto
     }
     if (store && store->redis && use_store_grant) {
         return run_shared_refresh(args, *store, *client, secrets);
+    }
+    if (store && store->redis) {
+        // `token`: Redis must answer before the one-use code is spent.
+        auto opened = open_redis_store(*store, args.timeout);
+        if (const auto* e = std::get_if<store_error>(&opened)) {
+            return fail_usage(e->message);
+        }
+        if (const auto record = std::get<0>(opened)->load(); !record) {
+            return fail(record.error().kind(),
+                        "cannot read the store " + store->path + ": " + record.error().message());
+        }
     }
     std::optional<store_lock> lock;
     if (store && !store->redis) {

@@ -31,8 +31,12 @@ open_redis_store(const store_location& where, std::chrono::milliseconds timeout)
     const auto bound = std::min(timeout, std::chrono::milliseconds(5000));
     options.connect_timeout = bound;
     options.command_timeout = bound;
-    if (auto password = take_secret_env("BABELBIRD_REDIS_PASSWORD")) {
-        options.password = std::move(*password);
+    // Taken out of the environment once (take_secret_env zeroes it there);
+    // a run may open the store more than once.
+    static const std::optional<babelbird::secret> password =
+        take_secret_env("BABELBIRD_REDIS_PASSWORD");
+    if (password) {
+        options.password = *password;
     }
     const redis_location& r = *where.redis;
     return std::make_shared<babelbird::any_token_store>(
