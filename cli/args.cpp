@@ -25,7 +25,8 @@ constexpr std::array<command_spec, 6> commands = {{
     {"call",
      {"--base-url", "--store", "--data", "--header", "--timeout", "--verbose", "--basic-encoding"},
      2},
-    {"serve-fake", {"--port", "--context-path"}},
+    {"serve-fake",
+     {"--port", "--context-path", "--access-token-lifetime", "--revoke-family-on-reuse"}},
     {"demo", {}},
 }};
 
@@ -164,11 +165,11 @@ std::variant<arguments, argument_error> parse_arguments(int argc, const char* co
                                               std::string(arg)
                                         : "unknown option for " + out.command};
         }
-        if (arg == "--verbose") {
+        if (arg == "--verbose" || arg == "--revoke-family-on-reuse") {
             if (value) {
-                return argument_error{"--verbose takes no value"};
+                return argument_error{std::string(arg) + " takes no value"};
             }
-            out.verbose = true;
+            (arg == "--verbose" ? out.verbose : out.revoke_family_on_reuse) = true;
             continue;
         }
         if (!value) {
@@ -202,6 +203,13 @@ std::variant<arguments, argument_error> parse_arguments(int argc, const char* co
                 return argument_error{"--timeout must be a number of seconds in (0, 86400]"};
             }
             out.timeout = *t;
+        } else if (arg == "--access-token-lifetime") {
+            const auto t = parse_seconds(*value);
+            if (!t || t->count() % 1000 != 0) {
+                return argument_error{
+                    "--access-token-lifetime must be whole seconds in [1, 86400]"};
+            }
+            out.access_token_lifetime = std::chrono::duration_cast<std::chrono::seconds>(*t);
         } else if (arg == "--port") {
             const auto p = parse_port(*value);
             if (!p) {
@@ -218,13 +226,13 @@ std::variant<arguments, argument_error> parse_arguments(int argc, const char* co
 
 const char* usage_text() noexcept {
     return R"(usage:
-  babelbird-cli refresh --base-url URL [--store file:PATH] [--timeout SECONDS] [--verbose]
+  babelbird-cli refresh --base-url URL [--store STORE] [--timeout SECONDS] [--verbose]
       env BABELBIRD_CLIENT_ID, BABELBIRD_CLIENT_SECRET, and BABELBIRD_REFRESH_TOKEN
-      unless the store file exists
-  babelbird-cli token --base-url URL --redirect-uri URI [--store file:PATH]
+      unless the store holds a grant
+  babelbird-cli token --base-url URL --redirect-uri URI [--store STORE]
                       [--timeout SECONDS] [--verbose]
       env BABELBIRD_CLIENT_ID, BABELBIRD_CLIENT_SECRET, BABELBIRD_AUTH_CODE
-  babelbird-cli call METHOD PATH --base-url URL --store file:PATH [--data JSON]
+  babelbird-cli call METHOD PATH --base-url URL --store STORE [--data JSON]
                      [--header 'Name: value']... [--timeout SECONDS] [--verbose]
       a Bearer call to the file API (PATH under the base URL, e.g.
       /api/v1/file/list); refreshes first when the token is expired or due and
@@ -233,15 +241,22 @@ const char* usage_text() noexcept {
   babelbird-cli authorize-url --base-url URL --redirect-uri URI [--data DATA]
       env BABELBIRD_CLIENT_ID
   babelbird-cli serve-fake [--port N] [--context-path /PATH]
+                           [--access-token-lifetime SECONDS] [--revoke-family-on-reuse]
       a loopback BabelBird-compatible server for integration tests; prints
-      {"base_url":...,"port":...} on one line, runs until SIGINT/SIGTERM
+      {"base_url":...,"port":...} on one line, runs until SIGINT/SIGTERM;
+      it rotates refresh tokens (a reused one is invalid_grant; with
+      --revoke-family-on-reuse it also revokes every token of that grant) and
+      logs every refresh by token fingerprint (GET /_fake/redemptions)
   babelbird-cli demo
       the whole flow against an embedded loopback server
 
 refresh and token print one JSON object on stdout: access_token, refresh_token,
 expires_in, expires_at, refresh_expires_at[, token_type][, scope].
---store file:PATH keeps that object (mode 0600, replaced atomically) and is
-written before exit 0; if it cannot be, the grant is printed as a rescue copy.
+STORE is file:PATH or redis://HOST:PORT/NAME. file:PATH keeps that object
+(mode 0600, replaced atomically); redis:// shares the grant between processes
+and machines (one refreshes, the others adopt; password from
+BABELBIRD_REDIS_PASSWORD, never in the URL). The store is written before exit
+0; if it cannot be, the grant is printed as a rescue copy.
 --basic-encoding rfc6749 form-encodes the client id and secret (for a ':' in
 the id). --verbose redacts every secret it knows, wherever it appears.
 Failures print one line on stderr; exit status 2 usage, 3 reauthorize,

@@ -31,6 +31,10 @@ struct arguments {
     std::vector<std::pair<std::string, std::string>> headers;
     std::chrono::milliseconds timeout{std::chrono::seconds(30)};
     std::uint16_t port = 0;
+    /// serve-fake `--access-token-lifetime SECONDS` (whole seconds, >= 1).
+    std::optional<std::chrono::seconds> access_token_lifetime;
+    /// serve-fake `--revoke-family-on-reuse`.
+    bool revoke_family_on_reuse = false;
     bool verbose = false;
     bool help = false;
 };

@@ -1,10 +1,12 @@
-// babelbird-cli call METHOD PATH --base-url URL --store file:PATH [--data JSON]
+// babelbird-cli call METHOD PATH --base-url URL --store STORE [--data JSON]
 //                    [--header 'Name: value']... [--timeout S] [--verbose]
 //
 // A Bearer call to the file API with the stored grant, through the library's
 // token_source (refresh first when the access token is expired or due; the
 // rotation hook writes the store before the new token is used) and
 // send_authorized (one retry after a rejected token, for idempotent methods).
+// With redis:// the source runs the shared-store protocol itself (see
+// shared_grant.hpp): of many runs at once, one refreshes and the others adopt.
 #include <babelbird/adapters/curl.hpp>
 #include <babelbird/babelbird.hpp>
 #include <babelbird/drivers/send_authorized.hpp>
@@ -22,6 +24,7 @@
 #include "env.hpp"
 #include "failure.hpp"
 #include "json_out.hpp"
+#include "shared_grant.hpp"
 #include "store_file.hpp"
 #include "verbose.hpp"
 
@@ -52,6 +55,66 @@ bool is_2xx(int status) {
     return status >= 200 && status <= 299;
 }
 
+/// Prints the answer body and gives the exit status of a finished call.
+int finish_call(const arguments& args, babelbird::http_response& answer, bool rejected) {
+    const int http_status = answer.status;
+    const std::string what = "the file API answered HTTP " + std::to_string(http_status);
+    const int e = write_stdout_and_scrub(answer.body, false);
+    const int closed = e == 0 ? close_stdout() : 0;
+    if (e != 0 || closed != 0) {
+        return fail(babelbird::error_class::retry,
+                    what + ", but the answer could not be written to stdout: " +
+                        std::strerror(e != 0 ? e : closed));
+    }
+    if (rejected) {
+        if (!babelbird::is_idempotent_method(*args.method)) {
+            return fail(babelbird::error_class::retry,
+                        what + ": the access token was rejected; " + *args.method +
+                            " is not sent twice, a new token is stored: run the call again");
+        }
+        return fail(babelbird::error_class::reauthorize,
+                    what + ": the access token was rejected again after a refresh");
+    }
+    if (!is_2xx(http_status)) {
+        return fail(babelbird::error_class::protocol, what);
+    }
+    return 0;
+}
+
+/// `call` on a redis:// store.
+int run_shared_call(const arguments& args, const store_location& where, const client_setup& client,
+                    const babelbird::http_request& request, redactor& secrets) {
+    int status = 0;
+    auto shared = open_shared_grant(args, where, secrets, status);
+    if (!shared) {
+        return status;
+    }
+    auto curl = make_transport(client.server.is_loopback(), args.timeout);
+    logging_transport transport(curl, args.verbose, secrets);
+    source_type source(transport, client.credentials, client.server, std::move(shared->seed),
+                       shared_options(args, *shared, secrets));
+    bool not_persisted = false;
+    persisted_provider provider{source, not_persisted};
+    auto answer = babelbird::send_authorized(transport, provider, request);
+    const bool rejected = answer && babelbird::is_invalid_token_response(*answer);
+    if (rejected) {
+        // As with a file store: leave a fresh grant in the store for the next run.
+        (void)provider.get();
+    }
+    if (!answer) {
+        if (const int rescued = rescue_uncommitted(*shared, where, answer.error().message())) {
+            return rescued;
+        }
+        if (answer.error().kind() == babelbird::error_class::reauthorize) {
+            return fail(babelbird::error_class::reauthorize,
+                        answer.error().message() + " (the grant in the store " + where.path +
+                            " is dead: sign in again)");
+        }
+        return fail(answer.error());
+    }
+    return finish_call(args, *answer, rejected);
+}
+
 } // namespace
 
 int run_call(const arguments& args) {
@@ -64,7 +127,8 @@ int run_call(const arguments& args) {
         return status;
     }
     if (!store) {
-        return fail_usage("call needs --store file:PATH (the grant to use and keep)");
+        return fail_usage(
+            "call needs --store file:PATH or redis://HOST:PORT/NAME (the grant to use and keep)");
     }
     redactor secrets;
     const auto client = read_client(args, secrets, status);
@@ -87,6 +151,9 @@ int run_call(const arguments& args) {
         request->set_header(name, value);
     }
 
+    if (store->redis) {
+        return run_shared_call(args, *store, *client, *request, secrets);
+    }
     auto locked = store_lock::acquire(*store, args.timeout);
     if (const auto* e = std::get_if<store_error>(&locked)) {
         return e->busy ? fail(babelbird::error_class::retry, e->message) : fail_usage(e->message);
@@ -174,28 +241,7 @@ int run_call(const arguments& args) {
         }
         return fail(answer.error());
     }
-    const int http_status = answer->status;
-    const std::string what = "the file API answered HTTP " + std::to_string(http_status);
-    const int e = write_stdout_and_scrub(answer->body, false); // the body exactly
-    const int closed = e == 0 ? close_stdout() : 0;
-    if (e != 0 || closed != 0) {
-        return fail(babelbird::error_class::retry,
-                    what + ", but the answer could not be written to stdout: " +
-                        std::strerror(e != 0 ? e : closed));
-    }
-    if (rejected) {
-        if (!babelbird::is_idempotent_method(*args.method)) {
-            return fail(babelbird::error_class::retry,
-                        what + ": the access token was rejected; " + *args.method +
-                            " is not sent twice, a new token is stored: run the call again");
-        }
-        return fail(babelbird::error_class::reauthorize,
-                    what + ": the access token was rejected again after a refresh");
-    }
-    if (!is_2xx(http_status)) {
-        return fail(babelbird::error_class::protocol, what);
-    }
-    return 0;
+    return finish_call(args, *answer, rejected);
 }
 
 } // namespace cli

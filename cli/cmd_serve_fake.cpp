@@ -1,4 +1,5 @@
-// babelbird-cli serve-fake [--port N] [--context-path /PATH]: the loopback
+// babelbird-cli serve-fake [--port N] [--context-path /PATH] [--access-token-lifetime S]
+// [--revoke-family-on-reuse]: the loopback
 // BabelBird-compatible server, with its /_fake/ control API, until SIGINT/SIGTERM.
 #include <babelbird/testing/fake_server.hpp>
 
@@ -18,6 +19,10 @@ int run_serve_fake(const arguments& args) {
     babelbird::testing::fake_server_options options;
     options.port = args.port;
     options.intercept = fake_control;
+    options.revoke_family_on_reuse = args.revoke_family_on_reuse;
+    if (args.access_token_lifetime) {
+        options.access_token_lifetime = *args.access_token_lifetime;
+    }
     if (args.context_path) {
         const std::string& p = *args.context_path;
         if (p.empty() || p.front() != '/' || p.back() == '/' ||

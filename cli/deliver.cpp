@@ -5,6 +5,7 @@
 
 #include "failure.hpp"
 #include "json_out.hpp"
+#include "store_redis.hpp"
 
 namespace cli {
 
@@ -30,7 +31,7 @@ int fail_undelivered(std::string_view what) {
 
 int deliver_grant(const babelbird::token_grant& grant, const std::optional<store_location>& store) {
     if (store) {
-        if (const auto failed = write_store(*store, grant)) {
+        if (const auto failed = write_any_store(*store, grant)) {
             const std::string printed = print_grant(grant);
             if (printed.empty()) {
                 return fail_undelivered(
@@ -62,7 +63,7 @@ int deliver_salvaged(const babelbird::token_grant& rescued,
     std::string what = e.message();
     std::string stored_error;
     if (store) {
-        const auto failed = write_store(*store, rescued);
+        const auto failed = write_any_store(*store, rescued);
         if (!failed) {
             return fail(e.kind(), what +
                                       "; the server's new refresh token was saved in the store " +

@@ -41,6 +41,30 @@ std::string requests_json(const bt::fake_server& server) {
     return out;
 }
 
+/// The redemption log (fingerprints only, never a token) and the server's state.
+std::string redemptions_json(const bt::fake_server& server) {
+    const auto seconds = [](std::chrono::system_clock::time_point t) {
+        return std::to_string(
+            std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count());
+    };
+    const std::string latest = server.latest_refresh_token();
+    std::string out = "{\"now\":" + seconds(server.now()) + ",\"latest_refresh\":" +
+                      bt::detail::json_string(latest.empty() ? "" : bt::token_fingerprint(latest)) +
+                      ",\"redemptions\":[";
+    bool first = true;
+    for (const auto& e : server.redemptions()) {
+        out += first ? "" : ",";
+        first = false;
+        out += "{\"seq\":" + std::to_string(e.sequence) + ",\"at\":" + seconds(e.at) +
+               ",\"presented\":" + bt::detail::json_string(e.presented) +
+               ",\"outcome\":" + bt::detail::json_string(bt::redemption::name(e.result)) +
+               ",\"issued\":" + bt::detail::json_string(e.issued) +
+               ",\"family_revoked\":" + (e.family_revoked ? "true" : "false") + "}";
+    }
+    out += "]}";
+    return out;
+}
+
 void control(bt::fake_server& server, const bt::recorded_request& r, httplib::Response& res) {
     const std::string what = r.path.substr(7);
     const auto number = [&](std::string_view name, long long fallback) {
@@ -56,6 +80,10 @@ void control(bt::fake_server& server, const bt::recorded_request& r, httplib::Re
     };
     if (what == "requests" && r.method == "GET") {
         send_json(res, 200, requests_json(server));
+        return;
+    }
+    if (what == "redemptions" && r.method == "GET") {
+        send_json(res, 200, redemptions_json(server));
         return;
     }
     if (r.method != "POST") {
@@ -85,6 +113,10 @@ void control(bt::fake_server& server, const bt::recorded_request& r, httplib::Re
             f = bt::fault::of(bt::fault::kind::partial);
         } else if (kind == "invalid_client") {
             f = bt::fault::of(bt::fault::kind::invalid_client);
+        } else if (kind == "delay") {
+            f = bt::fault::of(bt::fault::kind::delay);
+            f.delay = std::chrono::milliseconds(std::max(0LL, number("ms", 1000)));
+            f.after_rotation = number("after_rotation", 0) != 0;
         } else if (kind == "rotate_reject") {
             f = bt::fault::of(bt::fault::kind::rotate_reject);
             f.bad_field = r.param("bad").value_or("access_token");
@@ -95,6 +127,10 @@ void control(bt::fake_server& server, const bt::recorded_request& r, httplib::Re
         server.push_fault(std::move(f));
     } else if (what == "rotation") {
         server.set_rotation(number("enabled", 1) != 0);
+    } else if (what == "strict") {
+        server.set_revoke_family_on_reuse(number("revoke_family", 1) != 0);
+    } else if (what == "access-lifetime") {
+        server.set_access_token_lifetime(std::chrono::seconds(number("seconds", 3600)));
     } else if (what == "echo") {
         server.set_echo(number("enabled", 1) != 0);
     } else if (what == "file-fault") {
@@ -110,6 +146,7 @@ void control(bt::fake_server& server, const bt::recorded_request& r, httplib::Re
     } else if (what == "clear") {
         server.clear_requests();
         server.clear_faults();
+        server.clear_redemptions();
     } else {
         send_json(res, 404, R"({"error":"not_found"})");
         return;

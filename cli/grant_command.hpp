@@ -4,7 +4,9 @@
 #pragma once
 
 #include <babelbird/babelbird.hpp>
+#include <babelbird/drivers/token_source.hpp>
 
+#include <cstring>
 #include <optional>
 #include <string>
 #include <variant>
@@ -14,10 +16,51 @@
 #include "deliver.hpp"
 #include "env.hpp"
 #include "failure.hpp"
+#include "json_out.hpp"
+#include "shared_grant.hpp"
 #include "store_file.hpp"
+#include "store_redis.hpp"
 #include "verbose.hpp"
 
 namespace cli {
+
+/// `refresh` on a redis:// store: through token_source and the shared-store
+/// protocol, so that it never races the other runs on the same grant. The
+/// access token read from the store is invalidated first, so the source
+/// refreshes (or adopts a grant that another run committed meanwhile).
+inline int run_shared_refresh(const arguments& args, const store_location& where,
+                              const client_setup& client, redactor& secrets) {
+    int status = 0;
+    auto shared = open_shared_grant(args, where, secrets, status);
+    if (!shared) {
+        return status;
+    }
+    const babelbird::secret seen = shared->seed.grant().access_token;
+    auto curl = make_transport(client.server.is_loopback(), args.timeout);
+    logging_transport transport(curl, args.verbose, secrets);
+    babelbird::token_source<logging_transport&> source(transport, client.credentials, client.server,
+                                                       std::move(shared->seed),
+                                                       shared_options(args, *shared, secrets));
+    if (!seen.empty()) {
+        source.invalidate(seen.view());
+    }
+    const auto handle = source.get();
+    if (!handle) {
+        if (const int rescued = rescue_uncommitted(*shared, where, handle.error().message())) {
+            return rescued;
+        }
+        return fail(handle.error());
+    }
+    std::string out = grant_json(handle->grant());
+    const int e = write_stdout_and_scrub(out);
+    const int closed = e == 0 ? close_stdout() : 0;
+    if (e != 0 || closed != 0) {
+        return fail_undelivered(
+            "a new grant was received and stored in " + where.path +
+            ", but could not be delivered on stdout: " + std::strerror(e != 0 ? e : closed));
+    }
+    return 0;
+}
 
 /// `exchange(transport, credentials, server, stored, secret)` sends the
 /// request: `stored` is the grant read from the store (when `use_store_grant`
@@ -35,8 +78,22 @@ int run_grant_command(const arguments& args, const char* grant_env, bool use_sto
     if (!client) {
         return status;
     }
+    if (store && store->redis && use_store_grant) {
+        return run_shared_refresh(args, *store, *client, secrets);
+    }
+    if (store && store->redis) {
+        // `token`: Redis must answer before the one-use code is spent.
+        auto opened = open_redis_store(*store, args.timeout);
+        if (const auto* e = std::get_if<store_error>(&opened)) {
+            return fail_usage(e->message);
+        }
+        if (const auto record = std::get<0>(opened)->load(); !record) {
+            return fail(record.error().kind(),
+                        "cannot read the store " + store->path + ": " + record.error().message());
+        }
+    }
     std::optional<store_lock> lock;
-    if (store) {
+    if (store && !store->redis) {
         auto locked = store_lock::acquire(*store, args.timeout);
         if (const auto* e = std::get_if<store_error>(&locked)) {
             return e->busy ? fail(babelbird::error_class::retry, e->message)

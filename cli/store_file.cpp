@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -129,6 +131,78 @@ void remove_stale_temporaries(const std::string& dir, const std::string& prefix)
     ::closedir(d);
 }
 
+std::variant<store_location, store_error> parse_redis_location(std::string_view text) {
+    const auto usage = [](std::string_view why) {
+        return store_error{"--store redis://HOST:PORT/NAME: " + std::string(why)};
+    };
+    std::string_view rest = text.substr(8);
+    const std::size_t slash = rest.find('/');
+    if (slash == std::string_view::npos) {
+        return usage("the NAME of the grant is missing");
+    }
+    std::string_view authority = rest.substr(0, slash);
+    const std::string_view name = rest.substr(slash + 1);
+    if (authority.find('@') != std::string_view::npos) {
+        return usage("no user or password in the URL; set BABELBIRD_REDIS_PASSWORD instead");
+    }
+    redis_location out;
+    std::string_view port;
+    if (!authority.empty() && authority.front() == '[') {
+        const std::size_t close = authority.find(']');
+        if (close == std::string_view::npos || close < 3) {
+            return usage("an IPv6 HOST must look like [::1]");
+        }
+        const std::string_view v6 = authority.substr(1, close - 1);
+        if (!std::all_of(v6.begin(), v6.end(), [](char ch) {
+                return std::isxdigit(static_cast<unsigned char>(ch)) != 0 || ch == ':' || ch == '.';
+            })) {
+            return usage("an IPv6 HOST must look like [::1]");
+        }
+        out.host = std::string(v6);
+        authority = authority.substr(close + 1);
+        if (authority.empty() || authority.front() != ':') {
+            return usage("the PORT is required (e.g. redis://[::1]:6379/NAME)");
+        }
+        port = authority.substr(1);
+    } else {
+        const std::size_t colon = authority.rfind(':');
+        if (colon == std::string_view::npos) {
+            return usage("the PORT is required (e.g. redis://127.0.0.1:6379/NAME)");
+        }
+        const std::string_view host = authority.substr(0, colon);
+        port = authority.substr(colon + 1);
+        if (host.empty() || host.size() > 253 || host.front() == '-' || host.front() == '.' ||
+            !std::all_of(host.begin(), host.end(), [](char ch) {
+                return std::isalnum(static_cast<unsigned char>(ch)) != 0 || ch == '.' || ch == '-';
+            })) {
+            return usage("HOST must be a DNS name, an IPv4 address or [IPv6]");
+        }
+        out.host = std::string(host);
+    }
+    unsigned number = 0;
+    if (port.empty() || port.size() > 5 || port.front() == '0' ||
+        !std::all_of(port.begin(), port.end(),
+                     [&](char ch) {
+                         if (ch < '0' || ch > '9') {
+                             return false;
+                         }
+                         number = number * 10 + static_cast<unsigned>(ch - '0');
+                         return true;
+                     }) ||
+        number == 0 || number > 65535) {
+        return usage("PORT must be a number in [1, 65535]");
+    }
+    out.port = static_cast<std::uint16_t>(number);
+    if (name.empty() || name.size() > 200 || !std::all_of(name.begin(), name.end(), [](char ch) {
+            return std::isalnum(static_cast<unsigned char>(ch)) != 0 ||
+                   std::string_view("._:-").find(ch) != std::string_view::npos;
+        })) {
+        return usage("NAME must be 1-200 letters, digits, '.', '_', ':' or '-' (no query)");
+    }
+    out.name = std::string(name);
+    return store_location{std::string(text), std::move(out)};
+}
+
 } // namespace
 
 std::variant<store_location, store_error> parse_store_location(std::string_view text) {
@@ -143,10 +217,14 @@ std::variant<store_location, store_error> parse_store_location(std::string_view 
         }
         return store_location{std::string(path)};
     }
-    if (text.substr(0, 8) == "redis://") {
-        return store_error{"--store redis://... is not supported by this build; use file:PATH"};
+    constexpr std::string_view redis = "redis://";
+    if (text.substr(0, redis.size()) == redis) {
+        return parse_redis_location(text);
     }
-    return store_error{"--store must be file:PATH"};
+    if (text.substr(0, 9) == "rediss://") {
+        return store_error{"--store rediss:// (Redis over TLS) is not supported; use redis://"};
+    }
+    return store_error{"--store must be file:PATH or redis://HOST:PORT/NAME"};
 }
 
 std::variant<store_lock, store_error> store_lock::acquire(const store_location& where,

@@ -9,6 +9,7 @@
 #include <babelbird/values/token.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,9 +17,20 @@
 
 namespace cli {
 
+/// `redis://HOST:PORT/NAME` (see parse_store_location).
+struct redis_location {
+    std::string host; ///< a name, an IPv4 address, or an IPv6 address without brackets
+    std::uint16_t port = 6379;
+    std::string name; ///< the grant's name in Redis (keys `bb:{NAME}:...`)
+};
+
 /// A store as given on the command line.
 struct store_location {
-    std::string path; ///< of `file:PATH`
+    /// `file:PATH`: the path; `redis://`: the URL as given (no secret in it),
+    /// for messages.
+    std::string path;
+    /// Set for a `redis://` store.
+    std::optional<redis_location> redis{};
 };
 
 /// A secret-free message (never the content of the store).
@@ -29,7 +41,11 @@ struct store_error {
     bool busy = false;
 };
 
-/// `file:PATH`; `redis://...` is recognised and refused (not in this build).
+/// `file:PATH`, or `redis://HOST:PORT/NAME`, strictly: HOST a DNS name or an
+/// IPv4 address (letters, digits, '.', '-') or `[IPv6]`; PORT 1-65535, required;
+/// NAME 1-200 bytes of letters, digits and `._:-`; no user, password, query
+/// or fragment (the password comes from BABELBIRD_REDIS_PASSWORD). Messages
+/// never echo the text (a password typed into it stays out of them).
 std::variant<store_location, store_error> parse_store_location(std::string_view text);
 
 /// The grant of a store's JSON text. Strict: one JSON object with only the

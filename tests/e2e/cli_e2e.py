@@ -1134,7 +1134,9 @@ def call_usage():
                                          ["--header", "Authorization: Bearer x"]),
             "bad header": call(s.base_url, st.spec, "GET", "/api/v1/file/list",
                                ["--header", "no colon"]),
-            "redis store": call(s.base_url, "redis://127.0.0.1:6379/k", "GET", "/x"),
+            "redis store without a port": call(s.base_url, "redis://127.0.0.1/k", "GET", "/x"),
+            "redis password in the URL": call(s.base_url, "redis://:pw@127.0.0.1:6379/k", "GET",
+                                              "/x"),
         }
         for what, run in runs.items():
             expect_failure("call_usage", what, run, "usage")

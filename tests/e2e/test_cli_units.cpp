@@ -283,14 +283,52 @@ TEST_CASE("cli store: every token shape the parser accepts is stored and read ba
     CHECK(back->refresh_token.expose_secret() == " rt with ends ");
 }
 
-TEST_CASE("cli store: file:PATH, and nothing else in this build") {
+TEST_CASE("cli store: file:PATH and redis://HOST:PORT/NAME, strictly") {
     const auto ok = cli::parse_store_location("file:/var/lib/app/grant.json");
     REQUIRE(std::holds_alternative<cli::store_location>(ok));
     CHECK(std::get<cli::store_location>(ok).path == "/var/lib/app/grant.json");
-    for (const char* bad : {"file:", "file:/tmp/", "/tmp/g.json", "redis://h:6379/k"}) {
+    CHECK_FALSE(std::get<cli::store_location>(ok).redis);
+    for (const char* bad : {"file:", "file:/tmp/", "/tmp/g.json"}) {
         CAPTURE(bad);
         CHECK(std::holds_alternative<cli::store_error>(cli::parse_store_location(bad)));
     }
+
+    const auto r = cli::parse_store_location("redis://cache-1.internal:6380/crm.prod:grant_1");
+    REQUIRE(std::holds_alternative<cli::store_location>(r));
+    const auto& where = std::get<cli::store_location>(r);
+    REQUIRE(where.redis);
+    CHECK(where.redis->host == "cache-1.internal");
+    CHECK(where.redis->port == 6380);
+    CHECK(where.redis->name == "crm.prod:grant_1");
+    CHECK(where.path == "redis://cache-1.internal:6380/crm.prod:grant_1");
+    const auto v6 = cli::parse_store_location("redis://[::1]:6379/g");
+    REQUIRE(std::holds_alternative<cli::store_location>(v6));
+    CHECK(std::get<cli::store_location>(v6).redis->host == "::1");
+
+    for (const char* bad :
+         {"redis://",           "redis://h",          "redis://h/k",        "redis://h:/k",
+          "redis://:6379/k",    "redis://h:0/k",      "redis://h:65536/k",  "redis://h:06379/k",
+          "redis://h:63a/k",    "redis://h:6379",     "redis://h:6379/",    "redis://h:6379/k?db=1",
+          "redis://h:6379/k#x", "redis://h:6379/{k}", "redis://h:6379/a b", "redis://h:6379/a%20b",
+          "redis://[::1/k",     "redis://[::1]/k",    "redis://h_x:6379/k", "redis://-h:6379/k",
+          "rediss://h:6379/k",  "REDIS://h:6379/k",   "redis://h:6379:1/k"}) {
+        CAPTURE(bad);
+        CHECK(std::holds_alternative<cli::store_error>(cli::parse_store_location(bad)));
+    }
+    // A password in the URL is refused, and no message repeats what was typed.
+    for (const char* bad : {"redis://:hunter2@h:6379/k", "redis://user:hunter2@h:6379/k"}) {
+        const auto e = cli::parse_store_location(bad);
+        REQUIRE(std::holds_alternative<cli::store_error>(e));
+        const std::string& message = std::get<cli::store_error>(e).message;
+        CHECK(message.find("hunter2") == std::string::npos);
+        CHECK(message.find("BABELBIRD_REDIS_PASSWORD") != std::string::npos);
+    }
+    std::string long_name(201, 'n');
+    CHECK(std::holds_alternative<cli::store_error>(
+        cli::parse_store_location("redis://h:6379/" + long_name)));
+    long_name.pop_back();
+    CHECK(std::holds_alternative<cli::store_location>(
+        cli::parse_store_location("redis://h:6379/" + long_name)));
 }
 
 TEST_CASE("cli store: written atomically with mode 0600, read back to the same grant") {

@@ -27,6 +27,15 @@
 /// object answer gains a first member `"echo"` with the same text plus the
 /// request body. For testing that clients never log what they receive.
 ///
+/// Strict rotation (for scale-out tests): a rotated refresh token presented
+/// again is always `invalid_grant` (with rotation on, the default); with
+/// `fake_server_options::revoke_family_on_reuse` such a reuse also revokes
+/// every refresh and access token descended from the same first grant (the
+/// "token family" of the OAuth 2.0 Security BCP, section 4.14.2). Every
+/// refresh is written to the redemption log (`redemptions()`): the server's
+/// time, the outcome, and fingerprints (`token_fingerprint`) of the presented
+/// and the issued refresh token, never the tokens.
+///
 /// Errors are OAuth JSON: `invalid_client` (401), `invalid_grant` (400),
 /// `invalid_request` (400), `unsupported_grant_type` (400).
 ///
@@ -65,6 +74,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -96,6 +106,10 @@ struct fake_server_options {
     /// Issue a new refresh token on every refresh; the old one stops working.
     /// When false the same refresh token is sent back and stays valid.
     bool rotate_refresh_tokens = true;
+    /// With rotation: a retired refresh token presented again revokes its whole
+    /// family (every refresh and access token descended from the same first
+    /// grant), as a server that suspects a stolen token does.
+    bool revoke_family_on_reuse = false;
     /// Send `expires_in` as a string of digits, as some deployments do.
     bool expires_in_as_string = false;
     /// The Bearer-protected file endpoint, relative to the context path.
@@ -159,6 +173,10 @@ struct fault {
         /// rotate the refresh token, then answer 200 with the new one and an unusable
         /// `access_token` (or `expires_in` when `bad_field` is "expires_in")
         rotate_reject,
+        /// hold the refresh answer for `delay` (woken early by `stop()`): before
+        /// the token is checked, or after it was rotated when `after_rotation`
+        /// (a client that dies meanwhile loses the only copy of the new token)
+        delay,
     };
     kind what = kind::answer;
     int status = 200;
@@ -172,6 +190,9 @@ struct fault {
     /// For `rotate_reject`: "access_token" (a control byte in it), "expires_in"
     /// (negative) or "missing" (no `access_token` at all).
     std::string bad_field = "access_token";
+    /// For `delay`: how long, and whether the refresh is done before the wait.
+    std::chrono::milliseconds delay{0};
+    bool after_rotation = false;
 
     static fault answer(int status, std::string body,
                         std::string content_type = "application/json") {
@@ -185,6 +206,68 @@ struct fault {
         fault f;
         f.what = k;
         return f;
+    }
+};
+
+/// A short, stable name of a token for logs and tests: 16 hex digits of its
+/// 64-bit FNV-1a digest. Not a cryptographic commitment; tokens are random, so
+/// it tells them apart without printing them.
+inline std::string token_fingerprint(std::string_view token) {
+    std::uint64_t h = 14695981039346656037ULL;
+    for (const char ch : token) {
+        h ^= static_cast<std::uint8_t>(ch);
+        h *= 1099511628211ULL;
+    }
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out(16, '0');
+    for (std::size_t i = 0; i < 16; ++i) {
+        out[15 - i] = hex[(h >> (4 * i)) & 15];
+    }
+    return out;
+}
+
+/// One refresh request as the redemption log keeps it.
+struct redemption {
+    /// What the server did with the presented refresh token.
+    enum class outcome {
+        rotated,  ///< accepted, a new refresh token issued (the old one retired)
+        kept,     ///< accepted, not rotated (rotation off, or an answer without one)
+        reused,   ///< a retired refresh token: `invalid_grant`
+        revoked,  ///< a token whose family was revoked: `invalid_grant`
+        unknown,  ///< never issued (or expired, or missing): `invalid_grant`/`invalid_request`
+        fault,    ///< a queued fault answered instead (nothing checked or changed)
+        rejected, ///< client authentication or the request failed before the token was checked
+    };
+    /// 1, 2, ... in the order the server decided.
+    std::uint64_t sequence = 0;
+    /// The server's (virtual) time of the decision.
+    std::chrono::system_clock::time_point at{};
+    /// `token_fingerprint` of the refresh token presented ("" when none).
+    std::string presented;
+    outcome result = outcome::unknown;
+    /// `token_fingerprint` of the refresh token issued ("" when none).
+    std::string issued;
+    /// Whether this reuse revoked a family (`revoke_family_on_reuse`).
+    bool family_revoked = false;
+
+    static std::string_view name(outcome o) noexcept {
+        switch (o) {
+        case outcome::rotated:
+            return "rotated";
+        case outcome::kept:
+            return "kept";
+        case outcome::reused:
+            return "reused";
+        case outcome::revoked:
+            return "revoked";
+        case outcome::unknown:
+            return "unknown";
+        case outcome::fault:
+            return "fault";
+        case outcome::rejected:
+            return "rejected";
+        }
+        return "unknown";
     }
 };
 
@@ -392,6 +475,8 @@ public:
     /// Makes the server accept `token` as a refresh token (valid for the configured lifetime).
     void add_refresh_token(std::string token) {
         std::lock_guard lock(mutex_);
+        family_[token] = ++families_;
+        latest_refresh_ = token;
         refresh_tokens_[std::move(token)] = now_locked() + options_.refresh_token_lifetime;
     }
     /// Issues an authorization code bound to `redirect_uri`, as a consent would.
@@ -414,6 +499,31 @@ public:
     void set_rotation(bool rotate) {
         std::lock_guard lock(mutex_);
         options_.rotate_refresh_tokens = rotate;
+    }
+    /// See `fake_server_options::revoke_family_on_reuse`.
+    void set_revoke_family_on_reuse(bool revoke) {
+        std::lock_guard lock(mutex_);
+        options_.revoke_family_on_reuse = revoke;
+    }
+    /// The lifetime of access tokens issued from now on (at least 1 s).
+    void set_access_token_lifetime(std::chrono::seconds lifetime) {
+        std::lock_guard lock(mutex_);
+        options_.access_token_lifetime = std::max(lifetime, std::chrono::seconds(1));
+    }
+    /// The redemption log: every request to the refresh endpoint, in order.
+    std::vector<redemption> redemptions() const {
+        std::lock_guard lock(mutex_);
+        return redemptions_;
+    }
+    void clear_redemptions() {
+        std::lock_guard lock(mutex_);
+        redemptions_.clear();
+    }
+    /// The refresh token issued last (by a refresh, a code exchange or
+    /// `add_refresh_token`), whether or not it is still valid; "" before any.
+    std::string latest_refresh_token() const {
+        std::lock_guard lock(mutex_);
+        return latest_refresh_;
     }
     /// Echo mode (see the file comment).
     void set_echo(bool echo) {
@@ -668,7 +778,8 @@ private:
     }
 
     /// Applies the next queued fault; true when it produced the answer.
-    bool apply_fault(httplib::Response& res, bool& omit_refresh, std::string& reject_field) {
+    bool apply_fault(httplib::Response& res, bool& omit_refresh, std::string& reject_field,
+                     std::chrono::milliseconds& hold_after) {
         std::optional<fault> f;
         {
             std::lock_guard lock(mutex_);
@@ -746,6 +857,14 @@ private:
         case fault::kind::omit_refresh_token:
             omit_refresh = true;
             return false;
+        case fault::kind::delay:
+            if (f->after_rotation) {
+                hold_after = f->delay;
+            } else {
+                std::unique_lock lock(mutex_);
+                wake_.wait_for(lock, f->delay, [this] { return stopping_; });
+            }
+            return false;
         case fault::kind::partial:
             res.status = 200;
             res.set_content_provider(
@@ -764,46 +883,82 @@ private:
     void token_endpoint(const recorded_request& r, httplib::Response& res, bool refreshing) {
         bool omit_refresh = false;
         std::string reject_field; // rotate_reject: the field to spoil
-        if (apply_fault(res, omit_refresh, reject_field)) {
+        std::chrono::milliseconds hold_after{0};
+        const std::optional<std::string> sent =
+            refreshing ? r.param("refresh_token") : std::nullopt;
+        const auto log = [&](redemption::outcome o, std::string_view issued = {},
+                             bool revoked = false) {
+            if (!refreshing) {
+                return;
+            }
+            std::lock_guard lock(mutex_);
+            log_locked(sent, o, issued, revoked);
+        };
+        if (apply_fault(res, omit_refresh, reject_field, hold_after)) {
+            log(redemption::outcome::fault);
             return;
         }
         if (!basic_ok(r)) {
+            log(redemption::outcome::rejected);
             send_oauth_error(res, 401, "invalid_client", "client authentication failed");
             return;
         }
         const auto grant = r.param("grant_type");
         const std::string want_grant = refreshing ? "refresh_token" : "authorization_code";
         if (!grant) {
+            log(redemption::outcome::rejected);
             send_oauth_error(res, 400, "invalid_request", "grant_type is required");
             return;
         }
         if (*grant != want_grant) {
+            log(redemption::outcome::rejected);
             send_oauth_error(res, 400, "unsupported_grant_type", "wrong grant_type");
             return;
         }
-        std::lock_guard lock(mutex_);
+        std::unique_lock lock(mutex_);
         const clock_time now = now_locked();
         std::string refresh_token;
+        std::uint64_t family = 0;
         if (refreshing) {
-            const auto sent = r.param("refresh_token");
             if (!sent || sent->empty()) {
+                log_locked(sent, redemption::outcome::unknown, {}, false);
                 send_oauth_error(res, 400, "invalid_request", "refresh_token is required");
                 return;
             }
             const auto it = refresh_tokens_.find(*sent);
             if (it == refresh_tokens_.end() || now >= it->second) {
+                auto outcome = redemption::outcome::unknown;
+                bool revoked_now = false;
+                if (const auto old = retired_.find(*sent); old != retired_.end()) {
+                    outcome = redemption::outcome::reused;
+                    if (options_.revoke_family_on_reuse) {
+                        revoked_now = revoke_family_locked(old->second);
+                    }
+                } else if (revoked_.count(*sent) != 0) {
+                    outcome = redemption::outcome::revoked;
+                }
+                log_locked(sent, outcome, {}, revoked_now);
                 send_oauth_error(res, 400, "invalid_grant", "the refresh token is not valid");
                 return;
             }
+            family = family_of_locked(*sent);
             if (omit_refresh) {
                 // The answer carries no refresh token: the one sent stays valid.
             } else if (options_.rotate_refresh_tokens) {
                 refresh_tokens_.erase(it);
+                retired_[*sent] = family;
                 refresh_token = random_token("rt-");
                 refresh_tokens_[refresh_token] = now + options_.refresh_token_lifetime;
+                family_[refresh_token] = family;
+                latest_refresh_ = refresh_token;
             } else {
                 refresh_token = *sent;
             }
+            log_locked(sent,
+                       refresh_token.empty() || refresh_token == *sent
+                           ? redemption::outcome::kept
+                           : redemption::outcome::rotated,
+                       refresh_token, false);
         } else {
             const auto code = r.param("code");
             const auto redirect = r.param("redirect_uri");
@@ -822,9 +977,12 @@ private:
                 send_oauth_error(res, 400, "invalid_grant", "the code is not valid");
                 return;
             }
+            family = ++families_;
             if (!omit_refresh) {
                 refresh_token = random_token("rt-");
                 refresh_tokens_[refresh_token] = now + options_.refresh_token_lifetime;
+                family_[refresh_token] = family;
+                latest_refresh_ = refresh_token;
             }
         }
         const std::string access = random_token("at-");
@@ -836,6 +994,7 @@ private:
             access_json = "\"at-\\u0001-control\""; // a control byte: never a usable token
         } else {
             access_tokens_[access] = now + options_.access_token_lifetime;
+            family_[access] = family;
         }
         std::string body = (reject_field == "missing" ? std::string("{\"access\":null")
                                                       : "{\"access_token\":" + access_json) +
@@ -846,6 +1005,50 @@ private:
         }
         body += "}";
         send_json(res, 200, body);
+        if (hold_after.count() > 0) {
+            // The token is rotated; the answer waits (the lock is released meanwhile).
+            wake_.wait_for(lock, hold_after, [this] { return stopping_; });
+        }
+    }
+
+    void log_locked(const std::optional<std::string>& presented, redemption::outcome o,
+                    std::string_view issued, bool family_revoked) {
+        redemption entry;
+        entry.sequence = redemptions_.size() + 1;
+        entry.at = now_locked();
+        entry.presented = presented && !presented->empty() ? token_fingerprint(*presented) : "";
+        entry.result = o;
+        entry.issued = issued.empty() ? std::string() : token_fingerprint(issued);
+        entry.family_revoked = family_revoked;
+        redemptions_.push_back(std::move(entry));
+    }
+
+    std::uint64_t family_of_locked(const std::string& token) {
+        const auto it = family_.find(token);
+        if (it != family_.end()) {
+            return it->second;
+        }
+        return family_[token] = ++families_;
+    }
+
+    /// Revokes every live refresh and access token of `family`; true when any was.
+    bool revoke_family_locked(std::uint64_t family) {
+        bool any = false;
+        const auto sweep = [&](std::map<std::string, clock_time>& tokens) {
+            for (auto it = tokens.begin(); it != tokens.end();) {
+                const auto f = family_.find(it->first);
+                if (f != family_.end() && f->second == family) {
+                    revoked_.insert(it->first);
+                    it = tokens.erase(it);
+                    any = true;
+                } else {
+                    ++it;
+                }
+            }
+        };
+        sweep(refresh_tokens_);
+        sweep(access_tokens_);
+        return any;
     }
 
     void file_endpoint(const recorded_request& r, httplib::Response& res, bool create) {
@@ -909,6 +1112,12 @@ private:
     std::map<std::string, clock_time> refresh_tokens_;
     std::map<std::string, clock_time> access_tokens_;
     std::map<std::string, code_entry> codes_;
+    std::map<std::string, std::uint64_t> family_;  ///< token -> the first grant it descends from
+    std::map<std::string, std::uint64_t> retired_; ///< rotated refresh tokens -> family
+    std::set<std::string> revoked_;                ///< tokens revoked with their family
+    std::uint64_t families_ = 0;
+    std::string latest_refresh_;
+    std::vector<redemption> redemptions_;
     std::deque<fault> faults_;
     std::deque<std::pair<int, std::string>> file_faults_;
     bool echo_ = false;
