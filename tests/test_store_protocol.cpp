@@ -318,7 +318,8 @@ bool live_kept(world& w) {
         rec.state == bb::grant_state::active) {
         return true;
     }
-    for (const auto& g : w.store.orphans().value()) {
+    const auto orphans = w.store.orphans().value();
+    for (const auto& g : orphans) {
         if (g.refresh_token.expose_secret() == w.server.live) {
             return true;
         }

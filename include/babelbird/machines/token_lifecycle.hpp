@@ -1151,7 +1151,13 @@ private:
     void adopt_record(const store_record& r) {
         store_gen_ = r.gen;
         if (r.grant) {
+            // A newer generation may hold the same access token (a sibling's
+            // intent, step 4): the server's 401 for it still stands.
+            const bool still_rejected =
+                rejected_ && constant_time_equals(r.grant->access_token.expose_secret(),
+                                                  current_->access_token.expose_secret());
             adopt(std::make_shared<const token_grant>(*r.grant));
+            rejected_ = still_rejected;
             // As if this machine had run that refresh: not again before the interval.
             refresh_not_before_ = detail::add_ticks_saturating(
                 r.grant->issued_at, detail::saturating_ticks(options_.min_refresh_interval));
