@@ -198,6 +198,8 @@ struct scenario {
     std::vector<bb::token_grant> orphans;  ///< stashed oldest first
     std::string live;
     std::vector<bb::token_grant> seeds;
+    /// Each replica's caller saw a 401 for this access token before its get.
+    std::string rejected;
 };
 
 bb::token_grant expired_grant(std::string_view refresh) {
@@ -226,6 +228,9 @@ std::unique_ptr<world> make_world(const scenario& sc) {
         w->replicas.emplace_back(bb::token_lifecycle(ts::credentials(), ts::server(),
                                                      bb::token_seed::from_grant(g).value(), o),
                                  o.store_owner);
+        if (!sc.rejected.empty()) {
+            (void)w->replicas.back().machine.on_invalidate(bb::secret_view(sc.rejected));
+        }
         ++seed;
     }
     return w;
@@ -382,6 +387,33 @@ TEST_CASE("store protocol: a record newer than both seeds is adopted; the stale 
     });
     report("newer record", f);
     CHECK(f.runs > 100);
+}
+
+TEST_CASE("store protocol: a record with a fresh but rejected access token (a 401 on the "
+          "file API) is refreshed once; a sibling's intent, same token, is no answer") {
+    // Both replicas' callers got a 401 for A-old while their clocks still call
+    // it fresh (the server expired it early). The intent the first replica
+    // commits (step 4) is a newer generation holding A-old: the second one
+    // must keep waiting for the lease, never hand out A-old again.
+    scenario sc;
+    sc.record = ts::stored_grant("A-old", "R0", t0 + 2h - 60s, 3600s);
+    sc.live = "R0";
+    sc.seeds = {*sc.record, *sc.record};
+    sc.rejected = "A-old";
+    const figures f = enumerate(sc, 2, [](world& w) {
+        CHECK(no_reuse(w));
+        CHECK(w.server.issued == 1);
+        CHECK(live_kept(w));
+        CHECK(lease_free(w));
+        for (const auto& r : w.replicas) {
+            REQUIRE(r.outcome);
+            REQUIRE(*r.outcome);
+            CHECK((**r.outcome)->access_token.expose_secret() == "A1");
+            CHECK_FALSE(r.machine.rejected());
+        }
+    });
+    report("rejected fresh token", f);
+    CHECK(f.runs > 20);
 }
 
 TEST_CASE("store protocol: a fresh record is adopted without a lease or a refresh") {
