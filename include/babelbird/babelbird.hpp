@@ -28,6 +28,11 @@
 ///   `token_source` without blocking: `async_get(completion) -> async_cancellation`,
 ///   completions via `executor.post`; `async_refresh`, `async_exchange_code`,
 ///   `async_send_authorized`: the async exchanges and authorized call.
+/// - `token_store`, `async_token_store` (concepts), `any_token_store`,
+///   `any_async_token_store`, `memory_token_store`, `store_on_executor`: the shared
+///   store that `token_source_options::store` / `async_store` run the
+///   lease-and-compare-and-set protocol over (several processes, one grant;
+///   Redis: adapters/redis.hpp, opt-in).
 /// - `error`, `errc`, `error_class`, `result<T>`: the error model (nothing throws).
 /// - `secret`, `secret_view`: redacted when printed, zeroed when destroyed.
 #pragma once
@@ -42,8 +47,10 @@
 #include "babelbird/drivers/async_token_source.hpp"
 #include "babelbird/drivers/async_transport.hpp"
 #include "babelbird/drivers/client.hpp"
+#include "babelbird/drivers/memory_token_store.hpp"
 #include "babelbird/drivers/send_authorized.hpp"
 #include "babelbird/drivers/token_source.hpp"
+#include "babelbird/drivers/token_store.hpp"
 #include "babelbird/drivers/transport.hpp"
 #include "babelbird/drivers/unique_function.hpp"
 #include "babelbird/encoding/codecs.hpp"

@@ -37,6 +37,11 @@
 ///   `token_source` without blocking: `async_get(completion) -> async_cancellation`,
 ///   completions via `executor.post`; `async_refresh`, `async_exchange_code`,
 ///   `async_send_authorized`: the async exchanges and authorized call.
+/// - `token_store`, `async_token_store` (concepts), `any_token_store`,
+///   `any_async_token_store`, `memory_token_store`, `store_on_executor`: the shared
+///   store that `token_source_options::store` / `async_store` run the
+///   lease-and-compare-and-set protocol over (several processes, one grant;
+///   Redis: adapters/redis.hpp, opt-in).
 /// - `error`, `errc`, `error_class`, `result<T>`: the error model (nothing throws).
 /// - `secret`, `secret_view`: redacted when printed, zeroed when destroyed.
 
@@ -7028,7 +7033,13 @@ private:
     void adopt_record(const store_record& r) {
         store_gen_ = r.gen;
         if (r.grant) {
+            // A newer generation may hold the same access token (a sibling's
+            // intent, step 4): the server's 401 for it still stands.
+            const bool still_rejected =
+                rejected_ && constant_time_equals(r.grant->access_token.expose_secret(),
+                                                  current_->access_token.expose_secret());
             adopt(std::make_shared<const token_grant>(*r.grant));
+            rejected_ = still_rejected;
             // As if this machine had run that refresh: not again before the interval.
             refresh_not_before_ = detail::add_ticks_saturating(
                 r.grant->issued_at, detail::saturating_ticks(options_.min_refresh_interval));
@@ -9761,6 +9772,524 @@ grant_result exchange_code(Transport&& transport, const client_credentials& cred
 
 } // namespace babelbird::inline v1
 // ---- end babelbird/drivers/client.hpp ----
+
+// ---- begin babelbird/drivers/memory_token_store.hpp ----
+/// @file drivers/memory_token_store.hpp
+/// @brief `memory_token_store`: the reference `token_store` in memory, both
+/// forms, for one process and for tests (docs/design.md, "Shared store").
+///
+/// What the Redis adapter does across processes, this does across threads of
+/// one process, with the same semantics (tests/store_conformance.hpp holds
+/// both to them): a record fenced by `gen`, a lease with a time to live, a
+/// bounded orphan list, newest first. Nothing survives the process.
+///
+/// @code
+/// babelbird::memory_token_store store; // leases on std::chrono::steady_clock
+/// if (store.try_acquire("worker-1", std::chrono::seconds(10)).value()) {
+///     auto current = store.load().value();
+///     babelbird::store_record next;
+///     next.grant = babelbird::token_grant{}; // the new grant
+///     auto outcome = store.commit(current.gen, next).value();
+///     // outcome.applied: next is stored with gen current.gen + 1
+///     (void)store.release("worker-1");
+/// }
+/// @endcode
+///
+/// The lease clock is a parameter: anything with `now()` returning a
+/// `std::chrono::steady_clock::time_point` (a test's manual clock expires leases
+/// without sleeping). It is read under the store's lock.
+///
+/// Thread-safety: every operation may be called from any thread at once (one
+/// mutex; no callable of the caller runs under it). The async form completes
+/// inline: each `async_*` runs the blocking operation and then calls the
+/// completion inside the call, on the calling thread, after the lock is
+/// released. A caller that needs the completion elsewhere wraps the store in
+/// `store_on_executor` (drivers/token_store.hpp).
+
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+
+// ---- begin babelbird/encoding/grant_codec.hpp ----
+/// @file encoding/grant_codec.hpp
+/// @brief A `token_grant` as one binary-safe byte string and back: what a
+/// shared token store keeps (docs/design.md, "Shared store").
+///
+/// The format, version 1: the tag `bbgrant1;` and ten netstrings
+/// (`<decimal length>:<bytes>,`) in a fixed order:
+/// @code
+/// bbgrant1;<access_token><refresh_token><rotated 0|1><expires_in | empty>
+///          <issued_at><expires_at><refresh_expires_at | empty>
+///          <token_type><scope><warnings>
+/// @endcode
+/// Times are signed decimal counts of `time_point::duration` since the epoch
+/// (nanoseconds with libstdc++ and libc++ on Linux); `expires_in` and
+/// `warnings` unsigned decimals; an empty netstring is an absent optional.
+/// Lengths carry the tokens, so any byte (quotes, spaces, `:` `,`, NUL)
+/// round-trips exactly, and encoding is deterministic: one grant, one string
+/// (a store may compare encodings to find an entry).
+///
+/// Secrets: the encoding is a `secret` (zeroed when destroyed); decoding copies
+/// the tokens into the grant's `secret`s and never into an error.
+
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string_view>
+
+
+namespace babelbird::inline v1 {
+
+namespace detail {
+
+inline constexpr std::string_view grant_codec_tag = "bbgrant1;";
+
+/// Writes the decimal digits of `v` to `out` (if not null); returns their count.
+inline std::size_t grant_codec_digits(char* out, std::uint64_t v, bool negative) noexcept {
+    char buf[24];
+    std::size_t n = 0;
+    do {
+        buf[n++] = static_cast<char>('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    if (negative) {
+        buf[n++] = '-';
+    }
+    if (out != nullptr) {
+        for (std::size_t i = 0; i < n; ++i) {
+            out[i] = buf[n - 1 - i];
+        }
+    }
+    return n;
+}
+
+/// One field: text, or a number written on the fly.
+struct grant_codec_field {
+    std::string_view text;
+    bool is_number = false;
+    bool negative = false;
+    std::uint64_t magnitude = 0;
+
+    static grant_codec_field of_text(std::string_view t) noexcept { return {t, false, false, 0}; }
+    static grant_codec_field of_unsigned(std::uint64_t v) noexcept { return {{}, true, false, v}; }
+    static grant_codec_field of_signed(std::int64_t v) noexcept {
+        // The magnitude of INT64_MIN does not fit an int64_t: negate in unsigned.
+        return v < 0 ? grant_codec_field{{}, true, true, 0 - static_cast<std::uint64_t>(v)}
+                     : grant_codec_field{{}, true, false, static_cast<std::uint64_t>(v)};
+    }
+    std::size_t size() const noexcept {
+        return is_number ? grant_codec_digits(nullptr, magnitude, negative) : text.size();
+    }
+    void write(char* out) const noexcept {
+        if (is_number) {
+            grant_codec_digits(out, magnitude, negative);
+        } else if (!text.empty()) {
+            std::memcpy(out, text.data(), text.size());
+        }
+    }
+};
+
+/// Reads the netstrings of a version-1 encoding in order.
+class grant_codec_reader {
+public:
+    explicit grant_codec_reader(std::string_view in) noexcept : in_(in) {}
+
+    /// The next netstring's bytes; empty optional when malformed.
+    std::optional<std::string_view> next() noexcept {
+        std::size_t len = 0;
+        std::size_t i = 0;
+        for (; i < in_.size() && in_[i] >= '0' && in_[i] <= '9'; ++i) {
+            if (i >= 10) { // at most 10 digits: no overflow, at most ~10 GB
+                return std::nullopt;
+            }
+            len = len * 10 + static_cast<std::size_t>(in_[i] - '0');
+        }
+        if (i == 0 || (i > 1 && in_[0] == '0') || i >= in_.size() || in_[i] != ':' ||
+            in_.size() - i - 1 < len + 1 || in_[i + 1 + len] != ',') {
+            return std::nullopt;
+        }
+        const std::string_view bytes = in_.substr(i + 1, len);
+        in_.remove_prefix(i + 2 + len);
+        return bytes;
+    }
+    bool at_end() const noexcept { return in_.empty(); }
+
+    static std::optional<std::uint64_t> as_unsigned(std::string_view t) noexcept {
+        if (t.empty() || t.size() > 20 || (t.size() > 1 && t[0] == '0')) {
+            return std::nullopt;
+        }
+        std::uint64_t v = 0;
+        for (char ch : t) {
+            if (ch < '0' || ch > '9') {
+                return std::nullopt;
+            }
+            const auto digit = static_cast<std::uint64_t>(ch - '0');
+            if (v > (UINT64_MAX - digit) / 10) {
+                return std::nullopt;
+            }
+            v = v * 10 + digit;
+        }
+        return v;
+    }
+    static std::optional<std::int64_t> as_signed(std::string_view t) noexcept {
+        const bool negative = !t.empty() && t[0] == '-';
+        const auto magnitude = as_unsigned(negative ? t.substr(1) : t);
+        constexpr auto max = static_cast<std::uint64_t>(INT64_MAX);
+        if (!magnitude || (negative && *magnitude == 0) || *magnitude > max + (negative ? 1 : 0)) {
+            return std::nullopt;
+        }
+        return negative ? static_cast<std::int64_t>(0 - *magnitude)
+                        : static_cast<std::int64_t>(*magnitude);
+    }
+
+private:
+    std::string_view in_;
+};
+
+inline time_point grant_codec_time(std::int64_t count) noexcept {
+    return time_point(time_point::duration(static_cast<time_point::duration::rep>(count)));
+}
+
+} // namespace detail
+
+/// The error a malformed stored value gives: `errc::invalid_argument`, class
+/// `protocol` (the store holds something this version cannot read), origin
+/// `transport` (the store is the caller's infrastructure). Secret-free.
+constexpr error malformed_stored_grant() noexcept {
+    return error(errc::invalid_argument, error_class::protocol, error_origin::transport);
+}
+
+/// `grant` in the format of the file comment, as a `secret`.
+/// Allocates once (the secret). Thread-safe (pure).
+inline secret encode_grant(const token_grant& grant) {
+    using detail::grant_codec_field;
+    const std::int64_t issued = grant.issued_at.time_since_epoch().count();
+    const std::int64_t expires = grant.expires_at.time_since_epoch().count();
+    const grant_codec_field fields[10] = {
+        grant_codec_field::of_text(grant.access_token.expose_secret()),
+        grant_codec_field::of_text(grant.refresh_token.expose_secret()),
+        grant_codec_field::of_text(grant.refresh_token_rotated ? "1" : "0"),
+        grant.expires_in ? grant_codec_field::of_unsigned(*grant.expires_in)
+                         : grant_codec_field::of_text({}),
+        grant_codec_field::of_signed(issued),
+        grant_codec_field::of_signed(expires),
+        grant.refresh_expires_at
+            ? grant_codec_field::of_signed(grant.refresh_expires_at->time_since_epoch().count())
+            : grant_codec_field::of_text({}),
+        grant_codec_field::of_text(grant.token_type),
+        grant_codec_field::of_text(grant.scope),
+        grant_codec_field::of_unsigned(static_cast<std::uint64_t>(grant.warnings)),
+    };
+    std::size_t total = detail::grant_codec_tag.size();
+    for (const auto& f : fields) {
+        const std::size_t n = f.size();
+        total += detail::grant_codec_digits(nullptr, n, false) + 2 + n;
+    }
+    return secret::build(total, [&](char* out) {
+        std::memcpy(out, detail::grant_codec_tag.data(), detail::grant_codec_tag.size());
+        out += detail::grant_codec_tag.size();
+        for (const auto& f : fields) {
+            const std::size_t n = f.size();
+            out += detail::grant_codec_digits(out, n, false);
+            *out++ = ':';
+            f.write(out);
+            out += n;
+            *out++ = ',';
+        }
+    });
+}
+
+/// The grant `encoded` holds (the exact format of `encode_grant`).
+/// @returns the grant, or `malformed_stored_grant()` for anything else
+/// (another version, a cut or padded string, a number out of range).
+/// Thread-safe (pure).
+inline result<token_grant> decode_grant(std::string_view encoded) {
+    if (encoded.substr(0, detail::grant_codec_tag.size()) != detail::grant_codec_tag) {
+        return malformed_stored_grant();
+    }
+    detail::grant_codec_reader in(encoded.substr(detail::grant_codec_tag.size()));
+    std::string_view f[10];
+    for (auto& field : f) {
+        const auto next = in.next();
+        if (!next) {
+            return malformed_stored_grant();
+        }
+        field = *next;
+    }
+    using reader = detail::grant_codec_reader;
+    const auto issued = reader::as_signed(f[4]);
+    const auto expires = reader::as_signed(f[5]);
+    const auto warnings = reader::as_unsigned(f[9]);
+    if (!in.at_end() || (f[2] != "0" && f[2] != "1") || !issued || !expires || !warnings ||
+        *warnings > 0xFF) {
+        return malformed_stored_grant();
+    }
+    token_grant grant;
+    if (!f[3].empty()) {
+        grant.expires_in = reader::as_unsigned(f[3]);
+        if (!grant.expires_in) {
+            return malformed_stored_grant();
+        }
+    }
+    if (!f[6].empty()) {
+        const auto refresh_expires = reader::as_signed(f[6]);
+        if (!refresh_expires) {
+            return malformed_stored_grant();
+        }
+        grant.refresh_expires_at = detail::grant_codec_time(*refresh_expires);
+    }
+    grant.access_token = secret(f[0]);
+    grant.refresh_token = secret(f[1]);
+    grant.refresh_token_rotated = f[2] == "1";
+    grant.issued_at = detail::grant_codec_time(*issued);
+    grant.expires_at = detail::grant_codec_time(*expires);
+    grant.token_type = std::string(f[7]);
+    grant.scope = std::string(f[8]);
+    grant.warnings = static_cast<response_warnings>(*warnings);
+    return grant;
+}
+
+} // namespace babelbird::inline v1
+// ---- end babelbird/encoding/grant_codec.hpp ----
+
+namespace babelbird::inline v1 {
+
+/// The default lease clock: `std::chrono::steady_clock`.
+struct steady_lease_clock {
+    std::chrono::steady_clock::time_point now() const noexcept {
+        return std::chrono::steady_clock::now();
+    }
+};
+
+/// Options of a `memory_token_store`.
+struct memory_store_options {
+    /// How many orphans are kept (the oldest beyond it are dropped); at least 1.
+    std::size_t orphan_limit = 8;
+};
+
+/// The in-memory store over lease clock `Clock` (see the file comment).
+template <class Clock = steady_lease_clock>
+class basic_memory_token_store {
+public:
+    explicit basic_memory_token_store(memory_store_options options = {}, Clock clock = Clock())
+        : options_(options), clock_(std::move(clock)) {
+        if (options_.orphan_limit == 0) {
+            options_.orphan_limit = 1;
+        }
+    }
+    basic_memory_token_store(const basic_memory_token_store&) = delete;
+    basic_memory_token_store& operator=(const basic_memory_token_store&) = delete;
+
+    /// @name The blocking form (`token_store`; drivers/token_store.hpp has the contract).
+    /// @{
+    result<store_record> load() {
+        std::lock_guard lock(mutex_);
+        if (failure_) {
+            return *failure_;
+        }
+        return record_;
+    }
+
+    result<bool> try_acquire(std::string_view owner, std::chrono::milliseconds ttl) {
+        if (auto bad = check_lease_arguments(owner, ttl)) {
+            return *bad;
+        }
+        std::lock_guard lock(mutex_);
+        if (failure_) {
+            return *failure_;
+        }
+        const auto now = clock_.now();
+        if (lease_live(now)) {
+            return false;
+        }
+        lease_owner_ = std::string(owner);
+        lease_until_ = now + ttl;
+        return true;
+    }
+
+    result<bool> renew(std::string_view owner, std::chrono::milliseconds ttl) {
+        if (auto bad = check_lease_arguments(owner, ttl)) {
+            return *bad;
+        }
+        std::lock_guard lock(mutex_);
+        if (failure_) {
+            return *failure_;
+        }
+        const auto now = clock_.now();
+        if (!lease_live(now) || *lease_owner_ != owner) {
+            return false;
+        }
+        lease_until_ = now + ttl;
+        return true;
+    }
+
+    result<bool> release(std::string_view owner) {
+        if (auto bad = check_lease_arguments(owner, std::chrono::milliseconds(1))) {
+            return *bad;
+        }
+        std::lock_guard lock(mutex_);
+        if (failure_) {
+            return *failure_;
+        }
+        if (!lease_live(clock_.now()) || *lease_owner_ != owner) {
+            return false;
+        }
+        lease_owner_.reset();
+        return true;
+    }
+
+    result<commit_outcome> commit(std::uint64_t expected_gen, const store_record& record) {
+        if (expected_gen == UINT64_MAX) {
+            return error::usage(errc::invalid_argument);
+        }
+        // Copied outside the lock: the only allocation-heavy step.
+        commit_outcome outcome;
+        outcome.current = record;
+        outcome.current.gen = expected_gen + 1;
+        std::lock_guard lock(mutex_);
+        if (failure_) {
+            return *failure_;
+        }
+        if (record_.gen != expected_gen) {
+            outcome.current = record_;
+            return outcome;
+        }
+        record_ = outcome.current;
+        outcome.applied = true;
+        return outcome;
+    }
+
+    result<void> stash_orphan(const token_grant& grant) {
+        secret encoded = encode_grant(grant);
+        std::lock_guard lock(mutex_);
+        if (failure_) {
+            return *failure_;
+        }
+        orphans_.push_front(std::move(encoded));
+        while (orphans_.size() > options_.orphan_limit) {
+            orphans_.pop_back();
+        }
+        return {};
+    }
+
+    result<std::vector<token_grant>> orphans() {
+        std::vector<secret> copies;
+        {
+            std::lock_guard lock(mutex_);
+            if (failure_) {
+                return *failure_;
+            }
+            copies.assign(orphans_.begin(), orphans_.end());
+        }
+        std::vector<token_grant> out;
+        out.reserve(copies.size());
+        for (const auto& c : copies) {
+            auto grant = decode_grant(c.expose_secret());
+            if (!grant) {
+                return grant.error();
+            }
+            out.push_back(std::move(*grant));
+        }
+        return out;
+    }
+
+    result<bool> remove_orphan(const token_grant& grant) {
+        const secret encoded = encode_grant(grant);
+        std::lock_guard lock(mutex_);
+        if (failure_) {
+            return *failure_;
+        }
+        bool found = false;
+        for (auto it = orphans_.begin(); it != orphans_.end();) {
+            if (*it == encoded) {
+                it = orphans_.erase(it);
+                found = true;
+            } else {
+                ++it;
+            }
+        }
+        return found;
+    }
+    /// @}
+
+    /// @name The async form (`async_token_store`): completes inline, see the file comment.
+    /// @{
+    void async_load(store_completion<store_record>&& done) { done(load()); }
+    void async_try_acquire(std::string_view owner, std::chrono::milliseconds ttl,
+                           store_completion<bool>&& done) {
+        done(try_acquire(owner, ttl));
+    }
+    void async_renew(std::string_view owner, std::chrono::milliseconds ttl,
+                     store_completion<bool>&& done) {
+        done(renew(owner, ttl));
+    }
+    void async_release(std::string_view owner, store_completion<bool>&& done) {
+        done(release(owner));
+    }
+    void async_commit(std::uint64_t expected_gen, const store_record& record,
+                      store_completion<commit_outcome>&& done) {
+        done(commit(expected_gen, record));
+    }
+    void async_stash_orphan(const token_grant& grant, store_completion<void>&& done) {
+        done(stash_orphan(grant));
+    }
+    void async_orphans(store_completion<std::vector<token_grant>>&& done) { done(orphans()); }
+    void async_remove_orphan(const token_grant& grant, store_completion<bool>&& done) {
+        done(remove_orphan(grant));
+    }
+    /// @}
+
+    /// For tests of what runs over a store: while set, every operation fails
+    /// with `e` and changes nothing (an outage); `std::nullopt` ends it.
+    /// Example: `store.inject_failure(babelbird::store_error(babelbird::errc::timeout))`.
+    void inject_failure(std::optional<error> e) {
+        std::lock_guard lock(mutex_);
+        failure_ = e;
+    }
+
+    /// The lease clock (for a test's manual clock).
+    Clock& clock() noexcept { return clock_; }
+
+private:
+    static std::optional<error> check_lease_arguments(std::string_view owner,
+                                                      std::chrono::milliseconds ttl) noexcept {
+        if (owner.empty() || owner.size() > 256 || ttl.count() < 1) {
+            return error::usage(errc::invalid_argument);
+        }
+        return std::nullopt;
+    }
+
+    bool lease_live(std::chrono::steady_clock::time_point now) const noexcept {
+        return lease_owner_.has_value() && now < lease_until_;
+    }
+
+    memory_store_options options_;
+    Clock clock_;
+    std::mutex mutex_;
+    store_record record_;
+    std::optional<std::string> lease_owner_;
+    std::chrono::steady_clock::time_point lease_until_{};
+    std::deque<secret> orphans_;
+    std::optional<error> failure_;
+};
+
+/// The in-memory store on `std::chrono::steady_clock`.
+using memory_token_store = basic_memory_token_store<>;
+
+} // namespace babelbird::inline v1
+// ---- end babelbird/drivers/memory_token_store.hpp ----
 
 // ---- begin babelbird/drivers/send_authorized.hpp ----
 /// @file drivers/send_authorized.hpp
