@@ -23,9 +23,7 @@
 // grant names (store_conformance::fresh_name()).
 #pragma once
 
-#include <babelbird/drivers/token_store.hpp>
-#include <babelbird/machines/store_record.hpp>
-#include <babelbird/values/token.hpp>
+#include <babelbird/babelbird.hpp>
 
 #include <doctest/doctest.h>
 

@@ -4,9 +4,7 @@
 #include "async_support.hpp"
 #include "store_conformance.hpp"
 
-#include <babelbird/drivers/memory_token_store.hpp>
-#include <babelbird/drivers/token_store.hpp>
-#include <babelbird/encoding/grant_codec.hpp>
+#include <babelbird/babelbird.hpp>
 
 #include <doctest/doctest.h>
 

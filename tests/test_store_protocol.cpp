@@ -5,8 +5,6 @@
 // from scratch), the invariants checked at the end of each.
 #include "token_support.hpp"
 
-#include <babelbird/drivers/memory_token_store.hpp>
-#include <babelbird/drivers/token_store.hpp>
 
 #include <doctest/doctest.h>
 

@@ -32,7 +32,8 @@
 ///   `any_async_token_store`, `memory_token_store`, `store_on_executor`: the shared
 ///   store that `token_source_options::store` / `async_store` run the
 ///   lease-and-compare-and-set protocol over (several processes, one grant;
-///   Redis: adapters/redis.hpp, opt-in).
+///   Redis: adapters/redis.hpp, opt-in); `encode_grant`/`decode_grant`: the
+///   stored form of a grant.
 /// - `error`, `errc`, `error_class`, `result<T>`: the error model (nothing throws).
 /// - `secret`, `secret_view`: redacted when printed, zeroed when destroyed.
 #pragma once
@@ -54,6 +55,7 @@
 #include "babelbird/drivers/transport.hpp"
 #include "babelbird/drivers/unique_function.hpp"
 #include "babelbird/encoding/codecs.hpp"
+#include "babelbird/encoding/grant_codec.hpp"
 #include "babelbird/machines/authorized_call.hpp"
 #include "babelbird/machines/exchange.hpp"
 #include "babelbird/machines/expiry.hpp"
