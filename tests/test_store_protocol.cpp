@@ -5,7 +5,6 @@
 // from scratch), the invariants checked at the end of each.
 #include "token_support.hpp"
 
-
 #include <doctest/doctest.h>
 
 #include <algorithm>
