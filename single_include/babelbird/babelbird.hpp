@@ -7028,7 +7028,13 @@ private:
     void adopt_record(const store_record& r) {
         store_gen_ = r.gen;
         if (r.grant) {
+            // A newer generation may hold the same access token (a sibling's
+            // intent, step 4): the server's 401 for it still stands.
+            const bool still_rejected =
+                rejected_ && constant_time_equals(r.grant->access_token.expose_secret(),
+                                                  current_->access_token.expose_secret());
             adopt(std::make_shared<const token_grant>(*r.grant));
+            rejected_ = still_rejected;
             // As if this machine had run that refresh: not again before the interval.
             refresh_not_before_ = detail::add_ticks_saturating(
                 r.grant->issued_at, detail::saturating_ticks(options_.min_refresh_interval));
@@ -9049,15 +9055,25 @@ struct basic_token_source_options {
     /// This source's lease owner in the store (an identifier, not a secret, at
     /// most 256 bytes, unique per source); empty: a random one per source.
     std::string store_owner{};
-    /// The lease's time to live. The blocking `token_source` does not renew
-    /// its lease while the refresh request runs: give it a `lease_ttl` longer
-    /// than the transport's whole timeout (docs/design.md, "Shared store").
+    /// The lease's time to live. The blocking `token_source` renews its lease
+    /// while the refresh request runs (see `renew_lease`).
     std::chrono::milliseconds lease_ttl{15000};
     /// How often a source that waits for another's lease re-reads the record
     /// (each wait jittered uniformly in [lease_poll / 2, lease_poll]); the wait
     /// is bounded by twice `lease_ttl`, then the refresh fails with
     /// `store_error(errc::timeout)` (class `retry`).
     std::chrono::milliseconds lease_poll{250};
+    /// Whether the blocking `token_source` renews its lease (`renew(owner,
+    /// lease_ttl)` every `lease_ttl / 3`, from a helper thread) while its
+    /// refresh request, and the hook call before the commit, run; a renewal
+    /// that finds the lease lost or fails stops renewing (docs/design.md,
+    /// "Shared store", step 5). Disabled, `lease_ttl` must exceed the
+    /// transport's whole timeout (and the hook's time): a lease that expires
+    /// mid-request lets another source send the same refresh token (the
+    /// compare-and-set still keeps both grants, one as an orphan, but a
+    /// server that refuses a reused token may then revoke the grant).
+    /// Ignored by `async_token_source`.
+    bool renew_lease = true;
 };
 
 namespace detail {
@@ -10002,10 +10018,15 @@ result<http_response> send_authorized(Transport&& transport, Provider&& provider
 ///   (step 4) writes its seed's grant as generation 1, then it refreshes and
 ///   commits generation 2. A source whose seed is older than the store's record
 ///   uses the record's grant, never its seed's.
-/// - The blocking source does not renew the lease while the request runs: its
-///   `lease_ttl` must be longer than the transport's whole timeout (a lease
-///   that expires mid-request lets another source send the same refresh
-///   token; the compare-and-set still keeps both grants, one as an orphan).
+/// - While the lease holder's refresh request runs (and its hook call before
+///   the commit), a helper thread renews the lease every `lease_ttl / 3`
+///   (`token_source_options::renew_lease`, on by default; stopped and joined
+///   as soon as the transport or the hook returns; it takes no lock of the
+///   source). A renewal that finds the lease lost, or fails, stops renewing:
+///   the commit's compare-and-set still keeps every grant (the loser's as an
+///   orphan). Without renewal `lease_ttl` must be longer than the transport's
+///   whole timeout, or a lease that expires mid-request lets another source
+///   send the same refresh token.
 /// - A store that fails gives `store_error(...)` (class `retry`, with backoff);
 ///   a grant the server issued is never lost: the hook has it, and a failed
 ///   commit is reported, the grant kept as `current()`.
@@ -10019,6 +10040,7 @@ result<http_response> send_authorized(Transport&& transport, Provider&& provider
 /// hands a late answer's grant to its hook.)
 
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -10027,6 +10049,7 @@ result<http_response> send_authorized(Transport&& transport, Provider&& provider
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -10035,6 +10058,62 @@ result<http_response> send_authorized(Transport&& transport, Provider&& provider
 
 
 namespace babelbird::inline v1 {
+
+namespace detail {
+/// Renews a store's lease from a thread of its own while a lease holder's
+/// request (or its hook call) runs: `store.renew(owner, ttl)` every `ttl / 3`
+/// (at least 1 ms) until `stop()`, or until a renewal answers `false` (the
+/// lease was lost) or fails, which ends the renewals: the commit's
+/// compare-and-set keeps a grant safe without the lease (docs/design.md,
+/// "Shared store", step 5). The thread takes no lock but its own; `store`
+/// must be safe to call from another thread while it lives, and must not
+/// throw from `renew` (the library's stores never throw; an exception on that
+/// thread ends the program).
+class lease_renewer {
+public:
+    lease_renewer() = default;
+    lease_renewer(const lease_renewer&) = delete;
+    lease_renewer& operator=(const lease_renewer&) = delete;
+    ~lease_renewer() { stop(); }
+
+    /// Starts renewing. Requires: not started. `store` must outlive `stop()`.
+    void start(any_token_store& store, std::string owner, std::chrono::milliseconds ttl) {
+        const std::chrono::milliseconds lease = std::max(ttl, std::chrono::milliseconds(1));
+        const std::chrono::milliseconds every = std::max(lease / 3, std::chrono::milliseconds(1));
+        thread_ = std::thread([this, &store, owner = std::move(owner), lease, every] {
+            std::unique_lock lock(mutex_);
+            while (!stop_.wait_for(lock, every, [this] { return stopped_; })) {
+                lock.unlock();
+                const result<bool> renewed = store.renew(owner, lease);
+                lock.lock();
+                if (!renewed || !*renewed) {
+                    return; // lost or failing: stop renewing, the commit's CAS decides
+                }
+            }
+        });
+    }
+
+    /// Stops the renewals and waits for the thread (and a renewal in
+    /// progress, bounded by the store's own timeout). Idempotent.
+    void stop() noexcept {
+        if (!thread_.joinable()) {
+            return;
+        }
+        {
+            std::lock_guard lock(mutex_);
+            stopped_ = true;
+        }
+        stop_.notify_one();
+        thread_.join();
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable stop_;
+    bool stopped_ = false; // guarded by mutex_
+    std::thread thread_;
+};
+} // namespace detail
 
 /// Receives each new grant; returns whether it was stored durably.
 using rotation_hook = std::function<bool(const token_grant&)>;
@@ -10069,6 +10148,7 @@ public:
                  token_seed seed, token_source_options options = {}, Clock clock = Clock{})
         : transport_(std::forward<Transport>(transport)), clock_(std::forward<Clock>(clock)),
           on_rotate_(std::move(options.on_rotate)), store_(options.store),
+          renew_lease_(options.renew_lease), lease_ttl_(options.lease_ttl),
           machine_(std::move(credentials), std::move(server), std::move(seed),
                    detail::lifecycle_options_of(options, static_cast<bool>(on_rotate_), this)) {
         publish(make_snapshot());
@@ -10265,8 +10345,15 @@ private:
             if (actions.persist) {
                 const std::shared_ptr<const token_grant> grant = std::move(actions.persist);
                 unwind_guard guard{this, &lock, std::nullopt};
+                // Declared after the guard: stopped before it relocks when unwinding.
+                detail::lease_renewer renewer;
+                std::optional<std::string> owner = lease_to_renew();
                 lock.unlock();
+                if (owner) {
+                    renewer.start(*store_, std::move(*owner), lease_ttl_);
+                }
                 const bool durable = !on_rotate_ || on_rotate_(*grant);
+                renewer.stop();
                 lock.lock();
                 guard.armed = false;
                 actions = machine_.on_persisted(durable);
@@ -10274,11 +10361,17 @@ private:
                 const flight_id id = *actions.send_flight;
                 const http_request request = std::move(*actions.send);
                 unwind_guard guard{this, &lock, id};
+                detail::lease_renewer renewer;
+                std::optional<std::string> owner = lease_to_renew();
                 lock.unlock();
+                if (owner) {
+                    renewer.start(*store_, std::move(*owner), lease_ttl_);
+                }
                 const time_point issued_at = clock_.now();
                 const transport_result response = transport_(request);
                 // A clock that throws here would lose the answer: see now_or.
                 const time_point completed_at = detail::now_or(clock_, issued_at);
+                renewer.stop();
                 lock.lock();
                 guard.armed = false;
                 actions = machine_.on_response(id, response, issued_at, completed_at);
@@ -10301,6 +10394,15 @@ private:
                 return;
             }
         }
+    }
+
+    /// Requires `mutex_`: the lease owner to renew while the next request or
+    /// hook call runs (this source holds the lease and renews it), or none.
+    std::optional<std::string> lease_to_renew() const {
+        if (!renew_lease_ || !store_ || !machine_.holds_lease()) {
+            return std::nullopt;
+        }
+        return machine_.options().store_owner;
     }
 
     /// Requires `lock` released; returns with it held: runs one store step
@@ -10370,6 +10472,8 @@ private:
     Clock clock_;
     rotation_hook on_rotate_;
     std::shared_ptr<any_token_store> store_; // empty: no shared store
+    bool renew_lease_;                       // options.renew_lease
+    std::chrono::milliseconds lease_ttl_;    // options.lease_ttl
 
     mutable std::mutex mutex_;
     std::condition_variable done_;

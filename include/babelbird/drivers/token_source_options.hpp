@@ -68,15 +68,25 @@ struct basic_token_source_options {
     /// This source's lease owner in the store (an identifier, not a secret, at
     /// most 256 bytes, unique per source); empty: a random one per source.
     std::string store_owner{};
-    /// The lease's time to live. The blocking `token_source` does not renew
-    /// its lease while the refresh request runs: give it a `lease_ttl` longer
-    /// than the transport's whole timeout (docs/design.md, "Shared store").
+    /// The lease's time to live. The blocking `token_source` renews its lease
+    /// while the refresh request runs (see `renew_lease`).
     std::chrono::milliseconds lease_ttl{15000};
     /// How often a source that waits for another's lease re-reads the record
     /// (each wait jittered uniformly in [lease_poll / 2, lease_poll]); the wait
     /// is bounded by twice `lease_ttl`, then the refresh fails with
     /// `store_error(errc::timeout)` (class `retry`).
     std::chrono::milliseconds lease_poll{250};
+    /// Whether the blocking `token_source` renews its lease (`renew(owner,
+    /// lease_ttl)` every `lease_ttl / 3`, from a helper thread) while its
+    /// refresh request, and the hook call before the commit, run; a renewal
+    /// that finds the lease lost or fails stops renewing (docs/design.md,
+    /// "Shared store", step 5). Disabled, `lease_ttl` must exceed the
+    /// transport's whole timeout (and the hook's time): a lease that expires
+    /// mid-request lets another source send the same refresh token (the
+    /// compare-and-set still keeps both grants, one as an orphan, but a
+    /// server that refuses a reused token may then revoke the grant).
+    /// Ignored by `async_token_source`.
+    bool renew_lease = true;
 };
 
 namespace detail {
