@@ -68,7 +68,8 @@ babelbird::token_source_options shared_options(const arguments& args, shared_gra
     babelbird::token_source_options options;
     options.store = shared.store;
     options.store_owner = store_owner();
-    options.lease_ttl = args.timeout + std::chrono::seconds(5);
+    options.lease_ttl = args.lease_ttl ? *args.lease_ttl : args.timeout + std::chrono::seconds(5);
+    options.renew_lease = !args.no_lease_renewal;
     options.on_rotate = [&shared, &secrets](const babelbird::token_grant& g) {
         secrets.add(g.access_token.expose_secret());
         secrets.add(g.refresh_token.expose_secret());
