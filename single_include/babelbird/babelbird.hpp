@@ -6107,6 +6107,12 @@ struct token_lifecycle_options {
     /// The mean interval between re-reads while another holds the lease
     /// (each wait uniform in [lease_poll / 2, lease_poll]; at least 1 ms).
     std::chrono::milliseconds lease_poll{250};
+    /// The longest a refresh waits for another's lease (from the start of
+    /// the protocol) before it fails with `store_error(errc::timeout)`;
+    /// empty: twice `lease_ttl`. A holder that renews its lease (the
+    /// blocking `token_source` does) may hold it for its whole request: give
+    /// waiters at least the transport's timeout plus `lease_ttl`.
+    std::optional<std::chrono::milliseconds> lease_wait{};
 };
 
 /// What `on_get()` would do at an instant (a pure query: `token_lifecycle::next()`).
@@ -6992,7 +6998,9 @@ private:
         refused_.reset();
         commit_grant_.reset();
         wait_deadline_ = detail::add_ticks_saturating(
-            latest_, 2 * detail::saturating_ticks(at_least_1ms(options_.lease_ttl)));
+            latest_, options_.lease_wait
+                         ? detail::saturating_ticks(at_least_1ms(*options_.lease_wait))
+                         : 2 * detail::saturating_ticks(at_least_1ms(options_.lease_ttl)));
         a.store = store_load{};
     }
 
@@ -9060,9 +9068,15 @@ struct basic_token_source_options {
     std::chrono::milliseconds lease_ttl{15000};
     /// How often a source that waits for another's lease re-reads the record
     /// (each wait jittered uniformly in [lease_poll / 2, lease_poll]); the wait
-    /// is bounded by twice `lease_ttl`, then the refresh fails with
+    /// is bounded by `lease_wait`, then the refresh fails with
     /// `store_error(errc::timeout)` (class `retry`).
     std::chrono::milliseconds lease_poll{250};
+    /// The longest a refresh waits for another source's lease; empty: twice
+    /// `lease_ttl`. A holder that renews its lease (`renew_lease`) may keep it
+    /// for its whole request: with renewal, give at least the transport's
+    /// whole timeout plus `lease_ttl`, or waiters give up on a slow but live
+    /// refresh.
+    std::optional<std::chrono::milliseconds> lease_wait{};
     /// Whether the blocking `token_source` renews its lease (`renew(owner,
     /// lease_ttl)` every `lease_ttl / 3`, from a helper thread) while its
     /// refresh request, and the hook call before the commit, run; a renewal
@@ -9117,6 +9131,7 @@ token_lifecycle_options lifecycle_options_of(basic_token_source_options<Hook>& o
                            : std::move(options.store_owner),
         .lease_ttl = options.lease_ttl,
         .lease_poll = options.lease_poll,
+        .lease_wait = options.lease_wait,
     };
 }
 } // namespace detail

@@ -73,9 +73,15 @@ struct basic_token_source_options {
     std::chrono::milliseconds lease_ttl{15000};
     /// How often a source that waits for another's lease re-reads the record
     /// (each wait jittered uniformly in [lease_poll / 2, lease_poll]); the wait
-    /// is bounded by twice `lease_ttl`, then the refresh fails with
+    /// is bounded by `lease_wait`, then the refresh fails with
     /// `store_error(errc::timeout)` (class `retry`).
     std::chrono::milliseconds lease_poll{250};
+    /// The longest a refresh waits for another source's lease; empty: twice
+    /// `lease_ttl`. A holder that renews its lease (`renew_lease`) may keep it
+    /// for its whole request: with renewal, give at least the transport's
+    /// whole timeout plus `lease_ttl`, or waiters give up on a slow but live
+    /// refresh.
+    std::optional<std::chrono::milliseconds> lease_wait{};
     /// Whether the blocking `token_source` renews its lease (`renew(owner,
     /// lease_ttl)` every `lease_ttl / 3`, from a helper thread) while its
     /// refresh request, and the hook call before the commit, run; a renewal
@@ -130,6 +136,7 @@ token_lifecycle_options lifecycle_options_of(basic_token_source_options<Hook>& o
                            : std::move(options.store_owner),
         .lease_ttl = options.lease_ttl,
         .lease_poll = options.lease_poll,
+        .lease_wait = options.lease_wait,
     };
 }
 } // namespace detail
