@@ -473,8 +473,21 @@ def fake_strict(ctx):
         held = time.time() - t
         check(status == 200 and held >= 0.6, "the delay fault holds the answer (%.2f s)" % held)
         check(third["expires_in"] == 60, "the access-token lifetime can be shortened")
+        # The reuse grace: a retired token is accepted once more, then it is a reuse.
+        server.control("strict", revoke_family=0)
+        server.control("reuse-grace", ms=60000)
+        status, fourth = token_post(server, third["refresh_token"])
+        status2, fifth = token_post(server, third["refresh_token"])
+        status3, _ = token_post(server, third["refresh_token"])
+        grace = [e["outcome"] for e in server.redemptions()["redemptions"][-3:]]
+        check((status, status2, status3) == (200, 200, 400) and
+              grace == ["rotated", "grace", "reused"], "the grace: %s" % grace)
+        check(fourth["refresh_token"] != fifth["refresh_token"] and
+              token_post(server, fourth["refresh_token"])[0] == 200 and
+              token_post(server, fifth["refresh_token"])[0] == 200,
+              "both descendants of a grace redemption stay valid")
         print("  fake_strict: rotated, rotated, reused (family revoked), revoked, unknown; "
-              "held %.2f s" % held)
+              "held %.2f s; grace: %s" % (held, grace))
     finally:
         server.stop()
 
