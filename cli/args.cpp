@@ -13,20 +13,24 @@ namespace {
 
 struct command_spec {
     std::string_view name;
-    std::array<std::string_view, 8> options; // the options it accepts
+    std::array<std::string_view, 9> options; // the options it accepts
     int positionals = 0;                     // how many plain arguments it takes
 };
 
 constexpr std::array<command_spec, 6> commands = {{
-    {"refresh", {"--base-url", "--store", "--timeout", "--verbose", "--basic-encoding"}},
+    {"refresh",
+     {"--base-url", "--store", "--timeout", "--verbose", "--basic-encoding", "--lease-ttl",
+      "--no-lease-renewal"}},
     {"token",
      {"--base-url", "--redirect-uri", "--store", "--timeout", "--verbose", "--basic-encoding"}},
     {"authorize-url", {"--base-url", "--redirect-uri", "--data"}},
     {"call",
-     {"--base-url", "--store", "--data", "--header", "--timeout", "--verbose", "--basic-encoding"},
+     {"--base-url", "--store", "--data", "--header", "--timeout", "--verbose", "--basic-encoding",
+      "--lease-ttl", "--no-lease-renewal"},
      2},
     {"serve-fake",
-     {"--port", "--context-path", "--access-token-lifetime", "--revoke-family-on-reuse"}},
+     {"--port", "--context-path", "--access-token-lifetime", "--revoke-family-on-reuse",
+      "--reuse-grace-ms"}},
     {"demo", {}},
 }};
 
@@ -66,6 +70,24 @@ std::optional<std::chrono::milliseconds> parse_seconds(std::string_view text) {
         return std::nullopt;
     }
     return std::chrono::milliseconds(total);
+}
+
+/// Whole milliseconds as digits, in [min, 86400000].
+std::optional<std::chrono::milliseconds> parse_millis(std::string_view text, long long min) {
+    if (text.empty() || text.size() > 8) {
+        return std::nullopt;
+    }
+    long long value = 0;
+    for (char ch : text) {
+        if (ch < '0' || ch > '9') {
+            return std::nullopt;
+        }
+        value = value * 10 + (ch - '0');
+    }
+    if (value < min || value > 86400 * 1000LL) {
+        return std::nullopt;
+    }
+    return std::chrono::milliseconds(value);
 }
 
 std::optional<std::uint16_t> parse_port(std::string_view text) {
@@ -165,11 +187,14 @@ std::variant<arguments, argument_error> parse_arguments(int argc, const char* co
                                               std::string(arg)
                                         : "unknown option for " + out.command};
         }
-        if (arg == "--verbose" || arg == "--revoke-family-on-reuse") {
+        if (arg == "--verbose" || arg == "--revoke-family-on-reuse" ||
+            arg == "--no-lease-renewal") {
             if (value) {
                 return argument_error{std::string(arg) + " takes no value"};
             }
-            (arg == "--verbose" ? out.verbose : out.revoke_family_on_reuse) = true;
+            (arg == "--verbose"                  ? out.verbose
+             : arg == "--revoke-family-on-reuse" ? out.revoke_family_on_reuse
+                                                 : out.no_lease_renewal) = true;
             continue;
         }
         if (!value) {
@@ -210,6 +235,18 @@ std::variant<arguments, argument_error> parse_arguments(int argc, const char* co
                     "--access-token-lifetime must be whole seconds in [1, 86400]"};
             }
             out.access_token_lifetime = std::chrono::duration_cast<std::chrono::seconds>(*t);
+        } else if (arg == "--lease-ttl") {
+            const auto t = parse_millis(*value, 1);
+            if (!t) {
+                return argument_error{"--lease-ttl must be milliseconds in [1, 86400000]"};
+            }
+            out.lease_ttl = *t;
+        } else if (arg == "--reuse-grace-ms") {
+            const auto t = parse_millis(*value, 0);
+            if (!t) {
+                return argument_error{"--reuse-grace-ms must be milliseconds in [0, 86400000]"};
+            }
+            out.reuse_grace = *t;
         } else if (arg == "--port") {
             const auto p = parse_port(*value);
             if (!p) {
@@ -217,6 +254,10 @@ std::variant<arguments, argument_error> parse_arguments(int argc, const char* co
             }
             out.port = *p;
         }
+    }
+    if ((out.lease_ttl || out.no_lease_renewal) && !out.help &&
+        (!out.store || std::string_view(*out.store).substr(0, 8) != "redis://")) {
+        return argument_error{"--lease-ttl and --no-lease-renewal need --store redis://..."};
     }
     if (positionals < spec->positionals && !out.help) {
         return argument_error{out.command + " needs METHOD and PATH (try --help)"};
@@ -227,6 +268,7 @@ std::variant<arguments, argument_error> parse_arguments(int argc, const char* co
 const char* usage_text() noexcept {
     return R"(usage:
   babelbird-cli refresh --base-url URL [--store STORE] [--timeout SECONDS] [--verbose]
+                        [--lease-ttl MS] [--no-lease-renewal]
       env BABELBIRD_CLIENT_ID, BABELBIRD_CLIENT_SECRET, and BABELBIRD_REFRESH_TOKEN
       unless the store holds a grant
   babelbird-cli token --base-url URL --redirect-uri URI [--store STORE]
@@ -234,6 +276,7 @@ const char* usage_text() noexcept {
       env BABELBIRD_CLIENT_ID, BABELBIRD_CLIENT_SECRET, BABELBIRD_AUTH_CODE
   babelbird-cli call METHOD PATH --base-url URL --store STORE [--data JSON]
                      [--header 'Name: value']... [--timeout SECONDS] [--verbose]
+                     [--lease-ttl MS] [--no-lease-renewal]
       a Bearer call to the file API (PATH under the base URL, e.g.
       /api/v1/file/list); refreshes first when the token is expired or due and
       once after a rejected token; prints the answer body
@@ -242,11 +285,14 @@ const char* usage_text() noexcept {
       env BABELBIRD_CLIENT_ID
   babelbird-cli serve-fake [--port N] [--context-path /PATH]
                            [--access-token-lifetime SECONDS] [--revoke-family-on-reuse]
+                           [--reuse-grace-ms MS]
       a loopback BabelBird-compatible server for integration tests; prints
       {"base_url":...,"port":...} on one line, runs until SIGINT/SIGTERM;
       it rotates refresh tokens (a reused one is invalid_grant; with
-      --revoke-family-on-reuse it also revokes every token of that grant) and
-      logs every refresh by token fingerprint (GET /_fake/redemptions)
+      --revoke-family-on-reuse it also revokes every token of that grant;
+      within --reuse-grace-ms of its rotation a retired token is accepted and
+      rotated once more) and logs every refresh by token fingerprint
+      (GET /_fake/redemptions)
   babelbird-cli demo
       the whole flow against an embedded loopback server
 
@@ -256,7 +302,10 @@ STORE is file:PATH or redis://HOST:PORT/NAME. file:PATH keeps that object
 (mode 0600, replaced atomically); redis:// shares the grant between processes
 and machines (one refreshes, the others adopt; password from
 BABELBIRD_REDIS_PASSWORD, never in the URL). The store is written before exit
-0; if it cannot be, the grant is printed as a rescue copy.
+0; if it cannot be, the grant is printed as a rescue copy. With redis://, the
+process that refreshes holds a lease of --lease-ttl MS (default: --timeout
++ 5 s) and renews it every third of that while the request runs;
+--no-lease-renewal turns renewal off (then the lease must outlast --timeout).
 --basic-encoding rfc6749 form-encodes the client id and secret (for a ':' in
 the id). --verbose redacts every secret it knows, wherever it appears.
 Failures print one line on stderr; exit status 2 usage, 3 reauthorize,

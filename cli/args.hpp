@@ -30,11 +30,19 @@ struct arguments {
     /// without surrounding spaces).
     std::vector<std::pair<std::string, std::string>> headers;
     std::chrono::milliseconds timeout{std::chrono::seconds(30)};
+    /// `--lease-ttl MS` (refresh and call on a redis:// store): the store
+    /// lease's time to live; absent: `--timeout` + 5 s.
+    std::optional<std::chrono::milliseconds> lease_ttl;
+    /// `--no-lease-renewal` (refresh and call on a redis:// store): the source
+    /// does not renew its lease while the refresh request runs.
+    bool no_lease_renewal = false;
     std::uint16_t port = 0;
     /// serve-fake `--access-token-lifetime SECONDS` (whole seconds, >= 1).
     std::optional<std::chrono::seconds> access_token_lifetime;
     /// serve-fake `--revoke-family-on-reuse`.
     bool revoke_family_on_reuse = false;
+    /// serve-fake `--reuse-grace-ms MS`.
+    std::optional<std::chrono::milliseconds> reuse_grace;
     bool verbose = false;
     bool help = false;
 };

@@ -1,5 +1,5 @@
 // babelbird-cli serve-fake [--port N] [--context-path /PATH] [--access-token-lifetime S]
-// [--revoke-family-on-reuse]: the loopback
+// [--revoke-family-on-reuse] [--reuse-grace-ms MS]: the loopback
 // BabelBird-compatible server, with its /_fake/ control API, until SIGINT/SIGTERM.
 #include <babelbird/testing/fake_server.hpp>
 
@@ -20,6 +20,9 @@ int run_serve_fake(const arguments& args) {
     options.port = args.port;
     options.intercept = fake_control;
     options.revoke_family_on_reuse = args.revoke_family_on_reuse;
+    if (args.reuse_grace) {
+        options.reuse_grace = *args.reuse_grace;
+    }
     if (args.access_token_lifetime) {
         options.access_token_lifetime = *args.access_token_lifetime;
     }

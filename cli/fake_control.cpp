@@ -129,6 +129,8 @@ void control(bt::fake_server& server, const bt::recorded_request& r, httplib::Re
         server.set_rotation(number("enabled", 1) != 0);
     } else if (what == "strict") {
         server.set_revoke_family_on_reuse(number("revoke_family", 1) != 0);
+    } else if (what == "reuse-grace") {
+        server.set_reuse_grace(std::chrono::milliseconds(number("ms", 0)));
     } else if (what == "access-lifetime") {
         server.set_access_token_lifetime(std::chrono::seconds(number("seconds", 3600)));
     } else if (what == "echo") {

@@ -17,12 +17,15 @@
 // - `POST /_fake/rotation?enabled=0|1`, `POST /_fake/advance?seconds=N`,
 //   `POST /_fake/echo?enabled=0|1`, `POST /_fake/strict?revoke_family=0|1` (a
 //   reused rotated refresh token revokes its family), `POST
+//   /_fake/reuse-grace?ms=N` (a retired refresh token presented within N ms of
+//   its rotation is accepted once more and rotated; 0: none), `POST
 //   /_fake/access-lifetime?seconds=N` (for tokens issued from now on);
 // - `POST /_fake/refresh-token` (body = a refresh token to accept);
 // - `GET  /_fake/requests` (the recorded requests as JSON), `GET
 //   /_fake/redemptions` (`{"now":S,"latest_refresh":FP,"redemptions":[{"seq",
 //   "at","presented","outcome","issued","family_revoked"}...]}`: the server's
-//   time in seconds since the epoch and token fingerprints, never a token),
+//   time in seconds since the epoch and token fingerprints, never a token;
+//   outcome is rotated, kept, grace, reused, revoked, unknown, fault or rejected),
 //   `POST /_fake/clear` (requests, faults and redemptions).
 // Control requests are not recorded.
 

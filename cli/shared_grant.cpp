@@ -1,5 +1,6 @@
 #include "shared_grant.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "deliver.hpp"
@@ -68,7 +69,11 @@ babelbird::token_source_options shared_options(const arguments& args, shared_gra
     babelbird::token_source_options options;
     options.store = shared.store;
     options.store_owner = store_owner();
-    options.lease_ttl = args.timeout + std::chrono::seconds(5);
+    options.lease_ttl = args.lease_ttl ? *args.lease_ttl : args.timeout + std::chrono::seconds(5);
+    options.renew_lease = !args.no_lease_renewal;
+    // A renewing holder keeps the lease for its whole request (at most
+    // --timeout): waiters wait that long plus a lease, at least two leases.
+    options.lease_wait = std::max(2 * options.lease_ttl, args.timeout + options.lease_ttl);
     options.on_rotate = [&shared, &secrets](const babelbird::token_grant& g) {
         secrets.add(g.access_token.expose_secret());
         secrets.add(g.refresh_token.expose_secret());

@@ -36,10 +36,10 @@ struct shared_grant {
 std::unique_ptr<shared_grant> open_shared_grant(const arguments& args, const store_location& where,
                                                 redactor& secrets, int& status);
 
-/// The token_source options for it: the store, this run's owner, a lease
-/// longer than `--timeout` (the blocking source does not renew it while a
-/// refresh runs), and a hook that adds every new token to `secrets` and keeps
-/// the grant in `shared.rotated`.
+/// The token_source options for it: the store, this run's owner, the lease
+/// (`--lease-ttl`, else `--timeout` + 5 s; renewed while a refresh runs unless
+/// `--no-lease-renewal`), and a hook that adds every new token to `secrets`
+/// and keeps the grant in `shared.rotated`.
 babelbird::token_source_options shared_options(const arguments& args, shared_grant& shared,
                                                redactor& secrets);
 

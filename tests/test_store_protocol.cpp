@@ -15,6 +15,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <variant>
 #include <vector>
@@ -600,6 +601,125 @@ TEST_CASE("store protocol: token_source replicas on threads share one memory_tok
     REQUIRE(rec.grant);
     CHECK(rec.grant->refresh_token.expose_secret() == srv.server.live);
     CHECK(mem->try_acquire("check", 1s).value());
+}
+
+/// A memory store that counts renewals (and can answer them `false`, a lost lease).
+struct counting_store {
+    std::shared_ptr<bb::memory_token_store> mem;
+    std::shared_ptr<std::atomic<int>> renewals = std::make_shared<std::atomic<int>>(0);
+    bool lose_lease_on_renew = false;
+
+    bb::result<bb::store_record> load() { return mem->load(); }
+    bb::result<bool> try_acquire(std::string_view o, std::chrono::milliseconds t) {
+        return mem->try_acquire(o, t);
+    }
+    bb::result<bool> renew(std::string_view o, std::chrono::milliseconds t) {
+        renewals->fetch_add(1);
+        if (lose_lease_on_renew) {
+            return false;
+        }
+        return mem->renew(o, t);
+    }
+    bb::result<bool> release(std::string_view o) { return mem->release(o); }
+    bb::result<bb::commit_outcome> commit(std::uint64_t g, const bb::store_record& r) {
+        return mem->commit(g, r);
+    }
+    bb::result<void> stash_orphan(const bb::token_grant& g) { return mem->stash_orphan(g); }
+    bb::result<std::vector<bb::token_grant>> orphans() { return mem->orphans(); }
+    bb::result<bool> remove_orphan(const bb::token_grant& g) { return mem->remove_orphan(g); }
+};
+
+/// A transport that holds each request `delay` (a slow server), then answers
+/// from `srv`; `sending` is set while it holds one.
+struct slow_server_ref {
+    shared_server* target;
+    std::chrono::milliseconds delay;
+    std::atomic<bool>* sending;
+    bb::transport_result operator()(const bb::http_request& request) const {
+        sending->store(true);
+        std::this_thread::sleep_for(delay);
+        sending->store(false);
+        return (*target)(request);
+    }
+};
+
+/// One refresh through a transport slower than the lease (1 s against a
+/// 300 ms lease: the margins stand a slow sanitizer run), while an intruder
+/// tries to take the lease every 5 ms: whether it ever got it, and how often
+/// the source renewed.
+struct slow_refresh_outcome {
+    bool intruder_got_lease = false;
+    int renewals = 0;
+    int issued = 0;
+    bool got_token = false;
+    bool lease_free_after = false;
+};
+
+slow_refresh_outcome slow_refresh(bool renew_lease, bool lose_lease_on_renew = false) {
+    shared_server srv;
+    srv.server.live = "R0";
+    auto mem = std::make_shared<bb::memory_token_store>();
+    counting_store counting{mem};
+    counting.lose_lease_on_renew = lose_lease_on_renew;
+    const auto renewals = counting.renewals;
+    std::atomic<bool> sending{false};
+    std::atomic<bool> done{false};
+    bb::token_source_options o;
+    o.store = std::make_shared<bb::any_token_store>(std::move(counting));
+    o.store_owner = "source";
+    o.lease_ttl = 300ms;
+    o.lease_poll = 5ms;
+    o.min_refresh_interval = 0ms;
+    o.renew_lease = renew_lease;
+    bb::token_source<slow_server_ref> source(
+        slow_server_ref{&srv, 1000ms, &sending}, ts::credentials(), ts::server(),
+        bb::token_seed::from_grant(
+            ts::stored_grant("old", "R0", bb::time_point(std::chrono::seconds(1000)), 60s))
+            .value(),
+        o);
+    slow_refresh_outcome out;
+    std::thread intruder([&] {
+        while (!done.load()) {
+            if (sending.load() && mem->try_acquire("intruder", 300ms).value_or(false)) {
+                out.intruder_got_lease = true;
+                return;
+            }
+            std::this_thread::sleep_for(5ms);
+        }
+    });
+    auto token = source.get();
+    done.store(true);
+    intruder.join();
+    out.got_token = token.has_value() && token->access_token().expose_secret() == "A1";
+    out.renewals = renewals->load();
+    out.issued = srv.server.issued;
+    out.lease_free_after = mem->try_acquire("after", 1s).value_or(false);
+    return out;
+}
+
+TEST_CASE("store protocol: token_source renews its lease while a slow refresh runs; without "
+          "renewal another takes the lease mid-request") {
+    SUBCASE("renewal on (the default): the lease is never free during the request") {
+        const auto out = slow_refresh(true);
+        CHECK_FALSE(out.intruder_got_lease);
+        CHECK(out.renewals >= 3); // every 100 ms of a 1 s request: about 10
+        CHECK(out.got_token);
+        CHECK(out.issued == 1);
+        CHECK(out.lease_free_after); // released after the commit; the renewer is stopped
+    }
+    SUBCASE("renew_lease = false: the lease expires mid-request and the intruder takes it") {
+        const auto out = slow_refresh(false);
+        CHECK(out.intruder_got_lease);
+        CHECK(out.renewals == 0);
+        CHECK(out.got_token); // the compare-and-set on gen, not the lease, guards the commit
+        CHECK(out.issued == 1);
+    }
+    SUBCASE("a renewal that finds the lease lost stops renewing") {
+        const auto out = slow_refresh(true, true);
+        CHECK(out.renewals == 1);
+        CHECK(out.intruder_got_lease); // nothing renewed it after the first try
+        CHECK(out.got_token);
+    }
 }
 
 } // namespace test_store_protocol

@@ -6113,6 +6113,12 @@ struct token_lifecycle_options {
     /// The mean interval between re-reads while another holds the lease
     /// (each wait uniform in [lease_poll / 2, lease_poll]; at least 1 ms).
     std::chrono::milliseconds lease_poll{250};
+    /// The longest a refresh waits for another's lease (from the start of
+    /// the protocol) before it fails with `store_error(errc::timeout)`;
+    /// empty: twice `lease_ttl`. A holder that renews its lease (the
+    /// blocking `token_source` does) may hold it for its whole request: give
+    /// waiters at least the transport's timeout plus `lease_ttl`.
+    std::optional<std::chrono::milliseconds> lease_wait{};
 };
 
 /// What `on_get()` would do at an instant (a pure query: `token_lifecycle::next()`).
@@ -6998,7 +7004,9 @@ private:
         refused_.reset();
         commit_grant_.reset();
         wait_deadline_ = detail::add_ticks_saturating(
-            latest_, 2 * detail::saturating_ticks(at_least_1ms(options_.lease_ttl)));
+            latest_, options_.lease_wait
+                         ? detail::saturating_ticks(at_least_1ms(*options_.lease_wait))
+                         : 2 * detail::saturating_ticks(at_least_1ms(options_.lease_ttl)));
         a.store = store_load{};
     }
 
@@ -9061,15 +9069,31 @@ struct basic_token_source_options {
     /// This source's lease owner in the store (an identifier, not a secret, at
     /// most 256 bytes, unique per source); empty: a random one per source.
     std::string store_owner{};
-    /// The lease's time to live. The blocking `token_source` does not renew
-    /// its lease while the refresh request runs: give it a `lease_ttl` longer
-    /// than the transport's whole timeout (docs/design.md, "Shared store").
+    /// The lease's time to live. The blocking `token_source` renews its lease
+    /// while the refresh request runs (see `renew_lease`).
     std::chrono::milliseconds lease_ttl{15000};
     /// How often a source that waits for another's lease re-reads the record
     /// (each wait jittered uniformly in [lease_poll / 2, lease_poll]); the wait
-    /// is bounded by twice `lease_ttl`, then the refresh fails with
+    /// is bounded by `lease_wait`, then the refresh fails with
     /// `store_error(errc::timeout)` (class `retry`).
     std::chrono::milliseconds lease_poll{250};
+    /// The longest a refresh waits for another source's lease; empty: twice
+    /// `lease_ttl`. A holder that renews its lease (`renew_lease`) may keep it
+    /// for its whole request: with renewal, give at least the transport's
+    /// whole timeout plus `lease_ttl`, or waiters give up on a slow but live
+    /// refresh.
+    std::optional<std::chrono::milliseconds> lease_wait{};
+    /// Whether the blocking `token_source` renews its lease (`renew(owner,
+    /// lease_ttl)` every `lease_ttl / 3`, from a helper thread) while its
+    /// refresh request, and the hook call before the commit, run; a renewal
+    /// that finds the lease lost or fails stops renewing (docs/design.md,
+    /// "Shared store", step 5). Disabled, `lease_ttl` must exceed the
+    /// transport's whole timeout (and the hook's time): a lease that expires
+    /// mid-request lets another source send the same refresh token (the
+    /// compare-and-set still keeps both grants, one as an orphan, but a
+    /// server that refuses a reused token may then revoke the grant).
+    /// Ignored by `async_token_source`.
+    bool renew_lease = true;
 };
 
 namespace detail {
@@ -9113,6 +9137,7 @@ token_lifecycle_options lifecycle_options_of(basic_token_source_options<Hook>& o
                            : std::move(options.store_owner),
         .lease_ttl = options.lease_ttl,
         .lease_poll = options.lease_poll,
+        .lease_wait = options.lease_wait,
     };
 }
 } // namespace detail
@@ -10532,10 +10557,15 @@ result<http_response> send_authorized(Transport&& transport, Provider&& provider
 ///   (step 4) writes its seed's grant as generation 1, then it refreshes and
 ///   commits generation 2. A source whose seed is older than the store's record
 ///   uses the record's grant, never its seed's.
-/// - The blocking source does not renew the lease while the request runs: its
-///   `lease_ttl` must be longer than the transport's whole timeout (a lease
-///   that expires mid-request lets another source send the same refresh
-///   token; the compare-and-set still keeps both grants, one as an orphan).
+/// - While the lease holder's refresh request runs (and its hook call before
+///   the commit), a helper thread renews the lease every `lease_ttl / 3`
+///   (`token_source_options::renew_lease`, on by default; stopped and joined
+///   as soon as the transport or the hook returns; it takes no lock of the
+///   source). A renewal that finds the lease lost, or fails, stops renewing:
+///   the commit's compare-and-set still keeps every grant (the loser's as an
+///   orphan). Without renewal `lease_ttl` must be longer than the transport's
+///   whole timeout, or a lease that expires mid-request lets another source
+///   send the same refresh token.
 /// - A store that fails gives `store_error(...)` (class `retry`, with backoff);
 ///   a grant the server issued is never lost: the hook has it, and a failed
 ///   commit is reported, the grant kept as `current()`.
@@ -10549,6 +10579,7 @@ result<http_response> send_authorized(Transport&& transport, Provider&& provider
 /// hands a late answer's grant to its hook.)
 
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -10557,6 +10588,7 @@ result<http_response> send_authorized(Transport&& transport, Provider&& provider
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -10565,6 +10597,62 @@ result<http_response> send_authorized(Transport&& transport, Provider&& provider
 
 
 namespace babelbird::inline v1 {
+
+namespace detail {
+/// Renews a store's lease from a thread of its own while a lease holder's
+/// request (or its hook call) runs: `store.renew(owner, ttl)` every `ttl / 3`
+/// (at least 1 ms) until `stop()`, or until a renewal answers `false` (the
+/// lease was lost) or fails, which ends the renewals: the commit's
+/// compare-and-set keeps a grant safe without the lease (docs/design.md,
+/// "Shared store", step 5). The thread takes no lock but its own; `store`
+/// must be safe to call from another thread while it lives, and must not
+/// throw from `renew` (the library's stores never throw; an exception on that
+/// thread ends the program).
+class lease_renewer {
+public:
+    lease_renewer() = default;
+    lease_renewer(const lease_renewer&) = delete;
+    lease_renewer& operator=(const lease_renewer&) = delete;
+    ~lease_renewer() { stop(); }
+
+    /// Starts renewing. Requires: not started. `store` must outlive `stop()`.
+    void start(any_token_store& store, std::string owner, std::chrono::milliseconds ttl) {
+        const std::chrono::milliseconds lease = std::max(ttl, std::chrono::milliseconds(1));
+        const std::chrono::milliseconds every = std::max(lease / 3, std::chrono::milliseconds(1));
+        thread_ = std::thread([this, &store, owner = std::move(owner), lease, every] {
+            std::unique_lock lock(mutex_);
+            while (!stop_.wait_for(lock, every, [this] { return stopped_; })) {
+                lock.unlock();
+                const result<bool> renewed = store.renew(owner, lease);
+                lock.lock();
+                if (!renewed || !*renewed) {
+                    return; // lost or failing: stop renewing, the commit's CAS decides
+                }
+            }
+        });
+    }
+
+    /// Stops the renewals and waits for the thread (and a renewal in
+    /// progress, bounded by the store's own timeout). Idempotent.
+    void stop() noexcept {
+        if (!thread_.joinable()) {
+            return;
+        }
+        {
+            std::lock_guard lock(mutex_);
+            stopped_ = true;
+        }
+        stop_.notify_one();
+        thread_.join();
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable stop_;
+    bool stopped_ = false; // guarded by mutex_
+    std::thread thread_;
+};
+} // namespace detail
 
 /// Receives each new grant; returns whether it was stored durably.
 using rotation_hook = std::function<bool(const token_grant&)>;
@@ -10599,6 +10687,7 @@ public:
                  token_seed seed, token_source_options options = {}, Clock clock = Clock{})
         : transport_(std::forward<Transport>(transport)), clock_(std::forward<Clock>(clock)),
           on_rotate_(std::move(options.on_rotate)), store_(options.store),
+          renew_lease_(options.renew_lease), lease_ttl_(options.lease_ttl),
           machine_(std::move(credentials), std::move(server), std::move(seed),
                    detail::lifecycle_options_of(options, static_cast<bool>(on_rotate_), this)) {
         publish(make_snapshot());
@@ -10795,8 +10884,15 @@ private:
             if (actions.persist) {
                 const std::shared_ptr<const token_grant> grant = std::move(actions.persist);
                 unwind_guard guard{this, &lock, std::nullopt};
+                // Declared after the guard: stopped before it relocks when unwinding.
+                detail::lease_renewer renewer;
+                std::optional<std::string> owner = lease_to_renew();
                 lock.unlock();
+                if (owner) {
+                    renewer.start(*store_, std::move(*owner), lease_ttl_);
+                }
                 const bool durable = !on_rotate_ || on_rotate_(*grant);
+                renewer.stop();
                 lock.lock();
                 guard.armed = false;
                 actions = machine_.on_persisted(durable);
@@ -10804,11 +10900,17 @@ private:
                 const flight_id id = *actions.send_flight;
                 const http_request request = std::move(*actions.send);
                 unwind_guard guard{this, &lock, id};
+                detail::lease_renewer renewer;
+                std::optional<std::string> owner = lease_to_renew();
                 lock.unlock();
+                if (owner) {
+                    renewer.start(*store_, std::move(*owner), lease_ttl_);
+                }
                 const time_point issued_at = clock_.now();
                 const transport_result response = transport_(request);
                 // A clock that throws here would lose the answer: see now_or.
                 const time_point completed_at = detail::now_or(clock_, issued_at);
+                renewer.stop();
                 lock.lock();
                 guard.armed = false;
                 actions = machine_.on_response(id, response, issued_at, completed_at);
@@ -10831,6 +10933,15 @@ private:
                 return;
             }
         }
+    }
+
+    /// Requires `mutex_`: the lease owner to renew while the next request or
+    /// hook call runs (this source holds the lease and renews it), or none.
+    std::optional<std::string> lease_to_renew() const {
+        if (!renew_lease_ || !store_ || !machine_.holds_lease()) {
+            return std::nullopt;
+        }
+        return machine_.options().store_owner;
     }
 
     /// Requires `lock` released; returns with it held: runs one store step
@@ -10900,6 +11011,8 @@ private:
     Clock clock_;
     rotation_hook on_rotate_;
     std::shared_ptr<any_token_store> store_; // empty: no shared store
+    bool renew_lease_;                       // options.renew_lease
+    std::chrono::milliseconds lease_ttl_;    // options.lease_ttl
 
     mutable std::mutex mutex_;
     std::condition_variable done_;

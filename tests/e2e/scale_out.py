@@ -186,22 +186,22 @@ class RedisServer:
 
 
 class FakeServer:
-    def __init__(self, cli):
+    def __init__(self, cli, extra=()):
         env = dict(os.environ, BABELBIRD_CLIENT_ID=CLIENT_ID,
                    BABELBIRD_CLIENT_SECRET=CLIENT_SECRET, BABELBIRD_REFRESH_TOKEN=SEED)
         self.proc = subprocess.Popen(
             [cli, "serve-fake", "--access-token-lifetime", str(LIFETIME),
-             "--revoke-family-on-reuse"],
+             "--revoke-family-on-reuse"] + list(extra),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         line = self.proc.stdout.readline()
         check(line, "serve-fake printed its address")
         self.base_url = json.loads(line)["base_url"]
 
-    def control(self, what, method="POST", **query):
+    def control(self, what, method="POST", body=b"", **query):
         url = self.base_url + "/_fake/" + what
         if query:
             url += "?" + "&".join("%s=%s" % kv for kv in query.items())
-        req = urllib.request.Request(url, data=b"" if method == "POST" else None,
+        req = urllib.request.Request(url, data=body if method == "POST" else None,
                                      method=method)
         with urllib.request.urlopen(req, timeout=10) as r:
             return json.loads(r.read())
@@ -222,21 +222,23 @@ def store_url(redis):
     return "redis://127.0.0.1:%d/%s" % (redis.port, GRANT_NAME)
 
 
-def run_call(cli, server, redis_port, timeout="5"):
+def run_call(cli, server, redis_port, timeout="5", extra=()):
     env = dict(os.environ, BABELBIRD_CLIENT_ID=CLIENT_ID, BABELBIRD_CLIENT_SECRET=CLIENT_SECRET,
                BABELBIRD_REFRESH_TOKEN=SEED)
     env.pop("BABELBIRD_REDIS_PASSWORD", None)
     return subprocess.Popen(
         [cli, "call", "GET", "/api/v1/file/list", "--base-url", server.base_url,
-         "--store", "redis://127.0.0.1:%d/%s" % (redis_port, GRANT_NAME), "--timeout", timeout],
+         "--store", "redis://127.0.0.1:%d/%s" % (redis_port, GRANT_NAME), "--timeout", timeout]
+        + list(extra),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
 
 
 class Workers:
     """N threads, each running `call` in a loop until stopped."""
 
-    def __init__(self, cli, server, redis, n, timeout="5"):
+    def __init__(self, cli, server, redis, n, timeout="5", extra=()):
         self.cli, self.server, self.redis, self.n, self.timeout = cli, server, redis, n, timeout
+        self.extra = list(extra)  # more arguments of each call (--lease-ttl, ...)
         self.lock = threading.Condition()
         self.epoch = 0
         self.done_in_epoch = [0] * n  # successful calls started in the current epoch
@@ -251,7 +253,7 @@ class Workers:
                 if self.stopping:
                     return
                 epoch = self.epoch
-            p = run_call(self.cli, self.server, self.redis.port, self.timeout)
+            p = run_call(self.cli, self.server, self.redis.port, self.timeout, self.extra)
             with self.lock:
                 self.procs[i] = p
             out, err = p.communicate()
@@ -269,12 +271,14 @@ class Workers:
         for t in self.threads:
             t.start()
 
-    def wait_all_called(self, timeout=60):
-        """Until every worker finished a successful call started in this epoch."""
+    def wait_all_called(self, timeout=60, allow_killed=False):
+        """Until every worker finished a successful call started in this epoch
+        (with allow_killed, a call that the test SIGKILLed is no failure)."""
         deadline = time.time() + timeout
         with self.lock:
             while not all(self.done_in_epoch):
-                bad = [r for r in self.results if r[2] != 0]
+                bad = [r for r in self.results
+                       if r[2] != 0 and not (allow_killed and r[2] == -signal.SIGKILL)]
                 if bad:
                     raise Failure("epoch %d: a call failed (worker %d, exit %d): %s" % (
                         self.epoch, bad[0][0], bad[0][2], bad[0][3].strip()))
@@ -296,8 +300,9 @@ class Workers:
         for t in self.threads:
             t.join()
 
-    def failures(self):
-        return [r for r in self.results if r[2] != 0]
+    def failures(self, allow_killed=False):
+        return [r for r in self.results
+                if r[2] != 0 and not (allow_killed and r[2] == -signal.SIGKILL)]
 
 
 def check_chain(log, expected_rotations, what):
@@ -468,8 +473,21 @@ def fake_strict(ctx):
         held = time.time() - t
         check(status == 200 and held >= 0.6, "the delay fault holds the answer (%.2f s)" % held)
         check(third["expires_in"] == 60, "the access-token lifetime can be shortened")
+        # The reuse grace: a retired token is accepted once more, then it is a reuse.
+        server.control("strict", revoke_family=0)
+        server.control("reuse-grace", ms=60000)
+        status, fourth = token_post(server, third["refresh_token"])
+        status2, fifth = token_post(server, third["refresh_token"])
+        status3, _ = token_post(server, third["refresh_token"])
+        grace = [e["outcome"] for e in server.redemptions()["redemptions"][-3:]]
+        check((status, status2, status3) == (200, 200, 400) and
+              grace == ["rotated", "grace", "reused"], "the grace: %s" % grace)
+        check(fourth["refresh_token"] != fifth["refresh_token"] and
+              token_post(server, fourth["refresh_token"])[0] == 200 and
+              token_post(server, fifth["refresh_token"])[0] == 200,
+              "both descendants of a grace redemption stay valid")
         print("  fake_strict: rotated, rotated, reused (family revoked), revoked, unknown; "
-              "held %.2f s" % held)
+              "held %.2f s; grace: %s" % (held, grace))
     finally:
         server.stop()
 
@@ -681,6 +699,281 @@ def redis_restart(ctx):
         check(not bad, "every call after the restart succeeds: %s" % (bad[:1],))
         check_chain(server.redemptions(), 3 + 3 + 1, "restart")
         check_store_latest(redis, server, "restart")
+    finally:
+        workers.stopping = True
+        server.stop()
+        redis.cleanup()
+
+
+def refresh_requests(server):
+    """How many requests reached the refresh endpoint (recorded on arrival,
+    before any fault holds them)."""
+    return sum(1 for r in server.control("requests", method="GET")
+               if r["path"].endswith("/refreshToken.do"))
+
+
+def outcomes_of(entries):
+    counts = {}
+    for e in entries:
+        counts[e["outcome"]] = counts.get(e["outcome"], 0) + 1
+    return counts
+
+
+def check_no_double_success(entries, what):
+    """No refresh token was accepted twice (rotated/kept/grace)."""
+    accepted = [e["presented"] for e in entries if e["outcome"] in ("rotated", "kept", "grace")]
+    check(len(accepted) == len(set(accepted)), what + ": no token presented twice succeeded")
+
+
+def store_fingerprint(redis):
+    return fingerprint(decode_grant(store_record(redis)["grant"])[1])
+
+
+def redis_list(redis, key):
+    r = redis.client()
+    try:
+        return r("LRANGE", key, 0, -1) or []
+    finally:
+        r.close()
+
+
+@case
+def kill_before_send(ctx):
+    """The refreshing process is SIGKILLed while the server holds its request
+    BEFORE checking the token: nothing was rotated. Its lease expires, another
+    process refreshes with the same token; when the server finally checks the
+    dead process's request, that token is already retired (a failed reuse;
+    family revocation is off here, a revoking server would revoke the grant:
+    the lease cannot know a dead client's request is still queued)."""
+    n = 4
+    redis = RedisServer(ctx.redis_binary).start()
+    server = FakeServer(ctx.cli)
+    server.control("strict", revoke_family=0)
+    workers = Workers(ctx.cli, server, redis, n, timeout="3", extra=["--lease-ttl", "1500"])
+    try:
+        warm_up(workers, 1)
+        held_token = store_fingerprint(redis)
+        server.control("fault", kind="delay", ms=4000)  # before the token is checked
+        before = len(server.redemptions()["redemptions"])
+        requests_before = refresh_requests(server)
+        workers.next_epoch()
+        deadline = time.time() + 20
+        victim = None
+        while time.time() < deadline and victim is None:
+            if refresh_requests(server) > requests_before:
+                victim = lease_owner_pid(redis)
+            time.sleep(0.01)
+        check(victim, "a process holds the lease while its request is held")
+        os.kill(victim, signal.SIGKILL)
+        killed_at = time.time()
+        workers.wait_all_called(timeout=30, allow_killed=True)
+        adopted_after = time.time() - killed_at
+        deadline = time.time() + 15  # until the server has checked the held request
+        while time.time() < deadline:
+            if len(server.redemptions()["redemptions"]) >= before + 2:
+                break
+            time.sleep(0.1)
+        expiry = server.redemptions()["redemptions"][before:]
+        workers.next_epoch()
+        workers.wait_all_called(timeout=30, allow_killed=True)
+        workers.stop()
+        log = server.redemptions()["redemptions"]
+        kills = [r for r in workers.results if r[2] == -signal.SIGKILL]
+        print("  killed pid %d (request held before the check); all %d workers called again "
+              "%.1f s later; that expiry on the server: %s, presenting %s; exits %s" % (
+                  victim, n, adopted_after, [e["outcome"] for e in expiry],
+                  ["held" if e["presented"] == held_token else "other" for e in expiry],
+                  outcomes_of([{"outcome": r[2]} for r in workers.results])))
+        check(len(kills) == 1, "only the victim was killed")
+        check(not workers.failures(allow_killed=True), "every other call succeeds")
+        check([e["outcome"] for e in expiry] == ["rotated", "reused"],
+              "that expiry: one rotation, then the dead process's held request refused")
+        check(all(e["presented"] == held_token for e in expiry),
+              "both presented the token of the record")
+        check_no_double_success(log, "kill_before_send")
+        check(outcomes_of(log[before:]).get("rotated") == 2,
+              "one rotation for that expiry and one for the next")
+        check_store_latest(redis, server, "kill_before_send")
+    finally:
+        workers.stopping = True
+        server.stop()
+        redis.cleanup()
+
+
+@case
+def kill_after_commit(ctx):
+    """The holder is SIGKILLed right after its commit lands in Redis (Redis
+    writes are paused at once, so its release waits): nothing is lost, the
+    others adopt the committed grant, one rotation for that expiry."""
+    n = 4
+    redis = RedisServer(ctx.redis_binary).start()
+    server = FakeServer(ctx.cli)
+    workers = Workers(ctx.cli, server, redis, n, timeout="3")
+    rec_key = "bb:{%s}:rec" % GRANT_NAME
+    try:
+        warm_up(workers, 1)
+        landed = None
+        for attempt in range(3):
+            server.control("fault", kind="delay", ms=800, after_rotation=1)
+            before = len(server.redemptions()["redemptions"])
+            workers.next_epoch()
+            deadline = time.time() + 20
+            victim = None
+            while time.time() < deadline and victim is None:
+                if len(server.redemptions()["redemptions"]) > before:
+                    victim = lease_owner_pid(redis)
+                time.sleep(0.01)
+            check(victim, "a process holds the lease while its answer is held")
+            r = redis.client()
+            try:
+                gen0 = int(r("HGET", rec_key, "gen"))  # the intent is already written
+                deadline = time.time() + 10
+                while time.time() < deadline:
+                    gen, powner = r("HMGET", rec_key, "gen", "powner")
+                    if int(gen) > gen0 and powner is None:
+                        break
+                check(int(gen) > gen0 and powner is None, "the holder's commit landed")
+                r("CLIENT", "PAUSE", "3000", "WRITE")
+                lease = r("GET", "bb:{%s}:lease" % GRANT_NAME)
+                try:
+                    os.kill(victim, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                r("CLIENT", "UNPAUSE")
+            finally:
+                r.close()
+            workers.wait_all_called(timeout=30, allow_killed=True)
+            with workers.lock:
+                killed = any(x[2] == -signal.SIGKILL for x in workers.results)
+            if killed:
+                landed = (victim, int(gen) - gen0, lease is not None, before)
+                break
+            print("  attempt %d: pid %d had exited before the kill; again" % (attempt + 1, victim))
+        check(landed, "the kill landed after the commit, before the process exited")
+        victim, gens, lease_held, before = landed
+        expiry = server.redemptions()["redemptions"][before:]
+        workers.next_epoch()
+        workers.wait_all_called(timeout=30, allow_killed=True)
+        workers.stop()
+        rec = store_record(redis)
+        print("  killed pid %d after its commit (gen +%d, its lease %s at the kill); that "
+              "expiry on the server: %s; every other call exit 0 (%d calls); store gen %s" % (
+                  victim, gens, "still held" if lease_held else "already released",
+                  [e["outcome"] for e in expiry], len(workers.results), rec["gen"].decode()))
+        check(not workers.failures(allow_killed=True), "every other call succeeds")
+        check([e["outcome"] for e in expiry] == ["rotated"], "one rotation for that expiry")
+        check_chain(server.redemptions(), len(server.redemptions()["redemptions"]),
+                    "kill_after_commit")
+        check_store_latest(redis, server, "kill_after_commit")
+    finally:
+        workers.stopping = True
+        server.stop()
+        redis.cleanup()
+
+
+@case
+def slow_renewed(ctx):
+    """A refresh slower than the lease (--lease-ttl 500, the server holds the
+    answer 1.5 s after rotating): the holder renews its lease, so nobody else
+    refreshes; one refresh per expiry, no token presented twice."""
+    n = 4
+    redis = RedisServer(ctx.redis_binary).start()
+    server = FakeServer(ctx.cli)
+    workers = Workers(ctx.cli, server, redis, n, timeout="5", extra=["--lease-ttl", "500"])
+    try:
+        warm_up(workers, 1)
+        server.control("fault", kind="delay", ms=1500, after_rotation=1)
+        before = len(server.redemptions()["redemptions"])
+        workers.next_epoch()
+        deadline = time.time() + 20
+        holder = None
+        while time.time() < deadline and holder is None:
+            if len(server.redemptions()["redemptions"]) > before:
+                holder = lease_owner_pid(redis)
+            time.sleep(0.01)
+        check(holder, "a process holds the lease while its answer is held")
+        owners = []
+        t = time.time()
+        while time.time() - t < 1.2:  # inside the 1.5 s hold, past two lease lifetimes
+            owners.append(lease_owner_pid(redis))
+            time.sleep(0.05)
+        workers.wait_all_called()
+        workers.next_epoch()
+        workers.wait_all_called()
+        workers.stop()
+        log = server.redemptions()
+        expiry = log["redemptions"][before:before + 1]
+        print("  holder pid %d kept the lease over %d samples in 1.2 s (owners %s); "
+              "%d calls, all exit 0" % (holder, len(owners), sorted(set(owners), key=str),
+                                        len(workers.results)))
+        check(set(owners) == {holder}, "the lease stayed with the holder during its request")
+        check(not workers.failures(), "every call succeeds")
+        check([e["outcome"] for e in expiry] == ["rotated"], "the held refresh rotated")
+        check_chain(log, 4, "slow_renewed")
+        check_store_latest(redis, server, "slow_renewed")
+    finally:
+        workers.stopping = True
+        server.stop()
+        redis.cleanup()
+
+
+@case
+def slow_unrenewed_orphan(ctx):
+    """The same slow refresh with --no-lease-renewal, against a server with a
+    reuse grace: the lease expires mid-request, a second process refreshes
+    with the same token (accepted in the grace) and commits first; the slow
+    one's commit conflicts and its grant is kept as an orphan. When the server
+    then refuses the store's token, recovery uses the orphan."""
+    n = 4
+    redis = RedisServer(ctx.redis_binary).start()
+    server = FakeServer(ctx.cli, extra=["--reuse-grace-ms", "5000"])
+    server.control("strict", revoke_family=0)
+    workers = Workers(ctx.cli, server, redis, n, timeout="5",
+                      extra=["--lease-ttl", "500", "--no-lease-renewal"])
+    orphans_key = "bb:{%s}:orphans" % GRANT_NAME
+    try:
+        warm_up(workers, 1)
+        server.control("fault", kind="delay", ms=1500, after_rotation=1)
+        before = len(server.redemptions()["redemptions"])
+        workers.next_epoch()
+        workers.wait_all_called()
+        deadline = time.time() + 10  # the slow process's commit comes last
+        while time.time() < deadline and not redis_list(redis, orphans_key):
+            time.sleep(0.05)
+        race = server.redemptions()["redemptions"][before:]
+        orphans = redis_list(redis, orphans_key)
+        print("  the slow expiry on the server: %s" % [e["outcome"] for e in race])
+        check([e["outcome"] for e in race] == ["rotated", "grace"],
+              "the slow refresh rotated; a second process refreshed the same token in the grace")
+        check(race[0]["presented"] == race[1]["presented"], "both presented the same token")
+        check(len(orphans) == 1, "one orphan kept in Redis (%d)" % len(orphans))
+        orphan_fp = fingerprint(decode_grant(orphans[0])[1])
+        check(orphan_fp == race[0]["issued"], "the orphan is the slow refresh's grant")
+        check(store_fingerprint(redis) == race[1]["issued"], "the store holds the winner's grant")
+        # The server refuses the store's token once: the next refresh falls back on the orphan.
+        server.control("fault", kind="answer", status=400, body=b'{"error":"invalid_grant"}')
+        after_race = len(server.redemptions()["redemptions"])
+        workers.next_epoch()
+        workers.wait_all_called()
+        workers.next_epoch()
+        workers.wait_all_called()
+        workers.stop()
+        log = server.redemptions()["redemptions"][after_race:]
+        recovery = log[:2]  # the refused refresh and the orphan's
+        print("  orphan %s...; after the server refused the store's token: %s, presenting %s; "
+              "orphans left %d; %d calls, all exit 0" % (
+                  orphan_fp[:6], [e["outcome"] for e in log],
+                  ["store" if e["presented"] == race[1]["issued"] else
+                   "orphan" if e["presented"] == orphan_fp else "other" for e in log],
+                  len(redis_list(redis, orphans_key)), len(workers.results)))
+        check(not workers.failures(), "every call succeeds")
+        check([e["outcome"] for e in recovery] == ["fault", "rotated"],
+              "the store's token refused, then one rotation")
+        check(recovery[0]["presented"] == race[1]["issued"], "first the store's token")
+        check(recovery[1]["presented"] == orphan_fp, "then the orphan's token")
+        check([e["outcome"] for e in log[2:]] == ["rotated"], "the next expiry: one rotation")
+        check_no_double_success(log, "slow_unrenewed_orphan (after the race)")
+        check_store_latest(redis, server, "slow_unrenewed_orphan")
     finally:
         workers.stopping = True
         server.stop()

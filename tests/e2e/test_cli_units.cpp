@@ -172,6 +172,49 @@ TEST_CASE("cli args: call's errors") {
           "authorize-url does not take --store");
 }
 
+TEST_CASE("cli args: --lease-ttl and --no-lease-renewal, for refresh and call on redis:// only") {
+    const auto r =
+        std::get<cli::arguments>(parse({"call", "GET", "/x", "--store", "redis://127.0.0.1:6379/g",
+                                        "--lease-ttl", "500", "--no-lease-renewal"}));
+    CHECK(r.lease_ttl == std::optional<std::chrono::milliseconds>(500ms));
+    CHECK(r.no_lease_renewal);
+    const auto d =
+        std::get<cli::arguments>(parse({"refresh", "--store=redis://h:1/g", "--lease-ttl=1"}));
+    CHECK(d.lease_ttl == std::optional<std::chrono::milliseconds>(1ms));
+    CHECK_FALSE(d.no_lease_renewal);
+    const auto none = std::get<cli::arguments>(parse({"refresh", "--store", "redis://h:1/g"}));
+    CHECK_FALSE(none.lease_ttl);
+    CHECK_FALSE(none.no_lease_renewal);
+
+    for (const char* bad : {"0", "-1", "x", "1.5", "86400001", "", "123456789"}) {
+        CAPTURE(bad);
+        CHECK(error_of({"refresh", "--store", "redis://h:1/g", "--lease-ttl", bad}) ==
+              "--lease-ttl must be milliseconds in [1, 86400000]");
+    }
+    CHECK(error_of({"refresh", "--store", "redis://h:1/g", "--no-lease-renewal=1"}) ==
+          "--no-lease-renewal takes no value");
+    const std::string need = "--lease-ttl and --no-lease-renewal need --store redis://...";
+    CHECK(error_of({"refresh", "--lease-ttl", "500"}) == need);
+    CHECK(error_of({"refresh", "--store", "file:g.json", "--no-lease-renewal"}) == need);
+    CHECK(error_of({"call", "GET", "/x", "--store", "file:g", "--lease-ttl", "9"}) == need);
+    // token writes by compare-and-set without a lease.
+    CHECK(error_of({"token", "--store", "redis://h:1/g", "--lease-ttl", "500"}) ==
+          "token does not take --lease-ttl");
+    CHECK(error_of({"serve-fake", "--no-lease-renewal"}) ==
+          "serve-fake does not take --no-lease-renewal");
+}
+
+TEST_CASE("cli args: serve-fake --reuse-grace-ms") {
+    const auto s = std::get<cli::arguments>(parse({"serve-fake", "--reuse-grace-ms", "2000"}));
+    CHECK(s.reuse_grace == std::optional<std::chrono::milliseconds>(2000ms));
+    const auto z = std::get<cli::arguments>(parse({"serve-fake", "--reuse-grace-ms=0"}));
+    CHECK(z.reuse_grace == std::optional<std::chrono::milliseconds>(0ms));
+    CHECK(error_of({"serve-fake", "--reuse-grace-ms", "-5"}) ==
+          "--reuse-grace-ms must be milliseconds in [0, 86400000]");
+    CHECK(error_of({"refresh", "--reuse-grace-ms", "5"}) ==
+          "refresh does not take --reuse-grace-ms");
+}
+
 TEST_CASE("cli verbose: secrets are redacted by value, in their wire forms too") {
     cli::redactor r;
     r.add("s3cr3t+/=:%!value");

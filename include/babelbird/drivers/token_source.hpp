@@ -101,10 +101,15 @@
 ///   (step 4) writes its seed's grant as generation 1, then it refreshes and
 ///   commits generation 2. A source whose seed is older than the store's record
 ///   uses the record's grant, never its seed's.
-/// - The blocking source does not renew the lease while the request runs: its
-///   `lease_ttl` must be longer than the transport's whole timeout (a lease
-///   that expires mid-request lets another source send the same refresh
-///   token; the compare-and-set still keeps both grants, one as an orphan).
+/// - While the lease holder's refresh request runs (and its hook call before
+///   the commit), a helper thread renews the lease every `lease_ttl / 3`
+///   (`token_source_options::renew_lease`, on by default; stopped and joined
+///   as soon as the transport or the hook returns; it takes no lock of the
+///   source). A renewal that finds the lease lost, or fails, stops renewing:
+///   the commit's compare-and-set still keeps every grant (the loser's as an
+///   orphan). Without renewal `lease_ttl` must be longer than the transport's
+///   whole timeout, or a lease that expires mid-request lets another source
+///   send the same refresh token.
 /// - A store that fails gives `store_error(...)` (class `retry`, with backoff);
 ///   a grant the server issued is never lost: the hook has it, and a failed
 ///   commit is reported, the grant kept as `current()`.
@@ -120,6 +125,7 @@
 
 #include "babelbird/config/compiler_check.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -128,6 +134,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -137,6 +144,7 @@
 #include "babelbird/drivers/snapshot_cell.hpp"
 #include "babelbird/drivers/token_handle.hpp"
 #include "babelbird/drivers/token_source_options.hpp"
+#include "babelbird/drivers/token_store.hpp"
 #include "babelbird/drivers/transport.hpp"
 #include "babelbird/machines/exchange.hpp"
 #include "babelbird/machines/expiry.hpp"
@@ -149,6 +157,62 @@
 #include "babelbird/values/token.hpp"
 
 namespace babelbird::inline v1 {
+
+namespace detail {
+/// Renews a store's lease from a thread of its own while a lease holder's
+/// request (or its hook call) runs: `store.renew(owner, ttl)` every `ttl / 3`
+/// (at least 1 ms) until `stop()`, or until a renewal answers `false` (the
+/// lease was lost) or fails, which ends the renewals: the commit's
+/// compare-and-set keeps a grant safe without the lease (docs/design.md,
+/// "Shared store", step 5). The thread takes no lock but its own; `store`
+/// must be safe to call from another thread while it lives, and must not
+/// throw from `renew` (the library's stores never throw; an exception on that
+/// thread ends the program).
+class lease_renewer {
+public:
+    lease_renewer() = default;
+    lease_renewer(const lease_renewer&) = delete;
+    lease_renewer& operator=(const lease_renewer&) = delete;
+    ~lease_renewer() { stop(); }
+
+    /// Starts renewing. Requires: not started. `store` must outlive `stop()`.
+    void start(any_token_store& store, std::string owner, std::chrono::milliseconds ttl) {
+        const std::chrono::milliseconds lease = std::max(ttl, std::chrono::milliseconds(1));
+        const std::chrono::milliseconds every = std::max(lease / 3, std::chrono::milliseconds(1));
+        thread_ = std::thread([this, &store, owner = std::move(owner), lease, every] {
+            std::unique_lock lock(mutex_);
+            while (!stop_.wait_for(lock, every, [this] { return stopped_; })) {
+                lock.unlock();
+                const result<bool> renewed = store.renew(owner, lease);
+                lock.lock();
+                if (!renewed || !*renewed) {
+                    return; // lost or failing: stop renewing, the commit's CAS decides
+                }
+            }
+        });
+    }
+
+    /// Stops the renewals and waits for the thread (and a renewal in
+    /// progress, bounded by the store's own timeout). Idempotent.
+    void stop() noexcept {
+        if (!thread_.joinable()) {
+            return;
+        }
+        {
+            std::lock_guard lock(mutex_);
+            stopped_ = true;
+        }
+        stop_.notify_one();
+        thread_.join();
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable stop_;
+    bool stopped_ = false; // guarded by mutex_
+    std::thread thread_;
+};
+} // namespace detail
 
 /// Receives each new grant; returns whether it was stored durably.
 using rotation_hook = std::function<bool(const token_grant&)>;
@@ -183,6 +247,7 @@ public:
                  token_seed seed, token_source_options options = {}, Clock clock = Clock{})
         : transport_(std::forward<Transport>(transport)), clock_(std::forward<Clock>(clock)),
           on_rotate_(std::move(options.on_rotate)), store_(options.store),
+          renew_lease_(options.renew_lease), lease_ttl_(options.lease_ttl),
           machine_(std::move(credentials), std::move(server), std::move(seed),
                    detail::lifecycle_options_of(options, static_cast<bool>(on_rotate_), this)) {
         publish(make_snapshot());
@@ -379,8 +444,15 @@ private:
             if (actions.persist) {
                 const std::shared_ptr<const token_grant> grant = std::move(actions.persist);
                 unwind_guard guard{this, &lock, std::nullopt};
+                // Declared after the guard: stopped before it relocks when unwinding.
+                detail::lease_renewer renewer;
+                std::optional<std::string> owner = lease_to_renew();
                 lock.unlock();
+                if (owner) {
+                    renewer.start(*store_, std::move(*owner), lease_ttl_);
+                }
                 const bool durable = !on_rotate_ || on_rotate_(*grant);
+                renewer.stop();
                 lock.lock();
                 guard.armed = false;
                 actions = machine_.on_persisted(durable);
@@ -388,11 +460,17 @@ private:
                 const flight_id id = *actions.send_flight;
                 const http_request request = std::move(*actions.send);
                 unwind_guard guard{this, &lock, id};
+                detail::lease_renewer renewer;
+                std::optional<std::string> owner = lease_to_renew();
                 lock.unlock();
+                if (owner) {
+                    renewer.start(*store_, std::move(*owner), lease_ttl_);
+                }
                 const time_point issued_at = clock_.now();
                 const transport_result response = transport_(request);
                 // A clock that throws here would lose the answer: see now_or.
                 const time_point completed_at = detail::now_or(clock_, issued_at);
+                renewer.stop();
                 lock.lock();
                 guard.armed = false;
                 actions = machine_.on_response(id, response, issued_at, completed_at);
@@ -415,6 +493,15 @@ private:
                 return;
             }
         }
+    }
+
+    /// Requires `mutex_`: the lease owner to renew while the next request or
+    /// hook call runs (this source holds the lease and renews it), or none.
+    std::optional<std::string> lease_to_renew() const {
+        if (!renew_lease_ || !store_ || !machine_.holds_lease()) {
+            return std::nullopt;
+        }
+        return machine_.options().store_owner;
     }
 
     /// Requires `lock` released; returns with it held: runs one store step
@@ -484,6 +571,8 @@ private:
     Clock clock_;
     rotation_hook on_rotate_;
     std::shared_ptr<any_token_store> store_; // empty: no shared store
+    bool renew_lease_;                       // options.renew_lease
+    std::chrono::milliseconds lease_ttl_;    // options.lease_ttl
 
     mutable std::mutex mutex_;
     std::condition_variable done_;

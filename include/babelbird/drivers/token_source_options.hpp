@@ -68,15 +68,31 @@ struct basic_token_source_options {
     /// This source's lease owner in the store (an identifier, not a secret, at
     /// most 256 bytes, unique per source); empty: a random one per source.
     std::string store_owner{};
-    /// The lease's time to live. The blocking `token_source` does not renew
-    /// its lease while the refresh request runs: give it a `lease_ttl` longer
-    /// than the transport's whole timeout (docs/design.md, "Shared store").
+    /// The lease's time to live. The blocking `token_source` renews its lease
+    /// while the refresh request runs (see `renew_lease`).
     std::chrono::milliseconds lease_ttl{15000};
     /// How often a source that waits for another's lease re-reads the record
     /// (each wait jittered uniformly in [lease_poll / 2, lease_poll]); the wait
-    /// is bounded by twice `lease_ttl`, then the refresh fails with
+    /// is bounded by `lease_wait`, then the refresh fails with
     /// `store_error(errc::timeout)` (class `retry`).
     std::chrono::milliseconds lease_poll{250};
+    /// The longest a refresh waits for another source's lease; empty: twice
+    /// `lease_ttl`. A holder that renews its lease (`renew_lease`) may keep it
+    /// for its whole request: with renewal, give at least the transport's
+    /// whole timeout plus `lease_ttl`, or waiters give up on a slow but live
+    /// refresh.
+    std::optional<std::chrono::milliseconds> lease_wait{};
+    /// Whether the blocking `token_source` renews its lease (`renew(owner,
+    /// lease_ttl)` every `lease_ttl / 3`, from a helper thread) while its
+    /// refresh request, and the hook call before the commit, run; a renewal
+    /// that finds the lease lost or fails stops renewing (docs/design.md,
+    /// "Shared store", step 5). Disabled, `lease_ttl` must exceed the
+    /// transport's whole timeout (and the hook's time): a lease that expires
+    /// mid-request lets another source send the same refresh token (the
+    /// compare-and-set still keeps both grants, one as an orphan, but a
+    /// server that refuses a reused token may then revoke the grant).
+    /// Ignored by `async_token_source`.
+    bool renew_lease = true;
 };
 
 namespace detail {
@@ -120,6 +136,7 @@ token_lifecycle_options lifecycle_options_of(basic_token_source_options<Hook>& o
                            : std::move(options.store_owner),
         .lease_ttl = options.lease_ttl,
         .lease_poll = options.lease_poll,
+        .lease_wait = options.lease_wait,
     };
 }
 } // namespace detail

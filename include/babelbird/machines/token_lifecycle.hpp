@@ -230,6 +230,12 @@ struct token_lifecycle_options {
     /// The mean interval between re-reads while another holds the lease
     /// (each wait uniform in [lease_poll / 2, lease_poll]; at least 1 ms).
     std::chrono::milliseconds lease_poll{250};
+    /// The longest a refresh waits for another's lease (from the start of
+    /// the protocol) before it fails with `store_error(errc::timeout)`;
+    /// empty: twice `lease_ttl`. A holder that renews its lease (the
+    /// blocking `token_source` does) may hold it for its whole request: give
+    /// waiters at least the transport's timeout plus `lease_ttl`.
+    std::optional<std::chrono::milliseconds> lease_wait{};
 };
 
 /// What `on_get()` would do at an instant (a pure query: `token_lifecycle::next()`).
@@ -1115,7 +1121,9 @@ private:
         refused_.reset();
         commit_grant_.reset();
         wait_deadline_ = detail::add_ticks_saturating(
-            latest_, 2 * detail::saturating_ticks(at_least_1ms(options_.lease_ttl)));
+            latest_, options_.lease_wait
+                         ? detail::saturating_ticks(at_least_1ms(*options_.lease_wait))
+                         : 2 * detail::saturating_ticks(at_least_1ms(options_.lease_ttl)));
         a.store = store_load{};
     }
 

@@ -31,7 +31,12 @@
 /// again is always `invalid_grant` (with rotation on, the default); with
 /// `fake_server_options::revoke_family_on_reuse` such a reuse also revokes
 /// every refresh and access token descended from the same first grant (the
-/// "token family" of the OAuth 2.0 Security BCP, section 4.14.2). Every
+/// "token family" of the OAuth 2.0 Security BCP, section 4.14.2). With
+/// `fake_server_options::reuse_grace`, as servers with a grace period do, a
+/// retired refresh token presented again soon after its rotation is accepted
+/// once more and rotated to a new token (both descendants then stay valid:
+/// this is how a client that lost a race ends up with a second live token,
+/// an orphan in docs/design.md, "Shared store"). Every
 /// refresh is written to the redemption log (`redemptions()`): the server's
 /// time, the outcome, and fingerprints (`token_fingerprint`) of the presented
 /// and the issued refresh token, never the tokens.
@@ -70,6 +75,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -110,6 +116,13 @@ struct fake_server_options {
     /// family (every refresh and access token descended from the same first
     /// grant), as a server that suspects a stolen token does.
     bool revoke_family_on_reuse = false;
+    /// With rotation: a retired refresh token presented again within this time
+    /// of its rotation is accepted once more and rotated to a new refresh
+    /// token (logged as `redemption::outcome::grace`); the token it was rotated
+    /// to first stays valid. Measured on the real (steady) clock and on the
+    /// server's virtual one, so `advance()` past it also ends it; a second
+    /// presentation, or one after the grace, is a reuse. 0: no grace.
+    std::chrono::milliseconds reuse_grace{0};
     /// Send `expires_in` as a string of digits, as some deployments do.
     bool expires_in_as_string = false;
     /// The Bearer-protected file endpoint, relative to the context path.
@@ -230,8 +243,11 @@ inline std::string token_fingerprint(std::string_view token) {
 struct redemption {
     /// What the server did with the presented refresh token.
     enum class outcome {
-        rotated,  ///< accepted, a new refresh token issued (the old one retired)
-        kept,     ///< accepted, not rotated (rotation off, or an answer without one)
+        rotated, ///< accepted, a new refresh token issued (the old one retired)
+        kept,    ///< accepted, not rotated (rotation off, or an answer without one)
+        /// a retired refresh token within `reuse_grace` of its rotation:
+        /// accepted once more and rotated to a new one
+        grace,
         reused,   ///< a retired refresh token: `invalid_grant`
         revoked,  ///< a token whose family was revoked: `invalid_grant`
         unknown,  ///< never issued (or expired, or missing): `invalid_grant`/`invalid_request`
@@ -256,6 +272,8 @@ struct redemption {
             return "rotated";
         case outcome::kept:
             return "kept";
+        case outcome::grace:
+            return "grace";
         case outcome::reused:
             return "reused";
         case outcome::revoked:
@@ -504,6 +522,12 @@ public:
     void set_revoke_family_on_reuse(bool revoke) {
         std::lock_guard lock(mutex_);
         options_.revoke_family_on_reuse = revoke;
+    }
+    /// See `fake_server_options::reuse_grace` (for tokens rotated from now
+    /// on and those still in their grace; negative counts as 0).
+    void set_reuse_grace(std::chrono::milliseconds grace) {
+        std::lock_guard lock(mutex_);
+        options_.reuse_grace = std::max(grace, std::chrono::milliseconds(0));
     }
     /// The lifetime of access tokens issued from now on (at least 1 s).
     void set_access_token_lifetime(std::chrono::seconds lifetime) {
@@ -926,7 +950,16 @@ private:
                 return;
             }
             const auto it = refresh_tokens_.find(*sent);
-            if (it == refresh_tokens_.end() || now >= it->second) {
+            bool in_grace = false;
+            if (it == refresh_tokens_.end() && options_.rotate_refresh_tokens && !omit_refresh) {
+                if (const auto g = rotated_at_.find(*sent); g != rotated_at_.end()) {
+                    const auto since = std::chrono::steady_clock::now() - g->second.first;
+                    const auto virtual_since = now - g->second.second;
+                    in_grace = since < options_.reuse_grace && virtual_since < options_.reuse_grace;
+                    rotated_at_.erase(g); // once: the next presentation is a reuse
+                }
+            }
+            if (!in_grace && (it == refresh_tokens_.end() || now >= it->second)) {
                 auto outcome = redemption::outcome::unknown;
                 bool revoked_now = false;
                 if (const auto old = retired_.find(*sent); old != retired_.end()) {
@@ -945,8 +978,14 @@ private:
             if (omit_refresh) {
                 // The answer carries no refresh token: the one sent stays valid.
             } else if (options_.rotate_refresh_tokens) {
-                refresh_tokens_.erase(it);
-                retired_[*sent] = family;
+                if (!in_grace) {
+                    refresh_tokens_.erase(it);
+                    retired_[*sent] = family;
+                    if (options_.reuse_grace.count() > 0) {
+                        prune_grace_locked(now);
+                        rotated_at_[*sent] = {std::chrono::steady_clock::now(), now};
+                    }
+                }
                 refresh_token = random_token("rt-");
                 refresh_tokens_[refresh_token] = now + options_.refresh_token_lifetime;
                 family_[refresh_token] = family;
@@ -955,7 +994,8 @@ private:
                 refresh_token = *sent;
             }
             log_locked(sent,
-                       refresh_token.empty() || refresh_token == *sent
+                       in_grace ? redemption::outcome::grace
+                       : refresh_token.empty() || refresh_token == *sent
                            ? redemption::outcome::kept
                            : redemption::outcome::rotated,
                        refresh_token, false);
@@ -1031,8 +1071,26 @@ private:
         return family_[token] = ++families_;
     }
 
-    /// Revokes every live refresh and access token of `family`; true when any was.
+    /// Forgets the retired tokens whose grace is over.
+    void prune_grace_locked(clock_time now) {
+        const auto real_now = std::chrono::steady_clock::now();
+        for (auto it = rotated_at_.begin(); it != rotated_at_.end();) {
+            if (real_now - it->second.first >= options_.reuse_grace ||
+                now - it->second.second >= options_.reuse_grace) {
+                it = rotated_at_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
+
+    /// Revokes every live refresh and access token of `family` (and ends the
+    /// grace of its retired ones); true when any live one was.
     bool revoke_family_locked(std::uint64_t family) {
+        for (auto it = rotated_at_.begin(); it != rotated_at_.end();) {
+            const auto f = family_.find(it->first);
+            it = f != family_.end() && f->second == family ? rotated_at_.erase(it) : std::next(it);
+        }
         bool any = false;
         const auto sweep = [&](std::map<std::string, clock_time>& tokens) {
             for (auto it = tokens.begin(); it != tokens.end();) {
@@ -1115,6 +1173,9 @@ private:
     std::map<std::string, std::uint64_t> family_;  ///< token -> the first grant it descends from
     std::map<std::string, std::uint64_t> retired_; ///< rotated refresh tokens -> family
     std::set<std::string> revoked_;                ///< tokens revoked with their family
+    /// Retired refresh tokens still within `reuse_grace`: when they were
+    /// rotated, on the real and the virtual clock (only while a grace is set).
+    std::map<std::string, std::pair<std::chrono::steady_clock::time_point, clock_time>> rotated_at_;
     std::uint64_t families_ = 0;
     std::string latest_refresh_;
     std::vector<redemption> redemptions_;
