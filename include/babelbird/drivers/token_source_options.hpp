@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,11 +17,23 @@
 
 #include "babelbird/drivers/token_handle.hpp"
 #include "babelbird/drivers/token_store.hpp"
+#include "babelbird/drivers/unique_function.hpp"
 #include "babelbird/machines/exchange.hpp"
 #include "babelbird/machines/expiry.hpp"
 #include "babelbird/machines/token_lifecycle.hpp"
 
 namespace babelbird::inline v1 {
+
+/// Runs `fn` once, after about `delay` (never earlier), on any thread: the
+/// timer of `async_token_source` (`basic_token_source_options::schedule_after`).
+/// Called from any thread, possibly several at once, never under a lock of
+/// the source; `fn` may run inside the call only when `delay` is zero.
+/// Destroying `fn` uncalled (a scheduler that shuts down) is allowed: the
+/// source counts it as a failed store read (`store_error`, class `retry`).
+/// `babelbird::asio::timer_scheduler` (adapters/asio.hpp) is one over an Asio
+/// executor.
+using delay_scheduler =
+    std::function<void(std::chrono::milliseconds delay, unique_function<void()> fn)>;
 
 /// Options of a token source; `Hook` is its rotation hook (`rotation_hook`,
 /// drivers/token_source.hpp, or `async_rotation_hook`,
@@ -62,9 +75,17 @@ struct basic_token_source_options {
     /// process may use one store; thread-safe use is the store's. Ignored by
     /// `async_token_source` (see `async_store`).
     std::shared_ptr<any_token_store> store{};
-    /// The shared store of `async_token_source`; empty: none. Ignored by
-    /// `token_source`.
+    /// The shared store of `async_token_source`, which runs the same protocol
+    /// over it (its operations started without a lock, their completions
+    /// taken from any thread); empty: none. Ignored by `token_source`.
     std::shared_ptr<any_async_token_store> async_store{};
+    /// The timer of `async_token_source` with an `async_store`: the waits for
+    /// another source's lease (`lease_poll`) and the lease renewal
+    /// (`renew_lease`). Empty: a refresh that has to wait for a lease fails
+    /// with `error::usage(errc::invalid_argument)` (class `usage`, remembered
+    /// until `reset()`), and the lease is not renewed. Called until the
+    /// source's destructor returns, never after it. Ignored by `token_source`.
+    delay_scheduler schedule_after{};
     /// This source's lease owner in the store (an identifier, not a secret, at
     /// most 256 bytes, unique per source); empty: a random one per source.
     std::string store_owner{};
@@ -77,6 +98,11 @@ struct basic_token_source_options {
     /// is bounded by twice `lease_ttl`, then the refresh fails with
     /// `store_error(errc::timeout)` (class `retry`).
     std::chrono::milliseconds lease_poll{250};
+    /// Whether the lease is renewed (every `lease_ttl / 3`, with the store's
+    /// `renew`) while the refresh request runs, until its answer arrives or a
+    /// renewal fails (then the commit's compare-and-set is the safety):
+    /// `async_token_source` renews through `schedule_after` (not without one).
+    bool renew_lease = true;
 };
 
 namespace detail {
