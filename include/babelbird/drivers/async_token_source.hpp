@@ -58,6 +58,36 @@
 ///   BY VALUE that stores the completion inside itself keeps the state alive
 ///   until then).
 ///
+/// A shared store (`async_token_source_options::async_store`, docs/design.md,
+/// "Shared store"): the protocol `token_source` runs, asynchronously.
+/// @code
+/// babelbird::any_token_store redis(std::in_place_type<babelbird::redis_token_store>,
+///                                  "127.0.0.1", 6379, "my-grant");
+/// babelbird::asio::executor_adapter on_pool(blocking_pool.get_executor()); // may block
+/// babelbird::async_token_source_options options;
+/// options.async_store = std::make_shared<babelbird::any_async_token_store>(
+///     babelbird::store_on_executor<babelbird::any_token_store, decltype(on_pool)>(redis,
+///                                                                             on_pool));
+/// options.schedule_after = babelbird::asio::timer_scheduler(io.get_executor());
+/// @endcode
+/// - Each store step of the machine starts the matching `async_*` operation
+///   (without the source's lock); its completion re-enters the source like
+///   the transport's (also inside the call, or from any thread). A store
+///   completion destroyed uncalled counts as `store_error(errc::transport_failure)`.
+/// - The waits for another source's lease run on `schedule_after`; without
+///   one such a refresh fails with `error::usage(errc::invalid_argument)`. A
+///   timer function destroyed uncalled ends the wait as a failed store read.
+/// - While the refresh request runs under the lease, the lease is renewed
+///   every `lease_ttl / 3` through `schedule_after` (`renew_lease`, on by
+///   default) until the answer arrives or a renewal fails.
+/// - After the destructor: the scheduler is never called, no lease is
+///   renewed, no step before a request's answer is started (a lease held
+///   then expires by its time to live); a late answer's grant still goes to
+///   the hook, then its commit (and the lease's release) to the store, so the
+///   store (and what `store_on_executor` refers to) must stay usable while a
+///   completion handed to the transport or the store is alive. `reset()`
+///   drops the results of the store steps and waits still outstanding.
+///
 /// The rotation hook (`async_token_source_options::on_rotate`) is called as
 /// `on_rotate(grant, done)` at the points where `token_source` calls its hook
 /// (also after the source is destroyed, see above), never twice at once,
