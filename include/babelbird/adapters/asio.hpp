@@ -72,8 +72,10 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/system_executor.hpp>
 
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -124,6 +126,45 @@ private:
 
 template <class Executor>
 executor_adapter(Executor) -> executor_adapter<Executor>;
+
+/// The timer of `async_token_source` (`basic_token_source_options::schedule_after`,
+/// a `babelbird::delay_scheduler`) over an Asio executor: each call starts a
+/// `boost::asio::steady_timer` on it and runs `fn` in the timer's handler,
+/// on the executor's thread, once (also when the wait ends with an error).
+/// When the execution context is destroyed first, `fn` is destroyed
+/// uncalled (the source counts that as a failed store read). While a timer
+/// is pending it keeps the context's work count up. Copyable; thread-safe as
+/// the executor is.
+/// @code
+/// babelbird::async_token_source_options options;
+/// options.async_store = store;
+/// options.schedule_after = babelbird::asio::timer_scheduler(io.get_executor());
+/// @endcode
+template <class Executor>
+class timer_scheduler {
+public:
+    explicit timer_scheduler(Executor ex) noexcept : ex_(std::move(ex)) {}
+
+    void operator()(std::chrono::milliseconds delay, unique_function<void()> fn) const {
+        auto timer = std::make_shared<::boost::asio::steady_timer>(ex_, delay);
+        timer->async_wait(fire{timer, std::move(fn)});
+    }
+
+    const Executor& get_inner_executor() const noexcept { return ex_; }
+
+private:
+    /// Keeps its timer alive until the wait ends.
+    struct fire {
+        std::shared_ptr<::boost::asio::steady_timer> timer;
+        unique_function<void()> fn;
+        void operator()(const ::boost::system::error_code&) { fn(); }
+    };
+
+    Executor ex_;
+};
+
+template <class Executor>
+timer_scheduler(Executor) -> timer_scheduler<Executor>;
 
 namespace detail {
 

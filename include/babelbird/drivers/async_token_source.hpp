@@ -58,6 +58,36 @@
 ///   BY VALUE that stores the completion inside itself keeps the state alive
 ///   until then).
 ///
+/// A shared store (`async_token_source_options::async_store`, docs/design.md,
+/// "Shared store"): the protocol `token_source` runs, asynchronously.
+/// @code
+/// babelbird::any_token_store redis(std::in_place_type<babelbird::redis_token_store>,
+///                                  "127.0.0.1", 6379, "my-grant");
+/// babelbird::asio::executor_adapter on_pool(blocking_pool.get_executor()); // may block
+/// babelbird::async_token_source_options options;
+/// options.async_store = std::make_shared<babelbird::any_async_token_store>(
+///     babelbird::store_on_executor<babelbird::any_token_store, decltype(on_pool)>(redis,
+///                                                                             on_pool));
+/// options.schedule_after = babelbird::asio::timer_scheduler(io.get_executor());
+/// @endcode
+/// - Each store step of the machine starts the matching `async_*` operation
+///   (without the source's lock); its completion re-enters the source like
+///   the transport's (also inside the call, or from any thread). A store
+///   completion destroyed uncalled counts as `store_error(errc::transport_failure)`.
+/// - The waits for another source's lease run on `schedule_after`; without
+///   one such a refresh fails with `error::usage(errc::invalid_argument)`. A
+///   timer function destroyed uncalled ends the wait as a failed store read.
+/// - While the refresh request runs under the lease, the lease is renewed
+///   every `lease_ttl / 3` through `schedule_after` (`renew_lease`, on by
+///   default) until the answer arrives or a renewal fails.
+/// - After the destructor: the scheduler is never called, no lease is
+///   renewed, no step before a request's answer is started (a lease held
+///   then expires by its time to live); a late answer's grant still goes to
+///   the hook, then its commit (and the lease's release) to the store, so the
+///   store (and what `store_on_executor` refers to) must stay usable while a
+///   completion handed to the transport or the store is alive. `reset()`
+///   drops the results of the store steps and waits still outstanding.
+///
 /// The rotation hook (`async_token_source_options::on_rotate`) is called as
 /// `on_rotate(grant, done)` at the points where `token_source` calls its hook
 /// (also after the source is destroyed, see above), never twice at once,
@@ -80,18 +110,23 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "babelbird/drivers/async_transport.hpp"
 #include "babelbird/drivers/snapshot_cell.hpp"
 #include "babelbird/drivers/token_handle.hpp"
 #include "babelbird/drivers/token_source_options.hpp"
+#include "babelbird/drivers/token_store.hpp"
 #include "babelbird/drivers/transport.hpp"
 #include "babelbird/drivers/unique_function.hpp"
 #include "babelbird/machines/exchange.hpp"
 #include "babelbird/machines/expiry.hpp"
+#include "babelbird/machines/store_record.hpp"
+#include "babelbird/machines/store_steps.hpp"
 #include "babelbird/machines/token_lifecycle.hpp"
 #include "babelbird/requests/credentials.hpp"
 #include "babelbird/requests/endpoint.hpp"
@@ -169,10 +204,18 @@ class async_source_state final
       public std::enable_shared_from_this<async_source_state<AsyncTransport, Executor, Clock>> {
 public:
     async_source_state(AsyncTransport transport, Executor executor, Clock clock,
-                       async_rotation_hook on_rotate, token_lifecycle machine)
+                       async_rotation_hook on_rotate, std::shared_ptr<any_async_token_store> store,
+                       delay_scheduler schedule_after, bool renew_lease, token_lifecycle machine)
         : transport_(std::forward<AsyncTransport>(transport)),
           executor_(std::forward<Executor>(executor)), clock_(std::forward<Clock>(clock)),
-          on_rotate_(std::move(on_rotate)), machine_(std::move(machine)) {
+          on_rotate_(std::move(on_rotate)), store_(std::move(store)),
+          schedule_after_(std::move(schedule_after)), renew_lease_(renew_lease),
+          machine_(std::move(machine)) {
+        store_owner_ = machine_.options().store_owner;
+        machine_lease_ttl_ = machine_.options().lease_ttl;
+        if (machine_lease_ttl_ < std::chrono::milliseconds(1)) {
+            machine_lease_ttl_ = std::chrono::milliseconds(1);
+        }
         published_.store(make_snapshot());
     }
 
@@ -247,7 +290,13 @@ public:
 
     void reset(token_seed seed) {
         const time_point now = clock_.now();
-        run_event([&] { return machine_.on_reset(std::move(seed), now); });
+        run_event([&] {
+            // A store step or a wait still outstanding belongs to the dropped
+            // flight: its result must not reach the next one.
+            ++epoch_;
+            stop_renewal();
+            return machine_.on_reset(std::move(seed), now);
+        });
     }
 
     void retry_persist() {
@@ -261,6 +310,7 @@ public:
         {
             std::lock_guard lock(mutex_);
             closed_ = true;
+            stop_renewal();
             for (auto& w : waiters_) {
                 (void)machine_.on_cancel(w.first);
                 ready.add(std::move(w.second), cancelled_error());
@@ -305,16 +355,23 @@ private:
         std::vector<std::pair<token_completion, result<token_handle>>> items_;
     };
 
-    /// One exchange with the transport or the hook, from its start until the
-    /// machine is told how it ended. Guarded by `mutex_`.
+    /// One exchange with the transport, the hook, the store or the timer,
+    /// from its start until the machine is told how it ended. Guarded by
+    /// `mutex_`.
     struct pending_op {
+        enum class kind : std::uint8_t { send, persist, store, timer };
         enum class stage : std::uint8_t {
-            starting, ///< inside async_send / the hook call
+            starting, ///< inside the call that started it
             arrived,  ///< its completion ran (or died) inside that call
             waiting,  ///< the call returned; the completion has not run yet
             reported, ///< the machine was told
         };
-        bool is_send = false;
+        /// What a store operation answered (the type its step expects).
+        using store_answer =
+            std::variant<result<store_record>, result<bool>, result<commit_outcome>, result<void>,
+                         result<std::vector<token_grant>>>;
+
+        kind what = kind::persist;
         flight_id flight = 0;
         /// Valid until the completion runs (the async_transport contract).
         http_request request;
@@ -323,6 +380,14 @@ private:
         std::optional<transport_result> response; ///< empty: no answer will come
         time_point completed_at{};
         bool durable = false;
+        /// The store step (its arguments live here while the store runs it).
+        std::optional<store_step> step;
+        std::optional<store_answer> answer;
+        /// The timer's instant; whether it fired (false: dropped uncalled).
+        time_point until{};
+        bool fired = false;
+        /// The source's `epoch_` when the step or the wait started.
+        std::uint64_t epoch = 0;
     };
 
     /// The transport's completion: reports the answer; destroyed uncalled, it
@@ -337,13 +402,13 @@ private:
         ~send_done() {
             if (self) {
                 auto s = std::move(self);
-                s->finish(*op, std::nullopt, false);
+                s->finish_send(*op, std::nullopt);
             }
         }
         void operator()(transport_result response) {
             if (self) {
                 auto s = std::move(self);
-                s->finish(*op, std::move(response), false);
+                s->finish_send(*op, std::move(response));
             }
         }
     };
@@ -359,15 +424,70 @@ private:
         ~persist_done() {
             if (self) {
                 auto s = std::move(self);
-                s->finish(*op, std::nullopt, false);
+                s->finish(*op, time_point{}, [](pending_op& o) { o.durable = false; });
             }
         }
         void operator()(bool durable) {
             if (self) {
                 auto s = std::move(self);
-                s->finish(*op, std::nullopt, durable);
+                s->finish(*op, time_point{}, [durable](pending_op& o) { o.durable = durable; });
             }
         }
+    };
+
+    /// A store operation's completion; destroyed uncalled, it reports
+    /// `store_error(errc::transport_failure)`.
+    template <class T>
+    struct store_done {
+        std::shared_ptr<async_source_state> self;
+        std::shared_ptr<pending_op> op;
+        store_done(std::shared_ptr<async_source_state> s, std::shared_ptr<pending_op> o) noexcept
+            : self(std::move(s)), op(std::move(o)) {}
+        store_done(store_done&& other) noexcept = default;
+        store_done& operator=(store_done&&) = delete;
+        ~store_done() {
+            if (self) {
+                (*this)(result<T>(store_error(errc::transport_failure)));
+            }
+        }
+        void operator()(result<T> r) {
+            if (self) {
+                auto s = std::move(self);
+                const time_point now = detail::now_or(s->clock_, time_point{});
+                s->finish(*op, now, [&r](pending_op& o) { o.answer.emplace(std::move(r)); });
+            }
+        }
+    };
+
+    /// The timer's function; destroyed uncalled, the wait ends as a failed
+    /// store read.
+    struct timer_done {
+        std::shared_ptr<async_source_state> self;
+        std::shared_ptr<pending_op> op;
+        timer_done(std::shared_ptr<async_source_state> s, std::shared_ptr<pending_op> o) noexcept
+            : self(std::move(s)), op(std::move(o)) {}
+        timer_done(timer_done&& other) noexcept = default;
+        timer_done& operator=(timer_done&&) = delete;
+        ~timer_done() {
+            if (self) {
+                auto s = std::move(self);
+                const time_point now = detail::now_or(s->clock_, op->until);
+                s->finish(*op, now, [](pending_op& o) { o.fired = false; });
+            }
+        }
+        void operator()() {
+            if (self) {
+                auto s = std::move(self);
+                const time_point now = detail::now_or(s->clock_, op->until);
+                s->finish(*op, now, [](pending_op& o) { o.fired = true; });
+            }
+        }
+    };
+
+    /// One lease renewal chain (while one request is in flight); `active`
+    /// is guarded by `mutex_`.
+    struct renewal {
+        bool active = true;
     };
 
     template <class F>
@@ -418,24 +538,163 @@ private:
         persist_failed_.store(machine_.persist_failed(), std::memory_order_release);
     }
 
+    /// Requires `mutex_`: answers `step` with `e` (a store that cannot run it).
+    lifecycle_actions fail_step(const store_step& step, const error& e, time_point now) {
+        return std::visit(
+            [&](const auto& s) -> lifecycle_actions {
+                using T = std::decay_t<decltype(s)>;
+                if constexpr (std::is_same_v<T, store_load>) {
+                    return machine_.on_store_result(result<store_record>(e), now);
+                } else if constexpr (std::is_same_v<T, store_commit>) {
+                    return machine_.on_store_result(result<commit_outcome>(e), now);
+                } else if constexpr (std::is_same_v<T, store_stash_orphan>) {
+                    return machine_.on_store_result(result<void>(e), now);
+                } else if constexpr (std::is_same_v<T, store_read_orphans>) {
+                    return machine_.on_store_result(result<std::vector<token_grant>>(e), now);
+                } else { // acquire, release, remove_orphan
+                    return machine_.on_store_result(result<bool>(e), now);
+                }
+            },
+            step);
+    }
+
+    /// Requires `mutex_`: a wait that cannot be timed (no scheduler, or its
+    /// function died uncalled) ends as the store read after it failing with `e`.
+    lifecycle_actions fail_wait(const error& e, time_point now) {
+        lifecycle_actions a = machine_.on_timer(now);
+        if (a.store) {
+            const store_step step = std::move(*a.store);
+            a.store.reset();
+            lifecycle_actions b = fail_step(step, e, now);
+            b.publish = b.publish || a.publish;
+            return b;
+        }
+        return a;
+    }
+
+    /// Requires `mutex_`: ends the lease renewal of the request in flight.
+    void stop_renewal() noexcept {
+        if (renewal_) {
+            renewal_->active = false;
+            renewal_.reset();
+        }
+    }
+
     /// Requires `op.at == reported` and `mutex_`: the machine's event for it.
     lifecycle_actions report(pending_op& op) {
-        if (!op.is_send) {
+        switch (op.what) {
+        case pending_op::kind::persist:
             return machine_.on_persisted(op.durable);
+        case pending_op::kind::send:
+            stop_renewal();
+            if (!op.response) {
+                return machine_.on_abandon(op.flight);
+            }
+            answered_ = true;
+            return machine_.on_response(op.flight, *op.response, op.issued_at, op.completed_at);
+        case pending_op::kind::store:
+            if (op.epoch != epoch_) {
+                return {};
+            }
+            return std::visit(
+                [&](const auto& r) { return machine_.on_store_result(r, op.completed_at); },
+                *op.answer);
+        case pending_op::kind::timer:
+            break;
         }
-        if (!op.response) {
-            return machine_.on_abandon(op.flight);
+        if (op.epoch != epoch_) {
+            return {};
         }
-        return machine_.on_response(op.flight, *op.response, op.issued_at, op.completed_at);
+        return op.fired ? machine_.on_timer(op.completed_at)
+                        : fail_wait(store_error(errc::transport_failure), op.completed_at);
+    }
+
+    /// Requires the lock released: starts the store operation of `op`.
+    void start_store(const std::shared_ptr<pending_op>& op) {
+        any_async_token_store& st = *store_;
+        auto self = this->shared_from_this();
+        std::visit(
+            [&](const auto& s) {
+                using T = std::decay_t<decltype(s)>;
+                if constexpr (std::is_same_v<T, store_load>) {
+                    st.async_load(store_completion<store_record>(
+                        store_done<store_record>(std::move(self), op)));
+                } else if constexpr (std::is_same_v<T, store_acquire>) {
+                    st.async_try_acquire(
+                        s.owner, s.ttl,
+                        store_completion<bool>(store_done<bool>(std::move(self), op)));
+                } else if constexpr (std::is_same_v<T, store_release>) {
+                    st.async_release(s.owner,
+                                     store_completion<bool>(store_done<bool>(std::move(self), op)));
+                } else if constexpr (std::is_same_v<T, store_commit>) {
+                    st.async_commit(s.expected_gen, s.record,
+                                    store_completion<commit_outcome>(
+                                        store_done<commit_outcome>(std::move(self), op)));
+                } else if constexpr (std::is_same_v<T, store_stash_orphan>) {
+                    st.async_stash_orphan(
+                        s.grant, store_completion<void>(store_done<void>(std::move(self), op)));
+                } else if constexpr (std::is_same_v<T, store_read_orphans>) {
+                    st.async_orphans(store_completion<std::vector<token_grant>>(
+                        store_done<std::vector<token_grant>>(std::move(self), op)));
+                } else {
+                    st.async_remove_orphan(
+                        s.grant, store_completion<bool>(store_done<bool>(std::move(self), op)));
+                }
+            },
+            *op->step);
+    }
+
+    /// Requires the lock released: the next renewal of `r` in a third of the
+    /// lease's time to live.
+    void schedule_renewal(const std::shared_ptr<renewal>& r) {
+        const auto period = machine_lease_ttl_ / 3;
+        schedule_after_(period < std::chrono::milliseconds(1) ? std::chrono::milliseconds(1)
+                                                              : period,
+                        unique_function<void()>([w = this->weak_from_this(), r] {
+                            if (const auto s = w.lock()) {
+                                s->renew(r);
+                            }
+                        }));
+    }
+
+    void renew(const std::shared_ptr<renewal>& r) {
+        {
+            std::lock_guard lock(mutex_);
+            if (!r->active || closed_) {
+                return;
+            }
+        }
+        store_->async_renew(
+            store_owner_, machine_lease_ttl_,
+            store_completion<bool>([w = this->weak_from_this(), r](result<bool> held) {
+                const auto s = w.lock();
+                if (!s) {
+                    return;
+                }
+                {
+                    std::lock_guard lock(s->mutex_);
+                    if (!r->active || s->closed_) {
+                        return;
+                    }
+                    if (!held || !*held) { // lost: the commit's fence decides
+                        r->active = false;
+                        return;
+                    }
+                }
+                s->schedule_renewal(r);
+            }));
     }
 
     /// Runs the machine's actions until none is left or one waits for a
-    /// completion: requires `lock` held and returns with it held. The transport
-    /// and the hook are called without it, after `ready` was posted; a
-    /// completion that ran inside that call is picked up here (a loop, not a
-    /// recursion). Once the source is closed it still persists (a late
-    /// answer's grant, docs/design.md "nothing lost") but never sends: the
-    /// machine only produces a send for a caller, and a closed source has none.
+    /// completion: requires `lock` held and returns with it held. The
+    /// transport, the hook, the store and the scheduler are called without
+    /// it, after `ready` was posted; a completion that ran inside that call is
+    /// picked up here (a loop, not a recursion). Once the source is closed it
+    /// still persists a late answer's grant and runs the store steps after
+    /// that answer (its commit: docs/design.md "nothing lost"), and releases
+    /// the lease; it never sends (the machine only produces a send for a
+    /// caller, and a closed source has none), never waits and never starts
+    /// another step.
     void drive(lifecycle_actions actions, std::unique_lock<std::mutex>& lock, ready_list& ready) {
         for (;;) {
             deliver(actions, ready);
@@ -443,30 +702,79 @@ private:
                 actions = machine_.on_abandon(*actions.send_flight);
                 continue;
             }
-            if (!actions.persist && !actions.send) {
+            if (closed_ &&
+                (actions.wait_until || (actions.store && !answered_ &&
+                                        !std::holds_alternative<store_release>(*actions.store)))) {
+                return;
+            }
+            if (actions.store && !store_) { // not produced: shared_store follows store_
+                actions = fail_step(*actions.store, error::usage(errc::invalid_argument),
+                                    detail::now_or(clock_, time_point{}));
+                continue;
+            }
+            if (actions.wait_until && !schedule_after_) {
+                actions = fail_wait(error::usage(errc::invalid_argument),
+                                    detail::now_or(clock_, *actions.wait_until));
+                continue;
+            }
+            if (!actions.persist && !actions.send && !actions.store && !actions.wait_until) {
                 return;
             }
             auto op = std::make_shared<pending_op>();
+            op->epoch = epoch_;
             std::shared_ptr<const token_grant> grant;
+            std::shared_ptr<renewal> renewing;
             if (actions.persist) {
                 grant = std::move(actions.persist);
-            } else {
-                op->is_send = true;
+            } else if (actions.send) {
+                op->what = pending_op::kind::send;
                 op->flight = *actions.send_flight;
                 op->request = std::move(*actions.send);
+                answered_ = false;
+                stop_renewal();
+                if (renew_lease_ && schedule_after_ && machine_.holds_lease()) {
+                    renewal_ = std::make_shared<renewal>();
+                    renewing = renewal_;
+                }
+            } else if (actions.store) {
+                op->what = pending_op::kind::store;
+                op->step = std::move(actions.store);
+            } else {
+                op->what = pending_op::kind::timer;
+                op->until = *actions.wait_until;
             }
             start_guard guard{this, &lock, op.get(), &ready};
             lock.unlock();
             ready.post();
-            if (op->is_send) {
+            switch (op->what) {
+            case pending_op::kind::send:
+                if (renewing) {
+                    schedule_renewal(renewing);
+                }
                 op->issued_at = clock_.now();
                 transport_.async_send(
                     op->request, transport_completion(send_done(this->shared_from_this(), op)));
-            } else if (on_rotate_) {
-                on_rotate_(std::move(grant),
-                           persist_completion(persist_done(this->shared_from_this(), op)));
-            } else {
-                persist_done(this->shared_from_this(), op)(true);
+                break;
+            case pending_op::kind::persist:
+                if (on_rotate_) {
+                    on_rotate_(std::move(grant),
+                               persist_completion(persist_done(this->shared_from_this(), op)));
+                } else {
+                    persist_done(this->shared_from_this(), op)(true);
+                }
+                break;
+            case pending_op::kind::store:
+                start_store(op);
+                break;
+            case pending_op::kind::timer: {
+                const time_point now = clock_.now();
+                const auto delay =
+                    op->until > now ? std::chrono::ceil<std::chrono::milliseconds>(op->until - now)
+                                    : std::chrono::milliseconds(0);
+                schedule_after_(delay,
+                                unique_function<void()>(timer_done(this->shared_from_this(), op)));
+                break;
+            }
             }
             lock.lock();
             guard.armed = false;
@@ -479,21 +787,25 @@ private:
         }
     }
 
-    /// A completion ran (or died uncalled): tell the machine, or leave it to
-    /// the loop that is still inside the call that started it.
-    void finish(pending_op& op, std::optional<transport_result> response, bool durable) {
+    void finish_send(pending_op& op, std::optional<transport_result> response) {
         // A clock that throws here would lose the answer: see now_or.
-        const time_point completed_at =
-            op.is_send ? detail::now_or(clock_, op.issued_at) : time_point{};
+        const time_point completed_at = detail::now_or(clock_, op.issued_at);
+        finish(op, completed_at, [&response](pending_op& o) { o.response = std::move(response); });
+    }
+
+    /// A completion ran (or died uncalled): `fill` records its result in `op`
+    /// (under the lock); then tell the machine, or leave it to the loop that
+    /// is still inside the call that started it.
+    template <class Fill>
+    void finish(pending_op& op, time_point completed_at, Fill&& fill) {
         ready_list ready(*this);
         {
             std::unique_lock lock(mutex_);
             if (op.at == pending_op::stage::reported || op.at == pending_op::stage::arrived) {
                 return;
             }
-            op.response = std::move(response);
+            fill(op);
             op.completed_at = completed_at;
-            op.durable = durable;
             if (op.at == pending_op::stage::starting) {
                 op.at = pending_op::stage::arrived;
                 return;
@@ -503,14 +815,15 @@ private:
         }
     }
 
-    /// If the transport, the hook, the clock or the executor throws while an
-    /// operation starts (the library itself never does), the machine is told
-    /// (what the completion reported if it ran inside the call, else the
-    /// flight abandoned, the persist not durable) so that no waiter is
-    /// stranded; no further I/O is started while unwinding (a grant still to
-    /// persist counts as not durable: `retry_persist()` hands it over). Leaves `mutex_`
-    /// held for the unwinding (the caller's lock releases it, then its
-    /// `ready_list` posts what was completed).
+    /// If the transport, the hook, the store, the scheduler, the clock or the
+    /// executor throws while an operation starts (the library itself never
+    /// does), the machine is told (what the completion reported if it ran
+    /// inside the call, else the flight abandoned, the persist not durable,
+    /// the store step or the wait failed) so that no waiter is stranded; no
+    /// further I/O is started while unwinding (a grant still to persist
+    /// counts as not durable: `retry_persist()` hands it over; a store step
+    /// fails). Leaves `mutex_` held for the unwinding (the caller's lock
+    /// releases it, then its `ready_list` posts what was completed).
     struct start_guard {
         async_source_state* self;
         std::unique_lock<std::mutex>* lock;
@@ -531,15 +844,38 @@ private:
                 const bool arrived = op->at == pending_op::stage::arrived;
                 op->at = pending_op::stage::reported;
                 auto& m = self->machine_;
-                lifecycle_actions actions = arrived       ? self->report(*op)
-                                            : op->is_send ? m.on_abandon(op->flight)
-                                                          : m.on_persisted(false);
+                const time_point now = detail::now_or(self->clock_, time_point{});
+                const error failed = store_error(errc::transport_failure);
+                lifecycle_actions actions;
+                if (arrived) {
+                    actions = self->report(*op);
+                } else {
+                    switch (op->what) {
+                    case pending_op::kind::send:
+                        self->stop_renewal();
+                        actions = m.on_abandon(op->flight);
+                        break;
+                    case pending_op::kind::persist:
+                        actions = m.on_persisted(false);
+                        break;
+                    case pending_op::kind::store:
+                        actions = self->fail_step(*op->step, failed, now);
+                        break;
+                    case pending_op::kind::timer:
+                        actions = self->fail_wait(failed, now);
+                        break;
+                    }
+                }
                 for (;;) {
                     self->deliver(actions, *ready);
                     if (actions.persist) {
                         actions = m.on_persisted(false);
                     } else if (actions.send) {
                         actions = m.on_abandon(*actions.send_flight);
+                    } else if (actions.store) {
+                        actions = self->fail_step(*actions.store, failed, now);
+                    } else if (actions.wait_until) {
+                        actions = self->fail_wait(failed, now);
                     } else {
                         break;
                     }
@@ -553,12 +889,23 @@ private:
     Executor executor_;
     Clock clock_;
     async_rotation_hook on_rotate_;
+    std::shared_ptr<any_async_token_store> store_; // empty: no shared store
+    delay_scheduler schedule_after_;               // empty: none
+    bool renew_lease_;
+    std::string store_owner_;                            // the machine's, for renewals
+    std::chrono::milliseconds machine_lease_ttl_{15000}; // the machine's, for renewals
 
     mutable std::mutex mutex_;
     token_lifecycle machine_;                                     // guarded by mutex_
     std::vector<std::pair<waiter_id, token_completion>> waiters_; // guarded by mutex_
     waiter_id last_waiter_ = 0;                                   // guarded by mutex_
     bool closed_ = false;                                         // guarded by mutex_
+    /// The request of the current flight got its answer (so its store steps
+    /// run also after the destructor). Guarded by mutex_.
+    bool answered_ = false;
+    /// Counts resets: a store result or a wait of an older epoch is dropped.
+    std::uint64_t epoch_ = 0;          // guarded by mutex_
+    std::shared_ptr<renewal> renewal_; // guarded by mutex_
     snapshot_cell<grant_snapshot> published_;
     std::atomic<bool> persist_failed_{false};
 };
@@ -590,11 +937,12 @@ public:
                        endpoint server, token_seed seed, async_token_source_options options = {},
                        Clock clock = Clock{}) {
         const bool has_hook = static_cast<bool>(options.on_rotate);
-        token_lifecycle_options machine_options =
-            detail::lifecycle_options_of(options, has_hook, this);
+        token_lifecycle_options machine_options = detail::lifecycle_options_of(
+            options, has_hook, static_cast<bool>(options.async_store), this);
         state_ = std::make_shared<state_type>(
             std::forward<AsyncTransport>(transport), std::forward<Executor>(executor),
             std::forward<Clock>(clock), std::move(options.on_rotate),
+            std::move(options.async_store), std::move(options.schedule_after), options.renew_lease,
             token_lifecycle(std::move(credentials), std::move(server), std::move(seed),
                             std::move(machine_options)));
     }

@@ -249,7 +249,8 @@ public:
           on_rotate_(std::move(options.on_rotate)), store_(options.store),
           renew_lease_(options.renew_lease), lease_ttl_(options.lease_ttl),
           machine_(std::move(credentials), std::move(server), std::move(seed),
-                   detail::lifecycle_options_of(options, static_cast<bool>(on_rotate_), this)) {
+                   detail::lifecycle_options_of(options, static_cast<bool>(on_rotate_),
+                                                static_cast<bool>(options.store), this)) {
         publish(make_snapshot());
     }
 

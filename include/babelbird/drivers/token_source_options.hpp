@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,11 +17,23 @@
 
 #include "babelbird/drivers/token_handle.hpp"
 #include "babelbird/drivers/token_store.hpp"
+#include "babelbird/drivers/unique_function.hpp"
 #include "babelbird/machines/exchange.hpp"
 #include "babelbird/machines/expiry.hpp"
 #include "babelbird/machines/token_lifecycle.hpp"
 
 namespace babelbird::inline v1 {
+
+/// Runs `fn` once, after about `delay` (never earlier), on any thread: the
+/// timer of `async_token_source` (`basic_token_source_options::schedule_after`).
+/// Called from any thread, possibly several at once, never under a lock of
+/// the source; `fn` may run inside the call only when `delay` is zero.
+/// Destroying `fn` uncalled (a scheduler that shuts down) is allowed: the
+/// source counts it as a failed store read (`store_error`, class `retry`).
+/// `babelbird::asio::timer_scheduler` (adapters/asio.hpp) is one over an Asio
+/// executor.
+using delay_scheduler =
+    std::function<void(std::chrono::milliseconds delay, unique_function<void()> fn)>;
 
 /// Options of a token source; `Hook` is its rotation hook (`rotation_hook`,
 /// drivers/token_source.hpp, or `async_rotation_hook`,
@@ -62,9 +75,17 @@ struct basic_token_source_options {
     /// process may use one store; thread-safe use is the store's. Ignored by
     /// `async_token_source` (see `async_store`).
     std::shared_ptr<any_token_store> store{};
-    /// The shared store of `async_token_source`; empty: none. Ignored by
-    /// `token_source`.
+    /// The shared store of `async_token_source`, which runs the same protocol
+    /// over it (its operations started without a lock, their completions
+    /// taken from any thread); empty: none. Ignored by `token_source`.
     std::shared_ptr<any_async_token_store> async_store{};
+    /// The timer of `async_token_source` with an `async_store`: the waits for
+    /// another source's lease (`lease_poll`) and the lease renewal
+    /// (`renew_lease`). Empty: a refresh that has to wait for a lease fails
+    /// with `error::usage(errc::invalid_argument)` (class `usage`, remembered
+    /// until `reset()`), and the lease is not renewed. Called until the
+    /// source's destructor returns, never after it. Ignored by `token_source`.
+    delay_scheduler schedule_after{};
     /// This source's lease owner in the store (an identifier, not a secret, at
     /// most 256 bytes, unique per source); empty: a random one per source.
     std::string store_owner{};
@@ -82,16 +103,16 @@ struct basic_token_source_options {
     /// whole timeout plus `lease_ttl`, or waiters give up on a slow but live
     /// refresh.
     std::optional<std::chrono::milliseconds> lease_wait{};
-    /// Whether the blocking `token_source` renews its lease (`renew(owner,
-    /// lease_ttl)` every `lease_ttl / 3`, from a helper thread) while its
-    /// refresh request, and the hook call before the commit, run; a renewal
-    /// that finds the lease lost or fails stops renewing (docs/design.md,
-    /// "Shared store", step 5). Disabled, `lease_ttl` must exceed the
-    /// transport's whole timeout (and the hook's time): a lease that expires
-    /// mid-request lets another source send the same refresh token (the
-    /// compare-and-set still keeps both grants, one as an orphan, but a
+    /// Whether the lease holder renews its lease (`renew(owner, lease_ttl)`
+    /// every `lease_ttl / 3`) while its refresh request, and the hook call
+    /// before the commit, run; a renewal that finds the lease lost or fails
+    /// stops renewing (docs/design.md, "Shared store", step 5). `token_source`
+    /// renews from a helper thread, `async_token_source` through
+    /// `schedule_after` (not without one). Disabled, `lease_ttl` must exceed
+    /// the transport's whole timeout (and the hook's time): a lease that
+    /// expires mid-request lets another source send the same refresh token
+    /// (the compare-and-set still keeps both grants, one as an orphan, but a
     /// server that refuses a reused token may then revoke the grant).
-    /// Ignored by `async_token_source`.
     bool renew_lease = true;
 };
 
@@ -115,10 +136,12 @@ inline std::string random_store_owner(const void* self) {
 
 /// The machine's options from a source's (all but the hook, which the source
 /// keeps and may have moved out already: `has_hook` says whether there was
-/// one); `self` seeds the jitter when the options do not.
+/// one); `has_store`: whether the driver has a store of its own kind (a
+/// blocking source given only `async_store` runs without one); `self` seeds
+/// the jitter when the options do not.
 template <class Hook>
 token_lifecycle_options lifecycle_options_of(basic_token_source_options<Hook>& options,
-                                             bool has_hook, const void* self) {
+                                             bool has_hook, bool has_store, const void* self) {
     // Designated: a new field keeps its default, a renamed or reordered one is
     // a compile error; nothing shifts silently.
     return token_lifecycle_options{
@@ -130,10 +153,9 @@ token_lifecycle_options lifecycle_options_of(basic_token_source_options<Hook>& o
         .min_refresh_interval = options.min_refresh_interval,
         .jitter_seed = options.jitter_seed ? *options.jitter_seed : default_jitter_seed(self),
         .persist_before_publish = has_hook,
-        .shared_store = static_cast<bool>(options.store) || static_cast<bool>(options.async_store),
-        .store_owner = options.store_owner.empty() && (options.store || options.async_store)
-                           ? random_store_owner(self)
-                           : std::move(options.store_owner),
+        .shared_store = has_store,
+        .store_owner = options.store_owner.empty() && has_store ? random_store_owner(self)
+                                                                : std::move(options.store_owner),
         .lease_ttl = options.lease_ttl,
         .lease_poll = options.lease_poll,
         .lease_wait = options.lease_wait,
