@@ -661,6 +661,55 @@ def redis_pause(ctx):
 
 
 @case
+def commit_times_out(ctx):
+    """Redis pauses writes longer than --timeout while the server's answer is
+    held, so the commit of the rotated grant times out: `call` and `refresh`
+    must not exit 0 with the new grant only in memory (the store still holds
+    the retired token): exit 4, the new grant on stdout as a rescue copy."""
+    redis = RedisServer(ctx.redis_binary).start()
+    server = FakeServer(ctx.cli)
+    try:
+        status, _, err = run_once(ctx, server, redis.port)
+        check(status == 0, "the first call seeds the store: " + err)
+        for args in (["call", "GET", "/api/v1/file/list"], ["refresh"]):
+            server.control("advance", seconds=LIFETIME + 1)
+            server.control("fault", kind="delay", ms=1500, after_rotation=1)
+            before = len(server.redemptions()["redemptions"])
+
+            def pause():
+                deadline = time.time() + 10
+                while time.time() < deadline and \
+                        len(server.redemptions()["redemptions"]) == before:
+                    time.sleep(0.01)
+                r = redis.client()
+                r("CLIENT", "PAUSE", "3500", "WRITE")
+                r.close()
+
+            t = threading.Thread(target=pause)
+            t.start()
+            # --timeout 2: the answer (1.5 s) arrives; the commit (bounded by 2 s) does not.
+            status, out, err = run_once(ctx, server, redis.port, args=args, timeout="2")
+            t.join()
+            time.sleep(3.6)  # the pause ends
+            latest = server.redemptions()["latest_refresh"]
+            print("  %s: exit %d, %s" % (args[0], status, err.strip()))
+            check(status == 4, args[0] + ": exit 4 when the store cannot take the new grant")
+            rescued = json.loads(out[out.index('{"access_token"'):])
+            check(fingerprint(rescued["refresh_token"].encode()) == latest,
+                  args[0] + ": the rescue copy on stdout is the server's latest grant")
+            # As an operator would: seed an empty store with the rescued token.
+            r = redis.client()
+            r("DEL", "bb:{%s}:rec" % GRANT_NAME)
+            r.close()
+            env = {"BABELBIRD_REFRESH_TOKEN": rescued["refresh_token"]}
+            status, _, err = run_once(ctx, server, redis.port, env_extra=env)
+            check(status == 0, "the rescued grant still works: " + err)
+    finally:
+        server.stop()
+        redis.cleanup()
+
+
+@case
 def redis_restart(ctx):
     """Redis (with an append-only file) restarts between rotations: calls made
     while it is down exit 4 (retry); after it is back the chain goes on."""
