@@ -133,8 +133,9 @@ def decode_grant(encoded: bytes):
 
 
 class RedisServer:
-    def __init__(self, binary, persist=False):
+    def __init__(self, binary, persist=False, extra=()):
         self.binary = binary
+        self.extra = list(extra)  # more redis-server arguments
         self.dir = tempfile.mkdtemp(prefix="bb-scale-redis-")
         self.persist = persist
         self.port = None
@@ -150,13 +151,17 @@ class RedisServer:
                 args += ["--appendonly", "yes", "--appendfsync", "always"]
             else:
                 args += ["--appendonly", "no"]
+            args += self.extra
             self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL)
             deadline = time.time() + 10
             while time.time() < deadline and self.proc.poll() is None:
                 try:
                     r = Redis(self.port, timeout=1)
-                    ok = r("PING") == "PONG"
+                    try:
+                        ok = r("PING") == "PONG"
+                    except RuntimeError as e:  # up, with --requirepass
+                        ok = "NOAUTH" in str(e)
                     r.close()
                     if ok:
                         return self
@@ -537,7 +542,29 @@ def contract(ctx):
         check(status == 3, "a dead record is exit 3, got %d: %s" % (status, err))
         check(len(server.redemptions()["redemptions"]) == before,
               "a dead record sends no refresh")
-        print("  contract: usage 2, Redis down 4, seed and refresh 0, dead 3, --verbose clean")
+        # A key of another type (WRONGTYPE): unreadable, protocol (5), not a retry.
+        r = redis.client()
+        r("DEL", "bb:{%s}:rec" % GRANT_NAME)
+        r("SET", "bb:{%s}:rec" % GRANT_NAME, "not a hash")
+        r.close()
+        status, _, err = run_once(ctx, server, redis.port)
+        check(status == 5 and "cannot read" in err,
+              "a record of another type is exit 5, got %d: %s" % (status, err))
+        # Redis wants a password and none is set (NOAUTH): configuration (6),
+        # like a wrong one; never a retry.
+        locked = RedisServer(ctx.redis_binary, extra=["--requirepass", "hunter3"]).start()
+        try:
+            status, _, err = run_once(ctx, server, locked.port)
+            check(status == 6 and "hunter3" not in err and "BABELBIRD_REDIS_PASSWORD" in err,
+                  "no password for a Redis that wants one is exit 6, got %d: %s" % (status, err))
+            status, _, err = run_once(ctx, server, locked.port,
+                                      env_extra={"BABELBIRD_REDIS_PASSWORD": "wrong-pw"})
+            check(status == 6 and "wrong-pw" not in err and "hunter3" not in err,
+                  "a wrong password is exit 6, got %d: %s" % (status, err))
+        finally:
+            locked.cleanup()
+        print("  contract: usage 2, Redis down 4, seed and refresh 0, dead 3, --verbose clean, "
+              "wrong type 5, no or wrong password 6")
     finally:
         server.stop()
         redis.cleanup()
