@@ -39,12 +39,18 @@ using source_type = babelbird::token_source<logging_transport&>;
 struct persisted_provider {
     source_type& source;
     bool& not_persisted;
+    /// With redis://: a grant whose commit failed is not durable either.
+    const shared_grant* shared = nullptr;
 
     babelbird::result<babelbird::token_handle> get() {
         auto handle = source.get();
         if (handle && source.persist_failed() && !source.retry_persist()) {
             not_persisted = true;
             return babelbird::error::usage(babelbird::errc::invalid_argument);
+        }
+        if (handle && shared != nullptr && maybe_uncommitted(*shared, source)) {
+            not_persisted = true;
+            return *source.last_error();
         }
         return handle;
     }
@@ -94,15 +100,24 @@ int run_shared_call(const arguments& args, const store_location& where, const cl
     source_type source(transport, client.credentials, client.server, std::move(shared->seed),
                        shared_options(args, *shared, secrets));
     bool not_persisted = false;
-    persisted_provider provider{source, not_persisted};
+    persisted_provider provider{source, not_persisted, shared.get()};
     auto answer = babelbird::send_authorized(transport, provider, request);
     const bool rejected = answer && babelbird::is_invalid_token_response(*answer);
     if (rejected) {
         // As with a file store: leave a fresh grant in the store for the next run.
         (void)provider.get();
+        if (not_persisted) {
+            if (const int rescued =
+                    rescue_uncommitted(*shared, where, "the store could not take the new grant")) {
+                return rescued;
+            }
+        }
     }
     if (!answer) {
-        if (const int rescued = rescue_uncommitted(*shared, where, answer.error().message())) {
+        const std::string what =
+            not_persisted ? "the store could not take the new grant: " + answer.error().message()
+                          : answer.error().message();
+        if (const int rescued = rescue_uncommitted(*shared, where, what)) {
             return rescued;
         }
         if (answer.error().kind() == babelbird::error_class::reauthorize) {

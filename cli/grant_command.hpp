@@ -51,6 +51,13 @@ inline int run_shared_refresh(const arguments& args, const store_location& where
         }
         return fail(handle.error());
     }
+    if (maybe_uncommitted(*shared, source)) {
+        if (const int rescued = rescue_uncommitted(*shared, where,
+                                                   "the store could not take the new grant: " +
+                                                       source.last_error()->message())) {
+            return rescued;
+        }
+    }
     std::string out = grant_json(handle->grant());
     const int e = write_stdout_and_scrub(out);
     const int closed = e == 0 ? close_stdout() : 0;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include <babelbird/encoding/grant_codec.hpp>
+
 #include "deliver.hpp"
 #include "env.hpp"
 #include "failure.hpp"
@@ -21,8 +23,14 @@ std::unique_ptr<shared_grant> open_shared_grant(const arguments& args, const sto
     auto store = std::get<std::shared_ptr<babelbird::any_token_store>>(std::move(opened));
     auto record = store->load();
     if (!record) {
-        status = fail(record.error().kind(),
-                      "cannot read the store " + where.path + ": " + record.error().message());
+        std::string why = record.error().message();
+        if (record.error() == babelbird::malformed_stored_grant()) {
+            why = "its keys hold something this version cannot read";
+        } else if (record.error().kind() == babelbird::error_class::configuration) {
+            why =
+                "Redis refused the connection's password, or wants one (BABELBIRD_REDIS_PASSWORD)";
+        }
+        status = fail(record.error().kind(), "cannot read the store " + where.path + ": " + why);
         return nullptr;
     }
     if (record->grant) {

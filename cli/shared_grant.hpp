@@ -48,4 +48,14 @@ babelbird::token_source_options shared_options(const arguments& args, shared_gra
 /// copy and returns the failure line's status; else returns 0 (nothing to do).
 int rescue_uncommitted(shared_grant& shared, const store_location& where, std::string_view what);
 
+/// After a `get()` that succeeded: whether the store may lack the grant the
+/// server issued to this run. The source hands out a rotated grant whose
+/// commit (or orphan stash) failed and remembers the store's error in
+/// `last_error()`; this run exits soon, so the grant must not be used as if
+/// stored (check with `rescue_uncommitted`).
+template <class Source>
+bool maybe_uncommitted(const shared_grant& shared, const Source& source) {
+    return shared.rotated.has_value() && source.last_error().has_value();
+}
+
 } // namespace cli

@@ -133,8 +133,9 @@ def decode_grant(encoded: bytes):
 
 
 class RedisServer:
-    def __init__(self, binary, persist=False):
+    def __init__(self, binary, persist=False, extra=()):
         self.binary = binary
+        self.extra = list(extra)  # more redis-server arguments
         self.dir = tempfile.mkdtemp(prefix="bb-scale-redis-")
         self.persist = persist
         self.port = None
@@ -150,13 +151,17 @@ class RedisServer:
                 args += ["--appendonly", "yes", "--appendfsync", "always"]
             else:
                 args += ["--appendonly", "no"]
+            args += self.extra
             self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL)
             deadline = time.time() + 10
             while time.time() < deadline and self.proc.poll() is None:
                 try:
                     r = Redis(self.port, timeout=1)
-                    ok = r("PING") == "PONG"
+                    try:
+                        ok = r("PING") == "PONG"
+                    except RuntimeError as e:  # up, with --requirepass
+                        ok = "NOAUTH" in str(e)
                     r.close()
                     if ok:
                         return self
@@ -537,7 +542,29 @@ def contract(ctx):
         check(status == 3, "a dead record is exit 3, got %d: %s" % (status, err))
         check(len(server.redemptions()["redemptions"]) == before,
               "a dead record sends no refresh")
-        print("  contract: usage 2, Redis down 4, seed and refresh 0, dead 3, --verbose clean")
+        # A key of another type (WRONGTYPE): unreadable, protocol (5), not a retry.
+        r = redis.client()
+        r("DEL", "bb:{%s}:rec" % GRANT_NAME)
+        r("SET", "bb:{%s}:rec" % GRANT_NAME, "not a hash")
+        r.close()
+        status, _, err = run_once(ctx, server, redis.port)
+        check(status == 5 and "cannot read" in err,
+              "a record of another type is exit 5, got %d: %s" % (status, err))
+        # Redis wants a password and none is set (NOAUTH): configuration (6),
+        # like a wrong one; never a retry.
+        locked = RedisServer(ctx.redis_binary, extra=["--requirepass", "hunter3"]).start()
+        try:
+            status, _, err = run_once(ctx, server, locked.port)
+            check(status == 6 and "hunter3" not in err and "BABELBIRD_REDIS_PASSWORD" in err,
+                  "no password for a Redis that wants one is exit 6, got %d: %s" % (status, err))
+            status, _, err = run_once(ctx, server, locked.port,
+                                      env_extra={"BABELBIRD_REDIS_PASSWORD": "wrong-pw"})
+            check(status == 6 and "wrong-pw" not in err and "hunter3" not in err,
+                  "a wrong password is exit 6, got %d: %s" % (status, err))
+        finally:
+            locked.cleanup()
+        print("  contract: usage 2, Redis down 4, seed and refresh 0, dead 3, --verbose clean, "
+              "wrong type 5, no or wrong password 6")
     finally:
         server.stop()
         redis.cleanup()
@@ -656,6 +683,64 @@ def redis_pause(ctx):
                   time.time() - paused))
     finally:
         workers.stopping = True
+        server.stop()
+        redis.cleanup()
+
+
+@case
+def commit_times_out(ctx):
+    """Redis pauses writes longer than --timeout while the server's answer is
+    held, so the commit of the rotated grant times out: `call` and `refresh`
+    must not exit 0 with the new grant only in memory (the store still holds
+    the retired token): exit 4, the new grant on stdout as a rescue copy."""
+    redis = RedisServer(ctx.redis_binary).start()
+    server = FakeServer(ctx.cli)
+    try:
+        status, _, err = run_once(ctx, server, redis.port)
+        check(status == 0, "the first call seeds the store: " + err)
+        for args in (["call", "GET", "/api/v1/file/list"], ["refresh"]):
+            for attempt in range(3):
+                server.control("advance", seconds=LIFETIME + 1)
+                server.control("fault", kind="delay", ms=1500, after_rotation=1)
+                before = len(server.redemptions()["redemptions"])
+
+                def pause():
+                    deadline = time.time() + 10
+                    while time.time() < deadline and \
+                            len(server.redemptions()["redemptions"]) == before:
+                        time.sleep(0.01)
+                    r = redis.client()
+                    r("CLIENT", "PAUSE", "3500", "WRITE")
+                    r.close()
+
+                t = threading.Thread(target=pause)
+                t.start()
+                # --timeout 2: the answer (1.5 s) arrives; the commit (bounded by 2 s) does not.
+                status, out, err = run_once(ctx, server, redis.port, args=args, timeout="2")
+                t.join()
+                time.sleep(3.6)  # the pause ends
+                latest = server.redemptions()["latest_refresh"]
+                rec = store_record(redis)
+                if status == 0 and fingerprint(decode_grant(rec["grant"])[1]) == latest:
+                    print("  %s: the commit landed before the pause (a slow machine); again" %
+                          args[0])
+                    continue
+                break
+            print("  %s: exit %d, %s" % (args[0], status, err.strip()))
+            check(status == 4, args[0] + ": exit 4 when the store cannot take the new grant")
+            rescued = json.loads(out[out.index('{"access_token"'):])
+            check(fingerprint(rescued["refresh_token"].encode()) == latest,
+                  args[0] + ": the rescue copy on stdout is the server's latest grant")
+            check(fingerprint(decode_grant(rec["grant"])[1]) != latest,
+                  "the store missed the new grant (the case tests what it meant to)")
+            # As an operator would: seed an empty store with the rescued token.
+            r = redis.client()
+            r("DEL", "bb:{%s}:rec" % GRANT_NAME)
+            r.close()
+            env = {"BABELBIRD_REFRESH_TOKEN": rescued["refresh_token"]}
+            status, _, err = run_once(ctx, server, redis.port, env_extra=env)
+            check(status == 0, "the rescued grant still works: " + err)
+    finally:
         server.stop()
         redis.cleanup()
 

@@ -200,10 +200,14 @@ TEST_CASE("redis store: AUTH with the password works; a wrong one is a configura
     CHECK(r.error().kind() == babelbird::error_class::configuration);
     CHECK(!holds_secret(r.error()));
 
+    // No password for a Redis that wants one (NOAUTH): a configuration error
+    // too, never a retry that can only fail again.
     babelbird::redis_token_store none("127.0.0.1", server.port(), "auth", options());
     const auto n = none.load();
     REQUIRE(!n.has_value());
-    CHECK(n.error() == babelbird::store_error(babelbird::errc::transport_failure));
+    CHECK(n.error().kind() == babelbird::error_class::configuration);
+    CHECK(none.try_acquire("owner-b", 10s).error().kind() == babelbird::error_class::configuration);
+    CHECK(none.renew("owner-a", 10s).error().kind() == babelbird::error_class::configuration);
 }
 
 TEST_CASE("redis store: a server that never answers is a timeout after command_timeout") {
@@ -252,10 +256,28 @@ TEST_CASE("redis store: a corrupted record or orphan is a protocol error, never 
     CHECK(c.error() == babelbird::malformed_stored_grant());
     REQUIRE(server.command({"RPUSH", "bb:{" + name + "}:orphans", "not a grant"}) == "1");
     CHECK(store.orphans().error() == babelbird::malformed_stored_grant());
-    // The wrong type under a key is a Redis error answer.
+    // A gen that cannot move any more is not a record this version can use.
+    REQUIRE(server.command({"DEL", rec}) == "1");
+    REQUIRE(server.command({"HSET", rec, "gen", "18446744073709551615", "state", "active"}) == "2");
+    CHECK(store.load().error() == babelbird::malformed_stored_grant());
+    // The wrong type under a key (WRONGTYPE) is unreadable too: a protocol
+    // error, not a retry that can only fail again.
     REQUIRE(server.command({"DEL", rec}) == "1");
     REQUIRE(server.command({"SET", rec, "a string"}) == "OK");
-    CHECK(store.load().error() == babelbird::store_error(babelbird::errc::transport_failure));
+    CHECK(store.load().error() == babelbird::malformed_stored_grant());
+    CHECK(store.commit(0, sc::record_of(sc::grant_of("at", "rt"))).error() ==
+          babelbird::malformed_stored_grant());
+    const std::string orphans = "bb:{" + name + "}:orphans";
+    REQUIRE(server.command({"DEL", orphans}) == "1");
+    REQUIRE(server.command({"SET", orphans, "a string"}) == "OK");
+    CHECK(store.orphans().error() == babelbird::malformed_stored_grant());
+    CHECK(store.stash_orphan(sc::grant_of("at", "rt")).error() ==
+          babelbird::malformed_stored_grant());
+    CHECK(store.remove_orphan(sc::grant_of("at", "rt")).error() ==
+          babelbird::malformed_stored_grant());
+    REQUIRE(server.command({"HSET", "bb:{" + name + "}:lease", "a", "b"}) == "1");
+    CHECK(store.renew("owner-a", 10s).error() == babelbird::malformed_stored_grant());
+    CHECK(store.release("owner-a").error() == babelbird::malformed_stored_grant());
 }
 
 TEST_CASE("redis store: a name that would break the hash tag is a usage error, nothing sent") {

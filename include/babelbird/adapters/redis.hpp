@@ -42,8 +42,11 @@
 /// - `store_error(errc::connection_reset)`: the connection broke;
 /// - `store_error(errc::transport_failure)`: a Redis error answer (`READONLY`,
 ///   `OOM`, `BUSY`...), an unexpected answer shape, out of memory;
-/// - `errc::transport_failure`, class `configuration`: `AUTH` was refused;
-/// - `malformed_stored_grant()`: the keys hold something this version cannot read;
+/// - `errc::transport_failure`, class `configuration`: `AUTH` was refused, or
+///   Redis wants a password and none is set (`NOAUTH`);
+/// - `malformed_stored_grant()`: the keys hold something this version cannot
+///   read (a key of another type included: `WRONGTYPE`; a `gen` that cannot
+///   grow any more);
 /// - `error::usage(errc::invalid_argument)`: a name that is empty, longer than
 ///   200 bytes or holds `{`, `}` or a byte outside 0x20-0x7E (every operation
 ///   then gives it); an owner that is empty or over 256 bytes; a ttl below 1 ms.
@@ -540,7 +543,9 @@ private:
 
     /// Runs one command, connecting first if needed. `may_repeat`: the command
     /// changes nothing, so a kept connection that turned out broken is
-    /// replaced and the command sent once more.
+    /// replaced and the command sent once more. A `NOAUTH` answer is a
+    /// configuration error and `WRONGTYPE` (also from a script) a malformed
+    /// store: retrying cannot help either.
     result<detail::redis_reply> command(std::initializer_list<std::string_view> args,
                                         bool may_repeat) {
         return command(std::span<const std::string_view>(args.begin(), args.size()), may_repeat);
@@ -561,6 +566,16 @@ private:
                 return *e;
             }
             reply = send(args);
+        }
+        if (reply && (*reply)->type == REDIS_REPLY_ERROR) {
+            const std::string_view text = detail::redis_text(reply->get());
+            if (text.substr(0, 6) == "NOAUTH") {
+                return error(errc::transport_failure, error_class::configuration,
+                             error_origin::transport);
+            }
+            if (text.find("WRONGTYPE") != std::string_view::npos) {
+                return malformed_stored_grant();
+            }
         }
         return reply;
     }
@@ -630,7 +645,9 @@ private:
         }
         const auto gen_value = reader::as_unsigned(*gen);
         const auto state = field(1);
-        if (!gen_value || !state || (*state != "active" && *state != "dead")) {
+        // UINT64_MAX: no commit could follow it (commit refuses it as expected_gen).
+        if (!gen_value || *gen_value == UINT64_MAX || !state ||
+            (*state != "active" && *state != "dead")) {
             return malformed_stored_grant();
         }
         record.gen = *gen_value;

@@ -313,7 +313,10 @@ public:
         return snap->window.state_at(now);
     }
 
-    /// The remembered failure of the last refresh, if it failed.
+    /// The remembered failure of the last refresh, if it failed. With a
+    /// shared store, also set after a refresh whose grant `get()` handed out
+    /// but whose commit (or orphan stash) failed: the store's error; the next
+    /// refresh writes that grant (docs/design.md, "Shared store").
     std::optional<error> last_error() const {
         std::lock_guard lock(mutex_);
         return machine_.failure();
