@@ -236,9 +236,11 @@ std::variant<arguments, argument_error> parse_arguments(int argc, const char* co
             }
             out.access_token_lifetime = std::chrono::duration_cast<std::chrono::seconds>(*t);
         } else if (arg == "--lease-ttl") {
-            const auto t = parse_millis(*value, 1);
+            // Shorter than a Redis round trip plus a renewal period, a lease
+            // protects nothing (5 processes lost the grant with 1 ms).
+            const auto t = parse_millis(*value, 100);
             if (!t) {
-                return argument_error{"--lease-ttl must be milliseconds in [1, 86400000]"};
+                return argument_error{"--lease-ttl must be milliseconds in [100, 86400000]"};
             }
             out.lease_ttl = *t;
         } else if (arg == "--reuse-grace-ms") {

@@ -179,24 +179,24 @@ TEST_CASE("cli args: --lease-ttl and --no-lease-renewal, for refresh and call on
     CHECK(r.lease_ttl == std::optional<std::chrono::milliseconds>(500ms));
     CHECK(r.no_lease_renewal);
     const auto d =
-        std::get<cli::arguments>(parse({"refresh", "--store=redis://h:1/g", "--lease-ttl=1"}));
-    CHECK(d.lease_ttl == std::optional<std::chrono::milliseconds>(1ms));
+        std::get<cli::arguments>(parse({"refresh", "--store=redis://h:1/g", "--lease-ttl=100"}));
+    CHECK(d.lease_ttl == std::optional<std::chrono::milliseconds>(100ms));
     CHECK_FALSE(d.no_lease_renewal);
     const auto none = std::get<cli::arguments>(parse({"refresh", "--store", "redis://h:1/g"}));
     CHECK_FALSE(none.lease_ttl);
     CHECK_FALSE(none.no_lease_renewal);
 
-    for (const char* bad : {"0", "-1", "x", "1.5", "86400001", "", "123456789"}) {
+    for (const char* bad : {"0", "1", "99", "-1", "x", "1.5", "86400001", "", "123456789"}) {
         CAPTURE(bad);
         CHECK(error_of({"refresh", "--store", "redis://h:1/g", "--lease-ttl", bad}) ==
-              "--lease-ttl must be milliseconds in [1, 86400000]");
+              "--lease-ttl must be milliseconds in [100, 86400000]");
     }
     CHECK(error_of({"refresh", "--store", "redis://h:1/g", "--no-lease-renewal=1"}) ==
           "--no-lease-renewal takes no value");
     const std::string need = "--lease-ttl and --no-lease-renewal need --store redis://...";
     CHECK(error_of({"refresh", "--lease-ttl", "500"}) == need);
     CHECK(error_of({"refresh", "--store", "file:g.json", "--no-lease-renewal"}) == need);
-    CHECK(error_of({"call", "GET", "/x", "--store", "file:g", "--lease-ttl", "9"}) == need);
+    CHECK(error_of({"call", "GET", "/x", "--store", "file:g", "--lease-ttl", "900"}) == need);
     // token writes by compare-and-set without a lease.
     CHECK(error_of({"token", "--store", "redis://h:1/g", "--lease-ttl", "500"}) ==
           "token does not take --lease-ttl");
