@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -429,8 +430,10 @@ struct manual_rig {
     std::unique_ptr<bb::async_token_source<ts::manual_transport_ref, ts::manual_executor>> source;
     std::deque<bb::unique_function<void()>> timers;
 
-    explicit manual_rig(bool with_scheduler = true) {
+    explicit manual_rig(bool with_scheduler = true,
+                        std::optional<std::chrono::milliseconds> lease_wait = std::nullopt) {
         bb::async_token_source_options o;
+        o.lease_wait = lease_wait;
         o.async_store = std::make_shared<bb::any_async_token_store>(
             bb::store_on_executor<bb::memory_token_store, ts::manual_executor>(mem, store_ex));
         if (with_scheduler) {
@@ -581,9 +584,33 @@ TEST_CASE("async store: without a scheduler, a refresh that must wait for a leas
     REQUIRE(got.calls == 1);
     REQUIRE_FALSE(*got.value);
     CHECK(got.value->error().kind() == bb::error_class::usage);
-    CHECK(got.value->error().code() == bb::errc::invalid_argument);
+    CHECK(got.value->error().code() == bb::errc::no_scheduler);
     CHECK(rig.transport.sent.empty());
     CHECK(rig.store_queue.posted == 2); // load, acquire: no busy loop
+}
+
+TEST_CASE("async store: a lease held past lease_wait fails the refresh with "
+          "errc::lease_wait_timeout (class retry), nothing sent") {
+    manual_rig rig(true, 5ms);
+    REQUIRE(rig.mem.try_acquire("another-source", 10s).value());
+    ts::slot<bb::result<bb::token_handle>> got;
+    rig.source->async_get(got.sink());
+    rig.settle();
+    int waits = 0;
+    while (got.calls == 0 && !rig.timers.empty() && waits < 1000) {
+        std::this_thread::sleep_for(1ms);
+        auto fire = std::move(rig.timers.front());
+        rig.timers.pop_front();
+        fire();
+        rig.settle();
+        ++waits;
+    }
+    REQUIRE(got.calls == 1);
+    REQUIRE_FALSE(*got.value);
+    CHECK(got.value->error().code() == bb::errc::lease_wait_timeout);
+    CHECK(got.value->error().kind() == bb::error_class::retry);
+    CHECK(waits >= 1);
+    CHECK(rig.transport.sent.empty());
 }
 
 TEST_CASE("async store: a store that completes inside the call (memory_token_store's own async "

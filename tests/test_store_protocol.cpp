@@ -697,6 +697,46 @@ slow_refresh_outcome slow_refresh(bool renew_lease, bool lose_lease_on_renew = f
     return out;
 }
 
+TEST_CASE("store protocol: a lease held past lease_wait fails the refresh with "
+          "errc::lease_wait_timeout (class retry), nothing sent; once it is released, get() "
+          "refreshes") {
+    shared_server srv;
+    srv.server.live = "R0";
+    auto mem = std::make_shared<bb::memory_token_store>();
+    REQUIRE(mem->try_acquire("another-replica", 60s).value());
+    bb::token_source_options o;
+    o.store = std::make_shared<bb::any_token_store>(mem);
+    o.lease_poll = 2ms;
+    o.lease_wait = 40ms;
+    o.min_refresh_interval = 0ms;
+    o.retry_backoff = 5ms;
+    o.max_retry_backoff = 5ms;
+    bb::token_source<server_ref> source(
+        server_ref{&srv}, ts::credentials(), ts::server(),
+        bb::token_seed::from_grant(
+            ts::stored_grant("old", "R0", bb::time_point(std::chrono::seconds(1000)), 60s))
+            .value(),
+        o);
+    const auto started = std::chrono::steady_clock::now();
+    const auto failed = source.get();
+    const auto waited = std::chrono::steady_clock::now() - started;
+    REQUIRE_FALSE(failed);
+    CHECK(failed.error().code() == bb::errc::lease_wait_timeout);
+    CHECK(failed.error().kind() == bb::error_class::retry);
+    CHECK(failed.error().to_error_code().message().find("lease_wait") != std::string::npos);
+    CHECK(waited >= 40ms);
+    CHECK(waited < 10s);
+    CHECK(srv.server.issued == 0);
+    CHECK(srv.server.seen.empty());
+    REQUIRE(mem->release("another-replica").value());
+    // The failure backs off like any retry-class failure (retry_backoff, 5 ms here).
+    std::this_thread::sleep_for(20ms);
+    const auto t = source.get();
+    REQUIRE(t);
+    CHECK(t->access_token().expose_secret() == "A1");
+    CHECK(srv.server.issued == 1);
+}
+
 TEST_CASE("store protocol: token_source renews its lease while a slow refresh runs; without "
           "renewal another takes the lease mid-request") {
     SUBCASE("renewal on (the default): the lease is never free during the request") {

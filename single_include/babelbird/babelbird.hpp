@@ -685,6 +685,13 @@ enum class errc : std::uint8_t {
     // origin caller): its cancellation handle was used, or its source was
     // destroyed while it waited.
     cancelled, ///< the operation was cancelled by its caller or its source's destruction
+    // The shared store's lease (docs/design.md, "Shared store").
+    /// another source held the lease longer than `lease_wait` (class retry,
+    /// origin transport, like a store that does not answer)
+    lease_wait_timeout,
+    /// a refresh must wait for another source's lease, and the asynchronous
+    /// source was given no `schedule_after` to wait with (class usage, origin caller)
+    no_scheduler,
 };
 
 /// A fixed description of an error code; never contains caller or server data.
@@ -774,6 +781,10 @@ constexpr std::string_view describe(errc code) noexcept {
         return "the new access token expires before the next refresh is allowed";
     case errc::cancelled:
         return "the operation was cancelled";
+    case errc::lease_wait_timeout:
+        return "another source held the shared store's lease longer than lease_wait";
+    case errc::no_scheduler:
+        return "a shared store needs schedule_after to wait for another source's lease";
     }
     return "unknown error";
 }
@@ -6114,7 +6125,8 @@ struct token_lifecycle_options {
     /// (each wait uniform in [lease_poll / 2, lease_poll]; at least 1 ms).
     std::chrono::milliseconds lease_poll{250};
     /// The longest a refresh waits for another's lease (from the start of
-    /// the protocol) before it fails with `store_error(errc::timeout)`;
+    /// the protocol) before it fails with `errc::lease_wait_timeout` (class
+    /// `retry`);
     /// empty: twice `lease_ttl`. A holder that renews its lease (the
     /// blocking `token_source` does) may hold it for its whole request: give
     /// waiters at least the transport's timeout plus `lease_ttl`.
@@ -6474,7 +6486,7 @@ public:
                 stage_ = store_stage::reloading; // step 3
                 a.store = store_load{};
             } else if (now >= wait_deadline_) {
-                store_failed(a, store_error_timeout(), now);
+                store_failed(a, lease_wait_timeout(), now);
             } else {
                 const detail::tick_rep poll =
                     detail::saturating_ticks(at_least_1ms(options_.lease_poll));
@@ -6971,8 +6983,8 @@ private:
     static std::chrono::milliseconds at_least_1ms(std::chrono::milliseconds d) noexcept {
         return d < std::chrono::milliseconds(1) ? std::chrono::milliseconds(1) : d;
     }
-    static error store_error_timeout() noexcept {
-        return error(errc::timeout, error_class::retry, error_origin::transport);
+    static error lease_wait_timeout() noexcept {
+        return error(errc::lease_wait_timeout, error_class::retry, error_origin::transport);
     }
     /// The error of a record marked dead: as the server's `invalid_grant`.
     static error dead_error() noexcept {
@@ -8205,7 +8217,7 @@ void async_send_authorized(AsyncTransport& transport, Provider& provider,
 ///   the transport's (also inside the call, or from any thread). A store
 ///   completion destroyed uncalled counts as `store_error(errc::transport_failure)`.
 /// - The waits for another source's lease run on `schedule_after`; without
-///   one such a refresh fails with `error::usage(errc::invalid_argument)`. A
+///   one such a refresh fails with `error::usage(errc::no_scheduler)`. A
 ///   timer function destroyed uncalled ends the wait as a failed store read.
 /// - While the refresh request runs under the lease, the lease is renewed
 ///   every `lease_ttl / 3` through `schedule_after` (`renew_lease`, on by
@@ -9127,7 +9139,7 @@ struct basic_token_source_options {
     /// How often a source that waits for another's lease re-reads the record
     /// (each wait jittered uniformly in [lease_poll / 2, lease_poll]); the wait
     /// is bounded by `lease_wait`, then the refresh fails with
-    /// `store_error(errc::timeout)` (class `retry`).
+    /// `errc::lease_wait_timeout` (class `retry`).
     std::chrono::milliseconds lease_poll{250};
     /// The longest a refresh waits for another source's lease; empty: twice
     /// `lease_ttl`. A holder that renews its lease (`renew_lease`) may keep it
@@ -9775,7 +9787,7 @@ private:
                 continue;
             }
             if (actions.wait_until && !schedule_after_) {
-                actions = fail_wait(error::usage(errc::invalid_argument),
+                actions = fail_wait(error::usage(errc::no_scheduler),
                                     detail::now_or(clock_, *actions.wait_until));
                 continue;
             }

@@ -532,6 +532,26 @@ def contract(ctx):
         check(fingerprint(printed["refresh_token"].encode()) ==
               server.redemptions()["latest_refresh"], "refresh printed the server's latest")
         check_store_latest(redis, server, "contract refresh")
+        # Another process keeps the lease past the lease wait (the larger of two
+        # leases and --timeout plus a lease: 1.1 s here): retry (4), a message
+        # that names the lease, nothing sent.
+        before = len(server.redemptions()["redemptions"])
+        r = redis.client()
+        r("SET", "bb:{%s}:lease" % GRANT_NAME, "another-replica", "PX", "60000")
+        r.close()
+        server.control("advance", seconds=LIFETIME + 1)
+        t = time.time()
+        status, _, err = run_once(ctx, server, redis.port, timeout="1",
+                                  args=["call", "GET", "/api/v1/file/list", "--lease-ttl", "100"])
+        waited = time.time() - t
+        check(status == 4 and "lease" in err and waited >= 1.0,
+              "a lease held past the wait is exit 4 naming the lease, got %d after %.1f s: %s" %
+              (status, waited, err))
+        check(len(server.redemptions()["redemptions"]) == before,
+              "nothing was sent while another held the lease")
+        r = redis.client()
+        r("DEL", "bb:{%s}:lease" % GRANT_NAME)
+        r.close()
         # A dead record: reauthorize (3) without a network call.
         before = len(server.redemptions()["redemptions"])
         r = redis.client()
@@ -563,8 +583,8 @@ def contract(ctx):
                   "a wrong password is exit 6, got %d: %s" % (status, err))
         finally:
             locked.cleanup()
-        print("  contract: usage 2, Redis down 4, seed and refresh 0, dead 3, --verbose clean, "
-              "wrong type 5, no or wrong password 6")
+        print("  contract: usage 2, Redis down 4, seed and refresh 0, lease held past the wait 4, "
+              "dead 3, --verbose clean, wrong type 5, no or wrong password 6")
     finally:
         server.stop()
         redis.cleanup()

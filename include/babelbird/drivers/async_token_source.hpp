@@ -75,7 +75,7 @@
 ///   the transport's (also inside the call, or from any thread). A store
 ///   completion destroyed uncalled counts as `store_error(errc::transport_failure)`.
 /// - The waits for another source's lease run on `schedule_after`; without
-///   one such a refresh fails with `error::usage(errc::invalid_argument)`. A
+///   one such a refresh fails with `error::usage(errc::no_scheduler)`. A
 ///   timer function destroyed uncalled ends the wait as a failed store read.
 /// - While the refresh request runs under the lease, the lease is renewed
 ///   every `lease_ttl / 3` through `schedule_after` (`renew_lease`, on by
@@ -713,7 +713,7 @@ private:
                 continue;
             }
             if (actions.wait_until && !schedule_after_) {
-                actions = fail_wait(error::usage(errc::invalid_argument),
+                actions = fail_wait(error::usage(errc::no_scheduler),
                                     detail::now_or(clock_, *actions.wait_until));
                 continue;
             }

@@ -95,7 +95,7 @@ struct basic_token_source_options {
     /// How often a source that waits for another's lease re-reads the record
     /// (each wait jittered uniformly in [lease_poll / 2, lease_poll]); the wait
     /// is bounded by `lease_wait`, then the refresh fails with
-    /// `store_error(errc::timeout)` (class `retry`).
+    /// `errc::lease_wait_timeout` (class `retry`).
     std::chrono::milliseconds lease_poll{250};
     /// The longest a refresh waits for another source's lease; empty: twice
     /// `lease_ttl`. A holder that renews its lease (`renew_lease`) may keep it

@@ -231,7 +231,8 @@ struct token_lifecycle_options {
     /// (each wait uniform in [lease_poll / 2, lease_poll]; at least 1 ms).
     std::chrono::milliseconds lease_poll{250};
     /// The longest a refresh waits for another's lease (from the start of
-    /// the protocol) before it fails with `store_error(errc::timeout)`;
+    /// the protocol) before it fails with `errc::lease_wait_timeout` (class
+    /// `retry`);
     /// empty: twice `lease_ttl`. A holder that renews its lease (the
     /// blocking `token_source` does) may hold it for its whole request: give
     /// waiters at least the transport's timeout plus `lease_ttl`.
@@ -591,7 +592,7 @@ public:
                 stage_ = store_stage::reloading; // step 3
                 a.store = store_load{};
             } else if (now >= wait_deadline_) {
-                store_failed(a, store_error_timeout(), now);
+                store_failed(a, lease_wait_timeout(), now);
             } else {
                 const detail::tick_rep poll =
                     detail::saturating_ticks(at_least_1ms(options_.lease_poll));
@@ -1088,8 +1089,8 @@ private:
     static std::chrono::milliseconds at_least_1ms(std::chrono::milliseconds d) noexcept {
         return d < std::chrono::milliseconds(1) ? std::chrono::milliseconds(1) : d;
     }
-    static error store_error_timeout() noexcept {
-        return error(errc::timeout, error_class::retry, error_origin::transport);
+    static error lease_wait_timeout() noexcept {
+        return error(errc::lease_wait_timeout, error_class::retry, error_origin::transport);
     }
     /// The error of a record marked dead: as the server's `invalid_grant`.
     static error dead_error() noexcept {

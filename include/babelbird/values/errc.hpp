@@ -93,6 +93,13 @@ enum class errc : std::uint8_t {
     // origin caller): its cancellation handle was used, or its source was
     // destroyed while it waited.
     cancelled, ///< the operation was cancelled by its caller or its source's destruction
+    // The shared store's lease (docs/design.md, "Shared store").
+    /// another source held the lease longer than `lease_wait` (class retry,
+    /// origin transport, like a store that does not answer)
+    lease_wait_timeout,
+    /// a refresh must wait for another source's lease, and the asynchronous
+    /// source was given no `schedule_after` to wait with (class usage, origin caller)
+    no_scheduler,
 };
 
 /// A fixed description of an error code; never contains caller or server data.
@@ -182,6 +189,10 @@ constexpr std::string_view describe(errc code) noexcept {
         return "the new access token expires before the next refresh is allowed";
     case errc::cancelled:
         return "the operation was cancelled";
+    case errc::lease_wait_timeout:
+        return "another source held the shared store's lease longer than lease_wait";
+    case errc::no_scheduler:
+        return "a shared store needs schedule_after to wait for another source's lease";
     }
     return "unknown error";
 }
