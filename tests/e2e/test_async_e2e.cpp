@@ -6,6 +6,8 @@
 // issue's figures: exactly one refresh per expiry, no call fails, and the io
 // thread never blocks (a 1 ms ticker on the same thread measures the longest
 // gap between its runs).
+#include "async_phases.hpp"
+
 #include <babelbird/adapters/asio.hpp>
 #include <babelbird/adapters/beast.hpp>
 #include <babelbird/babelbird.hpp>
@@ -39,55 +41,21 @@ constexpr int coroutines = 64;
 constexpr int expiries = 20;
 constexpr int calls_per_phase = 3; // each coroutine, between two expiries
 
-// Atomics: with several io threads the coroutines run on any of them.
-struct run_state {
-    std::atomic<int> phase{0};
-    std::atomic<int> done_in_phase{0}; // coroutines that made their calls in this phase
-    std::atomic<int> failures{0};
-    std::atomic<int> calls{0};
-    std::atomic<bool> finished{false};
-    std::chrono::steady_clock::duration longest_gap{}; // the ticker's alone
+using test_async_phases::run_state;
+
+// The ticker's alone: the longest gap between its runs on the io thread.
+struct ticker_state {
+    std::chrono::steady_clock::duration longest_gap{};
 };
 
-net::awaitable<void> caller(run_state& st, babelbird::beast_transport& transport, auto& source,
-                            const babelbird::http_request& request) {
-    auto timer = net::steady_timer(co_await net::this_coro::executor);
-    int seen_phase = -1;
-    while (!st.finished) {
-        if (seen_phase == st.phase) {
-            timer.expires_after(1ms);
-            co_await timer.async_wait(net::use_awaitable);
-            continue;
-        }
-        const int phase = st.phase;
-        for (int i = 0; i < calls_per_phase; ++i) {
-            auto answer = co_await babelbird::asio::async_send_authorized(
-                transport, source, request, net::use_awaitable);
-            ++st.calls;
-            if (!answer || answer->status != 200) {
-                ++st.failures;
-                if (!answer) {
-                    MESSAGE("call failed: " << answer.error().message());
-                } else {
-                    MESSAGE("call answered " << answer->status);
-                }
-            }
-        }
-        seen_phase = phase;
-        if (phase == st.phase) {
-            ++st.done_in_phase;
-        }
-    }
-}
-
-net::awaitable<void> ticker(run_state& st) {
+net::awaitable<void> ticker(const run_state& st, ticker_state& gaps) {
     auto timer = net::steady_timer(co_await net::this_coro::executor);
     auto last = std::chrono::steady_clock::now();
     while (!st.finished) {
         timer.expires_after(1ms);
         co_await timer.async_wait(net::use_awaitable);
         const auto now = std::chrono::steady_clock::now();
-        st.longest_gap = std::max(st.longest_gap, now - last);
+        gaps.longest_gap = std::max(gaps.longest_gap, now - last);
         last = now;
     }
 }
@@ -129,31 +97,17 @@ void run_e2e(int io_threads) {
     io.restart();
     server.clear_requests();
 
+    ticker_state gaps;
     for (int i = 0; i < coroutines; ++i) {
-        net::co_spawn(io, caller(st, transport, source, request), net::detached);
+        net::co_spawn(io,
+                      test_async_phases::caller(st, transport, source, request, calls_per_phase),
+                      net::detached);
     }
-    net::co_spawn(io, ticker(st), net::detached);
-    // The controller: once every coroutine has made its calls in this phase,
-    // the server's clock jumps past the access token's lifetime.
-    net::co_spawn(
-        io,
-        [&]() -> net::awaitable<void> {
-            auto timer = net::steady_timer(co_await net::this_coro::executor);
-            while (st.phase <= expiries) {
-                while (st.done_in_phase < coroutines) {
-                    timer.expires_after(1ms);
-                    co_await timer.async_wait(net::use_awaitable);
-                }
-                if (st.phase == expiries) {
-                    break;
-                }
-                server.advance(options.access_token_lifetime + 1s);
-                st.done_in_phase = 0;
-                ++st.phase;
-            }
-            st.finished = true;
-        },
-        net::detached);
+    net::co_spawn(io, ticker(st, gaps), net::detached);
+    net::co_spawn(io,
+                  test_async_phases::expire_between_phases(st, server, coroutines, expiries,
+                                                           options.access_token_lifetime),
+                  net::detached);
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<std::thread> extra;
     for (int i = 1; i < io_threads; ++i) {
@@ -179,7 +133,7 @@ void run_e2e(int io_threads) {
             ++file_calls;
         }
     }
-    const auto gap_ms = std::chrono::duration<double, std::milli>(st.longest_gap).count();
+    const auto gap_ms = std::chrono::duration<double, std::milli>(gaps.longest_gap).count();
     std::printf(
         "e2e async (%d io thread%s): %d coroutines, %d expiries, %zu refreshes, %d calls (%zu file "
         "requests incl. retries), %d failed, longest io gap %.1f ms, %.0f ms total\n",
@@ -198,7 +152,7 @@ void run_e2e(int io_threads) {
     // send would hold the thread for a loopback round trip per call. The bound
     // is loose for sanitizer builds on a loaded machine; the figure is printed.
     if (io_threads == 1) {
-        CHECK(st.longest_gap < 250ms);
+        CHECK(gaps.longest_gap < 250ms);
     }
 }
 

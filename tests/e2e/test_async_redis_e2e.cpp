@@ -12,6 +12,7 @@
 // together, no refresh token presented twice (the server's redemption log),
 // no call fails.
 #include "../redis_server.hpp"
+#include "async_phases.hpp"
 
 #include <babelbird/adapters/asio.hpp>
 #include <babelbird/adapters/beast.hpp>
@@ -56,44 +57,7 @@ using pool_executor = bb::asio::executor_adapter<net::thread_pool::executor_type
 using io_executor = bb::asio::executor_adapter<net::io_context::executor_type>;
 using source_t = bb::async_token_source<bb::beast_transport, io_executor>;
 
-struct run_state {
-    std::atomic<int> phase{0};
-    std::atomic<int> done_in_phase{0};
-    std::atomic<int> failures{0};
-    std::atomic<int> calls{0};
-    std::atomic<bool> finished{false};
-};
-
-net::awaitable<void> caller(run_state& st, bb::beast_transport& transport, source_t& source,
-                            const bb::http_request& request) {
-    auto timer = net::steady_timer(co_await net::this_coro::executor);
-    int seen_phase = -1;
-    while (!st.finished) {
-        if (seen_phase == st.phase) {
-            timer.expires_after(1ms);
-            co_await timer.async_wait(net::use_awaitable);
-            continue;
-        }
-        const int phase = st.phase;
-        for (int i = 0; i < calls_per_phase; ++i) {
-            auto answer = co_await bb::asio::async_send_authorized(transport, source, request,
-                                                                   net::use_awaitable);
-            ++st.calls;
-            if (!answer || answer->status != 200) {
-                ++st.failures;
-                if (!answer) {
-                    MESSAGE("call failed: " << answer.error().message());
-                } else {
-                    MESSAGE("call answered " << answer->status);
-                }
-            }
-        }
-        seen_phase = phase;
-        if (phase == st.phase) {
-            ++st.done_in_phase;
-        }
-    }
-}
+using test_async_phases::run_state;
 
 TEST_CASE("e2e async + Redis: 4 async sources, one redis-server, strict rotation, 10 "
           "server-side expiries: one refresh per expiry, no refresh token presented twice, no "
@@ -164,29 +128,16 @@ TEST_CASE("e2e async + Redis: 4 async sources, one redis-server, strict rotation
 
     run_state st;
     for (int i = 0; i < callers; ++i) {
-        net::co_spawn(
-            io, caller(st, transport, *sources[static_cast<std::size_t>(i % sources_n)], request),
-            net::detached);
+        net::co_spawn(io,
+                      test_async_phases::caller(st, transport,
+                                                *sources[static_cast<std::size_t>(i % sources_n)],
+                                                request, calls_per_phase),
+                      net::detached);
     }
-    net::co_spawn(
-        io,
-        [&]() -> net::awaitable<void> {
-            auto timer = net::steady_timer(co_await net::this_coro::executor);
-            while (st.phase <= expiries) {
-                while (st.done_in_phase < callers) {
-                    timer.expires_after(1ms);
-                    co_await timer.async_wait(net::use_awaitable);
-                }
-                if (st.phase == expiries) {
-                    break;
-                }
-                server.advance(options.access_token_lifetime + 1s);
-                st.done_in_phase = 0;
-                ++st.phase;
-            }
-            st.finished = true;
-        },
-        net::detached);
+    net::co_spawn(io,
+                  test_async_phases::expire_between_phases(st, server, callers, expiries,
+                                                           options.access_token_lifetime),
+                  net::detached);
     const auto t0 = std::chrono::steady_clock::now();
     std::thread second([&io] { io.run(); });
     io.run();
