@@ -38,7 +38,8 @@ bool accepts(const command_spec& spec, std::string_view option) {
     return std::find(spec.options.begin(), spec.options.end(), option) != spec.options.end();
 }
 
-/// Seconds as digits with an optional fraction, e.g. "30" or "2.5"; (0, 86400].
+/// Seconds as digits with an optional fraction, e.g. "30" or "2.5"; [0.001, 86400]
+/// (digits past the milliseconds are dropped).
 std::optional<std::chrono::milliseconds> parse_seconds(std::string_view text) {
     long long whole = 0;
     long long millis = 0;
@@ -225,7 +226,8 @@ std::variant<arguments, argument_error> parse_arguments(int argc, const char* co
         } else if (arg == "--timeout") {
             const auto t = parse_seconds(*value);
             if (!t) {
-                return argument_error{"--timeout must be a number of seconds in (0, 86400]"};
+                return argument_error{"--timeout must be a number of seconds in [0.001, 86400] "
+                                      "(milliseconds at most)"};
             }
             out.timeout = *t;
         } else if (arg == "--access-token-lifetime") {

@@ -35,7 +35,12 @@ int fail(babelbird::error_class kind, std::string_view message) {
 }
 
 int fail(const babelbird::error& e) {
-    std::string message = e.message();
+    // The library's wording names its option; say it in the CLI's terms.
+    std::string message =
+        e.code() == babelbird::errc::lease_wait_timeout
+            ? "another run held the store's lease longer than a run waits for it (two leases, "
+              "or --timeout plus a lease); nothing was sent: try again"
+            : e.message();
     if (const auto delay = e.retry_after()) {
         message += "; the server asks to retry after " + std::to_string(delay->count()) + " s";
     }
